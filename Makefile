@@ -1,0 +1,45 @@
+# FlowLens. `make demo` runs the product; `make test` runs every test.
+GO       ?= go
+BIN      := bin
+VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS  := -X main.version=$(VERSION)
+
+.PHONY: all build demo test test-short vet fuzz bench generate clean
+
+all: build
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/flowlens ./cmd/flowlens
+	CGO_ENABLED=0 $(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/flowlens-agent ./cmd/flowlens-agent
+
+# The server on a temporary embedded store, the example topology and a
+# simulated fleet; prints the URL and the token.
+demo: build
+	$(BIN)/flowlens demo
+
+# Every test: unit, golden, conformance, end to end. Integration tests that
+# need root, network namespaces, eBPF, ClickHouse or Chromium skip with the
+# reason when those are missing; CI (.ci/run) installs them.
+test: vet
+	$(GO) test -count=1 -timeout 40m ./...
+
+test-short:
+	$(GO) test -short -count=1 ./...
+
+vet:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || (gofmt -l . ; echo "gofmt needed"; exit 1)
+	$(GO) vet ./...
+
+# Run each fuzz target for a while (FUZZTIME=1m make fuzz).
+FUZZTIME ?= 30s
+fuzz:
+	$(GO) test ./wire -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME)
+	$(GO) test ./topology -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME)
+	$(GO) test ./publisher -run '^$$' -fuzz FuzzSpoolRecord -fuzztime $(FUZZTIME)
+
+# Regenerate the protobuf code (needs protoc and protoc-gen-go).
+generate:
+	protoc --go_out=. --go_opt=module=github.com/flowlens/flowlens proto/flowlens/v1/report.proto
+
+clean:
+	rm -rf $(BIN)

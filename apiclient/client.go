@@ -1,0 +1,94 @@
+// Package apiclient is the CLI's client of the FlowLens JSON API.
+package apiclient
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+)
+
+// DefaultServer is where clients connect unless told otherwise.
+const DefaultServer = "http://127.0.0.1:8080"
+
+// ServerFromEnv is FLOWLENS_SERVER or DefaultServer.
+func ServerFromEnv() string {
+	if s := os.Getenv("FLOWLENS_SERVER"); s != "" {
+		return s
+	}
+	return DefaultServer
+}
+
+// Client talks to one server.
+type Client struct {
+	Base  string
+	Token string
+	HTTP  *http.Client
+}
+
+// New returns a client; insecure skips TLS verification (self-signed labs).
+func New(base, token string, insecure bool) *Client {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	if insecure {
+		tr.TLSClientConfig = &tls.Config{InsecureSkipVerify: true}
+	}
+	return &Client{Base: strings.TrimRight(base, "/"), Token: token, HTTP: &http.Client{Transport: tr, Timeout: 5 * time.Minute}}
+}
+
+// Error is an answer other than 2xx.
+type Error struct {
+	Status  int
+	Message string
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("server answered %d: %s", e.Status, e.Message) }
+
+// Get fetches path?query and decodes the JSON answer into out.
+func (c *Client) Get(ctx context.Context, path string, query url.Values, out any) error {
+	u := c.Base + path
+	if len(query) > 0 {
+		u += "?" + query.Encode()
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return err
+	}
+	if c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
+	}
+	resp, err := c.HTTP.Do(req)
+	if err != nil {
+		return fmt.Errorf("cannot reach the FlowLens server at %s (set --server or FLOWLENS_SERVER): %w", c.Base, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode/100 != 2 {
+		var e struct {
+			Error string `json:"error"`
+		}
+		if json.Unmarshal(body, &e) != nil || e.Error == "" {
+			e.Error = strings.TrimSpace(string(body))
+		}
+		if resp.StatusCode == http.StatusUnauthorized && c.Token == "" {
+			e.Error += " (no token given: set FLOWLENS_TOKEN or --token)"
+		}
+		return &Error{Status: resp.StatusCode, Message: e.Error}
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.Unmarshal(body, out); err != nil {
+		return errors.Join(fmt.Errorf("decode answer of %s", path), err)
+	}
+	return nil
+}

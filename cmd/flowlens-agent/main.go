@@ -1,0 +1,121 @@
+// Command flowlens-agent measures the TCP performance of a host's real
+// traffic and reports it to a FlowLens server every interval.
+//
+// This build carries the agent's configuration, identity and publisher
+// (retries, on-disk spool, sequence numbers); the eBPF sock_ops and
+// sock_diag collectors are added by the agent work and plug in through
+// the collector interface below.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/flowlens/flowlens/apiclient"
+	"github.com/flowlens/flowlens/publisher"
+)
+
+var version = "dev"
+
+// config is the agent's command line.
+type config struct {
+	server        string
+	token         string
+	mode          string
+	cgroup        string
+	netns         string
+	interval      time.Duration
+	hostID        string
+	spoolDir      string
+	spoolMaxBytes int64
+	metricsListen string
+	reportCap     int
+	insecure      bool
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := newRoot().ExecuteContext(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "flowlens-agent:", err)
+		os.Exit(1)
+	}
+}
+
+func newRoot() *cobra.Command {
+	var c config
+	cmd := &cobra.Command{
+		Use:   "flowlens-agent",
+		Short: "Measure this host's TCP flows and report them to a FlowLens server",
+		Long: `flowlens-agent passively measures the TCP performance of real traffic on this host
+(bytes, retransmissions, RTO timeouts, RTT, handshake latency, failed connections),
+aggregates it per flow every --interval and posts it to the server. Reports that cannot
+be delivered wait in an on-disk spool (--spool-dir) and are sent when the server is back.`,
+		Version:       version,
+		Args:          cobra.NoArgs,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return run(cmd.Context(), c)
+		},
+	}
+	host, _ := os.Hostname()
+	f := cmd.Flags()
+	f.StringVar(&c.server, "server", apiclient.ServerFromEnv(), "FlowLens server URL (env FLOWLENS_SERVER)")
+	f.StringVar(&c.token, "token", os.Getenv("FLOWLENS_TOKEN"), "ingest token (env FLOWLENS_TOKEN)")
+	f.StringVar(&c.mode, "mode", "auto", "collector: auto (eBPF, else sock_diag), ebpf or sockdiag")
+	f.StringVar(&c.cgroup, "cgroup", "", "cgroup v2 to attach to in eBPF mode (default: the root of the cgroup v2 mount)")
+	f.StringVar(&c.netns, "netns", "", "network namespace to watch in sock_diag mode (name under /run/netns)")
+	f.DurationVar(&c.interval, "interval", 30*time.Second, "report interval, 1s to 10m")
+	f.StringVar(&c.hostID, "host-id", host, "this host's id in reports (default: the hostname)")
+	f.StringVar(&c.spoolDir, "spool-dir", "/var/lib/flowlens-agent", "sequence state and the spool of undelivered reports")
+	f.Int64Var(&c.spoolMaxBytes, "spool-max-bytes", 256<<20, "spool bound; the oldest reports are dropped beyond it")
+	f.StringVar(&c.metricsListen, "metrics-listen", "127.0.0.1:9101", "address for the agent's own Prometheus metrics")
+	f.IntVar(&c.reportCap, "report-cap", 10_000, "flows per report; the rest merge per remote prefix so totals stay exact")
+	f.BoolVar(&c.insecure, "insecure", false, "skip TLS certificate verification")
+	return cmd
+}
+
+func (c config) validate() error {
+	switch {
+	case c.interval < time.Second || c.interval > 10*time.Minute:
+		return fmt.Errorf("--interval %s out of range 1s-10m", c.interval)
+	case c.mode != "auto" && c.mode != "ebpf" && c.mode != "sockdiag":
+		return fmt.Errorf("--mode %q: want auto, ebpf or sockdiag", c.mode)
+	case c.hostID == "":
+		return errors.New("--host-id is empty")
+	case c.reportCap < 1:
+		return errors.New("--report-cap must be at least 1")
+	}
+	return nil
+}
+
+// errNoCollector says this build has no collector for the mode asked.
+var errNoCollector = errors.New("no flow collector in this build yet: the eBPF sock_ops and sock_diag collectors come with the agent work (see ARCHITECTURE.md); use 'flowlens sim' to drive a server meanwhile")
+
+func run(ctx context.Context, c config) error {
+	if err := c.validate(); err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil)).With("host_id", c.hostID)
+	pub, err := publisher.New(publisher.Config{Server: c.server, Token: c.token, SpoolDir: c.spoolDir,
+		SpoolMaxBytes: c.spoolMaxBytes, InsecureSkipVerify: c.insecure}, log, nil)
+	if err != nil {
+		return err
+	}
+	pub.Start()
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		pub.Stop(sctx)
+	}()
+	return errNoCollector
+}

@@ -1,0 +1,341 @@
+// Package ingest receives agent reports over HTTP, places every flow in the
+// topology and writes them to the store with group commit. It acknowledges a
+// report only once the store has made it durable.
+package ingest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/flowlens/flowlens/store"
+	"github.com/flowlens/flowlens/topology"
+	"github.com/flowlens/flowlens/wire"
+	pb "github.com/flowlens/flowlens/wire/flowlensv1"
+)
+
+// Config bounds what the ingest path accepts and holds.
+type Config struct {
+	// MaxBodyBytes is the largest compressed body accepted (413 beyond).
+	MaxBodyBytes int64
+	// MaxDecodedBytes is the largest decompressed report (413 beyond).
+	MaxDecodedBytes int64
+	// MaxPendingRows is how many decoded rows may wait for the store before
+	// new reports are turned away with 503 and Retry-After.
+	MaxPendingRows int
+	// MaxWriteRows caps the rows of one group commit.
+	MaxWriteRows int
+	// RetryAfter is what overloaded answers tell clients to wait.
+	RetryAfter time.Duration
+}
+
+// DefaultConfig is sized for the embedded store on a small machine.
+func DefaultConfig() Config {
+	return Config{
+		MaxBodyBytes:    32 << 20,
+		MaxDecodedBytes: 256 << 20,
+		MaxPendingRows:  1_000_000,
+		MaxWriteRows:    200_000,
+		RetryAfter:      time.Second,
+	}
+}
+
+// Ingester is the HTTP handler for POST /api/v1/ingest and its writer.
+type Ingester struct {
+	cfg      Config
+	store    store.Store
+	topology *atomic.Pointer[topology.Topology]
+	agents   *Agents
+	log      *slog.Logger
+	metrics  *metrics
+
+	queue   chan *pending
+	pending atomic.Int64 // rows queued or being written
+	stop    chan struct{}
+	done    chan struct{}
+	once    sync.Once
+}
+
+// pending is one decoded report waiting for its group commit.
+type pending struct {
+	batch  *store.Batch
+	result chan writeResult
+}
+
+type writeResult struct {
+	duplicate bool
+	err       error
+}
+
+// New builds an inert ingester; Start runs its writer.
+func New(cfg Config, st store.Store, topo *atomic.Pointer[topology.Topology], agents *Agents,
+	log *slog.Logger, reg prometheus.Registerer) *Ingester {
+	def := DefaultConfig()
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = def.MaxBodyBytes
+	}
+	if cfg.MaxDecodedBytes <= 0 {
+		cfg.MaxDecodedBytes = def.MaxDecodedBytes
+	}
+	if cfg.MaxPendingRows <= 0 {
+		cfg.MaxPendingRows = def.MaxPendingRows
+	}
+	if cfg.MaxWriteRows <= 0 {
+		cfg.MaxWriteRows = def.MaxWriteRows
+	}
+	if cfg.RetryAfter <= 0 {
+		cfg.RetryAfter = def.RetryAfter
+	}
+	return &Ingester{
+		cfg: cfg, store: st, topology: topo, agents: agents, log: log,
+		metrics: newMetrics(reg),
+		queue:   make(chan *pending, 4096),
+		stop:    make(chan struct{}),
+		done:    make(chan struct{}),
+	}
+}
+
+// Start runs the writer goroutine.
+func (in *Ingester) Start() { go in.writeLoop() }
+
+// Stop lets the writer finish what is queued, then returns.
+func (in *Ingester) Stop(ctx context.Context) error {
+	in.once.Do(func() { close(in.stop) })
+	select {
+	case <-in.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// ingestResponse is the JSON body of every ingest answer.
+type ingestResponse struct {
+	Status    string `json:"status"`
+	Flows     int    `json:"flows,omitempty"`
+	Duplicate bool   `json:"duplicate,omitempty"`
+	Error     string `json:"error,omitempty"`
+}
+
+func (in *Ingester) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		in.answer(w, http.StatusMethodNotAllowed, ingestResponse{Error: "use POST"})
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, in.cfg.MaxBodyBytes))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			in.reject(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body over %d bytes; send smaller reports", in.cfg.MaxBodyBytes))
+			return
+		}
+		in.reject(w, http.StatusBadRequest, "read body: "+err.Error())
+		return
+	}
+	report, err := wire.Decode(body, r.Header.Get("Content-Encoding"), in.cfg.MaxDecodedBytes)
+	if errors.Is(err, wire.ErrTooLarge) {
+		in.reject(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("report decompresses to over %d bytes; send smaller reports", in.cfg.MaxDecodedBytes))
+		return
+	}
+	if err != nil {
+		in.reject(w, http.StatusBadRequest, "malformed report: "+err.Error())
+		return
+	}
+	in.metrics.bytesIn.Add(float64(len(body)))
+	in.agents.Seen(report, time.Now())
+
+	rows := len(report.Flows)
+	if in.pending.Add(int64(rows)) > int64(in.cfg.MaxPendingRows) && rows > 0 {
+		in.pending.Add(-int64(rows))
+		in.overloaded(w, "ingest queue full")
+		return
+	}
+	p := &pending{batch: in.enrich(report), result: make(chan writeResult, 1)}
+	select {
+	case in.queue <- p:
+	case <-r.Context().Done():
+		in.pending.Add(-int64(rows))
+		return
+	case <-in.stop:
+		in.pending.Add(-int64(rows))
+		in.overloaded(w, "server shutting down")
+		return
+	}
+	select {
+	case res := <-p.result:
+		if res.err != nil {
+			in.overloaded(w, "store unavailable")
+			return
+		}
+		if res.duplicate {
+			in.metrics.reports.WithLabelValues("duplicate").Inc()
+		} else {
+			in.metrics.reports.WithLabelValues("stored").Inc()
+			in.metrics.flows.Add(float64(rows))
+		}
+		in.answer(w, http.StatusOK, ingestResponse{Status: "stored", Flows: rows, Duplicate: res.duplicate})
+	case <-r.Context().Done():
+		// The client gave up; the batch may still commit, and its retry
+		// will then be acknowledged as a duplicate.
+	}
+}
+
+func (in *Ingester) reject(w http.ResponseWriter, code int, msg string) {
+	in.metrics.reports.WithLabelValues("rejected").Inc()
+	in.answer(w, code, ingestResponse{Status: "rejected", Error: msg})
+}
+
+func (in *Ingester) overloaded(w http.ResponseWriter, msg string) {
+	in.metrics.reports.WithLabelValues("overloaded").Inc()
+	w.Header().Set("Retry-After", strconv.Itoa(int((in.cfg.RetryAfter+time.Second-1)/time.Second)))
+	in.answer(w, http.StatusServiceUnavailable, ingestResponse{Status: "retry", Error: msg})
+}
+
+func (in *Ingester) answer(w http.ResponseWriter, code int, body ingestResponse) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(body)
+}
+
+// writeLoop is the single store writer. It takes whatever reports are
+// waiting, up to MaxWriteRows, and commits them in one transaction: under
+// load, batches grow and the per-commit cost is shared.
+func (in *Ingester) writeLoop() {
+	defer close(in.done)
+	for {
+		select {
+		case p := <-in.queue:
+			in.writeGroup(in.collect(p))
+		case <-in.stop:
+			in.drain()
+			return
+		}
+	}
+}
+
+func (in *Ingester) collect(first *pending) []*pending {
+	group := []*pending{first}
+	rows := len(first.batch.Rows)
+	for rows < in.cfg.MaxWriteRows {
+		select {
+		case p := <-in.queue:
+			group = append(group, p)
+			rows += len(p.batch.Rows)
+		default:
+			return group
+		}
+	}
+	return group
+}
+
+func (in *Ingester) drain() {
+	for {
+		select {
+		case p := <-in.queue:
+			in.writeGroup(in.collect(p))
+		default:
+			return
+		}
+	}
+}
+
+func (in *Ingester) writeGroup(group []*pending) {
+	batches := make([]*store.Batch, len(group))
+	rows := 0
+	for i, p := range group {
+		batches[i] = p.batch
+		rows += len(p.batch.Rows)
+	}
+	start := time.Now()
+	dup, err := in.store.Write(context.Background(), batches)
+	in.metrics.writeSeconds.Observe(time.Since(start).Seconds())
+	in.metrics.writeRows.Observe(float64(rows))
+	if err != nil {
+		in.metrics.writeErrors.Inc()
+		in.log.Error("store write failed; reports will be retried by their agents", "reports", len(group), "rows", rows, "err", err)
+	}
+	for i, p := range group {
+		res := writeResult{err: err}
+		if err == nil {
+			res.duplicate = dup[i]
+		}
+		p.result <- res
+	}
+	in.pending.Add(-int64(rows))
+}
+
+// enrich converts a report to a store batch, placing both ends of every flow
+// in the current topology and classifying it.
+func (in *Ingester) enrich(r *pb.Report) *store.Batch {
+	topo := in.topology.Load()
+	hostID := r.GetHost().GetHostId()
+	if hostID == "" {
+		hostID = r.AgentId
+	}
+	start := time.UnixMilli(r.IntervalStartUnixMs)
+	end := time.UnixMilli(r.IntervalEndUnixMs)
+	hostGroup := topo.HostGroupOf(hostID)
+	b := &store.Batch{AgentID: r.AgentId, Sequence: r.Sequence, Rows: make([]store.FlowRow, len(r.Flows))}
+	for i, f := range r.Flows {
+		row := &b.Rows[i]
+		row.Start, row.End = start, end
+		row.AgentID, row.HostID = r.AgentId, hostID
+		wire.ToRecord(f, &row.Record)
+		row.Local = topo.Lookup(row.Key.LocalIP)
+		if hostGroup != "" {
+			row.Local.HostGroup = hostGroup
+		}
+		row.Remote = topo.Lookup(row.Key.RemoteIP)
+		row.Category = topology.Classify(row.Local, row.Remote)
+	}
+	return b
+}
+
+type metrics struct {
+	reports      *prometheus.CounterVec
+	flows        prometheus.Counter
+	bytesIn      prometheus.Counter
+	writeSeconds prometheus.Histogram
+	writeRows    prometheus.Histogram
+	writeErrors  prometheus.Counter
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		reports: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "flowlens_ingest_reports_total", Help: "Agent reports received, by result (stored, duplicate, rejected, overloaded).",
+		}, []string{"result"}),
+		flows: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "flowlens_ingest_flows_total", Help: "Flow records stored.",
+		}),
+		bytesIn: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "flowlens_ingest_body_bytes_total", Help: "Compressed report bytes received.",
+		}),
+		writeSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "flowlens_ingest_commit_seconds", Help: "Duration of one group commit.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
+		}),
+		writeRows: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "flowlens_ingest_commit_rows", Help: "Rows in one group commit.",
+			Buckets: prometheus.ExponentialBuckets(10, 4, 9),
+		}),
+		writeErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "flowlens_ingest_commit_errors_total", Help: "Group commits the store refused.",
+		}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.reports, m.flows, m.bytesIn, m.writeSeconds, m.writeRows, m.writeErrors)
+	}
+	return m
+}

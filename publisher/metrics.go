@@ -1,0 +1,64 @@
+package publisher
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// metrics mirrors Stats for Prometheus. The gauges are functions of the
+// queue, read at scrape time, so they cannot drift from it.
+type metrics struct {
+	published prometheus.Counter
+	acked     prometheus.Counter
+	retries   prometheus.Counter
+	spooled   prometheus.Counter
+	dropped   *prometheus.CounterVec
+	failed    *prometheus.CounterVec
+	collect   []prometheus.Collector
+}
+
+func newMetrics(spoolBytes, pending func() float64) *metrics {
+	const ns, sub = "flowlens", "publisher"
+	counter := func(name, help string) prometheus.Counter {
+		return prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: name, Help: help})
+	}
+	m := &metrics{
+		published: counter("reports_published_total", "Reports handed to the publisher."),
+		acked:     counter("reports_acked_total", "Reports the server acknowledged as durable (split pieces count one each)."),
+		retries:   counter("retries_total", "Send attempts that repeated an earlier failed one."),
+		spooled:   counter("reports_spooled_total", "Reports written to the on-disk spool."),
+		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "reports_dropped_total",
+			Help: "Reports discarded locally without delivery: spool full or corrupt, or a report larger than the spool."}, []string{"reason"}),
+		failed: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "reports_failed_total",
+			Help: "Reports the server permanently refused: malformed (400) or too large even as a single flow (413)."}, []string{"reason"}),
+	}
+	spool := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "spool_bytes",
+		Help: "Bytes of spooled reports not yet acknowledged."}, spoolBytes)
+	pend := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "reports_pending",
+		Help: "Reports published but not yet acknowledged or given up on, in memory and in the spool."}, pending)
+	m.collect = []prometheus.Collector{m.published, m.acked, m.retries, m.spooled, m.dropped, m.failed, spool, pend}
+	return m
+}
+
+// register adds the metrics to reg, if any.
+func (m *metrics) register(reg prometheus.Registerer) error {
+	if reg == nil {
+		return nil
+	}
+	for i, c := range m.collect {
+		if err := reg.Register(c); err != nil {
+			for _, done := range m.collect[:i] {
+				reg.Unregister(done)
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// unregister removes the metrics from reg, if any.
+func (m *metrics) unregister(reg prometheus.Registerer) {
+	if reg == nil {
+		return
+	}
+	for _, c := range m.collect {
+		reg.Unregister(c)
+	}
+}
