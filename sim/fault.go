@@ -31,8 +31,8 @@ func ParseFault(s string) (Fault, error) {
 	var f Fault
 	for _, part := range strings.Split(s, ",") {
 		k, v, ok := strings.Cut(strings.TrimSpace(part), "=")
-		if !ok {
-			return f, fmt.Errorf("fault %q: %q is not key=value", s, part)
+		if !ok || strings.ContainsAny(v, " \t=") {
+			return f, fmt.Errorf("fault %q: %q is not key=value (separate pairs with commas)", s, part)
 		}
 		var err error
 		switch k {
