@@ -80,16 +80,40 @@ func (k Kind) String() string {
 
 // Location is where one address sits. Empty strings mean "not known".
 type Location struct {
-	Kind      Kind
-	Region    string
-	Zone      string
-	Network   string
-	Subnet    string
-	Service   string
-	HostGroup string
+	Kind      Kind   `json:"kind"`
+	Region    string `json:"region,omitempty"`
+	Zone      string `json:"zone,omitempty"`
+	Network   string `json:"network,omitempty"`
+	Subnet    string `json:"subnet,omitempty"`
+	Service   string `json:"service,omitempty"`
+	HostGroup string `json:"host_group,omitempty"`
 	// Internet endpoints, when a GeoIP/ASN database is configured.
-	ASN     uint32
-	ASOrg   string
-	City    string
-	Country string
+	ASN     uint32 `json:"asn,omitempty"`
+	ASOrg   string `json:"as_org,omitempty"`
+	City    string `json:"city,omitempty"`
+	Country string `json:"country,omitempty"`
+}
+
+// MarshalText makes kinds readable in JSON.
+func (k Kind) MarshalText() ([]byte, error) { return []byte(k.String()), nil }
+
+// MarshalText makes categories readable in JSON.
+func (c Category) MarshalText() ([]byte, error) { return []byte(c.String()), nil }
+
+// UnmarshalText accepts what ParseCategory accepts.
+func (c *Category) UnmarshalText(b []byte) error {
+	v, err := ParseCategory(string(b))
+	*c = v
+	return err
+}
+
+// UnmarshalText is the inverse of MarshalText.
+func (k *Kind) UnmarshalText(b []byte) error {
+	for i, n := range kindNames {
+		if string(b) == n {
+			*k = Kind(i)
+			return nil
+		}
+	}
+	return fmt.Errorf("unknown kind %q", b)
 }
