@@ -1,10 +1,10 @@
 // Command flowlens-agent measures the TCP performance of a host's real
 // traffic and reports it to a FlowLens server every interval.
 //
-// This build carries the agent's configuration, identity and publisher
-// (retries, on-disk spool, sequence numbers); the eBPF sock_ops and
-// sock_diag collectors are added by the agent work and plug in through
-// the collector interface below.
+// The work is in package agent: the collector (eBPF sock_ops, or
+// sock_diag polling plus the TCP destroy groups), the per-interval
+// aggregation and the publisher (retries, on-disk spool, sequence
+// numbers). This command parses flags and runs it until SIGINT/SIGTERM.
 package main
 
 import (
@@ -19,8 +19,10 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/flowlens/flowlens/agent"
 	"github.com/flowlens/flowlens/apiclient"
-	"github.com/flowlens/flowlens/publisher"
 )
 
 var version = "dev"
@@ -98,24 +100,38 @@ func (c config) validate() error {
 	return nil
 }
 
-// errNoCollector says this build has no collector for the mode asked.
-var errNoCollector = errors.New("no flow collector in this build yet: the eBPF sock_ops and sock_diag collectors come with the agent work (see ARCHITECTURE.md); use 'flowlens sim' to drive a server meanwhile")
-
 func run(ctx context.Context, c config) error {
 	if err := c.validate(); err != nil {
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil)).With("host_id", c.hostID)
-	pub, err := publisher.New(publisher.Config{Server: c.server, Token: c.token, SpoolDir: c.spoolDir,
-		SpoolMaxBytes: c.spoolMaxBytes, InsecureSkipVerify: c.insecure}, log, nil)
+	reg := prometheus.NewRegistry()
+	a, err := agent.New(agent.Config{
+		Server: c.server, Token: c.token, Mode: c.mode, Cgroup: c.cgroup, Netns: c.netns,
+		Interval: c.interval, HostID: c.hostID, SpoolDir: c.spoolDir, SpoolMaxBytes: c.spoolMaxBytes,
+		MetricsListen: c.metricsListen, ReportCap: c.reportCap, Insecure: c.insecure,
+		Version: version, DropCapabilities: true,
+	}, log, reg)
 	if err != nil {
 		return err
 	}
-	pub.Start()
-	defer func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		pub.Stop(sctx)
-	}()
-	return errNoCollector
+	if err := a.Start(); err != nil {
+		a.Stop()
+		return err
+	}
+	log.Info("flowlens-agent running", "mode", a.Mode(), "server", c.server, "interval", c.interval)
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-a.Err():
+		if runErr == nil {
+			runErr = errors.New("collector stopped unexpectedly")
+		}
+	}
+	if err := a.Stop(); err != nil {
+		return errors.Join(runErr, err)
+	}
+	st := a.Stats()
+	log.Info("flowlens-agent stopped", "reports_published", st.Published, "acked", st.Acked, "pending", st.Pending)
+	return runErr
 }

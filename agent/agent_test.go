@@ -1,0 +1,186 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/flowlens/flowlens/agent/collect"
+	"github.com/flowlens/flowlens/wire"
+	"github.com/flowlens/flowlens/wire/flowlensv1"
+)
+
+// fakeCollector replays scripted events, then waits for the end.
+type fakeCollector struct {
+	events []collect.Event
+	sent   chan struct{}
+}
+
+func (f *fakeCollector) Mode() string { return "fake" }
+func (f *fakeCollector) Stats() collect.Stats {
+	return collect.Stats{SocketsTracked: 1, SampledSockets: 2, MapFullEvents: 3}
+}
+func (f *fakeCollector) Run(ctx context.Context, out chan<- collect.Event) error {
+	for _, ev := range f.events {
+		out <- ev
+	}
+	close(f.sent)
+	<-ctx.Done()
+	return nil
+}
+
+// ingest is a fake server that decodes and keeps every report.
+type ingest struct {
+	mu      sync.Mutex
+	reports []*flowlensv1.Report
+}
+
+func (in *ingest) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	rep, err := wire.Decode(body, r.Header.Get("Content-Encoding"), 64<<20)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	in.mu.Lock()
+	in.reports = append(in.reports, rep)
+	in.mu.Unlock()
+	w.WriteHeader(http.StatusOK)
+}
+
+func (in *ingest) all() []*flowlensv1.Report {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return append([]*flowlensv1.Report(nil), in.reports...)
+}
+
+func TestAgentPublishesIntervals(t *testing.T) {
+	in := &ingest{}
+	srv := httptest.NewServer(in)
+	defer srv.Close()
+	local, remote := netip.MustParseAddrPort("10.1.0.5:41000"), netip.MustParseAddrPort("10.2.0.9:443")
+	fc := &fakeCollector{sent: make(chan struct{}), events: []collect.Event{
+		{Kind: collect.Opened, Cookie: 1, Local: local, Remote: remote, HandshakeUS: 300},
+		{Kind: collect.Snapshot, Cookie: 1, Local: local, Remote: remote, Counters: collect.Counters{BytesAcked: 1000, BytesReceived: 50, SegsOut: 3, SegsIn: 2}},
+		{Kind: collect.RTTSample, Cookie: 1, Local: local, Remote: remote, RTTUS: 800},
+		{Kind: collect.Closed, Cookie: 1, Local: local, Remote: remote, Counters: collect.Counters{BytesAcked: 5000, BytesReceived: 60, SegsOut: 9, SegsIn: 5, TotalRetrans: 2}},
+	}}
+	reg := prometheus.NewRegistry()
+	a, err := NewWithCollector(Config{Server: srv.URL, HostID: "host-a", SpoolDir: t.TempDir(), Interval: time.Second,
+		MetricsListen: "127.0.0.1:0", Version: "test"}, fc, slog.New(slog.DiscardHandler), reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Start(); err != nil {
+		t.Fatal(err)
+	}
+	<-fc.sent
+	metrics := scrape(t, "http://"+a.MetricsAddr()+"/metrics")
+	if err := a.Stop(); err != nil { // publishes the partial interval
+		t.Fatal(err)
+	}
+	reps := in.all()
+	if len(reps) == 0 {
+		t.Fatal("no report arrived")
+	}
+	var flows []*flowlensv1.Flow
+	for i, r := range reps {
+		if r.AgentId != "host-a" || r.Host.GetCollectorMode() != "fake" || r.Host.GetAgentVersion() != "test" {
+			t.Errorf("report %d: agent %q host %+v", i, r.AgentId, r.Host)
+		}
+		if i > 0 && r.IntervalStartUnixMs != reps[i-1].IntervalEndUnixMs {
+			t.Errorf("report %d starts at %d, the previous ended at %d", i, r.IntervalStartUnixMs, reps[i-1].IntervalEndUnixMs)
+		}
+		flows = append(flows, r.Flows...)
+	}
+	if len(flows) != 1 {
+		t.Fatalf("%d flows, want 1: %v", len(flows), flows)
+	}
+	f := flows[0]
+	if f.Port != 443 || f.Direction != flowlensv1.Direction(1) || f.BytesSent != 5000 || f.BytesReceived != 60 ||
+		f.Retransmissions != 2 || f.ConnectionsOpened != 1 || f.ConnectionsClosed != 1 || f.Rtt.GetCount() != 1 || f.Handshake.GetMaxUs() != 300 {
+		t.Errorf("flow %v", f)
+	}
+	for _, want := range []string{"flowlens_agent_collector_info{mode=\"fake\"} 1", "flowlens_agent_sampled_sockets_total 2",
+		"flowlens_agent_map_full_events_total 3", "flowlens_publisher_reports_acked_total", "process_cpu_seconds_total", "process_resident_memory_bytes"} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+}
+
+func scrape(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+func TestModeSelection(t *testing.T) {
+	defer func(f func(string, *slog.Logger) (collect.Collector, error)) { NewEBPF = f }(NewEBPF)
+	base := Config{Server: "http://127.0.0.1:1", HostID: "h", SpoolDir: t.TempDir()}
+
+	NewEBPF = func(string, *slog.Logger) (collect.Collector, error) { return &fakeCollector{}, nil }
+	cfg := base
+	cfg.Mode = ModeEBPF
+	cfg.Netns = "x"
+	if _, err := chooseCollector(&cfg, slog.New(slog.DiscardHandler)); err == nil {
+		t.Error("--mode ebpf with --netns accepted")
+	}
+	cfg = base
+	cfg.Mode = ModeAuto
+	c, err := chooseCollector(&cfg, slog.New(slog.DiscardHandler))
+	if err != nil || c.Mode() != "fake" {
+		t.Errorf("auto with a working eBPF: %v %v", c, err)
+	}
+
+	NewEBPF = nil
+	cfg.Mode = ModeEBPF
+	if _, err := chooseCollector(&cfg, slog.New(slog.DiscardHandler)); err == nil {
+		t.Error("--mode ebpf without an eBPF collector accepted")
+	}
+
+	if os.Geteuid() != 0 {
+		t.Skip("the sock_diag fallback needs CAP_NET_ADMIN to join the destroy groups; run as root")
+	}
+	var logs strings.Builder
+	NewEBPF = func(string, *slog.Logger) (collect.Collector, error) { return nil, errors.New("verifier said no") }
+	cfg.Mode = ModeAuto
+	c, err = chooseCollector(&cfg, slog.New(slog.NewTextHandler(&logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeCollector(c)
+	if c.Mode() != ModeSockdiag || !strings.Contains(logs.String(), "verifier said no") || !strings.Contains(logs.String(), "falling back to sock_diag") {
+		t.Errorf("fallback: mode %s, log:\n%s", c.Mode(), logs.String())
+	}
+}
+
+func TestConfigValidation(t *testing.T) {
+	for _, c := range []Config{
+		{HostID: "h", Mode: "bpf"},
+		{HostID: "h", Interval: time.Millisecond},
+		{HostID: "h", Interval: time.Hour},
+		{},
+		{HostID: "h", ReportCap: -1},
+	} {
+		if err := c.setDefaults(); err == nil {
+			t.Errorf("%+v accepted", c)
+		}
+	}
+}

@@ -1,0 +1,99 @@
+package agent
+
+import (
+	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/flowlens/flowlens/agent/aggregate"
+)
+
+// metrics are the agent's own Prometheus metrics. Report delivery (sent =
+// acked, failed, spooled, dropped) is counted by the publisher under
+// flowlens_publisher_*, on the same registry. Collector counters are read
+// at scrape time from Collector.Stats, which is safe to call concurrently;
+// aggregator counters are copied at each report, because the aggregator
+// belongs to the interval loop.
+type metrics struct {
+	reports       prometheus.Counter
+	publishErrors prometheus.Counter
+	flows         prometheus.Gauge
+	sockets       atomic.Uint64
+	merged        atomic.Uint64
+	late          atomic.Uint64
+	collect       []prometheus.Collector
+}
+
+func newMetrics(a *Agent) *metrics {
+	const ns, sub = "flowlens", "agent"
+	m := &metrics{
+		reports: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "reports_built_total",
+			Help: "Interval reports built and handed to the publisher (see flowlens_publisher_* for delivery)."}),
+		publishErrors: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "report_queue_errors_total",
+			Help: "Interval reports the publisher refused to queue (they are lost)."}),
+		flows: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "flows_tracked",
+			Help: "Flows (rows) in the last interval's report."}),
+	}
+	coll := a.coll
+	counterFunc := func(name, help string, f func() uint64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: name, Help: help},
+			func() float64 { return float64(f()) })
+	}
+	gaugeFunc := func(name, help string, f func() uint64) prometheus.Collector {
+		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: name, Help: help},
+			func() float64 { return float64(f()) })
+	}
+	info := prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "collector_info",
+		Help: "The collector mode that runs (value 1).", ConstLabels: prometheus.Labels{"mode": coll.Mode()}})
+	info.Set(1)
+	m.collect = []prometheus.Collector{
+		m.reports, m.publishErrors, m.flows, info,
+		gaugeFunc("sockets_tracked", "Sockets the collector tracks now.", func() uint64 { return coll.Stats().SocketsTracked }),
+		gaugeFunc("sockets_aggregated", "Sockets with a live baseline in the aggregator at the last report.", m.sockets.Load),
+		counterFunc("sampled_sockets_total", "Sockets not tracked because a collector map was full.", func() uint64 { return coll.Stats().SampledSockets }),
+		counterFunc("map_full_events_total", "Times a collector map was full.", func() uint64 { return coll.Stats().MapFullEvents }),
+		counterFunc("lost_events_total", "Collector events lost (ring buffer overruns, netlink ENOBUFS, sockets closed without a final message).", func() uint64 { return coll.Stats().LostEvents }),
+		counterFunc("netlink_enobufs_total", "ENOBUFS errors on the sock_diag destroy socket.", func() uint64 { return coll.Stats().ENOBUFS }),
+		counterFunc("merged_flows_total", "Flows merged into per-remote-prefix overflow rows by the report cap.", m.merged.Load),
+		counterFunc("late_snapshots_total", "Snapshots ignored because their socket had already closed (counted once).", m.late.Load),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		collectors.NewGoCollector(),
+	}
+	return m
+}
+
+// observeReport records one built report.
+func (m *metrics) observeReport(flows int, as *aggregate.Stats) {
+	m.reports.Inc()
+	m.flows.Set(float64(flows))
+	m.sockets.Store(as.SocketsTracked)
+	m.merged.Store(as.MergedFlows)
+	m.late.Store(as.LateSnapshots)
+}
+
+// register adds the metrics to reg, if any, undoing on failure.
+func (m *metrics) register(reg prometheus.Registerer) error {
+	if reg == nil {
+		return nil
+	}
+	for i, c := range m.collect {
+		if err := reg.Register(c); err != nil {
+			for _, done := range m.collect[:i] {
+				reg.Unregister(done)
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// unregister removes the metrics from reg, if any.
+func (m *metrics) unregister(reg prometheus.Registerer) {
+	if reg == nil {
+		return
+	}
+	for _, c := range m.collect {
+		reg.Unregister(c)
+	}
+}

@@ -1,0 +1,314 @@
+// Package sockdiag is the agent's fallback collector, for hosts where eBPF
+// cannot load: it polls the kernel's socket table over NETLINK_SOCK_DIAG
+// (INET_DIAG dumps with struct tcp_info) and subscribes to the TCP destroy
+// multicast groups, which deliver every closed socket's final tcp_info.
+//
+// Polling sees long-lived sockets grow; the destroy groups see every socket
+// end, including the ones that lived between two polls, so short
+// connections are counted exactly. The collector emits the same events as
+// the eBPF collector (see package collect).
+package sockdiag
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mdlayher/netlink"
+	"golang.org/x/sys/unix"
+
+	"github.com/flowlens/flowlens/agent/collect"
+)
+
+// Defaults for Config fields left zero.
+const (
+	DefaultPollInterval = time.Second
+	// DefaultRecvBuffer is the destroy socket's receive buffer. A burst of
+	// closes (a load balancer draining, a port scan) sends one ~400-byte
+	// message per socket; 32 MB holds about 80,000 of them while the
+	// collector is busy with a dump.
+	DefaultRecvBuffer = 32 << 20
+)
+
+// missingPolls is after how many dumps without a socket (and without its
+// destroy message, when destroy messages were lost) the collector closes it
+// with its last counters. One dump of grace covers a destroy message still
+// queued behind the dump. maxMissingPolls bounds how long a missing socket
+// is waited for otherwise (see tracker.sweep).
+const (
+	missingPolls    = 2
+	maxMissingPolls = 600
+)
+
+// tombstonePolls is how many polls a closed socket's cookie is remembered,
+// so a destroy message for a socket already closed as missing is not
+// mistaken for a new connection.
+const tombstonePolls = 30
+
+// Config configures a Collector.
+type Config struct {
+	// Netns is a network namespace name under /run/netns (or an absolute
+	// path to a namespace file) to watch; empty watches the namespace the
+	// agent runs in (so `ip netns exec NAME flowlens-agent` works too).
+	Netns        string
+	PollInterval time.Duration
+	RecvBuffer   int
+}
+
+// Collector is the sock_diag collector; see the package doc.
+type Collector struct {
+	cfg     Config
+	log     *slog.Logger
+	dump    *netlink.Conn
+	destroy *netlink.Conn
+	ready   chan struct{}
+	close   sync.Once
+
+	tracked, lost, enobufs, dumps, pollErrors atomic.Uint64
+}
+
+var _ collect.Collector = (*Collector)(nil)
+
+// New opens the netlink sockets (in Config.Netns if set) and joins the
+// destroy groups. This is the privileged part: joining the groups and
+// forcing the receive buffer need CAP_NET_ADMIN, entering a namespace
+// CAP_SYS_ADMIN. Once New returns, the collector needs no capability.
+func New(cfg Config, log *slog.Logger) (*Collector, error) {
+	if cfg.PollInterval <= 0 {
+		cfg.PollInterval = DefaultPollInterval
+	}
+	if cfg.RecvBuffer <= 0 {
+		cfg.RecvBuffer = DefaultRecvBuffer
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	c := &Collector{cfg: cfg, log: log.With("component", "sockdiag"), ready: make(chan struct{})}
+	nc := &netlink.Config{}
+	if cfg.Netns != "" {
+		f, err := openNetns(cfg.Netns)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		// netlink.Dial enters the namespace on a locked OS thread, creates
+		// the socket and returns the thread to its namespace.
+		nc.NetNS = int(f.Fd())
+	}
+	var err error
+	if c.dump, err = netlink.Dial(unix.NETLINK_SOCK_DIAG, nc); err != nil {
+		return nil, fmt.Errorf("sockdiag: open netlink socket: %w", err)
+	}
+	if c.destroy, err = c.openDestroy(nc); err != nil {
+		c.dump.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// openDestroy opens the socket that receives destroyed sockets' tcp_info.
+func (c *Collector) openDestroy(nc *netlink.Config) (*netlink.Conn, error) {
+	conn, err := netlink.Dial(unix.NETLINK_SOCK_DIAG, nc)
+	if err != nil {
+		return nil, fmt.Errorf("sockdiag: open destroy socket: %w", err)
+	}
+	for _, g := range []uint32{groupTCPDestroy, groupTCP6Destroy} {
+		if err := conn.JoinGroup(g); err != nil {
+			conn.Close()
+			return nil, fmt.Errorf("sockdiag: join TCP destroy group %d (needs CAP_NET_ADMIN): %w", g, err)
+		}
+	}
+	if err := forceRecvBuffer(conn, c.cfg.RecvBuffer); err != nil {
+		c.log.Warn("could not force the destroy socket's receive buffer; bursts of closes may overflow it", "bytes", c.cfg.RecvBuffer, "error", err)
+	}
+	return conn, nil
+}
+
+// forceRecvBuffer sets SO_RCVBUFFORCE, which unlike SO_RCVBUF ignores
+// net.core.rmem_max (and so needs CAP_NET_ADMIN).
+func forceRecvBuffer(conn *netlink.Conn, n int) error {
+	rc, err := conn.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, n)
+	}); err != nil {
+		return err
+	}
+	return serr
+}
+
+// Mode implements collect.Collector.
+func (c *Collector) Mode() string { return "sockdiag" }
+
+// Ready is closed once Run has seeded the existing sockets and the
+// listening ports: from then on, every socket's end is seen.
+func (c *Collector) Ready() <-chan struct{} { return c.ready }
+
+// Stats implements collect.Collector.
+func (c *Collector) Stats() collect.Stats {
+	return collect.Stats{
+		SocketsTracked: c.tracked.Load(),
+		LostEvents:     c.lost.Load(),
+		ENOBUFS:        c.enobufs.Load(),
+	}
+}
+
+// Close releases the netlink sockets. Run closes them when it returns;
+// Close is for a collector that never ran.
+func (c *Collector) Close() error {
+	var err error
+	c.close.Do(func() { err = errors.Join(c.dump.Close(), c.destroy.Close()) })
+	return err
+}
+
+// Run implements collect.Collector: it seeds, then polls every
+// PollInterval and handles destroy messages as they come, until ctx is
+// done. It closes the netlink sockets before it returns.
+func (c *Collector) Run(ctx context.Context, events chan<- collect.Event) error {
+	defer c.Close()
+	destroyed := make(chan Socket, 4096)
+	readerDone := make(chan error, 1)
+	go func() { readerDone <- c.readDestroy(ctx, destroyed) }()
+	defer func() {
+		c.destroy.SetReadDeadline(time.Now()) // unblock the reader
+		<-readerDone
+	}()
+
+	t := newTracker(c, events)
+	if err := c.poll(ctx, t, true); err != nil {
+		return err
+	}
+	close(c.ready)
+	tick := time.NewTicker(c.cfg.PollInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case s := <-destroyed:
+			if err := t.destroyed(ctx, &s); err != nil {
+				return nil // ctx done
+			}
+		case <-tick.C:
+			if err := c.poll(ctx, t, false); err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				// A failed dump loses nothing for good: the next one sees
+				// the same cumulative counters. Keep going, but say so.
+				c.pollErrors.Add(1)
+				if c.pollErrors.Load()&(c.pollErrors.Load()-1) == 0 { // 1st, 2nd, 4th, 8th...
+					c.log.Warn("sock_diag dump failed; retrying at the next poll", "error", err, "failures", c.pollErrors.Load())
+				}
+			}
+		case err := <-readerDone:
+			readerDone <- err // for the deferred wait
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("sockdiag: destroy socket: %w", err)
+		}
+	}
+}
+
+// readDestroy receives destroy messages until ctx is done. ENOBUFS (the
+// kernel dropped messages because the buffer was full) is counted and
+// survived: the sockets whose ends were lost are closed by the poll when
+// they go missing.
+func (c *Collector) readDestroy(ctx context.Context, out chan<- Socket) error {
+	for {
+		msgs, err := c.destroy.Receive()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			if errors.Is(err, unix.ENOBUFS) {
+				c.enobufs.Add(1)
+				c.lost.Add(1)
+				c.log.Warn("destroy messages lost (ENOBUFS); affected sockets are closed when polls miss them")
+				continue
+			}
+			return err
+		}
+		for _, m := range msgs {
+			if m.Header.Type != sockDiagByFamily {
+				continue
+			}
+			s, err := ParseSocket(m.Data)
+			if err != nil {
+				c.log.Debug("skipping unparsable destroy message", "error", err)
+				continue
+			}
+			select {
+			case out <- s:
+			case <-ctx.Done():
+				return nil
+			}
+		}
+	}
+}
+
+// poll dumps the listeners, then every connection, and feeds them to t.
+func (c *Collector) poll(ctx context.Context, t *tracker, seed bool) error {
+	listeners := make(map[netip.AddrPort]bool)
+	for _, fam := range []uint8{afInet, afInet6} {
+		socks, err := c.dumpFamily(fam, stateMask(StateListen), false)
+		if err != nil {
+			return err
+		}
+		for _, s := range socks {
+			listeners[netip.AddrPortFrom(s.Local.Addr().Unmap(), s.Local.Port())] = true
+		}
+	}
+	t.listeners = listeners
+	t.gen++
+	for _, fam := range []uint8{afInet, afInet6} {
+		socks, err := c.dumpFamily(fam, connStates, true)
+		if err != nil {
+			return err
+		}
+		for i := range socks {
+			if err := t.polled(ctx, &socks[i], seed); err != nil {
+				return err
+			}
+		}
+	}
+	c.dumps.Add(1)
+	if err := t.sweep(ctx); err != nil {
+		return err
+	}
+	c.tracked.Store(uint64(len(t.socks)))
+	return nil
+}
+
+// dumpFamily runs one INET_DIAG dump.
+func (c *Collector) dumpFamily(family uint8, states uint32, withInfo bool) ([]Socket, error) {
+	msgs, err := c.dump.Execute(dumpRequest(family, states, withInfo))
+	if err != nil {
+		if errors.Is(err, unix.ENOENT) && family == afInet6 {
+			return nil, nil // no IPv6 in this kernel
+		}
+		return nil, fmt.Errorf("sockdiag: dump family %d: %w", family, err)
+	}
+	out := make([]Socket, 0, len(msgs))
+	for _, m := range msgs {
+		if m.Header.Type != sockDiagByFamily {
+			continue
+		}
+		s, err := ParseSocket(m.Data)
+		if err != nil {
+			c.log.Debug("skipping unparsable inet_diag message", "error", err)
+			continue
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
