@@ -37,9 +37,12 @@ fuzz:
 	$(GO) test ./topology -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME)
 	$(GO) test ./publisher -run '^$$' -fuzz FuzzSpoolRecord -fuzztime $(FUZZTIME)
 
-# Regenerate the protobuf code (needs protoc and protoc-gen-go).
+# Regenerate the protobuf code (needs protoc and protoc-gen-go) and the
+# committed BPF object and Go bindings (needs clang, llvm, libbpf-dev). After a
+# kernel upgrade only: bpftool btf dump file /sys/kernel/btf/vmlinux format c > agent/ebpf/bpf/vmlinux.h
 generate:
 	protoc --go_out=. --go_opt=module=github.com/flowlens/flowlens proto/flowlens/v1/report.proto
+	$(GO) generate ./agent/ebpf/
 
 clean:
 	rm -rf $(BIN)

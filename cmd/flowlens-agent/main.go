@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/flowlens/flowlens/agent"
+	"github.com/flowlens/flowlens/agent/ebpf"
 	"github.com/flowlens/flowlens/apiclient"
 )
 
@@ -44,6 +45,7 @@ type config struct {
 }
 
 func main() {
+	agent.NewEBPF = ebpf.New
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := newRoot().ExecuteContext(ctx); err != nil {

@@ -1,0 +1,509 @@
+// SPDX-License-Identifier: (MIT OR GPL-2.0)
+//
+// FlowLens sock_ops collector. One sock_ops program, attached to a cgroup v2,
+// follows every TCP socket of the cgroup from connect (or accept) to close:
+// it keeps the socket's latest cumulative counters in a hash map keyed by
+// socket cookie (user space reads the map every second for snapshots) and
+// sends the events that must not be missed (opened, closed, failed, RTT
+// samples) through a ring buffer.
+//
+// sock_ops counters can only be read inside a callback, and a socket that
+// only receives gets no RTT callbacks, so a tcp iterator (flowlens_refresh),
+// run by user space before each snapshot, refreshes the counters of the
+// tracked sockets from their tcp_sock, and enables the callbacks of sockets
+// that existed before the program was attached.
+//
+// Verifier notes: everything here is bounded straight-line code; the event
+// and state structs are built in ring buffer memory or on a small stack
+// (< 200 bytes); map-full and ring-full conditions are counted, never fatal.
+
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+
+char LICENSE[] SEC("license") = "Dual MIT/GPL";
+
+#define AF_INET 2
+#define AF_INET6 10
+#define SOL_TCP 6
+#define ECONNREFUSED 111
+
+// Event kinds and failure reasons: the values of collect.Kind and
+// collect.FailReason.
+enum event_kind {
+	KIND_SNAPSHOT = 1,
+	KIND_OPENED = 2,
+	KIND_CLOSED = 3,
+	KIND_FAILED = 4,
+	KIND_RTT = 5,
+};
+
+enum fail_reason {
+	REASON_NONE = 0,
+	REASON_REFUSED = 1,
+	REASON_TIMEOUT = 2,
+	REASON_RESET = 3,
+};
+
+// Socket phases kept in sock_state.phase.
+enum sock_phase {
+	PHASE_CONNECTING = 1,
+	PHASE_ESTABLISHED = 2,
+	PHASE_PREEXISTING = 3, // established before the program saw it
+};
+
+// Indexes of the per-CPU stats array.
+enum stat_index {
+	STAT_MAP_FULL = 0, // an insert into socks failed
+	STAT_SAMPLED = 1,  // a socket left untracked because socks was full
+	STAT_LOST = 2,     // an event the ring buffer could not take
+	STAT_PENDING = 3,  // of those, final/opened events left in the map
+	STAT_MAX = 4,
+};
+
+#define CB_FLAGS (BPF_SOCK_OPS_STATE_CB_FLAG | BPF_SOCK_OPS_RTT_CB_FLAG | \
+		  BPF_SOCK_OPS_RETRANS_CB_FLAG | BPF_SOCK_OPS_RTO_CB_FLAG)
+
+struct endpoints {
+	__u32 local_ip[4];  // network order; IPv4 in local_ip[0]
+	__u32 remote_ip[4];
+	__u16 local_port;   // host order
+	__u16 remote_port;  // host order
+	__u16 family;
+	__u8 passive;
+	__u8 _pad;
+};
+
+struct counters {
+	__u64 bytes_acked;
+	__u64 bytes_received;
+	__u64 segs_out;
+	__u64 segs_in;
+	__u64 total_retrans;
+	__u64 total_rto;
+	__u32 srtt_us;
+	__u32 _pad;
+};
+
+// sock_state is the value of socks: one tracked socket.
+struct sock_state {
+	struct endpoints ep;
+	struct counters c;
+	__u64 connect_ns;  // TCP_CONNECT_CB time, for the handshake latency
+	__u64 last_rtt_ns; // last RTT sample sent, for rate limiting
+	__u64 version;     // bumped on every counter update; user space emits
+			   // a snapshot only when it moved
+	__u32 rto_cbs;     // RTO callbacks, when tcp_sock has no total_rto
+	__u32 handshake_us;
+	__u8 phase;
+	__u8 pending; // KIND_OPENED or KIND_CLOSED/FAILED the ring could not take
+	__u8 reason;
+	__u8 _pad[5];
+};
+
+struct event {
+	__u64 cookie;
+	struct endpoints ep;
+	struct counters c;
+	__u32 rtt_us;
+	__u32 handshake_us;
+	__u8 kind;
+	__u8 reason;
+	__u8 _pad[6];
+};
+
+// Set by user space before loading.
+const volatile __u64 rtt_sample_ns = 200000000ULL; // min gap between RTT samples of a socket
+const volatile __u64 target_cgroup_id = 0;          // iterator: adopt sockets under this cgroup (0: all)
+const volatile __u32 target_cgroup_level = 0;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536); // resized by user space
+	__type(key, __u64);
+	__type(value, struct sock_state);
+} socks SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 20); // resized by user space
+} events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, STAT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} stats SEC(".maps");
+
+// Force BTF for the types user space decodes.
+const struct event *unused_event __attribute__((unused));
+const struct sock_state *unused_sock_state __attribute__((unused));
+
+static __always_inline void count(__u32 idx)
+{
+	__u64 *v = bpf_map_lookup_elem(&stats, &idx);
+	if (v)
+		*v += 1;
+}
+
+static __always_inline void read_endpoints(struct bpf_sock_ops *ops, struct endpoints *ep, bool passive)
+{
+	ep->family = ops->family;
+	ep->passive = passive;
+	ep->local_port = ops->local_port;                  // host order
+	ep->remote_port = bpf_ntohl(ops->remote_port);     // network order in the high half
+	if (ops->family == AF_INET) {
+		ep->local_ip[0] = ops->local_ip4;
+		ep->remote_ip[0] = ops->remote_ip4;
+		return;
+	}
+	ep->local_ip[0] = ops->local_ip6[0];
+	ep->local_ip[1] = ops->local_ip6[1];
+	ep->local_ip[2] = ops->local_ip6[2];
+	ep->local_ip[3] = ops->local_ip6[3];
+	ep->remote_ip[0] = ops->remote_ip6[0];
+	ep->remote_ip[1] = ops->remote_ip6[1];
+	ep->remote_ip[2] = ops->remote_ip6[2];
+	ep->remote_ip[3] = ops->remote_ip6[3];
+}
+
+// total_rto returns the kernel's RTO count (tcp_sock.total_rto, kernels >=
+// 6.7) or, without it, the RTO callbacks counted in st.
+static __always_inline __u64 total_rto(struct bpf_sock_ops *ops, struct sock_state *st)
+{
+	if (bpf_core_field_exists(struct tcp_sock, total_rto)) {
+		struct bpf_sock *sk = ops->sk;
+		if (sk) {
+			struct tcp_sock *tp = bpf_skc_to_tcp_sock(sk);
+			if (tp)
+				return BPF_CORE_READ(tp, total_rto);
+		}
+	}
+	return st->rto_cbs;
+}
+
+// read_counters stores the socket's cumulative counters from the sock_ops
+// context, the only place sock_ops programs can read them.
+static __always_inline void read_counters(struct bpf_sock_ops *ops, struct sock_state *st)
+{
+	st->c.bytes_acked = ops->bytes_acked;
+	st->c.bytes_received = ops->bytes_received;
+	st->c.segs_out = ops->segs_out;
+	st->c.segs_in = ops->segs_in;
+	st->c.total_retrans = ops->total_retrans;
+	st->c.srtt_us = ops->srtt_us >> 3;
+	st->c.total_rto = total_rto(ops, st);
+	st->version++;
+}
+
+// wakeup_flags batches the consumer's wakeups: a wakeup per event would
+// cost user space a context switch per event (it was most of its CPU at
+// 1,000 connections/s). The reader wakes up on its own every few hundred
+// milliseconds (a read deadline); the program wakes it early only when the
+// ring is a quarter full.
+static __always_inline __u64 wakeup_flags(void)
+{
+	__u64 avail = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+	__u64 size = bpf_ringbuf_query(&events, BPF_RB_RING_SIZE);
+	return avail > size / 4 ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+}
+
+// emit sends one event for a tracked socket. When the ring buffer is full
+// an opened or final event is left in the map (pending) for user space to
+// pick up at the next snapshot, so that opened/closed counts stay exact;
+// RTT samples are just counted as lost.
+static __always_inline bool emit(__u64 cookie, struct sock_state *st, __u8 kind, __u32 rtt_us)
+{
+	struct event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		count(STAT_LOST);
+		if (kind != KIND_RTT) {
+			st->pending = kind;
+			count(STAT_PENDING);
+		}
+		return false;
+	}
+	e->cookie = cookie;
+	e->ep = st->ep;
+	e->c = st->c;
+	e->rtt_us = rtt_us;
+	e->handshake_us = st->handshake_us;
+	e->kind = kind;
+	e->reason = st->reason;
+	bpf_ringbuf_submit(e, wakeup_flags());
+	return true;
+}
+
+// track inserts a new socket; when the map is full the socket is counted
+// and left alone (no callbacks enabled), never an error.
+static __always_inline struct sock_state *track(__u64 cookie, struct sock_state *init, bool count_full)
+{
+	if (bpf_map_update_elem(&socks, &cookie, init, BPF_NOEXIST) != 0) {
+		struct sock_state *st = bpf_map_lookup_elem(&socks, &cookie);
+		if (st)
+			return st; // raced with another insert
+		if (count_full)
+			count(STAT_MAP_FULL);
+		return NULL;
+	}
+	return bpf_map_lookup_elem(&socks, &cookie);
+}
+
+static __always_inline void on_connect(struct bpf_sock_ops *ops)
+{
+	__u64 cookie = bpf_get_socket_cookie(ops);
+	struct sock_state init = {};
+
+	read_endpoints(ops, &init.ep, false);
+	init.connect_ns = bpf_ktime_get_ns();
+	init.phase = PHASE_CONNECTING;
+	// A socket may connect again after a failed connect: start afresh.
+	bpf_map_delete_elem(&socks, &cookie);
+	if (!track(cookie, &init, true)) {
+		count(STAT_SAMPLED);
+		return;
+	}
+	bpf_sock_ops_cb_flags_set(ops, ops->bpf_sock_ops_cb_flags | CB_FLAGS);
+}
+
+// on_established handles the end of a handshake. The active handshake
+// latency is connect to established; the passive one is the SYN-ACK to ACK
+// round trip, which the kernel has just measured into srtt.
+static __always_inline void on_established(struct bpf_sock_ops *ops, bool passive)
+{
+	__u64 cookie = bpf_get_socket_cookie(ops);
+	struct sock_state *st = bpf_map_lookup_elem(&socks, &cookie);
+
+	if (!st) {
+		struct sock_state init = {};
+		read_endpoints(ops, &init.ep, passive);
+		st = track(cookie, &init, true);
+		if (!st) {
+			if (passive)
+				count(STAT_SAMPLED); // active sockets were counted at connect
+			return;
+		}
+	}
+	if (passive)
+		st->handshake_us = ops->srtt_us >> 3;
+	else if (st->connect_ns)
+		st->handshake_us = (bpf_ktime_get_ns() - st->connect_ns) / 1000;
+	st->phase = PHASE_ESTABLISHED;
+	read_counters(ops, st);
+	bpf_sock_ops_cb_flags_set(ops, ops->bpf_sock_ops_cb_flags | CB_FLAGS);
+	emit(cookie, st, KIND_OPENED, 0);
+}
+
+// classify says how a socket that reached CLOSE from old ended. sk_err is
+// set by the kernel before it moves the socket to CLOSE (tcp_done_with_error):
+// ECONNREFUSED for a RST (or ICMP port unreachable) answering a SYN, the
+// soft error or ETIMEDOUT when SYN retransmissions ran out, ECONNRESET/EPIPE
+// for a RST on an established socket, ETIMEDOUT when its retransmissions ran
+// out. A connect closed by its owner before it finished (sk_err 0) was not
+// answered in time: a timeout.
+static __always_inline __u8 classify(struct bpf_sock_ops *ops, __u32 old, __u8 *reason)
+{
+	int err = 0;
+	struct bpf_sock *sk = ops->sk;
+
+	if (sk) {
+		struct tcp_sock *tp = bpf_skc_to_tcp_sock(sk);
+		if (tp)
+			err = BPF_CORE_READ(tp, inet_conn.icsk_inet.sk.sk_err);
+	}
+	if (old == BPF_TCP_SYN_SENT) {
+		*reason = err == ECONNREFUSED ? REASON_REFUSED : REASON_TIMEOUT;
+		return KIND_FAILED;
+	}
+	if (err != 0) {
+		*reason = REASON_RESET;
+		return KIND_FAILED;
+	}
+	*reason = REASON_NONE;
+	return KIND_CLOSED;
+}
+
+static __always_inline void on_close(struct bpf_sock_ops *ops)
+{
+	__u64 cookie = bpf_get_socket_cookie(ops);
+	struct sock_state *st = bpf_map_lookup_elem(&socks, &cookie);
+
+	if (!st)
+		return;
+	read_counters(ops, st);
+	__u8 kind = classify(ops, ops->args[0], &st->reason);
+	if (emit(cookie, st, kind, 0))
+		bpf_map_delete_elem(&socks, &cookie);
+	// else: pending, user space emits it from the map and deletes it.
+}
+
+static __always_inline void on_rtt(struct bpf_sock_ops *ops)
+{
+	__u64 cookie = bpf_get_socket_cookie(ops);
+	struct sock_state *st = bpf_map_lookup_elem(&socks, &cookie);
+
+	if (!st)
+		return;
+	read_counters(ops, st);
+	if (st->phase == PHASE_CONNECTING || st->c.srtt_us == 0)
+		return;
+	__u64 now = bpf_ktime_get_ns();
+	if (st->last_rtt_ns && now - st->last_rtt_ns < rtt_sample_ns)
+		return;
+	st->last_rtt_ns = now;
+	emit(cookie, st, KIND_RTT, st->c.srtt_us);
+}
+
+static __always_inline void on_update(struct bpf_sock_ops *ops, bool rto)
+{
+	__u64 cookie = bpf_get_socket_cookie(ops);
+	struct sock_state *st = bpf_map_lookup_elem(&socks, &cookie);
+
+	if (!st)
+		return;
+	// RTO_CB fires on every retransmission timeout, including the last
+	// one, which gives up instead of retransmitting (args[2] set); the
+	// kernel's total_rto counts only the ones that retransmitted.
+	if (rto && ops->args[2] == 0)
+		st->rto_cbs++;
+	read_counters(ops, st);
+}
+
+SEC("sockops")
+int flowlens_sockops(struct bpf_sock_ops *ops)
+{
+	if (ops->family != AF_INET && ops->family != AF_INET6)
+		return 1;
+	switch (ops->op) {
+	case BPF_SOCK_OPS_TCP_CONNECT_CB:
+		on_connect(ops);
+		break;
+	case BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB:
+		on_established(ops, false);
+		break;
+	case BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB:
+		on_established(ops, true);
+		break;
+	case BPF_SOCK_OPS_STATE_CB:
+		if (ops->args[1] == BPF_TCP_CLOSE)
+			on_close(ops);
+		break;
+	case BPF_SOCK_OPS_RTT_CB:
+		on_rtt(ops);
+		break;
+	case BPF_SOCK_OPS_RETRANS_CB:
+		on_update(ops, false);
+		break;
+	case BPF_SOCK_OPS_RTO_CB:
+		on_update(ops, true);
+		break;
+	}
+	return 1;
+}
+
+// in_target_cgroup says whether a socket belongs to the cgroup the sock_ops
+// program is attached to (or one of its descendants), as the program's own
+// scope would: an iterator sees every socket of the network namespace.
+static __always_inline bool in_target_cgroup(struct tcp_sock *tp)
+{
+	if (target_cgroup_id == 0)
+		return true; // the root: everything
+	struct cgroup *cg = BPF_CORE_READ(tp, inet_conn.icsk_inet.sk.sk_cgrp_data.cgroup);
+	if (!cg)
+		return false;
+	if (BPF_CORE_READ(cg, level) < (int)target_cgroup_level)
+		return false;
+	struct cgroup *anc = NULL;
+	bpf_probe_read_kernel(&anc, sizeof(anc), &cg->ancestors[target_cgroup_level]);
+	return anc && BPF_CORE_READ(anc, kn, id) == target_cgroup_id;
+}
+
+// refresh copies a socket's counters from its tcp_sock; the version moves
+// only when they changed, so idle sockets cost user space nothing.
+static __always_inline void refresh(struct tcp_sock *tp, struct sock_state *st)
+{
+	struct counters c = {};
+
+	c.bytes_acked = BPF_CORE_READ(tp, bytes_acked);
+	c.bytes_received = BPF_CORE_READ(tp, bytes_received);
+	c.segs_out = BPF_CORE_READ(tp, segs_out);
+	c.segs_in = BPF_CORE_READ(tp, segs_in);
+	c.total_retrans = BPF_CORE_READ(tp, total_retrans);
+	c.srtt_us = BPF_CORE_READ(tp, srtt_us) >> 3;
+	if (bpf_core_field_exists(struct tcp_sock, total_rto))
+		c.total_rto = BPF_CORE_READ(tp, total_rto);
+	else
+		c.total_rto = st->rto_cbs;
+	if (c.bytes_acked == st->c.bytes_acked && c.bytes_received == st->c.bytes_received &&
+	    c.segs_out == st->c.segs_out && c.segs_in == st->c.segs_in &&
+	    c.total_retrans == st->c.total_retrans && c.total_rto == st->c.total_rto)
+		return;
+	st->c = c;
+	st->version++;
+}
+
+static __always_inline void skc_endpoints(struct sock_common *skc, struct endpoints *ep)
+{
+	ep->family = BPF_CORE_READ(skc, skc_family);
+	ep->local_port = BPF_CORE_READ(skc, skc_num);
+	ep->remote_port = bpf_ntohs(BPF_CORE_READ(skc, skc_dport));
+	if (ep->family == AF_INET) {
+		ep->local_ip[0] = BPF_CORE_READ(skc, skc_rcv_saddr);
+		ep->remote_ip[0] = BPF_CORE_READ(skc, skc_daddr);
+		return;
+	}
+	BPF_CORE_READ_INTO(&ep->local_ip, skc, skc_v6_rcv_saddr.in6_u.u6_addr32);
+	BPF_CORE_READ_INTO(&ep->remote_ip, skc, skc_v6_daddr.in6_u.u6_addr32);
+}
+
+// adopt starts tracking an established socket that predates the program
+// (or was left out when the map was full): it enables the socket's
+// callbacks, which only a BPF program can do, so its close and counters are
+// seen from now on.
+static __always_inline void adopt(struct sock_common *skc, struct tcp_sock *tp, __u64 cookie)
+{
+	struct sock_state init = {};
+
+	skc_endpoints(skc, &init.ep);
+	init.phase = PHASE_PREEXISTING;
+	// A full map is not counted here: the iterator would count the same
+	// sockets again every second.
+	struct sock_state *st = track(cookie, &init, false);
+	if (!st)
+		return;
+	refresh(tp, st);
+	int flags = BPF_CORE_READ(tp, bpf_sock_ops_cb_flags) | CB_FLAGS;
+	bpf_setsockopt(tp, SOL_TCP, TCP_BPF_SOCK_OPS_CB_FLAGS, &flags, sizeof(flags));
+}
+
+// flowlens_refresh runs over the TCP sockets of the agent's network
+// namespace each time user space reads its iterator, just before a
+// snapshot: it refreshes the tracked sockets' counters (a socket that only
+// receives gets no RTT callbacks) and adopts untracked established ones.
+SEC("iter/tcp")
+int flowlens_refresh(struct bpf_iter__tcp *ctx)
+{
+	struct sock_common *skc = ctx->sk_common;
+	if (!skc)
+		return 0;
+	struct tcp_sock *tp = bpf_skc_to_tcp_sock(skc);
+	if (!tp)
+		return 0; // request and TIME_WAIT sockets
+	__u64 cookie = bpf_get_socket_cookie(tp);
+	struct sock_state *st = bpf_map_lookup_elem(&socks, &cookie);
+	if (st) {
+		if (st->phase != PHASE_CONNECTING)
+			refresh(tp, st);
+		return 0;
+	}
+	__u8 state = BPF_CORE_READ(skc, skc_state);
+	if (state != BPF_TCP_ESTABLISHED && state != BPF_TCP_CLOSE_WAIT)
+		return 0;
+	__u16 family = BPF_CORE_READ(skc, skc_family);
+	if ((family != AF_INET && family != AF_INET6) || !in_target_cgroup(tp))
+		return 0;
+	adopt(skc, tp, cookie);
+	return 0;
+}

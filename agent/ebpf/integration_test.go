@@ -1,0 +1,265 @@
+package ebpf
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"net"
+	"net/netip"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/flowlens/flowlens/agent/collect"
+)
+
+// TestCollector runs the collector on a cgroup of its own and checks what it
+// reports against traffic it generates in a network namespace of its own.
+func TestCollector(t *testing.T) {
+	e := newEnv(t, true)
+	r := startCollector(t, e, Options{})
+
+	t.Run("bytes", func(t *testing.T) {
+		const n = 20 << 20
+		start(t, e.helper("serve", "127.0.0.1:9001"))
+		run(t, e.helper("clients", "127.0.0.1:9001", "1", fmt.Sprint(n)))
+		cli := waitFinal(t, r, port(9001, false), 1)[0]
+		srv := waitFinal(t, r, port(9001, true), 1)[0]
+		t.Logf("client acked %d, server received %d, sent %d", cli.Counters.BytesAcked, srv.Counters.BytesReceived, n)
+		within(t, "client bytes acked", cli.Counters.BytesAcked, n, 0.01)
+		within(t, "server bytes received", srv.Counters.BytesReceived, n, 0.01)
+		if cli.Kind != collect.Closed || srv.Kind != collect.Closed {
+			t.Errorf("kinds %v %v, want Closed", cli.Kind, srv.Kind)
+		}
+	})
+
+	t.Run("short connections", func(t *testing.T) {
+		const n = 300
+		start(t, e.helper("serve", "127.0.0.1:9002"))
+		run(t, e.helper("clients", "127.0.0.1:9002", fmt.Sprint(n), "100"))
+		for _, passive := range []bool{false, true} {
+			final := waitFinal(t, r, port(9002, passive), n)
+			opened := r.events(kind(collect.Opened, port(9002, passive)))
+			closed := 0
+			for _, ev := range final {
+				if ev.Kind == collect.Closed {
+					closed++
+				}
+			}
+			t.Logf("passive=%v: opened %d, closed %d, final %d", passive, len(opened), closed, len(final))
+			if len(opened) != n || closed != n || len(final) != n {
+				t.Errorf("passive=%v: opened %d closed %d final %d, want %d each", passive, len(opened), closed, len(final), n)
+			}
+			if hs := opened[0].HandshakeUS; hs == 0 || hs > 1e6 {
+				t.Errorf("passive=%v: handshake %d µs", passive, hs)
+			}
+		}
+	})
+
+	t.Run("refused", func(t *testing.T) {
+		out := run(t, e.helper("connect", "127.0.0.1:9003"))
+		if !strings.Contains(out, "refused") {
+			t.Fatalf("connect: %s, want refused", out)
+		}
+		ev := waitFinal(t, r, port(9003, false), 1)[0]
+		if ev.Kind != collect.Failed || ev.Reason != collect.FailRefused {
+			t.Errorf("got kind %v reason %v, want Failed refused", ev.Kind, ev.Reason)
+		}
+	})
+
+	t.Run("timeout", func(t *testing.T) {
+		e.inNetns(t, "sysctl", "-qw", "net.ipv4.tcp_syn_retries=1")
+		nft(t, e, "add table inet flowlens_test_drop",
+			"add chain inet flowlens_test_drop in { type filter hook input priority 0; }",
+			"add rule inet flowlens_test_drop in tcp dport 9004 drop")
+		out := run(t, e.helper("connect", "127.0.0.1:9004"))
+		if !strings.Contains(out, "timed out") {
+			t.Fatalf("connect: %s, want a timeout", out)
+		}
+		ev := waitFinal(t, r, port(9004, false), 1)[0]
+		t.Logf("timeout: retrans %d, rto %d, segs out %d", ev.Counters.TotalRetrans, ev.Counters.TotalRTO, ev.Counters.SegsOut)
+		if ev.Kind != collect.Failed || ev.Reason != collect.FailTimeout {
+			t.Errorf("got kind %v reason %v, want Failed timeout", ev.Kind, ev.Reason)
+		}
+		// Each SYN retransmission follows an RTO (how many before the
+		// kernel gives up depends on timer rounding).
+		if ev.Counters.TotalRetrans == 0 || ev.Counters.TotalRTO != ev.Counters.TotalRetrans {
+			t.Errorf("retrans %d rto %d, want equal and > 0", ev.Counters.TotalRetrans, ev.Counters.TotalRTO)
+		}
+	})
+
+	t.Run("iperf3 with 5% loss", func(t *testing.T) {
+		if _, err := exec.LookPath("iperf3"); err != nil {
+			t.Skip("no iperf3")
+		}
+		nft(t, e, "add table inet flowlens_test_loss",
+			"add chain inet flowlens_test_loss in { type filter hook input priority 0; }",
+			"add rule inet flowlens_test_loss in tcp dport 5201 numgen random mod 100 < 5 drop")
+		start(t, e.command("iperf3", "-s", "-1", "-p", "5201", "--forceflush"))
+		time.Sleep(300 * time.Millisecond)
+		res := iperf(t, run(t, e.command("iperf3", "-c", "127.0.0.1", "-p", "5201", "-t", "3", "-b", "200M", "-J")))
+		final := waitFinal(t, r, port(5201, false), 2) // control and data connections
+		data := final[0]
+		for _, ev := range final {
+			if ev.Counters.BytesAcked > data.Counters.BytesAcked {
+				data = ev
+			}
+		}
+		t.Logf("iperf3: sent %d bytes, received %d, %d retransmits; collector: %v (reason %v) acked %d, retrans %d, rto %d, srtt %d µs",
+			res.bytes, res.received, res.retrans, data.Kind, data.Reason, data.Counters.BytesAcked, data.Counters.TotalRetrans, data.Counters.TotalRTO, data.Counters.SRTTUS)
+		if data.Counters.TotalRetrans == 0 {
+			t.Errorf("no retransmissions under 5%% loss")
+		}
+		within(t, "retransmissions", data.Counters.TotalRetrans, res.retrans, 0.02)
+		// iperf3's sender counts bytes written; when its server closes the
+		// data connection with segments still in flight (it resets it),
+		// those are never acknowledged. What was transferred is what the
+		// receiver got.
+		within(t, "bytes", data.Counters.BytesAcked, res.received, 0.01)
+		if n := len(r.events(kind(collect.RTTSample, port(5201, false)))); n == 0 {
+			t.Errorf("no RTT samples")
+		}
+	})
+}
+
+// TestReceiverSnapshots checks that a socket that only receives, which gets
+// no RTT callbacks, still has its counters refreshed every second (by the
+// tcp iterator, which covers the agent's own network namespace).
+func TestReceiverSnapshots(t *testing.T) {
+	e := newEnv(t, false)
+	r := startCollector(t, e, Options{})
+	if r.c.objs.iter == nil {
+		t.Skipf("tcp iterator unavailable: %v", r.c.objs.iterErr)
+	}
+	addr := freeAddr(t)
+	start(t, e.helper("serve", addr))
+	run(t, e.helper("stream", addr, fmt.Sprint(3<<20), "3"))
+	p := mustPort(t, addr)
+	final := waitFinal(t, r, port(p, true), 1)[0]
+	var growing []uint64
+	for _, ev := range r.events(kind(collect.Snapshot, port(p, true))) {
+		if ev.Counters.BytesReceived > 0 && ev.Counters.BytesReceived < final.Counters.BytesReceived {
+			growing = append(growing, ev.Counters.BytesReceived)
+		}
+	}
+	t.Logf("receiver snapshots before close: %v; final %d", growing, final.Counters.BytesReceived)
+	if len(growing) < 2 {
+		t.Errorf("%d snapshots of the receiver's growth in 3 s, want >= 2", len(growing))
+	}
+}
+
+// freeAddr returns a loopback address with a port nothing listens on.
+func freeAddr(t *testing.T) string { return freeAddrTB(t) }
+
+func freeAddrTB(t testing.TB) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func mustPort(t *testing.T, addr string) uint16 {
+	ap, err := netip.ParseAddrPort(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ap.Port()
+}
+
+// waitFinal waits for n Closed or Failed events selected by sel.
+func waitFinal(t *testing.T, r *recorder, sel func(*collect.Event) bool, n int) []collect.Event {
+	t.Helper()
+	final := func(ev *collect.Event) bool {
+		return (ev.Kind == collect.Closed || ev.Kind == collect.Failed) && sel(ev)
+	}
+	waitFor(t, fmt.Sprintf("%d closed sockets", n), 15*time.Second, func() bool { return len(r.events(final)) >= n })
+	time.Sleep(100 * time.Millisecond) // and no more
+	return r.events(final)
+}
+
+// within checks got against want with a relative tolerance.
+func within(t *testing.T, what string, got, want uint64, tol float64) {
+	t.Helper()
+	if math.Abs(float64(got)-float64(want)) > tol*float64(want) {
+		t.Errorf("%s: got %d, want %d (±%.0f%%)", what, got, want, tol*100)
+	}
+}
+
+// nft applies nft commands in the namespace; the tables go with it, and
+// are also deleted when the test ends.
+func nft(t *testing.T, e *env, cmds ...string) {
+	t.Helper()
+	table := strings.Fields(cmds[0])[2:4]
+	t.Cleanup(func() {
+		exec.Command("ip", "netns", "exec", e.netns, "nft", "delete", "table", table[0], table[1]).Run()
+	})
+	e.inNetns(t, "nft", strings.Join(cmds, "; "))
+}
+
+type iperfResult struct {
+	bytes, received, retrans uint64
+}
+
+// iperf reads the sender's totals from iperf3 -J.
+func iperf(t *testing.T, out string) iperfResult {
+	t.Helper()
+	var v struct {
+		End struct {
+			SumSent struct {
+				Bytes       uint64 `json:"bytes"`
+				Retransmits uint64 `json:"retransmits"`
+			} `json:"sum_sent"`
+			SumReceived struct {
+				Bytes uint64 `json:"bytes"`
+			} `json:"sum_received"`
+		} `json:"end"`
+	}
+	if err := json.Unmarshal([]byte(out), &v); err != nil {
+		t.Fatalf("iperf3 output: %v", err)
+	}
+	return iperfResult{v.End.SumSent.Bytes, v.End.SumReceived.Bytes, v.End.SumSent.Retransmits}
+}
+
+// TestPreexisting checks a connection older than the collector: seeded with
+// a baseline from the sock_diag dump, then adopted by the iterator so that
+// its later traffic and its close are seen.
+func TestPreexisting(t *testing.T) {
+	e := newEnv(t, false)
+	addr := freeAddr(t)
+	p := mustPort(t, addr)
+	start(t, e.helper("serve", addr))
+	hold := e.helper("hold", addr)
+	stdin, err := hold.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	start(t, hold)
+	time.Sleep(100 * time.Millisecond)
+
+	r := startCollector(t, e, Options{})
+	if r.c.objs.iter == nil {
+		t.Skipf("tcp iterator unavailable: %v", r.c.objs.iterErr)
+	}
+	isBase := func(ev *collect.Event) bool { return ev.Baseline && (port(p, false)(ev) || port(p, true)(ev)) }
+	waitFor(t, "baselines", 10*time.Second, func() bool { return len(r.events(isBase)) >= 2 })
+	base := r.events(isBase)
+	if len(base) != 2 {
+		t.Fatalf("%d baselines, want the client's and the server's: %+v", len(base), base)
+	}
+	time.Sleep(1500 * time.Millisecond) // adopted by the iterator
+	stdin.Close()
+	final := waitFinal(t, r, port(p, false), 1)[0]
+	var cli collect.Event
+	for _, b := range base {
+		if !b.Passive {
+			cli = b
+		}
+	}
+	t.Logf("client baseline acked %d, final acked %d", cli.Counters.BytesAcked, final.Counters.BytesAcked)
+	if final.Cookie != cli.Cookie || final.Counters.BytesAcked < cli.Counters.BytesAcked+1000 {
+		t.Errorf("final %+v does not follow baseline %+v", final, cli)
+	}
+}

@@ -1,0 +1,63 @@
+package ebpf
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"net/netip"
+	"strings"
+	"testing"
+)
+
+func TestParseCgroup2Root(t *testing.T) {
+	for _, tc := range []struct {
+		name, mountinfo, want string
+		err                   error
+	}{
+		{"debian", "24 30 0:22 / /sys rw,nosuid - sysfs sysfs rw\n35 24 0:30 / /sys/fs/cgroup rw,nosuid,nodev - cgroup2 cgroup2 rw,nsdelegate\n", "/sys/fs/cgroup", nil},
+		{"escaped", "35 24 0:30 / /mnt/my\\040cg rw shared:9 - cgroup2 none rw\n", "/mnt/my cg", nil},
+		{"v1 only", "35 24 0:30 / /sys/fs/cgroup/cpu rw - cgroup cgroup rw,cpu\n", "", ErrNoCgroup2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := parseCgroup2Root(bufio.NewScanner(strings.NewReader(tc.mountinfo)))
+			if got != tc.want || !errors.Is(err, tc.err) {
+				t.Errorf("got %q, %v; want %q, %v", got, err, tc.want, tc.err)
+			}
+		})
+	}
+}
+
+func TestKernelAddr(t *testing.T) {
+	word := func(b ...byte) uint32 { return binary.NativeEndian.Uint32(b) }
+	v4 := kernelAddr(afInet, [4]uint32{word(10, 1, 2, 3)})
+	if v4 != netip.MustParseAddr("10.1.2.3") {
+		t.Errorf("v4: %v", v4)
+	}
+	v6 := kernelAddr(afInet6, [4]uint32{word(0x20, 0x01, 0x0d, 0xb8), 0, 0, word(0, 0, 0, 1)})
+	if v6 != netip.MustParseAddr("2001:db8::1") {
+		t.Errorf("v6: %v", v6)
+	}
+}
+
+func TestParseTCPInfo(t *testing.T) {
+	b := make([]byte, 248)
+	le := binary.NativeEndian
+	le.PutUint32(b[offRTT:], 1234)
+	le.PutUint32(b[offTotalRetrans:], 7)
+	le.PutUint64(b[offBytesAcked:], 1<<40)
+	le.PutUint64(b[offBytesRecv:], 99)
+	le.PutUint32(b[offSegsOut:], 5)
+	le.PutUint32(b[offSegsIn:], 6)
+	le.PutUint16(b[offTotalRTO:], 3)
+	c, ok := parseTCPInfo(b)
+	if !ok || c.SRTTUS != 1234 || c.TotalRetrans != 7 || c.BytesAcked != 1<<40 || c.BytesReceived != 99 ||
+		c.SegsOut != 5 || c.SegsIn != 6 || c.TotalRTO != 3 {
+		t.Errorf("got %+v, %v", c, ok)
+	}
+	if c, ok := parseTCPInfo(b[:offTotalRTO]); !ok || c.TotalRTO != 0 {
+		t.Errorf("older kernel: got %+v, %v", c, ok)
+	}
+	if _, ok := parseTCPInfo(b[:100]); ok {
+		t.Error("short tcp_info accepted")
+	}
+}

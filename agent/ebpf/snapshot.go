@@ -1,0 +1,296 @@
+package ebpf
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+
+	"github.com/flowlens/flowlens/agent/collect"
+)
+
+// Values of sock_state.phase and the stats array indexes (bpf/sockops.c).
+const (
+	phaseConnecting  = 1
+	phaseEstablished = 2
+	phasePreexisting = 3
+
+	statMapFull = 0
+	statSampled = 1
+	statLost    = 2
+	statMax     = 4
+
+	batchSize = 4096
+)
+
+// snapshotter remembers what the last snapshots sent, so that a socket
+// whose counters did not move costs no event.
+type snapshotter struct {
+	gen      uint64
+	versions map[uint64]seenVersion
+	keys     []uint64
+	vals     []sockopsSockState
+}
+
+type seenVersion struct {
+	version, gen uint64
+}
+
+func newSnapshotter() snapshotter {
+	return snapshotter{
+		versions: map[uint64]seenVersion{},
+		keys:     make([]uint64, batchSize),
+		vals:     make([]sockopsSockState, batchSize),
+	}
+}
+
+// snapshotLoop refreshes and reads the socket map every SnapshotEvery.
+func (c *Collector) snapshotLoop(ctx context.Context, iter *link.Iter, events chan<- collect.Event) error {
+	t := time.NewTicker(c.opts.SnapshotEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		if iter != nil {
+			if err := runIter(iter); err != nil {
+				c.log.Warn("ebpf: tcp iterator failed", "err", err)
+			}
+		}
+		if err := c.snapshot(ctx, events); err != nil {
+			return err
+		}
+		if err := c.readStats(); err != nil {
+			c.log.Warn("ebpf: read stats", "err", err)
+		}
+	}
+}
+
+// runIter runs the tcp iterator once: reading it to the end runs the
+// program over every TCP socket of the network namespace.
+func runIter(iter *link.Iter) error {
+	r, err := iter.Open()
+	if err != nil {
+		return fmt.Errorf("open tcp iterator: %w", err)
+	}
+	defer r.Close()
+	if _, err := io.Copy(io.Discard, r); err != nil {
+		return fmt.Errorf("run tcp iterator: %w", err)
+	}
+	return nil
+}
+
+// snapshot emits a Snapshot for every tracked socket whose counters moved,
+// and the events the ring buffer could not take (left in the map).
+func (c *Collector) snapshot(ctx context.Context, events chan<- collect.Event) error {
+	s := &c.snap
+	s.gen++
+	n := 0
+	err := c.eachSocket(func(cookie uint64, st *sockopsSockState) error {
+		n++
+		ev, ok := c.socketEvent(cookie, st)
+		if !ok {
+			return nil
+		}
+		select {
+		case events <- ev:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	})
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+	c.tracked.Store(uint64(n))
+	for cookie, v := range s.versions {
+		if v.gen != s.gen {
+			delete(s.versions, cookie)
+		}
+	}
+	return nil
+}
+
+// socketEvent says what one map entry has to tell, if anything.
+func (c *Collector) socketEvent(cookie uint64, st *sockopsSockState) (collect.Event, bool) {
+	if st.Pending != 0 {
+		return c.pendingEvent(cookie, st), true
+	}
+	if st.Phase == phaseConnecting {
+		return collect.Event{}, false
+	}
+	s := &c.snap
+	prev, known := s.versions[cookie]
+	s.versions[cookie] = seenVersion{version: st.Version, gen: s.gen}
+	if known && prev.version == st.Version {
+		return collect.Event{}, false
+	}
+	ev := c.event(collect.Snapshot, cookie, &st.Ep, &st.C)
+	if st.Phase == phasePreexisting {
+		// Adopted by the iterator: older than the agent (its baseline
+		// came from the seed dump) or once left out when the map was full.
+		ev.Baseline = !known
+		ev.Passive = c.passiveHint(cookie, ev.Local.Port())
+	}
+	return ev, true
+}
+
+// pendingEvent emits an opened or final event the ring buffer could not
+// take, and clears it from the map (a final one with its socket).
+func (c *Collector) pendingEvent(cookie uint64, st *sockopsSockState) collect.Event {
+	ev := c.event(collect.Kind(st.Pending), cookie, &st.Ep, &st.C)
+	ev.HandshakeUS = st.HandshakeUs
+	ev.Reason = collect.FailReason(st.Reason)
+	if st.Pending == uint8(collect.Opened) {
+		st.Pending = 0
+		if err := c.objs.core.Socks.Update(cookie, st, ebpf.UpdateExist); err != nil {
+			c.log.Debug("ebpf: clear pending", "err", err)
+		}
+		return ev
+	}
+	if err := c.objs.core.Socks.Delete(cookie); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		c.log.Debug("ebpf: delete closed socket", "err", err)
+	}
+	delete(c.snap.versions, cookie)
+	return ev
+}
+
+// passiveHint says whether a socket the programs did not see start was
+// accepted: known from the seed dump, else guessed from its local port
+// being one that listened at start.
+func (c *Collector) passiveHint(cookie uint64, localPort uint16) bool {
+	if p, ok := c.seeded[cookie]; ok {
+		return p
+	}
+	return c.listeners[localPort]
+}
+
+// eachSocket calls fn for every entry of the socket map, read in batches
+// (one system call per batchSize sockets) where the kernel allows it.
+func (c *Collector) eachSocket(fn func(uint64, *sockopsSockState) error) error {
+	s := &c.snap
+	m := c.objs.core.Socks
+	var cursor ebpf.MapBatchCursor
+	for {
+		n, err := m.BatchLookup(&cursor, s.keys, s.vals, nil)
+		for i := 0; i < n; i++ {
+			if ferr := fn(s.keys[i], &s.vals[i]); ferr != nil {
+				return ferr
+			}
+		}
+		if errors.Is(err, ebpf.ErrKeyNotExist) {
+			return nil
+		}
+		if errors.Is(err, ebpf.ErrNotSupported) {
+			return c.iterateSockets(fn)
+		}
+		if err != nil {
+			return fmt.Errorf("read socket map: %w", err)
+		}
+	}
+}
+
+// iterateSockets is eachSocket for kernels without batch lookups.
+func (c *Collector) iterateSockets(fn func(uint64, *sockopsSockState) error) error {
+	var (
+		cookie uint64
+		st     sockopsSockState
+	)
+	it := c.objs.core.Socks.Iterate()
+	for it.Next(&cookie, &st) {
+		if err := fn(cookie, &st); err != nil {
+			return err
+		}
+	}
+	if err := it.Err(); err != nil {
+		return fmt.Errorf("iterate socket map: %w", err)
+	}
+	return nil
+}
+
+// readStats sums the programs' per-CPU counters into the collector's Stats.
+func (c *Collector) readStats() error {
+	var totals [statMax]uint64
+	for i := range totals {
+		var per []uint64
+		if err := c.objs.core.Stats.Lookup(uint32(i), &per); err != nil {
+			return fmt.Errorf("stats[%d]: %w", i, err)
+		}
+		for _, v := range per {
+			totals[i] += v
+		}
+	}
+	c.mapFull.Store(totals[statMapFull])
+	c.sampled.Store(totals[statSampled])
+	c.lost.Store(totals[statLost])
+	return nil
+}
+
+// seed emits a Baseline snapshot for every connection of the cgroup that
+// existed before the program was attached, so that what it did before the
+// agent started does not count as new. A failed dump is not fatal: the
+// sockets are then adopted by the iterator with their counters as baseline.
+func (c *Collector) seed(ctx context.Context, events chan<- collect.Event) error {
+	socks, err := dumpTCP()
+	if err != nil {
+		c.log.Warn("ebpf: sock_diag seed dump failed", "err", err)
+		return nil
+	}
+	var scope map[uint64]bool
+	if !c.cg.isRoot {
+		if scope, err = descendantIDs(c.cg.path); err != nil {
+			c.log.Warn("ebpf: seed scope", "err", err)
+		}
+	}
+	for _, s := range socks {
+		if s.State == tcpListen {
+			c.listeners[s.Local.Port()] = true
+		}
+	}
+	n := 0
+	for i := range socks {
+		ev, ok := c.seedEvent(&socks[i], scope)
+		if !ok {
+			continue
+		}
+		select {
+		case events <- ev:
+			n++
+		case <-ctx.Done():
+			return nil
+		}
+	}
+	c.log.Info("ebpf: seeded existing sockets", "baselines", n, "dumped", len(socks))
+	return nil
+}
+
+// seedEvent returns the Baseline snapshot of a dumped socket, unless it is
+// not a connection, outside the cgroup, or already tracked by the program
+// (it started after the attach: everything it did counts).
+func (c *Collector) seedEvent(s *diagSocket, scope map[uint64]bool) (collect.Event, bool) {
+	if !baselineState(s.State) || !s.HasInfo || s.Remote.Port() == 0 {
+		return collect.Event{}, false
+	}
+	if scope != nil && (!s.HasCgroup || !scope[s.CgroupID]) {
+		return collect.Event{}, false
+	}
+	var st sockopsSockState
+	if err := c.objs.core.Socks.Lookup(s.Cookie, &st); err == nil {
+		return collect.Event{}, false
+	}
+	passive := c.listeners[s.Local.Port()]
+	c.seeded[s.Cookie] = passive
+	return collect.Event{
+		Kind: collect.Snapshot, Cookie: s.Cookie, Local: s.Local, Remote: s.Remote,
+		Passive: passive, Baseline: true, Counters: s.Counters,
+	}, true
+}
