@@ -1,0 +1,93 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/flowlens/flowlens/examples"
+	"github.com/flowlens/flowlens/server"
+	"github.com/flowlens/flowlens/sim"
+	"github.com/flowlens/flowlens/store"
+	"github.com/flowlens/flowlens/topology"
+)
+
+func newDemoCmd(g *globals) *cobra.Command {
+	cfg := server.Config{Retention: store.DefaultRetention}
+	var agents, flows int
+	var interval time.Duration
+	cmd := &cobra.Command{
+		Use:   "demo",
+		Short: "Run the server with the example topology and a simulated fleet",
+		Long: `Start a FlowLens server on an embedded store (a temporary data dir unless --data-dir),
+load the example topology, drive it with a simulated fleet, print the URL and the token,
+and run until interrupted (Ctrl-C).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if cfg.DataDir == "" {
+				dir, err := os.MkdirTemp("", "flowlens-demo-")
+				if err != nil {
+					return err
+				}
+				defer os.RemoveAll(dir)
+				cfg.DataDir = dir
+			}
+			topoPath := filepath.Join(cfg.DataDir, "topology.yaml")
+			if err := os.WriteFile(topoPath, examples.Topology, 0o644); err != nil {
+				return err
+			}
+			cfg.TopologyPath = topoPath
+			if g.token != "" {
+				cfg.Tokens = []string{g.token}
+			}
+			return runServer(cmd.Context(), g, cfg, func(srv *server.Server) error {
+				printDemoBanner(srv, cfg.DataDir)
+				go runDemoFleet(cmd.Context(), g, srv, agents, flows, interval)
+				return nil
+			})
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.DataDir, "data-dir", "", "keep data here (default: a temporary directory removed at exit)")
+	f.StringVar(&cfg.Listen, "listen", server.DefaultListen, "address to listen on")
+	f.IntVar(&agents, "agents", 20, "simulated agents")
+	f.IntVar(&flows, "flows-per-agent", 40, "conversations per simulated agent")
+	f.DurationVar(&interval, "interval", 5*time.Second, "report interval of the simulated agents")
+	return cmd
+}
+
+func printDemoBanner(srv *server.Server, dataDir string) {
+	fmt.Printf(`
+FlowLens demo is running.
+
+  Web page:  %[1]s/   (log in with the token below)
+  Token:     %[2]s
+  Data dir:  %[3]s
+
+Try, in another terminal:
+  export FLOWLENS_SERVER=%[1]s FLOWLENS_TOKEN=%[2]s
+  flowlens insights top --since 15m
+  flowlens insights top --metric retransmissions --by flow --limit 10
+  flowlens insights series --metric round-trip-time --since 30m --step 1m
+  curl -s -H "Authorization: Bearer $FLOWLENS_TOKEN" %[1]s/api/v1/insights/top
+
+Press Ctrl-C to stop.
+`, srv.URL(), srv.Token(), dataDir)
+}
+
+func runDemoFleet(ctx context.Context, g *globals, srv *server.Server, agents, flows int, interval time.Duration) {
+	topo, err := topology.Parse(examples.Topology, examples.TopologyName)
+	if err != nil {
+		g.logger().Error("demo topology", "err", err)
+		return
+	}
+	_, err = sim.Run(ctx, sim.Config{Server: srv.URL(), Token: srv.Token(), Topology: topo, Agents: agents,
+		FlowsPerAgent: flows, Interval: interval, Seed: uint64(time.Now().UnixNano()), DrainTimeout: 10 * time.Second}, g.logger().With("component", "sim"))
+	if err != nil && ctx.Err() == nil {
+		g.logger().Error("simulated fleet stopped", "err", err)
+	}
+}

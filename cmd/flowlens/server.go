@@ -1,0 +1,118 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/flowlens/flowlens/server"
+	"github.com/flowlens/flowlens/store"
+)
+
+func newServerCmd(g *globals) *cobra.Command {
+	cfg := server.Config{Retention: store.DefaultRetention}
+	var tokensFile string
+	cmd := &cobra.Command{
+		Use:   "server",
+		Short: "Run the FlowLens server on an embedded DuckDB store",
+		Long: `Run the FlowLens server: agent ingest, workload insights, the JSON API, Prometheus
+/metrics and the web page, keeping everything in one DuckDB file under --data-dir.
+
+Agents, the CLI and the API authenticate with a bearer token: FLOWLENS_TOKEN (or --token),
+plus any in --tokens-file (one per line, for rotation). With none, the server generates one
+and keeps it in DATA_DIR/token.
+
+It listens on 127.0.0.1:8080 unless --listen says otherwise; give --tls-cert and --tls-key
+before listening beyond loopback.`,
+		Example: `  FLOWLENS_TOKEN=secret flowlens server --data-dir /var/lib/flowlens --topology topology.yaml
+  flowlens server --data-dir ./data --listen 0.0.0.0:8443 --tls-cert cert.pem --tls-key key.pem`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if g.token != "" {
+				cfg.Tokens = append(cfg.Tokens, g.token)
+			}
+			if tokensFile != "" {
+				more, err := readTokens(tokensFile)
+				if err != nil {
+					return err
+				}
+				cfg.Tokens = append(cfg.Tokens, more...)
+			}
+			return runServer(cmd.Context(), g, cfg, nil)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.DataDir, "data-dir", "", "directory for the DuckDB file and state (required)")
+	f.StringVar(&cfg.Listen, "listen", server.DefaultListen, "address to listen on")
+	f.StringVar(&cfg.TopologyPath, "topology", "", "topology YAML file (see examples/topology.yaml)")
+	f.StringVar(&cfg.TLSCert, "tls-cert", "", "TLS certificate file (PEM)")
+	f.StringVar(&cfg.TLSKey, "tls-key", "", "TLS private key file (PEM)")
+	f.StringVar(&tokensFile, "tokens-file", "", "file with more accepted tokens, one per line")
+	f.DurationVar(&cfg.Retention.Raw, "retention-raw", store.DefaultRetention.Raw, "how long raw flows are kept")
+	f.DurationVar(&cfg.Retention.Min1, "retention-1m", store.DefaultRetention.Min1, "how long 1-minute roll-ups are kept")
+	f.DurationVar(&cfg.Retention.Min10, "retention-10m", store.DefaultRetention.Min10, "how long 10-minute roll-ups are kept")
+	f.DurationVar(&cfg.Retention.Hour1, "retention-1h", store.DefaultRetention.Hour1, "how long 1-hour roll-ups are kept")
+	cmd.MarkFlagRequired("data-dir")
+	return cmd
+}
+
+// runServer starts a server, calls started (if any) once it is ready, and
+// runs until ctx is done.
+func runServer(ctx context.Context, g *globals, cfg server.Config, started func(*server.Server) error) error {
+	log := g.logger()
+	srv, err := server.New(cfg, log)
+	if err != nil {
+		return err
+	}
+	if err := srv.Start(); err != nil {
+		return err
+	}
+	stop := func() error {
+		sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		return srv.Stop(sctx)
+	}
+	if started != nil {
+		if err := started(srv); err != nil {
+			stop()
+			return err
+		}
+	}
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down")
+	case err := <-waitChan(srv.Wait):
+		if err != nil {
+			stop()
+			return fmt.Errorf("server stopped: %w", err)
+		}
+	}
+	return stop()
+}
+
+func waitChan(wait func() error) <-chan error {
+	ch := make(chan error, 1)
+	go func() { ch <- wait() }()
+	return ch
+}
+
+func readTokens(path string) ([]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("tokens file: %w", err)
+	}
+	defer f.Close()
+	var out []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if t := strings.TrimSpace(sc.Text()); t != "" && !strings.HasPrefix(t, "#") {
+			out = append(out, t)
+		}
+	}
+	return out, sc.Err()
+}

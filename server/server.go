@@ -1,0 +1,280 @@
+// Package server wires the FlowLens server: the store, the topology, the
+// ingest path, the JSON API, Prometheus metrics and the start page.
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"crypto/tls"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/flowlens/flowlens/ingest"
+	"github.com/flowlens/flowlens/store"
+	"github.com/flowlens/flowlens/store/duckdb"
+	"github.com/flowlens/flowlens/topology"
+)
+
+// Config is everything `flowlens server` is told.
+type Config struct {
+	DataDir       string
+	Listen        string // default 127.0.0.1:8080
+	TopologyPath  string // optional YAML topology
+	Tokens        []string
+	TLSCert       string
+	TLSKey        string
+	Retention     store.Retention
+	Ingest        ingest.Config
+	MaintainEvery time.Duration // retention and roll-up compaction, default 1m
+}
+
+// DefaultListen keeps a fresh install off the network.
+const DefaultListen = "127.0.0.1:8080"
+
+// TokenFile is where a generated token is kept inside the data dir.
+const TokenFile = "token"
+
+// Server is one running FlowLens server.
+type Server struct {
+	cfg      Config
+	log      *slog.Logger
+	registry *prometheus.Registry
+	topology atomic.Pointer[topology.Topology]
+	agents   *ingest.Agents
+	store    store.Store
+	ingester *ingest.Ingester
+	http     *http.Server
+	listener net.Listener
+	tokens   [][]byte
+	ready    atomic.Bool
+	started  time.Time
+	stopOnce sync.Once
+	stopped  chan struct{}
+	serveErr chan error
+}
+
+// New validates the configuration; Start does the work.
+func New(cfg Config, log *slog.Logger) (*Server, error) {
+	if cfg.DataDir == "" {
+		return nil, errors.New("--data-dir is required")
+	}
+	if cfg.Listen == "" {
+		cfg.Listen = DefaultListen
+	}
+	if (cfg.TLSCert == "") != (cfg.TLSKey == "") {
+		return nil, errors.New("--tls-cert and --tls-key go together")
+	}
+	if cfg.MaintainEvery <= 0 {
+		cfg.MaintainEvery = time.Minute
+	}
+	return &Server{cfg: cfg, log: log, registry: prometheus.NewRegistry(), agents: ingest.NewAgents(),
+		stopped: make(chan struct{}), serveErr: make(chan error, 1)}, nil
+}
+
+// Start opens the store, loads the topology and starts serving. It returns
+// once the listener is bound; /healthz answers 200 from then on.
+func (s *Server) Start() error {
+	s.started = time.Now()
+	if err := os.MkdirAll(s.cfg.DataDir, 0o750); err != nil {
+		return fmt.Errorf("create data dir: %w", err)
+	}
+	if err := s.loadTokens(); err != nil {
+		return err
+	}
+	topo, err := loadTopology(s.cfg.TopologyPath)
+	if err != nil {
+		return err
+	}
+	s.topology.Store(topo)
+	st, err := duckdb.Open(duckdb.Config{Path: filepath.Join(s.cfg.DataDir, "flowlens.duckdb"), Retention: s.cfg.Retention}, s.log)
+	if err != nil {
+		return fmt.Errorf("open store in %s: %w", s.cfg.DataDir, err)
+	}
+	s.store = st
+	s.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s.ingester = ingest.New(s.cfg.Ingest, st, &s.topology, s.agents, s.log, s.registry)
+	s.ingester.Start()
+	if err := s.listen(); err != nil {
+		s.ingester.Stop(context.Background())
+		st.Close()
+		return err
+	}
+	go s.maintainLoop()
+	s.ready.Store(true)
+	s.log.Info("flowlens server ready", "url", s.URL(), "data_dir", s.cfg.DataDir,
+		"topology", s.cfg.TopologyPath, "subnets", len(topo.Subnets))
+	return nil
+}
+
+func loadTopology(path string) (*topology.Topology, error) {
+	if path == "" {
+		return topology.Parse(nil, "(no topology)")
+	}
+	t, err := topology.Load(path)
+	if err != nil {
+		return nil, fmt.Errorf("load topology: %w", err)
+	}
+	return t, nil
+}
+
+func (s *Server) listen() error {
+	ln, err := net.Listen("tcp", s.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", s.cfg.Listen, err)
+	}
+	s.listener = ln
+	s.http = &http.Server{Handler: s.routes(), ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
+	if s.cfg.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(s.cfg.TLSCert, s.cfg.TLSKey)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("load TLS key pair: %w", err)
+		}
+		s.http.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		go func() { s.serveErr <- s.http.ServeTLS(ln, "", "") }()
+		return nil
+	}
+	go func() { s.serveErr <- s.http.Serve(ln) }()
+	return nil
+}
+
+// URL is where clients reach the server.
+func (s *Server) URL() string {
+	scheme := "http"
+	if s.cfg.TLSCert != "" {
+		scheme = "https"
+	}
+	return scheme + "://" + s.listener.Addr().String()
+}
+
+// Token is the first accepted token (for the demo to print).
+func (s *Server) Token() string { return string(s.tokens[0]) }
+
+// Store exposes the store to in-process users such as the demo.
+func (s *Server) Store() store.Store { return s.store }
+
+// Topology is the topology in force.
+func (s *Server) Topology() *topology.Topology { return s.topology.Load() }
+
+// Wait blocks until the HTTP server fails or Stop is called.
+func (s *Server) Wait() error {
+	select {
+	case err := <-s.serveErr:
+		if errors.Is(err, http.ErrServerClosed) {
+			return nil
+		}
+		return err
+	case <-s.stopped:
+		return nil
+	}
+}
+
+// Stop stops accepting requests, commits what is queued and closes the store.
+func (s *Server) Stop(ctx context.Context) error {
+	var err error
+	s.stopOnce.Do(func() {
+		s.ready.Store(false)
+		if s.http != nil {
+			err = errors.Join(err, s.http.Shutdown(ctx))
+		}
+		if s.ingester != nil {
+			err = errors.Join(err, s.ingester.Stop(ctx))
+		}
+		if s.store != nil {
+			err = errors.Join(err, s.store.Close())
+		}
+		close(s.stopped)
+	})
+	return err
+}
+
+func (s *Server) maintainLoop() {
+	t := time.NewTicker(s.cfg.MaintainEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			if err := s.store.Maintain(context.Background(), time.Now()); err != nil {
+				s.log.Warn("store maintenance failed", "err", err)
+			}
+		case <-s.stopped:
+			return
+		}
+	}
+}
+
+// loadTokens takes the configured tokens, or generates one and keeps it in
+// the data dir so that a restarted server accepts the same agents.
+func (s *Server) loadTokens() error {
+	for _, t := range s.cfg.Tokens {
+		if t = strings.TrimSpace(t); t != "" {
+			s.tokens = append(s.tokens, []byte(t))
+		}
+	}
+	if len(s.tokens) > 0 {
+		return nil
+	}
+	path := filepath.Join(s.cfg.DataDir, TokenFile)
+	if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) > 0 {
+		s.tokens = [][]byte{[]byte(strings.TrimSpace(string(b)))}
+		s.log.Info("no token configured; using the one generated earlier", "file", path)
+		return nil
+	}
+	buf := make([]byte, 20)
+	rand.Read(buf)
+	tok := hex.EncodeToString(buf)
+	if err := os.WriteFile(path, []byte(tok+"\n"), 0o600); err != nil {
+		return fmt.Errorf("write generated token: %w", err)
+	}
+	s.tokens = [][]byte{[]byte(tok)}
+	s.log.Info("no token configured (FLOWLENS_TOKEN); generated one", "file", path)
+	return nil
+}
+
+// authorized compares the presented token with every accepted one in
+// constant time.
+func (s *Server) authorized(r *http.Request) bool {
+	presented := ""
+	if h := r.Header.Get("Authorization"); strings.HasPrefix(h, "Bearer ") {
+		presented = strings.TrimPrefix(h, "Bearer ")
+	} else if c, err := r.Cookie(sessionCookie); err == nil {
+		presented = c.Value
+	}
+	ok := 0
+	for _, t := range s.tokens {
+		ok |= subtle.ConstantTimeCompare([]byte(presented), t)
+	}
+	return ok == 1 && presented != ""
+}
+
+func (s *Server) requireToken(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !s.authorized(r) {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="flowlens"`)
+			writeError(w, http.StatusUnauthorized, "missing or wrong token: send Authorization: Bearer <token> (FLOWLENS_TOKEN)")
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// metricsHandler serves this server's Prometheus metrics.
+func (s *Server) metricsHandler() http.Handler {
+	return promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{Registry: s.registry})
+}
