@@ -180,7 +180,12 @@ func (f *fleet) newConversation(rng *rand.Rand, t *topology.Topology, a *agent, 
 	} else {
 		c.connsPerSec = 0.01
 	}
-	c.rttUS = baseRTT(rng, topology.Classify(c.clientLoc, c.serverLoc))
+	// RTT depends on where the two ends are; classify from the agent's side.
+	if c.client == nil {
+		c.rttUS = baseRTT(rng, topology.Classify(c.serverLoc, c.clientLoc))
+	} else {
+		c.rttUS = baseRTT(rng, topology.Classify(c.clientLoc, c.serverLoc))
+	}
 	return c
 }
 
