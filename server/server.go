@@ -106,7 +106,7 @@ func (s *Server) Start() error {
 		return fmt.Errorf("open store in %s: %w", s.cfg.DataDir, err)
 	}
 	s.store = st
-	s.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), st)
 	s.ingester = ingest.New(s.cfg.Ingest, st, &s.topology, s.agents, s.log, s.registry)
 	s.ingester.Start()
 	if err := s.listen(); err != nil {

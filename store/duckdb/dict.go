@@ -111,23 +111,21 @@ type newResourceKey struct {
 // authoritative copy of flow_keys and resource_keys, loaded at Open, and
 // only the writer (holding Store.mu) touches it.
 type dictionary struct {
-	flows      map[flowShort]*flowKeyEntry
-	nFlows     int
-	resources  map[resourceKey]uint32
-	nextFlow   uint32
-	nextRes    uint32
-	newFlows   []*flowKeyEntry
-	newRes     []newResourceKey
-	savedFlow  uint32
-	savedRes   uint32
-	maxNextIDs uint32 // math.MaxUint32 in production
+	flows     map[flowShort]*flowKeyEntry
+	nFlows    int
+	resources map[resourceKey]uint32
+	nextFlow  uint32
+	nextRes   uint32
+	newFlows  []*flowKeyEntry
+	newRes    []newResourceKey
+	savedFlow uint32
+	savedRes  uint32
 }
 
 func newDictionary() *dictionary {
 	return &dictionary{
-		flows:      make(map[flowShort]*flowKeyEntry),
-		resources:  make(map[resourceKey]uint32),
-		maxNextIDs: math.MaxUint32,
+		flows:     make(map[flowShort]*flowKeyEntry),
+		resources: make(map[resourceKey]uint32),
 	}
 }
 
@@ -204,7 +202,7 @@ func (d *dictionary) flowKey(r *store.FlowRow, agentID string) (*flowKeyEntry, e
 	if err != nil {
 		return nil, err
 	}
-	if d.nextFlow >= d.maxNextIDs {
+	if d.nextFlow == math.MaxUint32 {
 		return nil, fmt.Errorf("flow key ids exhausted (%d)", d.nextFlow)
 	}
 	e := &flowKeyEntry{id: d.nextFlow, resourceID: resID, lastEndMs: math.MinInt64, ident: flowIdentOf(r, agentID)}
@@ -218,7 +216,7 @@ func (d *dictionary) resourceID(k resourceKey) (uint32, error) {
 	if id, ok := d.resources[k]; ok {
 		return id, nil
 	}
-	if d.nextRes >= d.maxNextIDs {
+	if d.nextRes == math.MaxUint32 {
 		return 0, fmt.Errorf("resource key ids exhausted (%d)", d.nextRes)
 	}
 	id := d.nextRes
