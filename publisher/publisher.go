@@ -61,6 +61,9 @@ type Config struct {
 	// the sender goroutine (so it should be quick). A report split after a
 	// 413 is acknowledged as its pieces.
 	OnAck func(r *flowlensv1.Report)
+	// OnAckRaw, if set, is called like OnAck but with the marshalled report,
+	// which spares high-rate callers (the load generator) an unmarshal.
+	OnAckRaw func(seq uint64, report []byte)
 }
 
 // setDefaults fills zero fields and rejects impossible values.

@@ -234,6 +234,9 @@ func (p *Publisher) logFinal(it item, a attempt) {
 func (p *Publisher) onAcked(it item) {
 	p.acked.Add(1)
 	p.m.acked.Inc()
+	if p.cfg.OnAckRaw != nil {
+		p.cfg.OnAckRaw(it.seq, it.data)
+	}
 	if p.cfg.OnAck == nil {
 		return
 	}

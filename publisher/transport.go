@@ -81,7 +81,7 @@ func newTransport(cfg Config) (*transport, error) {
 		}},
 	}
 	if t.encoding == "zstd" {
-		t.zstd, err = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(1))
+		t.zstd, err = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1))
 		if err != nil {
 			return nil, fmt.Errorf("zstd encoder: %w", err)
 		}

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	_ "net/http/pprof" // served only on --debug-listen
 	"os"
 	"path/filepath"
 	"strings"
@@ -41,6 +42,9 @@ type Config struct {
 	Retention     store.Retention
 	Ingest        ingest.Config
 	MaintainEvery time.Duration // retention and roll-up compaction, default 1m
+	// DebugListen, if set, serves Go's pprof profiles there (keep it on
+	// loopback).
+	DebugListen string
 }
 
 // DefaultListen keeps a fresh install off the network.
@@ -115,6 +119,12 @@ func (s *Server) Start() error {
 		return err
 	}
 	go s.maintainLoop()
+	if s.cfg.DebugListen != "" {
+		go func() {
+			err := http.ListenAndServe(s.cfg.DebugListen, http.DefaultServeMux)
+			s.log.Warn("pprof listener stopped", "err", err)
+		}()
+	}
 	s.ready.Store(true)
 	s.log.Info("flowlens server ready", "url", s.URL(), "data_dir", s.cfg.DataDir,
 		"topology", s.cfg.TopologyPath, "subnets", len(topo.Subnets))

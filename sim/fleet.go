@@ -53,6 +53,9 @@ type agent struct {
 	loc    topology.Location
 	sides  []side
 	seq    uint64
+	// replayed holds the flows of the first intervals when the fleet
+	// replays them; the publisher only reads them.
+	replayed [][]*pb.Flow
 }
 
 type fleet struct {
@@ -60,10 +63,11 @@ type fleet struct {
 	agents []*agent
 	faults []Fault
 	tick   uint64
+	replay uint64 // >0: reuse the flows of the first replay intervals (load generation)
 }
 
 func newFleet(cfg Config) (*fleet, error) {
-	f := &fleet{seed: cfg.Seed, faults: cfg.Faults}
+	f := &fleet{seed: cfg.Seed, faults: cfg.Faults, replay: uint64(cfg.Replay)}
 	if err := f.place(cfg.Topology, cfg.Agents); err != nil {
 		return nil, err
 	}
@@ -341,8 +345,17 @@ func (a *agent) report(f *fleet, from, to time.Time, elapsed time.Duration) *pb.
 			AgentVersion: "sim", CollectorMode: "sim"},
 		IntervalStartUnixMs: from.UnixMilli(),
 		IntervalEndUnixMs:   to.UnixMilli(),
-		Flows:               make([]*pb.Flow, 0, len(a.sides)),
 	}
+	if f.replay > 0 && f.tick > f.replay {
+		r.Flows = a.replayed[(f.tick-1)%f.replay]
+		return r
+	}
+	r.Flows = make([]*pb.Flow, 0, len(a.sides))
+	defer func() {
+		if f.replay > 0 {
+			a.replayed = append(a.replayed, r.Flows)
+		}
+	}()
 	for _, s := range a.sides {
 		real := f.realize(s.conv, dt, elapsed)
 		if !real.active {

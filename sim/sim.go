@@ -15,6 +15,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"google.golang.org/protobuf/encoding/protowire"
+
 	"github.com/flowlens/flowlens/publisher"
 	"github.com/flowlens/flowlens/topology"
 	pb "github.com/flowlens/flowlens/wire/flowlensv1"
@@ -34,6 +36,11 @@ type Config struct {
 	SpoolDir      string        // default: a temporary directory, removed at the end
 	DrainTimeout  time.Duration // how long to wait for acknowledgements at the end, default 5m
 	Compression   string
+	// Replay, when > 0, generates Replay intervals per agent and then sends
+	// them again in turn (with new times and sequence numbers). It makes the
+	// simulator a cheap load generator for benchmarks; faults with after=
+	// or for= do not change replayed intervals.
+	Replay int
 	// InsecureSkipVerify accepts any TLS certificate (self-signed labs).
 	InsecureSkipVerify bool
 	// Progress, if set, is called after every interval with the totals so far.
@@ -73,6 +80,69 @@ func (c *counter) add(r *pb.Report) {
 	c.reports.Add(1)
 }
 
+// addRaw counts a marshalled report without unmarshalling it: it walks the
+// wire format for the few fields the totals need.
+func (c *counter) addRaw(_ uint64, data []byte) {
+	var b, rt, flows uint64
+	for len(data) > 0 {
+		num, typ, n := protowire.ConsumeTag(data)
+		if n < 0 {
+			return
+		}
+		data = data[n:]
+		if num == 6 && typ == protowire.BytesType { // Report.flows
+			f, m := protowire.ConsumeBytes(data)
+			if m < 0 {
+				return
+			}
+			fb, frt := flowTotals(f)
+			b, rt, flows = b+fb, rt+frt, flows+1
+			data = data[m:]
+			continue
+		}
+		m := protowire.ConsumeFieldValue(num, typ, data)
+		if m < 0 {
+			return
+		}
+		data = data[m:]
+	}
+	c.bytes.Add(b)
+	c.retrans.Add(rt)
+	c.flows.Add(flows)
+	c.reports.Add(1)
+}
+
+// flowTotals reads bytes_sent (6), bytes_received (7) and
+// retransmissions (10) of one marshalled Flow.
+func flowTotals(data []byte) (bytes, retrans uint64) {
+	for len(data) > 0 {
+		num, typ, n := protowire.ConsumeTag(data)
+		if n < 0 {
+			return
+		}
+		data = data[n:]
+		if typ == protowire.VarintType && (num == 6 || num == 7 || num == 10) {
+			v, m := protowire.ConsumeVarint(data)
+			if m < 0 {
+				return
+			}
+			if num == 10 {
+				retrans += v
+			} else {
+				bytes += v
+			}
+			data = data[m:]
+			continue
+		}
+		m := protowire.ConsumeFieldValue(num, typ, data)
+		if m < 0 {
+			return
+		}
+		data = data[m:]
+	}
+	return
+}
+
 func (c *counter) totals() Totals {
 	return Totals{Bytes: c.bytes.Load(), Retransmissions: c.retrans.Load(), Flows: c.flows.Load(), Reports: c.reports.Load()}
 }
@@ -101,7 +171,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (Summary, error) {
 			Server: cfg.Server, Token: cfg.Token, Compression: cfg.Compression,
 			InsecureSkipVerify: cfg.InsecureSkipVerify,
 			SpoolDir:           filepath.Join(spool, a.hostID),
-			OnAck:              acked.add,
+			OnAckRaw:           acked.addRaw,
 		}, log.With("agent", a.hostID), nil)
 		if err != nil {
 			return Summary{}, fmt.Errorf("publisher for %s: %w", a.hostID, err)

@@ -3,6 +3,8 @@ package sim
 import (
 	"fmt"
 	"math/rand/v2"
+
+	"google.golang.org/protobuf/proto"
 	"strings"
 	"testing"
 	"time"
@@ -157,5 +159,21 @@ func TestPlacement(t *testing.T) {
 			t.Errorf("address %s used twice", a.ip)
 		}
 		seen[a.ip.String()] = true
+	}
+}
+
+// The raw acknowledgement path must count exactly what the report holds.
+func TestAddRawMatchesAdd(t *testing.T) {
+	f := newTestFleet(t)
+	r := f.agents[0].report(f, time.Unix(100, 0), time.Unix(105, 0), time.Minute)
+	data, err := proto.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var a, b counter
+	a.add(r)
+	b.addRaw(r.Sequence, data)
+	if a.totals() != b.totals() || a.totals().Bytes == 0 {
+		t.Fatalf("raw %+v != decoded %+v", b.totals(), a.totals())
 	}
 }

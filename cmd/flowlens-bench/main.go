@@ -17,6 +17,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -33,14 +34,26 @@ func main() {
 	agents := flag.Int("agents", 100, "simulated agents")
 	flows := flag.Int("flows-per-agent", 1800, "conversations per agent")
 	interval := flag.Duration("interval", time.Second, "report interval")
+	replay := flag.Int("replay", 5, "generate this many intervals per agent, then resend them (0: generate every interval)")
+	cpuProfile := flag.String("cpuprofile", "", "write the load generator's CPU profile here")
 	flag.Parse()
-	if err := run(*bin, *duration, *agents, *flows, *interval); err != nil {
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "flowlens-bench:", err)
+			os.Exit(1)
+		}
+		pprof.StartCPUProfile(f)
+		defer pprof.StopCPUProfile()
+	}
+	if err := run(*bin, *duration, *agents, *flows, *interval, *replay); err != nil {
 		fmt.Fprintln(os.Stderr, "flowlens-bench:", err)
+		pprof.StopCPUProfile()
 		os.Exit(1)
 	}
 }
 
-func run(bin string, duration time.Duration, agents, flows int, interval time.Duration) error {
+func run(bin string, duration time.Duration, agents, flows int, interval time.Duration, replay int) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	dir, err := os.MkdirTemp("", "flowlens-bench-")
@@ -54,7 +67,7 @@ func run(bin string, duration time.Duration, agents, flows int, interval time.Du
 	}
 	const token = "bench"
 	srv := exec.Command(bin, "server", "--data-dir", filepath.Join(dir, "data"), "--listen", addr,
-		"--topology", filepath.Join(dir, "topology.yaml"), "--log-level", "warn")
+		"--topology", filepath.Join(dir, "topology.yaml"), "--log-level", "warn", "--debug-listen", "127.0.0.1:6061")
 	if err := os.WriteFile(filepath.Join(dir, "topology.yaml"), examples.Topology, 0o644); err != nil {
 		return err
 	}
@@ -83,7 +96,7 @@ func run(bin string, duration time.Duration, agents, flows int, interval time.Du
 	var lastAcked uint64
 	lastPrint := start
 	cfg := sim.Config{Server: url, Token: token, Topology: topo, Agents: agents, FlowsPerAgent: flows,
-		Interval: interval, Duration: duration, Seed: 1, SpoolDir: filepath.Join(dir, "spool"),
+		Interval: interval, Duration: duration, Seed: 1, Replay: replay, SpoolDir: filepath.Join(dir, "spool"),
 		Progress: func(s sim.Summary) {
 			if now := time.Now(); now.Sub(lastPrint) >= 10*time.Second {
 				rate := float64(s.Acked.Flows-lastAcked) / now.Sub(lastPrint).Seconds()
