@@ -118,7 +118,7 @@ func (r Request) SeriesQuery(now time.Time) (store.SeriesQuery, error) {
 			return sq, fmt.Errorf("step %s is under 1s", r.Step)
 		}
 	}
-	if n := q.End.Sub(q.Start) / sq.Step; n > 10_000 {
+	if n := q.End.Sub(q.Start) / sq.Step; n > store.MaxSeriesBuckets {
 		return sq, fmt.Errorf("%d buckets of %s; use a larger --step", n, sq.Step)
 	}
 	return sq, nil
