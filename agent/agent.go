@@ -159,7 +159,7 @@ func NewWithCollector(cfg Config, coll collect.Collector, log *slog.Logger, reg 
 	}
 	a.pub = pub
 	a.m = newMetrics(a)
-	if err := a.m.register(reg); err != nil {
+	if err := a.m.collect.Register(reg); err != nil {
 		pub.Stop(context.Background())
 		return nil, fmt.Errorf("agent: register metrics: %w", err)
 	}
@@ -350,7 +350,7 @@ func (a *Agent) Stop() error {
 		ctx, cancel := context.WithTimeout(context.Background(), a.cfg.StopTimeout)
 		defer cancel()
 		err = a.pub.Stop(ctx)
-		a.m.unregister(a.reg)
+		a.m.collect.Unregister(a.reg)
 	})
 	return err
 }

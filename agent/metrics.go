@@ -3,6 +3,8 @@ package agent
 import (
 	"sync/atomic"
 
+	"github.com/flowlens/flowlens/internal/promset"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
@@ -22,7 +24,7 @@ type metrics struct {
 	sockets       atomic.Uint64
 	merged        atomic.Uint64
 	late          atomic.Uint64
-	collect       []prometheus.Collector
+	collect       promset.Set
 }
 
 func newMetrics(a *Agent) *metrics {
@@ -47,7 +49,7 @@ func newMetrics(a *Agent) *metrics {
 	info := prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "collector_info",
 		Help: "The collector mode that runs (value 1).", ConstLabels: prometheus.Labels{"mode": coll.Mode()}})
 	info.Set(1)
-	m.collect = []prometheus.Collector{
+	m.collect = promset.Set{
 		m.reports, m.publishErrors, m.flows, info,
 		gaugeFunc("sockets_tracked", "Sockets the collector tracks now.", func() uint64 { return coll.Stats().SocketsTracked }),
 		gaugeFunc("sockets_aggregated", "Sockets with a live baseline in the aggregator at the last report.", m.sockets.Load),
@@ -70,30 +72,4 @@ func (m *metrics) observeReport(flows int, as *aggregate.Stats) {
 	m.sockets.Store(as.SocketsTracked)
 	m.merged.Store(as.MergedFlows)
 	m.late.Store(as.LateSnapshots)
-}
-
-// register adds the metrics to reg, if any, undoing on failure.
-func (m *metrics) register(reg prometheus.Registerer) error {
-	if reg == nil {
-		return nil
-	}
-	for i, c := range m.collect {
-		if err := reg.Register(c); err != nil {
-			for _, done := range m.collect[:i] {
-				reg.Unregister(done)
-			}
-			return err
-		}
-	}
-	return nil
-}
-
-// unregister removes the metrics from reg, if any.
-func (m *metrics) unregister(reg prometheus.Registerer) {
-	if reg == nil {
-		return
-	}
-	for _, c := range m.collect {
-		reg.Unregister(c)
-	}
 }

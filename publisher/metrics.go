@@ -1,6 +1,9 @@
 package publisher
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/flowlens/flowlens/internal/promset"
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 // metrics mirrors Stats for Prometheus. The gauges are functions of the
 // queue, read at scrape time, so they cannot drift from it.
@@ -11,7 +14,7 @@ type metrics struct {
 	spooled   prometheus.Counter
 	dropped   *prometheus.CounterVec
 	failed    *prometheus.CounterVec
-	collect   []prometheus.Collector
+	collect   promset.Set
 }
 
 func newMetrics(spoolBytes, pending func() float64) *metrics {
@@ -33,32 +36,6 @@ func newMetrics(spoolBytes, pending func() float64) *metrics {
 		Help: "Bytes of spooled reports not yet acknowledged."}, spoolBytes)
 	pend := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "reports_pending",
 		Help: "Reports published but not yet acknowledged or given up on, in memory and in the spool."}, pending)
-	m.collect = []prometheus.Collector{m.published, m.acked, m.retries, m.spooled, m.dropped, m.failed, spool, pend}
+	m.collect = promset.Set{m.published, m.acked, m.retries, m.spooled, m.dropped, m.failed, spool, pend}
 	return m
-}
-
-// register adds the metrics to reg, if any.
-func (m *metrics) register(reg prometheus.Registerer) error {
-	if reg == nil {
-		return nil
-	}
-	for i, c := range m.collect {
-		if err := reg.Register(c); err != nil {
-			for _, done := range m.collect[:i] {
-				reg.Unregister(done)
-			}
-			return err
-		}
-	}
-	return nil
-}
-
-// unregister removes the metrics from reg, if any.
-func (m *metrics) unregister(reg prometheus.Registerer) {
-	if reg == nil {
-		return
-	}
-	for _, c := range m.collect {
-		reg.Unregister(c)
-	}
 }

@@ -177,7 +177,7 @@ func New(cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*Publisher
 		tr.close()
 		return nil, fmt.Errorf("publisher: %w", err)
 	}
-	if err := p.m.register(reg); err != nil {
+	if err := p.m.collect.Register(reg); err != nil {
 		p.spool.close()
 		tr.close()
 		return nil, fmt.Errorf("publisher: register metrics: %w", err)
@@ -325,7 +325,7 @@ func (p *Publisher) Stop(ctx context.Context) error {
 	}
 	err := p.shutdown()
 	p.tr.close()
-	p.m.unregister(p.reg) // a new publisher in this process may register again
+	p.m.collect.Unregister(p.reg) // a new publisher in this process may register again
 	return err
 }
 

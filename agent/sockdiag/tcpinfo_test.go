@@ -2,7 +2,6 @@ package sockdiag
 
 import (
 	"encoding/hex"
-	"flag"
 	"fmt"
 	"net"
 	"os"
@@ -11,31 +10,14 @@ import (
 	"testing"
 	"unsafe"
 
+	goldenfile "github.com/flowlens/flowlens/internal/golden"
+
 	"golang.org/x/sys/unix"
 )
 
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
-
-// golden compares got with testdata/name, or rewrites it under -update.
 func golden(t *testing.T, name string, got string) {
 	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if string(want) != got {
-		t.Errorf("%s differs from the golden file:\n--- got\n%s--- want\n%s", name, got, want)
-	}
+	goldenfile.Check(t, name, got)
 }
 
 // sampleTCPInfo is a kernel-layout tcp_info (x/sys mirrors the kernel's
@@ -56,9 +38,7 @@ func sampleTCPInfo() []byte {
 // (200), 6.2 (232), 6.7 (248) and the current 280.
 func TestTCPInfoGoldenBytes(t *testing.T) {
 	path := filepath.Join("testdata", "tcpinfo.hex")
-	if *update {
-		golden(t, "tcpinfo.hex", hex.Dump(sampleTCPInfo()))
-	}
+	golden(t, "tcpinfo.hex", hex.Dump(sampleTCPInfo())) // rewritten under -update
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatalf("%v (run go test -update to create it)", err)

@@ -2,15 +2,12 @@ package main
 
 import (
 	"bytes"
-	"flag"
-	"os"
-	"path/filepath"
 	"testing"
+
+	"github.com/flowlens/flowlens/internal/golden"
 
 	"github.com/flowlens/flowlens/insights"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 func sampleRows() []insights.Row {
 	return []insights.Row{
@@ -37,17 +34,7 @@ func TestPrintRowsGolden(t *testing.T) {
 		if err := printRows(&buf, tc.output, sampleRows(), tc.byFlow); err != nil {
 			t.Fatal(err)
 		}
-		golden := filepath.Join("testdata", tc.name+".golden")
-		if *update {
-			os.WriteFile(golden, buf.Bytes(), 0o644)
-		}
-		want, err := os.ReadFile(golden)
-		if err != nil {
-			t.Fatalf("%v (run with -update)", err)
-		}
-		if !bytes.Equal(buf.Bytes(), want) {
-			t.Errorf("%s differs from %s:\n%s", tc.name, golden, buf.String())
-		}
+		golden.Check(t, tc.name+".golden", buf.String())
 	}
 	var buf bytes.Buffer
 	printRows(&buf, "json", nil, false)
