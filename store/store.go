@@ -173,3 +173,16 @@ type Store interface {
 	// Close flushes and releases the store.
 	Close() error
 }
+
+// Add sums one flow record's counters into the totals.
+func (t *Totals) Add(c *flow.Counters) {
+	t.BytesSent += c.BytesSent
+	t.BytesReceived += c.BytesReceived
+	t.Retransmissions += c.Retransmissions
+	t.Timeouts += c.Timeouts
+	t.ConnectionsOpened += c.ConnectionsOpened
+	t.ConnectionsClosed += c.ConnectionsClosed
+	t.ConnectionsFailed += c.ConnectionsFailed()
+	t.RTTCount += c.RTT.Count
+	t.RTTSumUS += c.RTT.SumUS
+}

@@ -545,15 +545,7 @@ func TestRoundedRanges(t *testing.T) {
 				continue
 			}
 			tot := want[key(r.Category, r.Local, r.Remote)]
-			tot.BytesSent += r.Counters.BytesSent
-			tot.BytesReceived += r.Counters.BytesReceived
-			tot.Retransmissions += r.Counters.Retransmissions
-			tot.Timeouts += r.Counters.Timeouts
-			tot.ConnectionsOpened += r.Counters.ConnectionsOpened
-			tot.ConnectionsClosed += r.Counters.ConnectionsClosed
-			tot.ConnectionsFailed += r.Counters.ConnectionsFailed()
-			tot.RTTCount += r.Counters.RTT.Count
-			tot.RTTSumUS += r.Counters.RTT.SumUS
+			tot.Add(&r.Counters)
 			want[key(r.Category, r.Local, r.Remote)] = tot
 		}
 		got, err := s.Top(context.Background(), q)

@@ -164,18 +164,6 @@ func groupOfTop(by store.Grouping, r *store.TopRow) any {
 	return resourceKeyOf(r.Category, r.Local, r.Remote)
 }
 
-func addTotals(t *store.Totals, c *flow.Counters) {
-	t.BytesSent += c.BytesSent
-	t.BytesReceived += c.BytesReceived
-	t.Retransmissions += c.Retransmissions
-	t.Timeouts += c.Timeouts
-	t.ConnectionsOpened += c.ConnectionsOpened
-	t.ConnectionsClosed += c.ConnectionsClosed
-	t.ConnectionsFailed += c.ConnectionsFailed()
-	t.RTTCount += c.RTT.Count
-	t.RTTSumUS += c.RTT.SumUS
-}
-
 // valueOf computes a metric from totals; ok is false for round-trip-time
 // without samples, which Top leaves out.
 func valueOf(m store.Metric, t store.Totals) (v float64, ok bool) {
@@ -208,7 +196,7 @@ func expected(batches []*store.Batch, by store.Grouping, cat *topology.Category,
 			}
 			k := groupOf(by, r)
 			t := out[k]
-			addTotals(&t, &r.Counters)
+			t.Add(&r.Counters)
 			out[k] = t
 		}
 	}
