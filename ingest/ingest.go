@@ -61,9 +61,11 @@ type Ingester struct {
 
 	queue   chan *pending
 	pending atomic.Int64 // rows queued or being written
-	stop    chan struct{}
-	done    chan struct{}
-	once    sync.Once
+	// stored are told about every newly stored batch; see Subscribe.
+	stored []func([]*store.Batch)
+	stop   chan struct{}
+	done   chan struct{}
+	once   sync.Once
 }
 
 // pending is one decoded report waiting for its group commit.
@@ -103,6 +105,16 @@ func New(cfg Config, st store.Store, topo *atomic.Pointer[topology.Topology], ag
 		stop:    make(chan struct{}),
 		done:    make(chan struct{}),
 	}
+}
+
+// Subscribe registers fn to receive every batch once it is durable, in
+// commit order; duplicates (already stored) are not passed again. fn runs on
+// the writer goroutine, so it must be quick (aggregate or hand off) and
+// must not keep or modify the batches' rows after it returns. Call it
+// before Start. Monitors and the internet monitor evaluate from this
+// stream, which is why they see a flow within one commit of its arrival.
+func (in *Ingester) Subscribe(fn func(stored []*store.Batch)) {
+	in.stored = append(in.stored, fn)
 }
 
 // Start runs the writer goroutine.
@@ -265,6 +277,9 @@ func (in *Ingester) writeGroup(group []*pending) {
 		in.metrics.writeErrors.Inc()
 		in.log.Error("store write failed; reports will be retried by their agents", "reports", len(group), "rows", rows, "err", err)
 	}
+	if err == nil {
+		in.publish(batches, dup)
+	}
 	for i, p := range group {
 		res := writeResult{err: err}
 		if err == nil {
@@ -273,6 +288,25 @@ func (in *Ingester) writeGroup(group []*pending) {
 		p.result <- res
 	}
 	in.pending.Add(-int64(rows))
+}
+
+// publish hands the newly stored batches to the subscribers.
+func (in *Ingester) publish(batches []*store.Batch, dup []bool) {
+	if len(in.stored) == 0 {
+		return
+	}
+	fresh := make([]*store.Batch, 0, len(batches))
+	for i, b := range batches {
+		if !dup[i] {
+			fresh = append(fresh, b)
+		}
+	}
+	if len(fresh) == 0 {
+		return
+	}
+	for _, fn := range in.stored {
+		fn(fresh)
+	}
 }
 
 // enrich converts a report to a store batch, placing both ends of every flow

@@ -176,3 +176,35 @@ func TestIngestOverload(t *testing.T) {
 		t.Errorf("first report: %d", code)
 	}
 }
+
+func TestSubscribersSeeStoredBatchesOnce(t *testing.T) {
+	st := &recordingStore{seen: map[string]bool{}}
+	topo, _ := topology.Parse(examples.Topology, examples.TopologyName)
+	var p atomic.Pointer[topology.Topology]
+	p.Store(topo)
+	in := New(Config{}, st, &p, NewAgents(), slog.New(slog.DiscardHandler), nil)
+	var mu sync.Mutex
+	var got []uint64
+	in.Subscribe(func(bs []*store.Batch) {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, b := range bs {
+			got = append(got, b.Sequence)
+			if b.Rows[0].Local.Zone != "zone-a" {
+				t.Errorf("subscriber got an unenriched row: %+v", b.Rows[0])
+			}
+		}
+	})
+	in.Start()
+	t.Cleanup(func() { in.Stop(context.Background()) })
+	for _, seq := range []uint64{1, 1, 2} {
+		if w, _ := post(t, in, mustEncode(report(seq, "10.1.1.10", "10.1.11.10")), ""); w.Code != 200 {
+			t.Fatalf("post %d: %d", seq, w.Code)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if fmt.Sprint(got) != "[1 2]" {
+		t.Fatalf("subscriber saw sequences %v, want [1 2] (the duplicate not again)", got)
+	}
+}

@@ -27,6 +27,9 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("GET /api/v1/topology", s.requireToken(http.HandlerFunc(s.handleTopology)))
 	mux.Handle("GET /api/v1/topology/lookup", s.requireToken(http.HandlerFunc(s.handleLookup)))
 	mux.Handle("GET /api/v1/agents", s.requireToken(http.HandlerFunc(s.handleAgents)))
+	for _, m := range s.modules {
+		m.Routes(mux, s.requireToken)
+	}
 	mux.HandleFunc("POST /login", s.handleLogin)
 	mux.HandleFunc("POST /logout", s.handleLogout)
 	mux.HandleFunc("GET /{$}", s.handleIndex)

@@ -26,6 +26,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/flowlens/flowlens/ingest"
+	"github.com/flowlens/flowlens/metricstore"
 	"github.com/flowlens/flowlens/store"
 	"github.com/flowlens/flowlens/store/duckdb"
 	"github.com/flowlens/flowlens/topology"
@@ -45,6 +46,11 @@ type Config struct {
 	// DebugListen, if set, serves Go's pprof profiles there (keep it on
 	// loopback).
 	DebugListen string
+	// Modules are the features built into the server after the store
+	// opens (monitors, alarms, flow logs, internet, web UI), in order.
+	Modules []ModuleFactory
+	// MetricRetention is how long metric points are kept (default 400 days).
+	MetricRetention time.Duration
 }
 
 // DefaultListen keeps a fresh install off the network.
@@ -62,6 +68,8 @@ type Server struct {
 	agents   *ingest.Agents
 	store    store.Store
 	ingester *ingest.Ingester
+	metrics  *metricstore.Store
+	modules  []namedModule
 	http     *http.Server
 	listener net.Listener
 	tokens   [][]byte
@@ -77,6 +85,9 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	if cfg.DataDir == "" {
 		return nil, errors.New("--data-dir is required")
 	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	if cfg.Listen == "" {
 		cfg.Listen = DefaultListen
 	}
@@ -85,6 +96,9 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	}
 	if cfg.MaintainEvery <= 0 {
 		cfg.MaintainEvery = time.Minute
+	}
+	if cfg.MetricRetention <= 0 {
+		cfg.MetricRetention = 400 * 24 * time.Hour
 	}
 	return &Server{cfg: cfg, log: log, registry: prometheus.NewRegistry(), agents: ingest.NewAgents(),
 		stopped: make(chan struct{}), serveErr: make(chan error, 1)}, nil
@@ -112,8 +126,22 @@ func (s *Server) Start() error {
 	s.store = st
 	s.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), st)
 	s.ingester = ingest.New(s.cfg.Ingest, st, &s.topology, s.agents, s.log, s.registry)
+	if s.metrics, err = metricstore.Open(context.Background(), st); err != nil {
+		st.Close()
+		return err
+	}
+	if err := s.buildModules(st, s.metrics); err != nil {
+		st.Close()
+		return err
+	}
 	s.ingester.Start()
+	if err := s.startModules(context.Background()); err != nil {
+		s.ingester.Stop(context.Background())
+		st.Close()
+		return err
+	}
 	if err := s.listen(); err != nil {
+		s.stopModules(context.Background())
 		s.ingester.Stop(context.Background())
 		st.Close()
 		return err
@@ -206,6 +234,7 @@ func (s *Server) Stop(ctx context.Context) error {
 		if s.ingester != nil {
 			err = errors.Join(err, s.ingester.Stop(ctx))
 		}
+		err = errors.Join(err, s.stopModules(ctx))
 		if s.store != nil {
 			err = errors.Join(err, s.store.Close())
 		}
@@ -222,6 +251,9 @@ func (s *Server) maintainLoop() {
 		case <-t.C:
 			if err := s.store.Maintain(context.Background(), time.Now()); err != nil {
 				s.log.Warn("store maintenance failed", "err", err)
+			}
+			if err := s.metrics.DeleteBefore(context.Background(), time.Now().Add(-s.cfg.MetricRetention)); err != nil {
+				s.log.Warn("metric point retention failed", "err", err)
 			}
 		case <-s.stopped:
 			return

@@ -18,6 +18,7 @@ import (
 
 func newDemoCmd(g *globals) *cobra.Command {
 	cfg := server.Config{Retention: store.DefaultRetention}
+	var mods moduleFlags
 	var agents, flows int
 	var interval time.Duration
 	cmd := &cobra.Command{
@@ -44,6 +45,7 @@ and run until interrupted (Ctrl-C).`,
 			if g.token != "" {
 				cfg.Tokens = []string{g.token}
 			}
+			cfg.Modules = mods.factories()
 			return runServer(cmd.Context(), g, cfg, func(srv *server.Server) error {
 				printDemoBanner(srv, cfg.DataDir)
 				go runDemoFleet(cmd.Context(), g, srv, agents, flows, interval)
@@ -52,6 +54,7 @@ and run until interrupted (Ctrl-C).`,
 		},
 	}
 	f := cmd.Flags()
+	mods.register(f)
 	f.StringVar(&cfg.DataDir, "data-dir", "", "keep data here (default: a temporary directory removed at exit)")
 	f.StringVar(&cfg.Listen, "listen", server.DefaultListen, "address to listen on")
 	f.IntVar(&agents, "agents", 20, "simulated agents")

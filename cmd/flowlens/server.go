@@ -17,6 +17,7 @@ import (
 
 func newServerCmd(g *globals) *cobra.Command {
 	cfg := server.Config{Retention: store.DefaultRetention}
+	var mods moduleFlags
 	var tokensFile string
 	cmd := &cobra.Command{
 		Use:   "server",
@@ -44,10 +45,12 @@ before listening beyond loopback.`,
 				}
 				cfg.Tokens = append(cfg.Tokens, more...)
 			}
+			cfg.Modules = mods.factories()
 			return runServer(cmd.Context(), g, cfg, nil)
 		},
 	}
 	f := cmd.Flags()
+	mods.register(f)
 	f.StringVar(&cfg.DataDir, "data-dir", "", "directory for the DuckDB file and state (required)")
 	f.StringVar(&cfg.Listen, "listen", server.DefaultListen, "address to listen on")
 	f.StringVar(&cfg.TopologyPath, "topology", "", "topology YAML file (see examples/topology.yaml)")

@@ -1,0 +1,55 @@
+package metricstore
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/flowlens/flowlens/store/duckdb"
+)
+
+func TestPutQueryList(t *testing.T) {
+	ctx := context.Background()
+	db, err := duckdb.Open(duckdb.Config{Path: filepath.Join(t.TempDir(), "m.duckdb")}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	s, err := Open(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Unix(1_700_000_000, 0)
+	dims := map[string]string{"monitor": "web", "stat": "avg"}
+	pts := []Point{
+		{Namespace: "FlowLens/Monitors", Metric: "round_trip_time", Dimensions: dims, Time: t0, Period: 10 * time.Second, Value: 5, Count: 2, Sum: 10, Min: 4, Max: 6},
+		{Namespace: "FlowLens/Monitors", Metric: "round_trip_time", Dimensions: dims, Time: t0.Add(10 * time.Second), Period: 10 * time.Second, Value: 7},
+		{Namespace: "FlowLens/Monitors", Metric: "round_trip_time", Dimensions: map[string]string{"monitor": "db", "stat": "avg"}, Time: t0, Value: 1},
+		{Namespace: "FlowLens/Logs", Metric: "rejects", Time: t0, Value: 3},
+	}
+	if err := s.Put(ctx, pts); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Query(ctx, Query{ID: ID{Namespace: "FlowLens/Monitors", Metric: "round_trip_time",
+		Dimensions: map[string]string{"stat": "avg", "monitor": "web"}}, Start: t0, End: t0.Add(time.Minute)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].Value != 5 || got[0].Max != 6 || got[0].Period != 10*time.Second || got[1].Value != 7 {
+		t.Fatalf("query: %+v", got)
+	}
+	ids, err := s.List(ctx, "")
+	if err != nil || len(ids) != 3 || ids[0].Namespace != "FlowLens/Logs" || ids[0].Dimensions != nil {
+		t.Fatalf("list: %+v %v", ids, err)
+	}
+	if err := s.Put(ctx, []Point{{Metric: "x"}}); err == nil {
+		t.Fatal("a point without namespace must be refused")
+	}
+	if err := s.DeleteBefore(ctx, t0.Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if ids, _ := s.List(ctx, "FlowLens/Monitors"); len(ids) != 1 {
+		t.Fatalf("after retention: %+v", ids)
+	}
+}
