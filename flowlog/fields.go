@@ -1,0 +1,108 @@
+// Package flowlog reads VPC Flow Logs (versions 2 to 8, default and custom
+// formats, text, gzip and Parquet) and keeps their records in the embedded
+// store, where the Logs Insights language (package logquery) queries them.
+package flowlog
+
+import (
+	"strings"
+)
+
+// Type is a field's value type, as in the AWS reference.
+type Type uint8
+
+const (
+	String Type = iota
+	Int32
+	Int64
+)
+
+// Field is one flow-log field.
+type Field struct {
+	Name    string // the AWS name in formats and headers: "srcaddr", "pkt-src-aws-service"
+	Query   string // the Logs Insights name: "srcAddr", "pktSrcAwsService"
+	Column  string // the column of flowlog_records: Name with '-' as '_'
+	Version int    // the flow-log version that introduced it
+	Type    Type
+}
+
+// Fields are every field of versions 2 to 8, plus resource-id and
+// encryption-status (counted as version 8 for the record's version).
+var Fields = buildFields([]struct {
+	version int
+	typ     Type
+	names   string
+}{
+	{2, Int32, "version"},
+	{2, String, "account-id interface-id srcaddr dstaddr"},
+	{2, Int32, "srcport dstport protocol"},
+	{2, Int64, "packets bytes start end"},
+	{2, String, "action log-status"},
+	{3, String, "vpc-id subnet-id instance-id"},
+	{3, Int32, "tcp-flags"},
+	{3, String, "type pkt-srcaddr pkt-dstaddr"},
+	{4, String, "region az-id sublocation-type sublocation-id"},
+	{5, String, "pkt-src-aws-service pkt-dst-aws-service flow-direction"},
+	{5, Int32, "traffic-path"},
+	{7, String, "ecs-cluster-arn ecs-cluster-name ecs-container-instance-arn ecs-container-instance-id ecs-container-id ecs-second-container-id ecs-service-name ecs-task-definition-arn ecs-task-arn ecs-task-id"},
+	{8, String, "reject-reason resource-id"},
+	{8, Int32, "encryption-status"},
+})
+
+// DefaultFormat is the version 2 default format.
+const DefaultFormat = "${version} ${account-id} ${interface-id} ${srcaddr} ${dstaddr} ${srcport} ${dstport} ${protocol} ${packets} ${bytes} ${start} ${end} ${action} ${log-status}"
+
+// queryNames are the Logs Insights names that are not plain camelCase of
+// the AWS name.
+var queryNames = map[string]string{
+	"srcaddr": "srcAddr", "dstaddr": "dstAddr", "srcport": "srcPort", "dstport": "dstPort",
+	"pkt-srcaddr": "pktSrcAddr", "pkt-dstaddr": "pktDstAddr", "log-status": "logStatus",
+}
+
+func buildFields(groups []struct {
+	version int
+	typ     Type
+	names   string
+}) []Field {
+	var out []Field
+	for _, g := range groups {
+		for _, n := range strings.Fields(g.names) {
+			q, ok := queryNames[n]
+			if !ok {
+				q = camel(n)
+			}
+			out = append(out, Field{Name: n, Query: q, Column: strings.ReplaceAll(n, "-", "_"), Version: g.version, Type: g.typ})
+		}
+	}
+	return out
+}
+
+// camel turns "account-id" into "accountId".
+func camel(s string) string {
+	parts := strings.Split(s, "-")
+	for i := 1; i < len(parts); i++ {
+		if parts[i] != "" {
+			parts[i] = strings.ToUpper(parts[i][:1]) + parts[i][1:]
+		}
+	}
+	return strings.Join(parts, "")
+}
+
+// FieldByName finds a field by its AWS name.
+func FieldByName(name string) (Field, bool) {
+	for _, f := range Fields {
+		if f.Name == name {
+			return f, true
+		}
+	}
+	return Field{}, false
+}
+
+// FieldByQuery finds a field by its Logs Insights name.
+func FieldByQuery(name string) (Field, bool) {
+	for _, f := range Fields {
+		if f.Query == name {
+			return f, true
+		}
+	}
+	return Field{}, false
+}
