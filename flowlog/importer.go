@@ -457,6 +457,10 @@ func (im *Importer) importText(ctx context.Context, req Request, r io.Reader, su
 	defer cancel()
 	chunks := im.parseChunks(pctx, br, f, header)
 	var firstErr error
+	// Metric filters see records as they are stored. When the content's
+	// hash is unknown until the end, a duplicate is only found then, so
+	// the notifications wait for the commit.
+	var later []notification
 	// InsertChunks chunks go into one INSERT. More than one lets DuckDB
 	// work on several threads, but each thread then writes its own
 	// partly filled row groups: measured 1.5x the storage and no faster
@@ -474,7 +478,7 @@ func (im *Importer) importText(ctx context.Context, req Request, r io.Reader, su
 			if firstErr == nil {
 				for _, b := range batches {
 					sum.Records += int64(b.n)
-					im.notify(req.Group, b)
+					later = im.notify(req.Group, b, later, sum.SHA256 == "")
 				}
 			}
 		}
@@ -515,7 +519,13 @@ func (im *Importer) importText(ctx context.Context, req Request, r io.Reader, su
 	// The bufio.Reader may hold bytes the parser never asked for only
 	// when the stream ended, so the count and hash are complete here.
 	sum.Bytes = cr.n
-	return im.finish(ctx, ft, req, sum, h)
+	if err := im.finish(ctx, ft, req, sum, h); err != nil || sum.Duplicate {
+		return err
+	}
+	for _, n := range later {
+		im.sink.Ingested(req.Group, n.times, n.msgs)
+	}
+	return nil
 }
 
 // detectFormat reads the header line, if any, and settles the format.
@@ -572,9 +582,20 @@ func (im *Importer) insertBatches(ctx context.Context, tx *sql.Tx, fd *feed, bs 
 	return nil
 }
 
-func (im *Importer) notify(group string, b *Batch) {
+type notification struct {
+	times []int64
+	msgs  []string
+}
+
+// notify hands a stored batch to the sink now, or queues it for after the
+// commit.
+func (im *Importer) notify(group string, b *Batch, later []notification, wait bool) []notification {
 	if im.sink == nil || !b.keepText {
-		return
+		return later
+	}
+	if wait {
+		return append(later, notification{b.starts(), b.texts()})
 	}
 	im.sink.Ingested(group, b.starts(), b.texts())
+	return later
 }
