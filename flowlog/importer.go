@@ -189,6 +189,8 @@ type FileSummary struct {
 var (
 	ErrGroup    = errors.New("bad log group name")
 	ErrChecksum = errors.New("content does not match the given sha256")
+	// ErrStore marks a failure of the database rather than of the input.
+	ErrStore = errors.New("flow-log store")
 )
 
 // CheckGroup validates a log group or stream name: 1-512 characters, no
@@ -212,7 +214,7 @@ func (im *Importer) Duplicate(ctx context.Context, group, sha string) (bool, err
 	err := im.db.DB().QueryRowContext(ctx, `SELECT count(*) FROM flowlog_files WHERE log_group = ? AND sha256 = ?`,
 		group, strings.ToLower(sha)).Scan(&n)
 	if err != nil {
-		return false, fmt.Errorf("check flow-log file: %w", err)
+		return false, fmt.Errorf("%w: check flow-log file: %w", ErrStore, err)
 	}
 	return n > 0, nil
 }
@@ -309,7 +311,7 @@ type fileTx struct {
 func (im *Importer) begin(ctx context.Context) (*fileTx, error) {
 	tx, err := im.conn.BeginTx(ctx, nil)
 	if err != nil {
-		return nil, fmt.Errorf("begin flow-log import: %w", err)
+		return nil, fmt.Errorf("%w: begin flow-log import: %w", ErrStore, err)
 	}
 	id := im.nextFile
 	im.nextFile++ // a rolled-back id is simply never used
@@ -329,7 +331,7 @@ func (im *Importer) finish(ctx context.Context, ft *fileTx, req Request, sum *Fi
 	if err := ft.tx.QueryRowContext(ctx, `SELECT count(*) FROM flowlog_files WHERE log_group = ? AND sha256 = ?`,
 		req.Group, got).Scan(&n); err != nil {
 		ft.tx.Rollback() //nolint:errcheck // already failing
-		return fmt.Errorf("check flow-log file: %w", err)
+		return fmt.Errorf("%w: check flow-log file: %w", ErrStore, err)
 	}
 	if n > 0 {
 		sum.Duplicate, sum.Records, sum.BadLines, sum.Errors = true, 0, 0, nil
@@ -338,10 +340,10 @@ func (im *Importer) finish(ctx context.Context, ft *fileTx, req Request, sum *Fi
 	if _, err := ft.tx.ExecContext(ctx, `INSERT INTO flowlog_files (id, log_group, source, sha256, records, bad_lines, bytes, imported_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, now()::TIMESTAMP)`, ft.fileID, req.Group, req.Source, got, sum.Records, sum.BadLines, sum.Bytes); err != nil {
 		ft.tx.Rollback() //nolint:errcheck // already failing
-		return fmt.Errorf("record flow-log file: %w", err)
+		return fmt.Errorf("%w: record flow-log file: %w", ErrStore, err)
 	}
 	if err := ft.tx.Commit(); err != nil {
-		return fmt.Errorf("commit flow-log import of %s: %w", req.Source, err)
+		return fmt.Errorf("%w: commit flow-log import of %s: %w", ErrStore, req.Source, err)
 	}
 	return nil
 }
@@ -357,7 +359,7 @@ func (im *Importer) formatID(ctx context.Context, f *Format) (uint16, error) {
 	err := im.conn.QueryRowContext(ctx, `INSERT INTO flowlog_formats (id, fields)
 		SELECT coalesce(max(id), 0) + 1, ? FROM flowlog_formats RETURNING id`, names).Scan(&id)
 	if err != nil {
-		return 0, fmt.Errorf("record flow-log format: %w", err)
+		return 0, fmt.Errorf("%w: record flow-log format: %w", ErrStore, err)
 	}
 	im.formats[names] = id
 	return id, nil
@@ -577,7 +579,7 @@ func (im *Importer) insertBatches(ctx context.Context, tx *sql.Tx, fd *feed, bs 
 	}
 	defer fd.reader.drop()
 	if _, err := tx.ExecContext(ctx, query, args...); err != nil {
-		return fmt.Errorf("insert flow-log records: %w", err)
+		return fmt.Errorf("%w: insert flow-log records: %w", ErrStore, err)
 	}
 	return nil
 }
@@ -598,4 +600,40 @@ func (im *Importer) notify(group string, b *Batch, later []notification, wait bo
 	}
 	im.sink.Ingested(group, b.starts(), b.texts())
 	return later
+}
+
+// FileInfo is one imported file.
+type FileInfo struct {
+	ID         uint32    `json:"id"`
+	Group      string    `json:"group"`
+	Source     string    `json:"source"`
+	SHA256     string    `json:"sha256"`
+	Records    int64     `json:"records"`
+	BadLines   int64     `json:"bad_lines"`
+	Bytes      int64     `json:"bytes"`
+	ImportedAt time.Time `json:"imported_at"`
+}
+
+// File returns the file with this content in group, or nil.
+func (im *Importer) File(ctx context.Context, group, sha string) (*FileInfo, error) {
+	var f FileInfo
+	err := im.db.DB().QueryRowContext(ctx, `SELECT id, log_group, source, sha256, records, bad_lines, bytes, imported_at
+		FROM flowlog_files WHERE log_group = ? AND sha256 = ?`, group, strings.ToLower(sha)).
+		Scan(&f.ID, &f.Group, &f.Source, &f.SHA256, &f.Records, &f.BadLines, &f.Bytes, &f.ImportedAt)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: look up flow-log file: %w", ErrStore, err)
+	}
+	return &f, nil
+}
+
+// copyHash copies r to w and returns the hex sha256 of what it copied.
+func copyHash(w io.Writer, r io.Reader) (string, error) {
+	h := sha256.New()
+	if _, err := io.Copy(io.MultiWriter(w, h), r); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }

@@ -193,3 +193,11 @@ func (im *Importer) importInput(ctx context.Context, group string, in Input, opt
 	defer r.Close()
 	return im.Import(ctx, req, r)
 }
+
+func modTime(path string) time.Time {
+	st, err := os.Stat(path)
+	if err != nil {
+		return time.Time{}
+	}
+	return st.ModTime()
+}
