@@ -383,3 +383,15 @@ func TestImportFiles(t *testing.T) {
 		t.Error("empty directory accepted")
 	}
 }
+
+// A file in which no line parses is an error, not an empty import.
+func TestImportNothingParses(t *testing.T) {
+	im, st := newTestImporter(t, ImporterConfig{}, nil)
+	_, err := im.Import(context.Background(), Request{Group: "g", Source: "app.log"}, strings.NewReader("starting up\nlistening on :80\n"))
+	if err == nil || !strings.Contains(err.Error(), "app.log: bad flow-log record: none of its 2 lines is a record") || !strings.Contains(err.Error(), "app.log:1: 2 fields") {
+		t.Fatalf("error %v", err)
+	}
+	if n := rows(t, st.DB(), `SELECT count(*) FROM flowlog_files`); n[0] != "0" {
+		t.Error("file recorded")
+	}
+}
