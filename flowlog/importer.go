@@ -552,7 +552,8 @@ func (im *Importer) detectFormat(req Request, br *bufio.Reader) (*Format, []byte
 			return nil, nil, fmt.Errorf("%s:1: %w: the header line says %q, the given format is %q",
 				req.Source, ErrFormat, hf.Names(), f.Names())
 		}
-		return hf, bytes.TrimRight(first, "\r"), nil
+		// first points into the reader's buffer: keep a copy.
+		return hf, bytes.Clone(bytes.TrimRight(first, "\r")), nil
 	}
 	if f == nil {
 		f = Default
