@@ -21,7 +21,7 @@ type Record struct {
 
 	bind    []int    // pattern slot -> field index of the last space-delimited match
 	boundTo *Pattern // the pattern bind belongs to (nil: no successful match)
-	work int   // alignment steps spent on the current match (bounded)
+	work    int      // alignment steps spent on the current match (bounded)
 }
 
 // Reset points the record at a new line.
