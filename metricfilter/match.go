@@ -94,6 +94,12 @@ func (r *Record) JSON() (any, bool) {
 // Match tells whether the record matches the pattern. After a match of a
 // space-delimited pattern, Field gives the named fields' values.
 func (p *Pattern) Match(r *Record) bool {
+	if !p.prefilter(r.Line) {
+		if p.Kind == KindSpace {
+			r.boundTo = nil
+		}
+		return false
+	}
 	switch p.Kind {
 	case KindSpace:
 		return p.matchSpace(r)
@@ -102,6 +108,21 @@ func (p *Pattern) Match(r *Record) bool {
 		return ok && p.expr.eval(doc)
 	}
 	return p.matchTerms(r.Line)
+}
+
+// prefilter rejects a line that lacks a substring every match contains.
+// A JSON line with a backslash is let through: an escape (\u0041) can
+// spell a value without its literal text.
+func (p *Pattern) prefilter(line string) bool {
+	if len(p.mustContain) == 0 || p.Kind == KindJSON && strings.IndexByte(line, '\\') >= 0 {
+		return true
+	}
+	for _, s := range p.mustContain {
+		if !strings.Contains(line, s) {
+			return false
+		}
+	}
+	return true
 }
 
 func (p *Pattern) matchTerms(line string) bool {

@@ -388,3 +388,23 @@ func BenchmarkIngestedNoFilter(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(lines)), "ns/record")
 }
+
+// BenchmarkIngestedJSON is a JSON pattern with a selector value (each
+// record is parsed once).
+func BenchmarkIngestedJSON(b *testing.B) {
+	times := make([]int64, 10000)
+	lines := make([]string, 10000)
+	for i := range lines {
+		lines[i] = fmt.Sprintf(`{"level":"info","latency":%d,"user":{"id":%d,"name":"u%d"},"path":"/api/v1/x"}`, i%500, i%97, i%13)
+		times[i] = 1_700_000_000 + int64(i/1000)
+	}
+	c, err := Compile(Filter{Group: "g", Name: "f", MetricName: "m", Pattern: `{ $.latency > 400 && $.user.name = "u1*" }`, MetricValue: "$.latency"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		apply([]*Compiled{c}, times, lines, map[aggKey]*agg{})
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(lines)), "ns/record")
+}

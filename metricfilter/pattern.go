@@ -19,6 +19,7 @@ package metricfilter
 
 import (
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -61,6 +62,11 @@ type Pattern struct {
 
 	// json
 	expr jsonExpr
+
+	// mustContain are substrings every matching line contains (from =
+	// conditions joined by &&): a cheap test that rejects most lines
+	// before they are split or parsed.
+	mustContain []string
 }
 
 // fieldPat is one slot of a space-delimited pattern.
@@ -162,6 +168,7 @@ func Parse(src string) (*Pattern, error) {
 	if err != nil {
 		return nil, err
 	}
+	pat.mustContain = requiredSubstrings(pat)
 	return pat, nil
 }
 
@@ -668,4 +675,69 @@ func ParseSelector(src string) (selector, error) {
 		return s, p.errAt(p.pos, "unexpected %s after the selector", p.found())
 	}
 	return s, nil
+}
+
+// requiredSubstrings collects the literal texts a matching line must
+// contain, longest first (at most 3).
+func requiredSubstrings(pat *Pattern) []string {
+	var out []string
+	switch pat.Kind {
+	case KindSpace:
+		for _, f := range pat.fields {
+			if f.cond != nil {
+				out = f.cond.required(out)
+			}
+		}
+	case KindJSON:
+		out = pat.expr.required(out)
+	}
+	sort.Slice(out, func(i, j int) bool { return len(out[i]) > len(out[j]) })
+	return out[:min(len(out), 3)]
+}
+
+// required adds what an = condition needs; || branches need nothing
+// certain, && needs both sides.
+func (c *cond) required(out []string) []string {
+	switch c.op {
+	case "&&":
+		return c.right.required(c.left.required(out))
+	case "=":
+		return c.lit.required(out)
+	}
+	return out
+}
+
+func (l *literal) required(out []string) []string {
+	if l.isNum && !l.quoted {
+		return out // numeric equality: "22" also equals "22.0"
+	}
+	if l.glob == nil {
+		if l.text != "" {
+			out = append(out, l.text)
+		}
+		return out
+	}
+	longest := ""
+	for _, part := range l.glob {
+		if len(part) > len(longest) {
+			longest = part
+		}
+	}
+	if longest != "" {
+		out = append(out, longest)
+	}
+	return out
+}
+
+func (e *jsonExpr) required(out []string) []string {
+	switch e.op {
+	case "&&":
+		return e.right.required(e.left.required(out))
+	case "||":
+		return out
+	}
+	if e.test == "=" && e.lit.keyword == "" {
+		return e.lit.required(out)
+	}
+	return out
 }

@@ -90,6 +90,8 @@ func TestMatch(t *testing.T) {
 		{`{ $.ok = true }`, `{"ok":true}`, true},
 		{`{ $.n = 1.5e3 }`, `{"n":1500}`, true},
 		{`{ $.n != 3 }`, `{"n":4}`, true},
+		{`{ $.a = "REJECT" }`, `{"a":"REJ\u0045CT"}`, true}, // escapes defeat no prefilter
+		{`[a, b="x y", c]`, `1 "x y" 3`, true},
 	}
 	var r Record
 	for _, c := range cases {
@@ -171,9 +173,15 @@ func FuzzParse(f *testing.F) {
 		}
 		var r Record
 		r.Reset(line)
-		p.Match(&r) // must not panic
+		got := p.Match(&r) // must not panic
 		for _, name := range p.Fields() {
 			p.Field(&r, name)
+		}
+		// The substring prefilter must never change the answer.
+		p.mustContain = nil
+		r.Reset(line)
+		if p.Match(&r) != got {
+			t.Fatalf("prefilter changed the answer of %q on %q", pattern, line)
 		}
 	})
 }
