@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"strconv"
@@ -244,7 +245,7 @@ func printAlarmList(w io.Writer, output string, list []alarm.Status) error {
 		if list == nil {
 			list = []alarm.Status{}
 		}
-		return writeJSONTo(w, list)
+		return alarmJSON(w, list)
 	}
 	if len(list) == 0 {
 		fmt.Fprintln(w, "no alarms")
@@ -261,7 +262,7 @@ func printAlarmList(w io.Writer, output string, list []alarm.Status) error {
 
 func printAlarmStatus(w io.Writer, output string, s alarm.Status) error {
 	if output == "json" {
-		return writeJSONTo(w, s)
+		return alarmJSON(w, s)
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	row := func(k, v string) { fmt.Fprintf(tw, "%s\t%s\n", k, v) }
@@ -306,7 +307,7 @@ func printAlarmHistory(w io.Writer, output string, h []alarm.HistoryItem) error 
 		if h == nil {
 			h = []alarm.HistoryItem{}
 		}
-		return writeJSONTo(w, h)
+		return alarmJSON(w, h)
 	}
 	if len(h) == 0 {
 		fmt.Fprintln(w, "no history")
@@ -322,4 +323,13 @@ func printAlarmHistory(w io.Writer, output string, h []alarm.HistoryItem) error 
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", it.Time.UTC().Format(time.RFC3339), it.Kind, old, it.NewState, it.Reason)
 	}
 	return tw.Flush()
+}
+
+// alarmJSON prints v as indented JSON without HTML escaping (so that
+// operators such as ">=" and patterns stay readable).
+func alarmJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
 }

@@ -245,7 +245,7 @@ func printMetricFilters(w io.Writer, output string, fs []metricfilter.Filter) er
 		if fs == nil {
 			fs = []metricfilter.Filter{}
 		}
-		return writeJSONTo(w, fs)
+		return alarmJSON(w, fs)
 	}
 	if len(fs) == 0 {
 		fmt.Fprintln(w, "no metric filters")
@@ -277,7 +277,7 @@ func mfDims(d map[string]string) string {
 
 func printMFTest(w io.Writer, output string, resp metricfilter.TestResponse) error {
 	if output == "json" {
-		return writeJSONTo(w, resp)
+		return alarmJSON(w, resp)
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "LINE\tMATCH\tVALUE\tDIMENSIONS\tRECORD")
