@@ -446,7 +446,7 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	enc.SetEscapeHTML(false) // operators such as ">=" stay readable
-	enc.Encode(v) //nolint:errcheck // the client went away
+	enc.Encode(v)            //nolint:errcheck // the client went away
 }
 
 // ---- metrics ----
