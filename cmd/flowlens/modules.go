@@ -3,19 +3,27 @@ package main
 import (
 	"github.com/spf13/pflag"
 
+	"github.com/flowlens/flowlens/alarm"
 	"github.com/flowlens/flowlens/server"
 )
 
 // moduleFlags are the settings of the features built into the server
 // (monitors, alarms, flow logs, internet monitor, web UI). `server` and
 // `demo` share them, so every feature runs in the demo too.
-type moduleFlags struct{}
+type moduleFlags struct {
+	alarm alarm.Config
+}
 
 // register adds the modules' flags to a server or demo command.
-func (m *moduleFlags) register(f *pflag.FlagSet) {}
+func (m *moduleFlags) register(f *pflag.FlagSet) {
+	f.DurationVar(&m.alarm.EvalDelay, "alarm-eval-delay", 0, "wait this long after a period ends before judging it (default min(step/2, 3s))")
+	f.DurationVar(&m.alarm.ResendInterval, "alarm-resend-interval", 0, "re-send firing alerts to Alertmanager this often (default 1m)")
+}
 
 // factories lists the modules in start order; a module may use those
 // before it (the web UI comes last).
 func (m *moduleFlags) factories() []server.ModuleFactory {
-	return nil
+	return []server.ModuleFactory{
+		alarm.Factory(m.alarm),
+	}
 }
