@@ -4,6 +4,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/flowlens/flowlens/alarm"
+	"github.com/flowlens/flowlens/metricfilter"
 	"github.com/flowlens/flowlens/server"
 )
 
@@ -11,7 +12,8 @@ import (
 // (monitors, alarms, flow logs, internet monitor, web UI). `server` and
 // `demo` share them, so every feature runs in the demo too.
 type moduleFlags struct {
-	alarm alarm.Config
+	alarm        alarm.Config
+	metricfilter metricfilter.Config
 }
 
 // register adds the modules' flags to a server or demo command.
@@ -25,5 +27,6 @@ func (m *moduleFlags) register(f *pflag.FlagSet) {
 func (m *moduleFlags) factories() []server.ModuleFactory {
 	return []server.ModuleFactory{
 		alarm.Factory(m.alarm),
+		metricfilter.Factory(m.metricfilter), // before the flow-log importer, which calls it
 	}
 }
