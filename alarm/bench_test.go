@@ -54,7 +54,7 @@ func BenchmarkEvaluate(b *testing.B) {
 		}
 	}
 	b.StopTimer()
-	if s, _ := e.Get("m42"); len(s.Datapoints) != 3 || s.Datapoints[2].Value == nil {
+	if s, _ := e.Get("m42"); len(s.Datapoints) != 5 || s.Datapoints[4].Value == nil {
 		b.Fatalf("the window must hold the series' last points: %+v", s.Datapoints)
 	}
 }

@@ -173,11 +173,11 @@ func TestEngineTransitionsHistoryAndWebhook(t *testing.T) {
 	got := h.payloads()
 	wantSeq := [][2]State{{InsufficientData, OK}, {OK, Alarming}, {Alarming, OK}, {OK, InsufficientData}}
 	for i, p := range got {
-		if p.OldState != wantSeq[i][0] || p.NewState != wantSeq[i][1] || p.Alarm != def.Name || p.Reason == "" || len(p.Datapoints) != 3 {
+		if p.OldState != wantSeq[i][0] || p.NewState != wantSeq[i][1] || p.Alarm != def.Name || p.Reason == "" || len(p.Datapoints) != 5 {
 			t.Errorf("webhook %d: %+v", i, p)
 		}
 	}
-	if v := got[1].Datapoints[2].Value; v == nil || *v != 1 {
+	if v := got[1].Datapoints[4].Value; v == nil || *v != 1 {
 		t.Errorf("ALARM webhook datapoints: %+v", got[1].Datapoints)
 	}
 	hist, err := te.History(ctx, def.Name, 100)

@@ -57,12 +57,14 @@ The statistic (average, sum, minimum, maximum, sample-count) is computed for eac
 --period from the points whose time falls in it. The alarm goes to ALARM when at
 least --datapoints-to-alarm (M) of the last --evaluation-periods (N) periods breach
 the threshold; they need not be consecutive. --treat-missing-data decides what a
-period without data means:
-  missing       all N missing -> INSUFFICIENT_DATA; otherwise only periods with data
-                are judged (ALARM when min(M, periods with data) of them breach)
+period without data means. As in CloudWatch, the alarm judges the most recent N
+periods that have data among the last N+2; only when fewer than N have data does the
+treatment matter:
+  missing       none -> INSUFFICIENT_DATA; otherwise only the periods with data are
+                judged (ALARM when min(M, periods with data) of them breach)
   notBreaching  a missing period counts as within the threshold
   breaching     a missing period counts as breaching
-  ignore        all N missing keeps the current state; too few points to decide too
+  ignore        none keeps the current state; too few points to decide too
 
 --replace updates an existing alarm (its state is kept) or creates it.`,
 		Example: `  flowlens alarms create web-degraded --namespace FlowLens/Monitors --metric health_indicator \
