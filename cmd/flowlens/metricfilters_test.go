@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"io"
@@ -37,6 +39,20 @@ func TestMetricFiltersTestCommand(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &resp); err != nil || resp.Matched != 2 || resp.Total != 10 ||
 		!resp.Results[7].Matched || resp.Results[7].Dimensions["source"] != "198.51.100.7" || resp.Results[1].Matched {
 		t.Fatalf("json: %v %s", err, out)
+	}
+	// The same over a gzip copy, as flow logs are delivered.
+	gz := t.TempDir() + "/flows.log.gz"
+	data, _ := os.ReadFile(sampleFlowLogs)
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	zw.Write(data)
+	zw.Close()
+	if err := os.WriteFile(gz, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := runCLI(t, "metric-filters", "test", "--pattern", reject22, "--value", "$bytes", gz); err != nil ||
+		!strings.HasSuffix(out, "2 of 10 lines matched\n") {
+		t.Fatalf("gzip: %v %s", err, out)
 	}
 	if _, err := runCLI(t, "metric-filters", "test", "--pattern", "[a, b", sampleFlowLogs); err == nil ||
 		!strings.Contains(err.Error(), "pattern: column 1: missing ]") {
