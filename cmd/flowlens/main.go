@@ -74,5 +74,6 @@ with the token in --token (FLOWLENS_TOKEN).`,
 	root.AddCommand(newLabCmd(g))
 	root.AddCommand(newAlarmsCmd(g), newMetricFiltersCmd(g))
 	root.AddCommand(newFlowLogsCmd(g))
+	root.AddCommand(newMetricsCmd(g))
 	return root
 }
