@@ -4,6 +4,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/flowlens/flowlens/alarm"
+	"github.com/flowlens/flowlens/flowlog"
 	"github.com/flowlens/flowlens/metricfilter"
 	"github.com/flowlens/flowlens/server"
 )
@@ -14,12 +15,14 @@ import (
 type moduleFlags struct {
 	alarm        alarm.Config
 	metricfilter metricfilter.Config
+	flowlog      flowlog.ModuleConfig
 }
 
 // register adds the modules' flags to a server or demo command.
 func (m *moduleFlags) register(f *pflag.FlagSet) {
 	f.DurationVar(&m.alarm.EvalDelay, "alarm-eval-delay", 0, "wait this long after a period ends before judging it (default min(step/2, 3s))")
 	f.DurationVar(&m.alarm.ResendInterval, "alarm-resend-interval", 0, "re-send firing alerts to Alertmanager this often (default 1m)")
+	f.IntVar(&m.flowlog.Importer.MaxErrors, "flowlog-max-errors", 100, "bad flow-log lines listed per file in an import's answer (all are counted)")
 }
 
 // factories lists the modules in start order; a module may use those
@@ -28,5 +31,6 @@ func (m *moduleFlags) factories() []server.ModuleFactory {
 	return []server.ModuleFactory{
 		alarm.Factory(m.alarm),
 		metricfilter.Factory(m.metricfilter), // before the flow-log importer, which calls it
+		flowlog.Factory(m.flowlog),
 	}
 }
