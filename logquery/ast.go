@@ -161,6 +161,7 @@ type (
 	// Call is a function or aggregate call.
 	Call struct {
 		At   Pos
+		End  Pos    // after the closing parenthesis
 		Name string // as written
 		Args []Expr
 	}

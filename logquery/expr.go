@@ -60,6 +60,11 @@ func (c *compiler) expr(e Expr, ctx exprCtx) (value, error) {
 	case *In:
 		return c.in(e, ctx)
 	case *Call:
+		// A result named by its expression ("count(*)", "bin(5m)") is
+		// referred to by writing the expression again.
+		if col, ok := c.cur.scope[c.callText(e)]; ok && ctx != ctxStats {
+			return col.val, nil
+		}
 		return c.call(e, ctx)
 	}
 	return value{}, c.errAt(e.exprPos(), "unsupported expression")
@@ -341,4 +346,13 @@ func (c *compiler) in(e *In, ctx exprCtx) (value, error) {
 		f = cat("(NOT ", f, ")")
 	}
 	return value{f: f, kind: KindBool, agg: x.agg}, nil
+}
+
+// callText is a call as written: the scope name of an unaliased result
+// (see Item.Name).
+func (c *compiler) callText(e *Call) string {
+	if int(e.End) > len(c.q.Src) || e.End <= e.At {
+		return ""
+	}
+	return c.q.Src[e.At:e.End]
 }

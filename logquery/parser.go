@@ -590,6 +590,7 @@ func (p *parser) call(name token) (Expr, error) {
 		return nil, err
 	}
 	if p.isPunct(")") {
+		c.End = p.tok.end
 		return c, p.advance()
 	}
 	for {
@@ -606,6 +607,7 @@ func (p *parser) call(name token) (Expr, error) {
 			c.Args = append(c.Args, a)
 		}
 		if p.isPunct(")") {
+			c.End = p.tok.end
 			return c, p.advance()
 		}
 		if !p.isPunct(",") {
