@@ -294,7 +294,18 @@ func (c *compiler) command(cmd Command) error {
 			if err != nil {
 				return err
 			}
-			keys = append(keys, orderKey{f: v.f, desc: k.Desc})
+			if len(v.f.refs) == 0 {
+				return c.errAt(k.Expr.exprPos(), "sort needs a field or an expression of fields, not a constant")
+			}
+			f := v.f
+			if len(f.args) > 0 {
+				// DuckDB allows no parameters in ORDER BY: sort by the
+				// expression as a column of this stage instead.
+				e := c.cur.export(f)
+				e.force = true
+				f = frag{sql: quote(e.alias), refs: []*ref{e.ref}}
+			}
+			keys = append(keys, orderKey{f: f, desc: k.Desc})
 		}
 		c.cur.orderBy = keys
 		c.sorted = true
@@ -477,6 +488,11 @@ func (c *compiler) finish() (*Compiled, error) {
 		if ts, ok := final.scope["@timestamp"]; ok {
 			final.orderBy = []orderKey{{f: ts.val.f, desc: true}}
 		}
+	}
+	if len(final.exports) > 0 {
+		// Sort keys computed as columns: select the result columns outside.
+		c.wrap()
+		final = c.cur
 	}
 	if final.limit == 0 {
 		final.limit = DefaultLimit

@@ -3,6 +3,7 @@ package logquery
 import (
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // Limits on a query, as in Logs Insights.
@@ -21,6 +22,18 @@ const (
 func Parse(src string) (*Query, error) {
 	if len(src) > MaxQueryLen {
 		return nil, &Error{Line: 1, Column: 1, Msg: "query longer than " + strconv.Itoa(MaxQueryLen) + " bytes"}
+	}
+	if !utf8.ValidString(src) {
+		i := 0
+		for i < len(src) {
+			r, n := utf8.DecodeRuneInString(src[i:])
+			if r == utf8.RuneError && n <= 1 {
+				break
+			}
+			i += n
+		}
+		l := lexer{src: src}
+		return nil, l.errAt(Pos(i), "the query is not valid UTF-8")
 	}
 	p := &parser{lx: lexer{src: src}}
 	if err := p.advance(); err != nil {
