@@ -112,9 +112,9 @@ func TestRangeAndGroups(t *testing.T) {
 		start, end int64
 		want       int64
 	}{
-		{[]string{"vpc"}, 1418530010, 1418530010, 2},   // both ends inclusive
-		{[]string{"vpc"}, 1418530011, 1431280875, 0},   // between records
-		{[]string{"vpc"}, 1418530070, 1418530070, 0},   // end is not @timestamp
+		{[]string{"vpc"}, 1418530010, 1418530010, 2}, // both ends inclusive
+		{[]string{"vpc"}, 1418530011, 1431280875, 0}, // between records
+		{[]string{"vpc"}, 1418530070, 1418530070, 0}, // end is not @timestamp
 		{[]string{"vpc", "other"}, 1400000000, 1500000000, 14},
 		{[]string{"other"}, 1431280876, 1432917094, 4}, // NODATA, SKIPDATA, ping and reply
 		{[]string{"nosuch"}, 1400000000, 1500000000, 0},
@@ -160,7 +160,7 @@ func TestFlowsSource(t *testing.T) {
 	end := time.Unix(1_790_000_000, 0)
 	row := func(local, remote string, port uint16, dir flow.Direction, sent, retrans uint64, cat topology.Category, lz, rz string) store.FlowRow {
 		r := store.FlowRow{Start: end.Add(-30 * time.Second), End: end, AgentID: "agent-1", HostID: "host-1",
-			Local: topology.Location{Kind: topology.KindSubnet, Region: "r1", Zone: lz, Subnet: "s-" + lz},
+			Local:  topology.Location{Kind: topology.KindSubnet, Region: "r1", Zone: lz, Subnet: "s-" + lz},
 			Remote: topology.Location{Kind: topology.KindSubnet, Region: "r1", Zone: rz}, Category: cat}
 		r.Key = flow.Key{LocalIP: netip.MustParseAddr(local), RemoteIP: netip.MustParseAddr(remote), Port: port, Direction: dir, Protocol: 6}
 		r.Counters.BytesSent, r.Counters.Retransmissions = sent, retrans
