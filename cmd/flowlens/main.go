@@ -75,5 +75,6 @@ with the token in --token (FLOWLENS_TOKEN).`,
 	root.AddCommand(newAlarmsCmd(g), newMetricFiltersCmd(g))
 	root.AddCommand(newFlowLogsCmd(g))
 	root.AddCommand(newMetricsCmd(g))
+	root.AddCommand(newQueryCmd(g))
 	return root
 }
