@@ -3,19 +3,51 @@ package main
 import (
 	"github.com/spf13/pflag"
 
+	"github.com/flowlens/flowlens/config"
+	"github.com/flowlens/flowlens/monitor"
 	"github.com/flowlens/flowlens/server"
 )
+
+// configSections are the sections a --config file may have; a feature
+// that reads one adds its name here and decodes it in its factory.
+var configSections = []string{monitor.ConfigSection}
 
 // moduleFlags are the settings of the features built into the server
 // (monitors, alarms, flow logs, internet monitor, web UI). `server` and
 // `demo` share them, so every feature runs in the demo too.
-type moduleFlags struct{}
+type moduleFlags struct {
+	configPath string
+	monitor    monitor.Config
+}
 
 // register adds the modules' flags to a server or demo command.
-func (m *moduleFlags) register(f *pflag.FlagSet) {}
+func (m *moduleFlags) register(f *pflag.FlagSet) {
+	f.StringVar(&m.configPath, "config", "", "server config file (YAML) with a monitors: section, applied at start")
+	f.DurationVar(&m.monitor.Grace, "monitor-grace", 0, "wait this long after a monitor period ends for late reports (default 3s)")
+}
+
+// loadConfig reads --config (nil without one).
+func (m *moduleFlags) loadConfig() (*config.File, error) {
+	if m.configPath == "" {
+		return nil, nil
+	}
+	return config.Load(m.configPath, configSections...)
+}
 
 // factories lists the modules in start order; a module may use those
 // before it (the web UI comes last).
 func (m *moduleFlags) factories() []server.ModuleFactory {
-	return nil
+	return []server.ModuleFactory{
+		{Name: "monitor", New: func(d *server.Deps) (server.Module, error) {
+			f, err := m.loadConfig()
+			if err != nil {
+				return nil, err
+			}
+			cfg := m.monitor
+			if cfg.Monitors, err = monitor.FromConfig(f); err != nil {
+				return nil, err
+			}
+			return monitor.New(cfg, d)
+		}},
+	}
 }
