@@ -23,13 +23,18 @@ import (
 // monitor module and the example topology.
 func startServer(t *testing.T, cfg monitor.Config) *server.Server {
 	t.Helper()
+	return startServerWith(t, monitor.Factory(cfg))
+}
+
+func startServerWith(t *testing.T, factory server.ModuleFactory) *server.Server {
+	t.Helper()
 	dir := t.TempDir()
 	topo := filepath.Join(dir, "topology.yaml")
 	if err := os.WriteFile(topo, examples.Topology, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	s, err := server.New(server.Config{DataDir: dir, Listen: "127.0.0.1:0", TopologyPath: topo, Tokens: []string{"test-token"},
-		Modules: []server.ModuleFactory{monitor.Factory(cfg)}}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		Modules: []server.ModuleFactory{factory}}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
