@@ -3,7 +3,10 @@ package main
 import (
 	"github.com/spf13/pflag"
 
+	"github.com/flowlens/flowlens/alarm"
 	"github.com/flowlens/flowlens/config"
+	"github.com/flowlens/flowlens/flowlog"
+	"github.com/flowlens/flowlens/metricfilter"
 	"github.com/flowlens/flowlens/monitor"
 	"github.com/flowlens/flowlens/server"
 )
@@ -16,14 +19,20 @@ var configSections = []string{monitor.ConfigSection}
 // (monitors, alarms, flow logs, internet monitor, web UI). `server` and
 // `demo` share them, so every feature runs in the demo too.
 type moduleFlags struct {
-	configPath string
-	monitor    monitor.Config
+	configPath   string
+	monitor      monitor.Config
+	alarm        alarm.Config
+	metricfilter metricfilter.Config
+	flowlog      flowlog.ModuleConfig
 }
 
 // register adds the modules' flags to a server or demo command.
 func (m *moduleFlags) register(f *pflag.FlagSet) {
 	f.StringVar(&m.configPath, "config", "", "server config file (YAML) with a monitors: section, applied at start")
 	f.DurationVar(&m.monitor.Grace, "monitor-grace", 0, "wait this long after a monitor period ends for late reports (default 3s)")
+	f.DurationVar(&m.alarm.EvalDelay, "alarm-eval-delay", 0, "wait this long after a period ends before judging it (default min(step/2, 3s))")
+	f.DurationVar(&m.alarm.ResendInterval, "alarm-resend-interval", 0, "re-send firing alerts to Alertmanager this often (default 1m)")
+	f.IntVar(&m.flowlog.Importer.MaxErrors, "flowlog-max-errors", 100, "bad flow-log lines listed per file in an import's answer (all are counted)")
 }
 
 // loadConfig reads --config (nil without one).
@@ -49,5 +58,8 @@ func (m *moduleFlags) factories() []server.ModuleFactory {
 			}
 			return monitor.New(cfg, d)
 		}},
+		alarm.Factory(m.alarm),
+		metricfilter.Factory(m.metricfilter), // before the flow-log importer, which calls it
+		flowlog.Factory(m.flowlog),
 	}
 }
