@@ -73,7 +73,7 @@ func TestAgentPublishesIntervals(t *testing.T) {
 	fc := &fakeCollector{sent: make(chan struct{}), events: []collect.Event{
 		{Kind: collect.Opened, Cookie: 1, Local: local, Remote: remote, HandshakeUS: 300},
 		{Kind: collect.Snapshot, Cookie: 1, Local: local, Remote: remote, Counters: collect.Counters{BytesAcked: 1000, BytesReceived: 50, SegsOut: 3, SegsIn: 2}},
-		{Kind: collect.RTTSample, Cookie: 1, Local: local, Remote: remote, RTTUS: 800},
+		{Kind: collect.RTTSample, Cookie: 1, Local: local, Remote: remote, RTT: [8]uint32{800}, NumRTT: 1},
 		{Kind: collect.Closed, Cookie: 1, Local: local, Remote: remote, Counters: collect.Counters{BytesAcked: 5000, BytesReceived: 60, SegsOut: 9, SegsIn: 5, TotalRetrans: 2}},
 	}}
 	reg := prometheus.NewRegistry()

@@ -83,10 +83,10 @@ func TestAggregateGolden(t *testing.T) {
 		}},
 		{"passive_and_mapped", []collect.Event{
 			{Kind: collect.Opened, Cookie: 8, Local: mapped, Remote: mapped2, Passive: true},
-			{Kind: collect.RTTSample, Cookie: 8, Local: mapped, Remote: mapped2, Passive: true, RTTUS: 90},
-			{Kind: collect.RTTSample, Cookie: 8, Local: mapped, Remote: mapped2, Passive: true, RTTUS: 110},
+			{Kind: collect.RTTSample, Cookie: 8, Local: mapped, Remote: mapped2, Passive: true, RTT: [8]uint32{90}, NumRTT: 1},
+			{Kind: collect.RTTSample, Cookie: 8, Local: mapped, Remote: mapped2, Passive: true, RTT: [8]uint32{110}, NumRTT: 1},
 			{Kind: collect.Closed, Cookie: 8, Local: mapped, Remote: mapped2, Passive: true, Counters: cnt(10, 20, 3, 4, 0, 0)},
-			{Kind: collect.RTTSample, Cookie: 8, Local: mapped, Remote: mapped2, Passive: true, RTTUS: 130}, // after close
+			{Kind: collect.RTTSample, Cookie: 8, Local: mapped, Remote: mapped2, Passive: true, RTT: [8]uint32{130}, NumRTT: 1}, // after close
 			flushMark,
 		}},
 		{"two_sockets_one_flow", []collect.Event{
