@@ -15,16 +15,6 @@ import (
 	"github.com/flowlens/flowlens/server"
 )
 
-func runCLI(t *testing.T, args ...string) (string, error) {
-	t.Helper()
-	root := newRoot()
-	var out bytes.Buffer
-	root.SetOut(&out)
-	root.SetArgs(args)
-	err := root.ExecuteContext(context.Background())
-	return out.String(), err
-}
-
 // flowlens flowlogs import against a real server (in-process, with the
 // flow-log module, on a DuckDB file): a directory with a gzip file with
 // a header, a file with a bad line and a copy of the first file; then
