@@ -185,6 +185,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.WriteHeader(status)
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false) // segment ids such as zone-a>zone-b stay readable
 	enc.Encode(v) //nolint:errcheck // the client went away
 }
 
