@@ -186,7 +186,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	enc.SetEscapeHTML(false) // segment ids such as zone-a>zone-b stay readable
-	enc.Encode(v) //nolint:errcheck // the client went away
+	enc.Encode(v)            //nolint:errcheck // the client went away
 }
 
 func writeErr(w http.ResponseWriter, err error) {
