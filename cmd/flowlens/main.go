@@ -76,5 +76,6 @@ with the token in --token (FLOWLENS_TOKEN).`,
 	root.AddCommand(newAlarmsCmd(g), newMetricFiltersCmd(g))
 	root.AddCommand(newFlowLogsCmd(g))
 	root.AddCommand(newMetricsCmd(g))
+	root.AddCommand(newQueryCmd(g))
 	return root
 }

@@ -6,6 +6,7 @@ import (
 	"github.com/flowlens/flowlens/alarm"
 	"github.com/flowlens/flowlens/config"
 	"github.com/flowlens/flowlens/flowlog"
+	"github.com/flowlens/flowlens/logquery"
 	"github.com/flowlens/flowlens/metricfilter"
 	"github.com/flowlens/flowlens/monitor"
 	"github.com/flowlens/flowlens/server"
@@ -24,6 +25,7 @@ type moduleFlags struct {
 	alarm        alarm.Config
 	metricfilter metricfilter.Config
 	flowlog      flowlog.ModuleConfig
+	logquery     logquery.Config
 }
 
 // register adds the modules' flags to a server or demo command.
@@ -33,6 +35,9 @@ func (m *moduleFlags) register(f *pflag.FlagSet) {
 	f.DurationVar(&m.alarm.EvalDelay, "alarm-eval-delay", 0, "wait this long after a period ends before judging it (default min(step/2, 3s))")
 	f.DurationVar(&m.alarm.ResendInterval, "alarm-resend-interval", 0, "re-send firing alerts to Alertmanager this often (default 1m)")
 	f.IntVar(&m.flowlog.Importer.MaxErrors, "flowlog-max-errors", 100, "bad flow-log lines listed per file in an import's answer (all are counted)")
+	m.logquery = logquery.DefaultConfig()
+	f.DurationVar(&m.logquery.Timeout, "query-timeout", m.logquery.Timeout, "stop a log query (POST /api/v1/query) after this long")
+	f.IntVar(&m.logquery.MaxConcurrent, "query-max-concurrent", m.logquery.MaxConcurrent, "log queries that run at once; more wait")
 }
 
 // loadConfig reads --config (nil without one).
@@ -61,5 +66,6 @@ func (m *moduleFlags) factories() []server.ModuleFactory {
 		alarm.Factory(m.alarm),
 		metricfilter.Factory(m.metricfilter), // before the flow-log importer, which calls it
 		flowlog.Factory(m.flowlog),
+		logquery.Factory(&m.logquery),
 	}
 }
