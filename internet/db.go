@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -136,19 +137,25 @@ func (t *tables) putPeriod(ctx context.Context, o Overall, ms []Measurement, eve
 		o.PerformanceScore, o.RTTP50MS, o.RTTP90MS, o.RTTP95MS); err != nil {
 		return fmt.Errorf("store internet overall: %w", err)
 	}
-	if len(ms) > 0 {
-		stmt, err := tx.PrepareContext(ctx, `INSERT INTO internet_measurements VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
-		if err != nil {
-			return fmt.Errorf("store internet measurements: %w", err)
-		}
-		defer stmt.Close()
-		for _, m := range ms {
-			if _, err := stmt.ExecContext(ctx, m.Monitor, m.Time.UnixMilli(), pms, m.City, m.Subdivision, m.Country, m.ASN,
-				m.ASName, m.Latitude, m.Longitude, m.BytesIn, m.BytesOut, m.ClientConnections, m.FailedConnections,
-				m.TrafficShare, m.RTTP50MS, m.RTTP90MS, m.RTTP95MS, m.RetransmissionRate, m.FailedConnectionRate,
-				m.AvailabilityScore, m.PerformanceScore, m.TrafficImpacted, m.MissingTraffic); err != nil {
-				return fmt.Errorf("store internet measurement: %w", err)
+	// Many rows per statement, as literals: DuckDB's per-statement cost
+	// dominates single-row inserts (0.6 ms each), and binding thousands of
+	// parameters in one statement is slower still (measured).
+	const chunk = 500
+	for i := 0; i < len(ms); i += chunk {
+		var b strings.Builder
+		b.WriteString(`INSERT INTO internet_measurements VALUES `)
+		for j, m := range ms[i:min(i+chunk, len(ms))] {
+			if j > 0 {
+				b.WriteString(", ")
 			}
+			fmt.Fprintf(&b, "(%s, %d, %d, %s, %s, %s, %d, %s, %g, %g, %d, %d, %d, %d, %g, %g, %g, %g, %g, %g, %g, %g, %g, %t)",
+				sqlString(m.Monitor), m.Time.UnixMilli(), pms, sqlString(m.City), sqlString(m.Subdivision), sqlString(m.Country),
+				m.ASN, sqlString(m.ASName), fin(m.Latitude), fin(m.Longitude), m.BytesIn, m.BytesOut, m.ClientConnections,
+				m.FailedConnections, fin(m.TrafficShare), fin(m.RTTP50MS), fin(m.RTTP90MS), fin(m.RTTP95MS), fin(m.RetransmissionRate),
+				fin(m.FailedConnectionRate), fin(m.AvailabilityScore), fin(m.PerformanceScore), fin(m.TrafficImpacted), m.MissingTraffic)
+		}
+		if _, err := tx.ExecContext(ctx, b.String()); err != nil {
+			return fmt.Errorf("store internet measurements: %w", err)
 		}
 	}
 	for _, e := range events {
@@ -357,4 +364,18 @@ func eventMatches(e *Event, fs []Filter) bool {
 // activeEvents loads the events still ACTIVE, to carry them over a restart.
 func (t *tables) activeEvents(ctx context.Context) ([]Event, error) {
 	return t.events(ctx, EventQuery{Status: StatusActive, Start: time.Time{}, End: time.Unix(1<<40, 0), Limit: 100_000})
+}
+
+// sqlString quotes s as an SQL string literal (quotes doubled; NUL, which
+// no location name has, dropped).
+func sqlString(s string) string {
+	return "'" + strings.ReplaceAll(strings.ReplaceAll(s, "\x00", ""), "'", "''") + "'"
+}
+
+// fin keeps literals valid: NaN and infinities (never expected) become 0.
+func fin(v float64) float64 {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return 0
+	}
+	return v
 }
