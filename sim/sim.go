@@ -39,10 +39,10 @@ type Config struct {
 	// Stepped, if set, runs on simulated time: each interval is sent as
 	// soon as the previous one is acknowledged, then Stepped advances
 	// (stepped.go).
-	Stepped *SteppedClock
-	SpoolDir      string        // default: a temporary directory, removed at the end
-	DrainTimeout  time.Duration // how long to wait for acknowledgements at the end, default 5m
-	Compression   string
+	Stepped      *SteppedClock
+	SpoolDir     string        // default: a temporary directory, removed at the end
+	DrainTimeout time.Duration // how long to wait for acknowledgements at the end, default 5m
+	Compression  string
 	// Replay, when > 0, generates Replay intervals per agent and then sends
 	// them again in turn (with new times and sequence numbers). It makes the
 	// simulator a cheap load generator for benchmarks; faults with after=
