@@ -46,11 +46,13 @@ func (b *baseline) add(o observation, impacted bool) {
 	} else {
 		b.idle = 0
 	}
-	if impacted && b.frozen < maxFrozen {
-		b.frozen++
-		return
+	if impacted {
+		if b.frozen++; b.frozen <= maxFrozen {
+			return
+		}
+	} else {
+		b.frozen = 0
 	}
-	b.frozen = 0
 	b.ring = append(b.ring, o)
 	if len(b.ring) > baselineWindow {
 		b.ring = b.ring[1:]

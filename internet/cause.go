@@ -85,8 +85,9 @@ func attribute(locs []scored) Cause {
 
 	// One provider: it carries most of the impact, in most of its cities,
 	// while other networks in those cities are fine.
+	// A single city-network is its provider's network in that city.
 	if asn, a := top(asns); a != nil && a.impact >= causeDominance*impacted &&
-		float64(a.impactedKeys) >= causeCoverage*float64(len(a.keys)) {
+		(float64(a.impactedKeys) >= causeCoverage*float64(len(a.keys)) || ev.ImpactedCityNetworks == 1) {
 		others, othersHit := 0, 0
 		for _, l := range locs {
 			if l.net.ASN != asn && a.impactedKeySet[l.net.City+"|"+l.net.Country] {
