@@ -71,7 +71,7 @@ const fleetLat, fleetLon = 50.110, 8.682
 const TransitASN = 64500
 
 // localISPsPerCity is how many city-only networks each city has.
-const localISPsPerCity = 14
+const localISPsPerCity = 15
 
 // InternetPlan is the simulated internet: every city has its country's two
 // national providers and localISPsPerCity local ones, and the transit
