@@ -28,7 +28,9 @@ func TestAttribute(t *testing.T) {
 		evidence func(Evidence) bool
 	}{
 		{"one ASN in every city", func(_ string, a uint32) bool { return a == 1 }, CauseASN, 1, "",
-			func(e Evidence) bool { return e.ASNCitiesImpacted == 4 && e.ASNCities == 4 && e.OtherNetworksImpacted == 0 }},
+			func(e Evidence) bool {
+				return e.ASNCitiesImpacted == 4 && e.ASNCities == 4 && e.OtherNetworksImpacted == 0
+			}},
 		{"every ASN of one city", func(c string, _ uint32) bool { return c == "Lyon" }, CauseMetro, 0, "Lyon",
 			func(e Evidence) bool { return e.CityASNsImpacted == 4 && e.CityASNs == 4 }},
 		{"everything", func(string, uint32) bool { return true }, CauseLocal, 0, "",
