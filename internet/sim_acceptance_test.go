@@ -15,6 +15,7 @@ import (
 	"github.com/flowlens/flowlens/internet"
 	"github.com/flowlens/flowlens/server"
 	"github.com/flowlens/flowlens/sim"
+	"github.com/flowlens/flowlens/store"
 	"github.com/flowlens/flowlens/topology"
 )
 
@@ -235,6 +236,17 @@ func TestSimNoFaultNoEventOver30Minutes(t *testing.T) {
 	}
 	if len(rows) < 28 {
 		t.Fatalf("%d periods evaluated over 30 minutes", len(rows))
+	}
+	// The stored flows carry the ASN (enriched at ingest): insights rank
+	// internet traffic by provider.
+	cat := topology.CategoryInternet
+	top, err := r.srv.Store().Top(t.Context(), store.TopQuery{Metric: store.MetricDataTransferred, Category: &cat,
+		Start: r.start, End: r.start.Add(time.Hour), Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(top) == 0 || top[0].Remote.ASN == 0 {
+		t.Fatalf("stored internet flows without ASN: %+v", top)
 	}
 	for _, o := range rows {
 		if o.CityNetworks < 1000 {
