@@ -73,5 +73,8 @@ with the token in --token (FLOWLENS_TOKEN).`,
 	root.AddCommand(newServerCmd(g), newDemoCmd(g), newSimCmd(g), newInsightsCmd(g), newTopologyCmd(g))
 	root.AddCommand(newLabCmd(g))
 	root.AddCommand(newInternetCmd(g))
+	root.AddCommand(newAlarmsCmd(g), newMetricFiltersCmd(g))
+	root.AddCommand(newFlowLogsCmd(g))
+	root.AddCommand(newMetricsCmd(g))
 	return root
 }
