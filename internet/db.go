@@ -70,14 +70,15 @@ var migrations = []duckdb.Migration{{Version: 1, Name: "internet monitors, measu
 // tables reads and writes the internet monitor's tables in the shared
 // DuckDB file.
 type tables struct {
-	db *sql.DB
+	db      *sql.DB
+	dbStore *duckdb.Store
 }
 
 func openTables(ctx context.Context, st *duckdb.Store) (*tables, error) {
 	if err := st.MigrateComponent(ctx, "internet", migrations); err != nil {
 		return nil, err
 	}
-	return &tables{db: st.DB()}, nil
+	return &tables{db: st.DB(), dbStore: st}, nil
 }
 
 func (t *tables) monitors(ctx context.Context) ([]Monitor, error) {

@@ -243,3 +243,42 @@ func TestLateFlows(t *testing.T) {
 		t.Fatalf("late flows %v", got)
 	}
 }
+
+// TestRestartKeepsMonitorsAndActiveEvents: a new module on the same file
+// (a server restart) reloads the monitors and carries the active event
+// over, resolving that same event when the incident ends.
+func TestRestartKeepsMonitorsAndActiveEvents(t *testing.T) {
+	tm := newTestModule(t)
+	tm.post(t, `{"name":"web","period_seconds":60}`)
+	for n := 1; n <= 4; n++ {
+		tm.period(t, n, nil)
+	}
+	tm.period(t, 5, map[string]uint64{"Lyon": 50})
+	var evs []Event
+	tm.get(t, "/api/v1/internet/events?status=ACTIVE", &evs)
+	if len(evs) != 1 {
+		t.Fatalf("active before restart: %+v", evs)
+	}
+	id := evs[0].ID
+	tm.Stop(context.Background())
+
+	d := &server.Deps{DB: tm.tables.dbStore, Metrics: tm.metrics, Registry: prometheus.NewRegistry(),
+		SubscribeFlows: func(fn func([]*store.Batch)) { tm.observe = fn }, Modules: map[string]server.Module{}}
+	m2, err := New(Config{Grace: time.Second, Now: tm.clock}, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tm.Module, tm.mux = m2, http.NewServeMux()
+	m2.Routes(tm.mux, func(h http.Handler) http.Handler { return h })
+	if mons := m2.Monitors(); len(mons) != 1 || mons[0].Name != "web" {
+		t.Fatalf("monitors after restart: %+v", mons)
+	}
+	// Baselines rebuild; the incident is over.
+	for n := 6; n <= 7; n++ {
+		tm.period(t, n, nil)
+	}
+	tm.get(t, "/api/v1/internet/events", &evs)
+	if len(evs) != 1 || evs[0].ID != id || evs[0].Status != StatusResolved {
+		t.Fatalf("after restart and recovery: %+v", evs)
+	}
+}
