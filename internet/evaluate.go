@@ -47,6 +47,39 @@ func newState(m Monitor, now time.Time) *state {
 		baselines: map[cityNet]*baseline{}, locations: map[cityNet]Location{}, active: map[string]*Event{}}
 }
 
+// seed rebuilds baselines and locations from stored measurements (newest
+// first, as tables.measurements returns them). What the measurements lack
+// is approximated: segments from bytes sent, "impacted" from the scores.
+func (s *state) seed(ms []Measurement) {
+	for i := len(ms) - 1; i >= 0; i-- {
+		m := ms[i]
+		k := cityNet{City: m.City, Country: m.Country, ASN: m.ASN}
+		o := observation{Bytes: float64(m.BytesIn + m.BytesOut), Attempts: float64(m.ClientConnections),
+			Segments: float64(m.BytesOut) / 1448, RetransRate: math.NaN(), FailedRate: math.NaN(), RTTP90US: math.NaN()}
+		if o.Bytes > 0 || o.Attempts > 0 {
+			o.Observations = 1
+		}
+		if o.Segments >= 100 {
+			o.RetransRate = m.RetransmissionRate / 100
+		}
+		if m.ClientConnections >= 10 {
+			o.FailedRate = m.FailedConnectionRate / 100
+		}
+		if m.RTTP90MS > 0 {
+			o.RTTP90US = m.RTTP90MS * 1000
+		}
+		b := s.baselines[k]
+		if b == nil {
+			b = &baseline{}
+			s.baselines[k] = b
+		}
+		b.add(o, m.MissingTraffic || m.PerformanceScore < 100 || m.AvailabilityScore < 100)
+		if _, ok := s.locations[k]; !ok && m.ASName != "" {
+			s.locations[k] = m.Location
+		}
+	}
+}
+
 // add takes a stored flow into its period. It returns false when the
 // period was already evaluated (a late report).
 func (s *state) add(r *store.FlowRow) bool {

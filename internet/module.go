@@ -116,7 +116,16 @@ func New(cfg Config, d *server.Deps) (*Module, error) {
 	}
 	now := cfg.Now()
 	for _, mon := range mons {
-		m.states[mon.Name] = newState(mon, now)
+		st := newState(mon, now)
+		// Rebuild the baselines from the stored measurements, so that a
+		// restart does not leave the monitor blind for three periods.
+		past, err := t.measurements(ctx, MeasurementQuery{Monitor: mon.Name, Start: now.Add(-baselineWindow * mon.Period()),
+			End: now, Limit: 100_000})
+		if err != nil {
+			return nil, err
+		}
+		st.seed(past)
+		m.states[mon.Name] = st
 	}
 	active, err := t.activeEvents(ctx)
 	if err != nil {

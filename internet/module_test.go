@@ -273,7 +273,14 @@ func TestRestartKeepsMonitorsAndActiveEvents(t *testing.T) {
 	if mons := m2.Monitors(); len(mons) != 1 || mons[0].Name != "web" {
 		t.Fatalf("monitors after restart: %+v", mons)
 	}
-	// Baselines rebuild; the incident is over.
+	// Baselines were rebuilt from the stored measurements: silence from a
+	// city-network is judged at once.
+	if b := m2.states["web"].baselines[cityNet{City: "Paris", Country: "FR", ASN: 1}]; b == nil || !b.ready() {
+		t.Fatalf("Paris AS1 baseline not rebuilt: %+v", b)
+	}
+	if b := m2.states["web"].baselines[cityNet{City: "Lyon", Country: "FR", ASN: 1}]; b == nil || b.frozen != 1 {
+		t.Fatalf("Lyon AS1 baseline should have left the impacted period out: %+v", b)
+	}
 	for n := 6; n <= 7; n++ {
 		tm.period(t, n, nil)
 	}
