@@ -73,8 +73,10 @@ with the token in --token (FLOWLENS_TOKEN).`,
 	root.AddCommand(newServerCmd(g), newDemoCmd(g), newSimCmd(g), newInsightsCmd(g), newTopologyCmd(g))
 	root.AddCommand(newLabCmd(g))
 	root.AddCommand(newInternetCmd(g))
+	root.AddCommand(newMonitorsCmd(g))
 	root.AddCommand(newAlarmsCmd(g), newMetricFiltersCmd(g))
 	root.AddCommand(newFlowLogsCmd(g))
 	root.AddCommand(newMetricsCmd(g))
+	root.AddCommand(newQueryCmd(g))
 	return root
 }

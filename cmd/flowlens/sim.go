@@ -74,6 +74,7 @@ that "flowlens sim geoip" writes (every city-network first, then by weight).`,
 			return err
 		},
 	}
+	cmd.AddCommand(newEvalLocalizationCmd())
 	f := cmd.Flags()
 	f.StringVar(&topoPath, "topology", "", "topology YAML (default: the embedded examples/topology.yaml)")
 	f.IntVar(&cfg.Agents, "agents", 20, "number of simulated agents")
