@@ -1,21 +1,33 @@
 package main
 
 import (
+	"os"
+
 	"github.com/spf13/pflag"
 
 	"github.com/flowlens/flowlens/server"
+	"github.com/flowlens/flowlens/web"
 )
 
 // moduleFlags are the settings of the features built into the server
 // (monitors, alarms, flow logs, internet monitor, web UI). `server` and
 // `demo` share them, so every feature runs in the demo too.
-type moduleFlags struct{}
+type moduleFlags struct {
+	web web.Config
+}
 
 // register adds the modules' flags to a server or demo command.
-func (m *moduleFlags) register(f *pflag.FlagSet) {}
+func (m *moduleFlags) register(f *pflag.FlagSet) {
+	f.StringVar(&m.web.UsersFile, "users-file", "", "web UI users (YAML: users: [{name, password_hash}]); without it the one user is admin, password from FLOWLENS_ADMIN_PASSWORD or generated into DATA_DIR/admin-password")
+}
 
 // factories lists the modules in start order; a module may use those
 // before it (the web UI comes last).
 func (m *moduleFlags) factories() []server.ModuleFactory {
-	return nil
+	if m.web.AdminPassword == "" {
+		m.web.AdminPassword = os.Getenv("FLOWLENS_ADMIN_PASSWORD")
+	}
+	return []server.ModuleFactory{
+		web.Factory(m.web), // last: it reaches the modules above
+	}
 }
