@@ -122,11 +122,11 @@ func (u *UI) fillInsights(ctx context.Context, d *insightsData) error {
 	return nil
 }
 
-// stepFor picks a chart step giving 60-150 buckets.
+// stepFor picks a chart step giving at most 200 buckets.
 func stepFor(span time.Duration) time.Duration {
 	for _, s := range []time.Duration{10 * time.Second, 30 * time.Second, time.Minute, 5 * time.Minute,
 		10 * time.Minute, 30 * time.Minute, time.Hour, 6 * time.Hour, 24 * time.Hour} {
-		if span/s <= 150 {
+		if span/s <= 200 {
 			return s
 		}
 	}

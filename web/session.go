@@ -13,11 +13,11 @@ import (
 // Cookie names. The session cookie holds only a random id; everything else
 // stays on the server.
 const (
-	sessionCookie    = "flowlens_session"
-	loginCSRFCookie  = "flowlens_login_csrf"
-	csrfField        = "csrf_token"
-	csrfHeader       = "X-CSRF-Token"
-	maxSessions      = 10000
+	sessionCookie     = "flowlens_session"
+	loginCSRFCookie   = "flowlens_login_csrf"
+	csrfField         = "csrf_token"
+	csrfHeader        = "X-CSRF-Token"
+	maxSessions       = 10000
 	maxHistoryPerUser = 30
 )
 

@@ -39,6 +39,9 @@ and run until interrupted (Ctrl-C).`,
 				defer os.RemoveAll(dir)
 				cfg.DataDir = dir
 			}
+			if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+				return fmt.Errorf("create data dir: %w", err)
+			}
 			topoPath := filepath.Join(cfg.DataDir, "topology.yaml")
 			if err := os.WriteFile(topoPath, examples.Topology, 0o644); err != nil {
 				return err
