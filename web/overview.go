@@ -125,6 +125,11 @@ func (u *UI) agentSummary(d *overviewData) {
 
 func (u *UI) rateChart() chartData {
 	s := u.rate.series()
+	// Start at the first stored flow, so that a fresh server's chart is
+	// not a long flat line.
+	for len(s) > 1 && s[0].FlowsPerSecond == 0 {
+		s = s[1:]
+	}
 	c := chartData{Title: "Flows stored per second (last 30 minutes)", YLabel: "flows/s",
 		X: make([]int64, len(s)), Series: []chartSeries{{Label: "flows/s", Values: make([]*float64, len(s))}}}
 	for i, p := range s {
