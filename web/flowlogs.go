@@ -5,6 +5,7 @@ import (
 	"encoding/csv"
 	"fmt"
 	"net/http"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -96,6 +97,7 @@ func (u *UI) handleFlowLogQuery(w http.ResponseWriter, r *http.Request) {
 		}
 		d.History, _ = u.history.list(r.Context(), d.User, 20)
 	}
+	res.BinField = binColumn(res.Fields, d.Query)
 	d.Result = res
 	d.Chart = binChart(res)
 	d.CSVQuery = "group=" + urlQueryEscape(d.Group) + "&since=" + urlQueryEscape(d.Since) + "&q=" + urlQueryEscape(d.Query)
@@ -266,4 +268,23 @@ func parseBinTime(s string) (int64, bool) {
 		return n, true
 	}
 	return 0, false
+}
+
+// binAlias finds `bin(...) as name` in a query, for results whose bin
+// column was renamed.
+var binAlias = regexp.MustCompile(`(?i)\bbin\s*\([^)]*\)\s+as\s+([A-Za-z_@][A-Za-z0-9_.@]*)`)
+
+// binColumn names the column holding a `stats ... by bin()` result: the
+// unaliased expression text ("bin(5m)") or the alias the query gives it.
+func binColumn(columns []string, query string) string {
+	alias := ""
+	if m := binAlias.FindStringSubmatch(query); m != nil {
+		alias = m[1]
+	}
+	for _, c := range columns {
+		if strings.HasPrefix(strings.ToLower(strings.ReplaceAll(c, " ", "")), "bin(") || (alias != "" && c == alias) {
+			return c
+		}
+	}
+	return ""
 }

@@ -3,7 +3,7 @@ package web
 import (
 	"context"
 	"net/http"
-	"sort"
+	"time"
 )
 
 func (u *UI) internetRoutes(mux *http.ServeMux) {
@@ -21,29 +21,59 @@ type mapPoint struct {
 type internetData struct {
 	base
 	Available bool
+	Monitors  []string
+	Monitor   string
+	Since     string
+	Ranges    []string
 	Networks  []cityNetwork
 	Points    []mapPoint
 	Events    []internetEvent
 	Err       string
 }
 
+// internetRanges are the page's time ranges.
+var internetRanges = []string{"15m", "1h", "6h", "24h"}
+
 func (u *UI) handleInternet(w http.ResponseWriter, r *http.Request) {
-	d := internetData{base: baseFor(r, "Internet", "internet"), Available: u.mods.internet != nil}
-	if d.Available {
-		ctx, cancel := context.WithTimeout(r.Context(), pageTimeout)
-		defer cancel()
-		var err error
-		if d.Networks, err = u.mods.internet.measurements(ctx); err != nil {
+	q := r.URL.Query()
+	d := internetData{base: baseFor(r, "Internet", "internet"), Available: u.mods.internet != nil,
+		Monitor: q.Get("monitor"), Since: q.Get("since"), Ranges: internetRanges}
+	if d.Since == "" {
+		d.Since = "1h"
+	}
+	if !d.Available {
+		u.pages.render(w, http.StatusOK, "internet", d)
+		return
+	}
+	since, err := time.ParseDuration(d.Since)
+	if err != nil {
+		http.Error(w, "since: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), pageTimeout)
+	defer cancel()
+	d.Monitors = u.mods.internet.monitors()
+	if d.Monitor == "" && len(d.Monitors) > 0 {
+		d.Monitor = d.Monitors[0]
+	}
+	if d.Monitor != "" {
+		end := time.Now()
+		if d.Networks, err = u.mods.internet.locations(ctx, d.Monitor, end.Add(-since), end); err != nil {
 			d.Err = err.Error()
 		}
-		if d.Events, err = u.mods.internet.events(ctx); err != nil && d.Err == "" {
-			d.Err = err.Error()
+	}
+	events, err := u.mods.internet.events(ctx)
+	if err != nil && d.Err == "" {
+		d.Err = err.Error()
+	}
+	for _, e := range events {
+		if d.Monitor == "" || e.Monitor == d.Monitor {
+			d.Events = append(d.Events, e)
 		}
-		sort.SliceStable(d.Networks, func(i, j int) bool { return d.Networks[i].Bytes > d.Networks[j].Bytes })
-		d.Points = mapPoints(d.Networks)
-		if len(d.Networks) > 500 {
-			d.Networks = d.Networks[:500]
-		}
+	}
+	d.Points = mapPoints(d.Networks)
+	if len(d.Networks) > 500 {
+		d.Networks = d.Networks[:500]
 	}
 	u.pages.render(w, http.StatusOK, "internet", d)
 }

@@ -2,6 +2,8 @@ package web
 
 import (
 	"context"
+	"database/sql"
+	"net/url"
 	"time"
 
 	"github.com/flowlens/flowlens/server"
@@ -28,12 +30,16 @@ func (m modules) features() features {
 	return features{Monitors: m.monitors != nil, Alarms: m.alarms != nil, FlowLogs: m.flowlogs != nil, Internet: m.internet != nil}
 }
 
-func findModules(all map[string]server.Module) modules {
+func findModules(d *server.Deps) modules {
+	var db *sql.DB
+	if d.DB != nil {
+		db = d.DB.DB()
+	}
 	return modules{
-		monitors: monitorAdapter(all),
-		alarms:   alarmAdapter(all),
-		flowlogs: flowlogAdapter(all),
-		internet: internetAdapter(all),
+		monitors: monitorAdapter(d.Modules, d.Metrics),
+		alarms:   alarmAdapter(d.Modules),
+		flowlogs: flowlogAdapter(d.Modules, db),
+		internet: internetAdapter(d.Modules),
 	}
 }
 
@@ -91,6 +97,7 @@ type alarmsAPI interface {
 // internetEvent is one internet health event.
 type internetEvent struct {
 	ID      string
+	Monitor string
 	Status  string // ACTIVE, RESOLVED
 	Type    string // PERFORMANCE, AVAILABILITY
 	Cause   string
@@ -100,8 +107,8 @@ type internetEvent struct {
 }
 
 func (e internetEvent) healthEvent() healthEvent {
-	return healthEvent{Time: e.Started, Source: "internet", Subject: e.Type, State: e.Status,
-		Detail: e.Cause, Href: "/internet"}
+	return healthEvent{Time: e.Started, Source: "internet", Subject: e.Monitor + " " + e.Type, State: e.Status,
+		Detail: e.Cause, Href: "/internet?monitor=" + url.QueryEscape(e.Monitor)}
 }
 
 // cityNetwork is one row of the internet page.
@@ -111,7 +118,7 @@ type cityNetwork struct {
 	ASName        string
 	Lat, Lon      float64
 	Bytes         float64
-	Share         float64
+	Share         float64 // fraction of the monitor's traffic
 	RTTP50        float64 // ms
 	RTTP90        float64
 	RTTP95        float64
@@ -120,8 +127,12 @@ type cityNetwork struct {
 }
 
 type internetAPI interface {
+	// monitors names the internet monitors, in order.
+	monitors() []string
+	// events lists recent health events of every monitor, newest first.
 	events(ctx context.Context) ([]internetEvent, error)
-	measurements(ctx context.Context) ([]cityNetwork, error)
+	// locations ranks one monitor's city-networks by traffic over a range.
+	locations(ctx context.Context, monitor string, start, end time.Time) ([]cityNetwork, error)
 }
 
 // queryResult is one flow-log query's answer.
@@ -133,7 +144,7 @@ type queryResult struct {
 	Bytes   int64 // bytes scanned
 	Elapsed time.Duration
 	// BinField names the bin() column when the query is `stats ... by
-	// bin()`, so the page can chart it.
+	// bin()`, so the page can chart it (set by the page, from the query).
 	BinField string
 }
 

@@ -156,3 +156,18 @@ func TestIngestRate(t *testing.T) {
 		t.Fatalf("recent %+v", p)
 	}
 }
+
+func TestBinColumn(t *testing.T) {
+	for _, tc := range []struct {
+		cols        []string
+		query, want string
+	}{
+		{[]string{"bin(5m)", "count(*)"}, "stats count(*) by bin(5m)", "bin(5m)"},
+		{[]string{"t", "n"}, "stats count(*) as n by bin(1h) as t", "t"},
+		{[]string{"srcAddr", "n"}, "stats count(*) as n by srcAddr", ""},
+	} {
+		if got := binColumn(tc.cols, tc.query); got != tc.want {
+			t.Errorf("binColumn(%v, %q) = %q, want %q", tc.cols, tc.query, got, tc.want)
+		}
+	}
+}

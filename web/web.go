@@ -103,7 +103,7 @@ func New(cfg Config, d *server.Deps) (*UI, error) {
 	if d.SubscribeFlows != nil {
 		d.SubscribeFlows(u.rate.observe)
 	}
-	u.mods = findModules(d.Modules)
+	u.mods = findModules(d)
 	u.metrics = uiMetrics{
 		requests: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "flowlens_web_request_seconds",
 			Help:    "Time to answer web UI requests, by page.",

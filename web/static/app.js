@@ -14,6 +14,7 @@
       return (i ? v.toFixed(1) : v.toFixed(0)) + " " + u[i];
     }
     if (unit === "us") return (v / 1000).toFixed(1) + " ms";
+    if (unit === "ratio") return (v * 100).toFixed(2) + "%";
     if (a >= 1e6) return (v / 1e6).toFixed(2) + "M";
     if (a >= 1e4) return (v / 1e3).toFixed(1) + "k";
     return Number.isInteger(v) ? String(v) : v.toFixed(2);
