@@ -14,8 +14,6 @@ import (
 
 func monitorAdapter(all map[string]server.Module, points *metricstore.Store) monitorsAPI { return nil }
 
-func alarmAdapter(all map[string]server.Module) alarmsAPI { return nil }
-
 func flowlogAdapter(all map[string]server.Module, db *sql.DB) flowlogsAPI { return nil }
 
 func internetAdapter(all map[string]server.Module) internetAPI { return nil }

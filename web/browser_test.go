@@ -33,10 +33,10 @@ func TestBrowser(t *testing.T) {
 		t.Fatalf("build flowlens: %v\n%s", err, out)
 	}
 	addr := freeAddr(t)
-	const password = "browser-test-password"
+	const password, token = "browser-test-password", "browser-test-token"
 	demo := exec.Command(bin, "demo", "--listen", addr, "--data-dir", filepath.Join(dir, "data"),
 		"--agents", "12", "--interval", "2s")
-	demo.Env = append(os.Environ(), "FLOWLENS_ADMIN_PASSWORD="+password, "FLOWLENS_TOKEN=")
+	demo.Env = append(os.Environ(), "FLOWLENS_ADMIN_PASSWORD="+password, "FLOWLENS_TOKEN="+token)
 	logFile, err := os.Create(filepath.Join(dir, "demo.log"))
 	if err != nil {
 		t.Fatal(err)
@@ -73,7 +73,7 @@ func TestBrowser(t *testing.T) {
 	run := exec.CommandContext(ctx, node, "run.mjs")
 	run.Dir = "browsertest"
 	run.Env = append(os.Environ(), "FLOWLENS_URL="+base, "FLOWLENS_ADMIN_PASSWORD="+password,
-		"OUT_DIR="+out, "CHROMIUM="+chromium)
+		"FLOWLENS_TOKEN="+token, "OUT_DIR="+out, "CHROMIUM="+chromium)
 	stdout, err := run.CombinedOutput()
 	for _, line := range strings.Split(strings.TrimSpace(string(stdout)), "\n") {
 		t.Log(line)

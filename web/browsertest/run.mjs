@@ -139,6 +139,13 @@ try {
     console.log("note: flow-log queries not built in; the query step is not run");
   }
 
+  const alarmsAvailable = (await (await page.goto(base + "/alarms")).text()).indexOf("not-available") < 0;
+  if (alarmsAvailable && process.env.FLOWLENS_TOKEN) {
+    await alarmFlow(page);
+  } else {
+    console.log("note: alarms not built in (or no API token given); the alarm step is not run");
+  }
+
   await timings(page);
   await bigChart(page);
 
@@ -216,6 +223,26 @@ async function flowlogFlow(page) {
   check(true, "a stats ... by bin() query is charted");
   check(await page.locator(".history-list li a").count() >= 2, "the queries appear in the history");
   await shot(page, "flowlogs-query-desktop");
+}
+
+// alarmFlow creates an alarm through the API (as the CLI would) and sees
+// it in the alarm list and on its own page with its history.
+async function alarmFlow(page) {
+  const name = "browser-alarm-" + Date.now().toString(36);
+  const resp = await fetch(base + "/api/v1/alarms", {
+    method: "POST",
+    headers: { Authorization: "Bearer " + process.env.FLOWLENS_TOKEN, "Content-Type": "application/json" },
+    body: JSON.stringify({ name, namespace: "FlowLens/Monitors", metric: "retransmissions", statistic: "sum",
+      period: "10s", evaluation_periods: 3, datapoints_to_alarm: 2, comparison: ">=", threshold: 1000000,
+      treat_missing_data: "notBreaching" }),
+  });
+  check(resp.status === 201, `alarm created through the API (${resp.status})`);
+  await page.goto(base + "/alarms");
+  check(await page.locator(`#alarms-table a[href="/alarms/${name}"]`).count() === 1, "the alarm is listed with its state");
+  await page.click(`#alarms-table a[href="/alarms/${name}"]`);
+  await page.waitForSelector("#alarm-history");
+  check((await page.textContent("h1")).includes(name), "the alarm's page shows its state and history");
+  await shot(page, "alarm-desktop");
 }
 
 // timings fetches every page repeatedly with the browser's session and
