@@ -51,15 +51,8 @@ type insightsData struct {
 	Monitors   bool
 }
 
-// insightRanges are the time ranges offered, with the chart step each gets
-// (about 60-150 points).
-var insightRanges = []struct {
-	Since string
-	Step  time.Duration
-}{
-	{"15m", 10 * time.Second}, {"1h", 30 * time.Second}, {"6h", 5 * time.Minute},
-	{"24h", 10 * time.Minute}, {"7d", time.Hour}, {"30d", 6 * time.Hour},
-}
+// insightRanges are the time ranges offered.
+var insightRanges = []string{"15m", "1h", "6h", "24h", "7d", "30d"}
 
 // chartSeriesMax is how many of the top rows get a line in the chart; the
 // table shows all of them.
@@ -72,9 +65,7 @@ func (u *UI) handleInsights(w http.ResponseWriter, r *http.Request) {
 	for _, c := range topology.Categories {
 		d.Categories = append(d.Categories, c.String())
 	}
-	for _, x := range insightRanges {
-		d.Ranges = append(d.Ranges, x.Since)
-	}
+	d.Ranges = insightRanges
 	if req.Since == "" && req.Start == "" {
 		req.Since = "1h"
 	}
@@ -103,28 +94,41 @@ func (u *UI) fillInsights(ctx context.Context, d *insightsData) error {
 	if err != nil {
 		return err
 	}
-	rows, err := u.deps.Flows.Top(ctx, q)
-	if err != nil {
-		return err
-	}
-	for _, sr := range rows {
-		d.Rows = append(d.Rows, toInsightRow(q.Metric, sr))
-	}
 	step := stepFor(q.End.Sub(q.Start))
 	sq := store.SeriesQuery{TopQuery: q, Step: step}
 	sq.Limit = min(q.Limit, chartSeriesMax)
-	series, err := u.deps.Flows.Series(ctx, sq)
+	// The table and the chart are two queries; run them side by side.
+	var series []store.Series
+	var serr error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		series, serr = u.deps.Flows.Series(ctx, sq)
+	}()
+	rows, err := u.deps.Flows.Top(ctx, q)
+	<-done
 	if err != nil {
 		return err
+	}
+	if serr != nil {
+		return serr
+	}
+	for _, sr := range rows {
+		d.Rows = append(d.Rows, toInsightRow(q.Metric, sr))
 	}
 	d.Step = step
 	d.Chart = seriesChart(q.Metric, series, q.Start, q.End, step)
 	return nil
 }
 
-// stepFor picks a chart step giving at most 200 buckets.
+// stepFor picks a chart step giving at most 200 buckets. Steps are whole
+// minutes beyond the shortest ranges, so that the store can answer from
+// its 1-minute (or coarser) roll-ups instead of raw flows.
 func stepFor(span time.Duration) time.Duration {
-	for _, s := range []time.Duration{10 * time.Second, 30 * time.Second, time.Minute, 5 * time.Minute,
+	if span <= 30*time.Minute {
+		return 10 * time.Second
+	}
+	for _, s := range []time.Duration{time.Minute, 5 * time.Minute,
 		10 * time.Minute, 30 * time.Minute, time.Hour, 6 * time.Hour, 24 * time.Hour} {
 		if span/s <= 200 {
 			return s

@@ -98,7 +98,7 @@ func TestInsightRowResources(t *testing.T) {
 
 func TestStepFor(t *testing.T) {
 	for span, want := range map[time.Duration]time.Duration{
-		15 * time.Minute: 10 * time.Second, time.Hour: 30 * time.Second, 6 * time.Hour: 5 * time.Minute,
+		15 * time.Minute: 10 * time.Second, time.Hour: time.Minute, 6 * time.Hour: 5 * time.Minute,
 		24 * time.Hour: 10 * time.Minute, 7 * 24 * time.Hour: time.Hour, 30 * 24 * time.Hour: 6 * time.Hour,
 	} {
 		if got := stepFor(span); got != want {
