@@ -53,6 +53,13 @@ async function noHorizontalScroll(page, what) {
   check(over <= 1, `${what}: no horizontal page scroll (overflow ${over}px)`);
 }
 
+// Extra pages whose answer time is measured (the heavier insights views).
+const timedPages = pages.concat([
+  ["insights-15m-by-flow", "/insights?since=15m&by=flow"],
+  ["insights-6h", "/insights?since=6h"],
+  ["insights-24h-retransmissions", "/insights?since=24h&metric=retransmissions"],
+]);
+
 const browser = await chromium.launch({
   executablePath: chromiumPath,
   args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
@@ -65,6 +72,19 @@ try {
   // The refused login answers 401 on purpose; anything else logged as an
   // error is a fault.
   page.on("console", (m) => { if (m.type() === "error" && !m.text().includes("status of 401")) errors.push(m.text()); });
+
+  // ONLY_TIMINGS=1: log in and measure the pages of a demo that has been
+  // running for a while (BENCHMARKS.md), nothing else.
+  if (process.env.ONLY_TIMINGS) {
+    await page.goto(base + "/login");
+    await page.fill("#username", "admin");
+    await page.fill("#password", password);
+    await page.click("button[type=submit]");
+    await page.waitForURL(base + "/");
+    await timings(page);
+    await browser.close();
+    process.exit(0);
+  }
 
   // Without a session every page leads to the login form.
   await page.goto(base + "/insights");
@@ -262,7 +282,7 @@ async function timings(page) {
       res[name] = { median: t[5], max: t[9] };
     }
     return res;
-  }, pages);
+  }, timedPages);
   for (const [name, v] of Object.entries(out)) {
     console.log(`figure: page ${name} median_ms=${v.median.toFixed(1)} max_ms=${v.max.toFixed(1)}`);
   }
