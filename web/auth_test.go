@@ -7,6 +7,7 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -235,5 +236,35 @@ func TestSafeNext(t *testing.T) {
 		if got := safeNext(in); got != want {
 			t.Errorf("safeNext(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+func TestUsersFileReplacesAdmin(t *testing.T) {
+	hash, err := HashPassword("alice-pw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := t.TempDir() + "/users.yaml"
+	if err := os.WriteFile(path, []byte("users:\n  - name: alice\n    password_hash: "+string(hash)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d := &server.Deps{DataDir: t.TempDir(), Registry: prometheus.NewRegistry(), Agents: ingest.NewAgents(),
+		Topology: topology.Empty, Modules: map[string]server.Module{}}
+	u, err := New(Config{UsersFile: path, AdminPassword: testPassword}, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	u.Routes(mux, nil)
+	ts := httptest.NewServer(mux)
+	defer ts.Close()
+	if resp, _ := login(t, browser(t), ts.URL, "admin", testPassword); resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("admin with a users file: %d, want 401", resp.StatusCode)
+	}
+	if resp, _ := login(t, browser(t), ts.URL, "alice", "alice-pw"); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("alice: %d, want 303", resp.StatusCode)
+	}
+	if _, err := New(Config{UsersFile: path + ".missing"}, d); err == nil {
+		t.Fatal("a missing users file must stop the server")
 	}
 }

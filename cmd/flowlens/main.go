@@ -73,5 +73,6 @@ with the token in --token (FLOWLENS_TOKEN).`,
 	root.AddCommand(newServerCmd(g), newDemoCmd(g), newSimCmd(g), newInsightsCmd(g), newTopologyCmd(g))
 	root.AddCommand(newLabCmd(g))
 	root.AddCommand(newAlarmsCmd(g))
+	root.AddCommand(newUsersCmd())
 	return root
 }
