@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/flowlens/flowlens/alarm"
+	"github.com/flowlens/flowlens/metricstore"
 	"github.com/flowlens/flowlens/server"
 )
 
@@ -32,10 +33,16 @@ func alarmRowOf(s alarm.Status) alarmRow {
 	cond := fmt.Sprintf("%s %s %g for %d of %d periods of %s", stat, s.Comparison, s.Threshold,
 		s.DatapointsToAlarm, s.EvaluationPeriods, time.Duration(s.Period))
 	metric := s.Namespace + " " + s.Metric
-	for k, v := range s.Dimensions {
-		metric += " " + k + "=" + v
+	keys := make([]string, 0, len(s.Dimensions))
+	for k := range s.Dimensions {
+		keys = append(keys, k)
 	}
-	return alarmRow{Name: s.Name, Metric: metric, Condition: cond, State: string(s.State), Reason: s.StateReason, Updated: s.StateUpdated}
+	sort.Strings(keys)
+	for _, k := range keys {
+		metric += " " + k + "=" + s.Dimensions[k]
+	}
+	return alarmRow{Name: s.Name, Metric: metric, Condition: cond, State: string(s.State), Reason: s.StateReason, Updated: s.StateUpdated,
+		Series: metricstore.ID{Namespace: s.Namespace, Metric: s.Metric, Dimensions: s.Dimensions}, Threshold: s.Threshold}
 }
 
 func (a alarmPages) list(ctx context.Context) ([]alarmRow, error) {

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/flowlens/flowlens/metricstore"
 	"github.com/flowlens/flowlens/server"
 )
 
@@ -80,6 +81,10 @@ type alarmRow struct {
 	State     string // OK, ALARM, INSUFFICIENT_DATA
 	Reason    string
 	Updated   time.Time
+	// Series is the metric the alarm watches, Threshold its limit (for
+	// the chart on the alarm's page).
+	Series    metricstore.ID
+	Threshold float64
 }
 
 // alarmTransition is one entry of an alarm's history.
