@@ -226,17 +226,20 @@ async function monitorFlow(page) {
 // `stats ... by bin()` query with its chart.
 async function flowlogFlow(page) {
   await page.goto(base + "/flowlogs");
-  const group = process.env.FLOWLENS_LOG_GROUP;
-  if (group) await page.fill("#group", group).catch(() => page.selectOption("#group", group));
-  await page.selectOption("#since", "30d");
-  await page.fill("#q", "fields srcAddr, dstAddr, dstPort, action | limit 10");
+  // The agent's own flows are a built-in log group (flowlens/flows), so
+  // the demo has records to query without importing any flow log.
+  const group = process.env.FLOWLENS_LOG_GROUP || "flowlens/flows";
+  if (await page.locator("select#group").count()) await page.selectOption("#group", group);
+  else await page.fill("#group", group);
+  await page.selectOption("#since", "1h");
+  await page.fill("#q", "fields @timestamp, hostId, localAddr, remoteAddr, port, bytesSent | sort bytesSent desc | limit 10");
   await page.click("#run-query");
   await page.waitForSelector("#query-results tbody tr td");
   const n = await page.locator("#query-results tbody tr").count();
   const text = await page.textContent("#query-results tbody");
   check(n > 0 && !text.includes("No records matched"), `the flow-log query shows its rows (${n})`);
   check((await page.textContent("#query-stats")).includes("scanned"), "the query statistics are shown");
-  await page.fill("#q", "stats count(*) as records by bin(1h)");
+  await page.fill("#q", "stats sum(bytesSent) as bytes, count(*) as records by bin(1m)");
   await page.keyboard.press("Control+Enter");
   await page.waitForSelector("#query-chart", { state: "attached" });
   await page.waitForSelector(".chart .uplot");
