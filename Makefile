@@ -36,6 +36,7 @@ fuzz:
 	$(GO) test ./wire -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME)
 	$(GO) test ./topology -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME)
 	$(GO) test ./publisher -run '^$$' -fuzz FuzzSpoolRecord -fuzztime $(FUZZTIME)
+	$(GO) test ./metricfilter -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME)
 	$(GO) test ./web -run '^$$' -fuzz FuzzParseUsers -fuzztime $(FUZZTIME)
 
 # Regenerate the protobuf code (needs protoc and protoc-gen-go) and the

@@ -70,6 +70,7 @@ type entry struct {
 	version uint64    // bumped on every definition change
 	nextDue time.Time // next scheduled evaluation
 	amSent  time.Time // last firing alert sent to Alertmanager
+	since   time.Time // when the alarm last entered ALARM (the alert's startsAt)
 }
 
 // ErrNotStarted is returned by changes before Start.
@@ -126,7 +127,7 @@ func (e *Engine) Start(ctx context.Context) error {
 	e.tables = t
 	for _, s := range loaded {
 		e.version++
-		e.alarms[s.Name] = &entry{status: *s, version: e.version}
+		e.alarms[s.Name] = &entry{status: *s, version: e.version, since: s.StateUpdated}
 		e.metrics.setState(s.Name, s.State)
 	}
 	e.mu.Unlock()
@@ -299,16 +300,17 @@ func (e *Engine) transitionActions(en *entry, old State, now time.Time) {
 	}
 	switch {
 	case s.State == Alarming:
+		en.since = now
 		jobs = append(jobs, e.firing(en, now)...)
 	case old == Alarming:
-		jobs = append(jobs, resolved(s, now)...)
+		jobs = append(jobs, resolved(en, now)...)
 	}
 	e.send(en, jobs)
 }
 
 func (e *Engine) firing(en *entry, now time.Time) []job {
 	en.amSent = now
-	a := alertmanagerAlert(&en.status, now.Add(4*e.cfg.ResendInterval))
+	a := alertmanagerAlert(&en.status, en.since, now.Add(4*e.cfg.ResendInterval))
 	jobs := make([]job, 0, len(en.status.Alertmanagers))
 	for _, u := range en.status.Alertmanagers {
 		jobs = append(jobs, alertmanagerJob(u, a))
@@ -316,8 +318,9 @@ func (e *Engine) firing(en *entry, now time.Time) []job {
 	return jobs
 }
 
-func resolved(s *Status, now time.Time) []job {
-	a := alertmanagerAlert(s, now)
+func resolved(en *entry, now time.Time) []job {
+	s := &en.status
+	a := alertmanagerAlert(s, en.since, now)
 	jobs := make([]job, 0, len(s.Alertmanagers))
 	for _, u := range s.Alertmanagers {
 		jobs = append(jobs, alertmanagerJob(u, a))
@@ -442,7 +445,7 @@ func (e *Engine) Put(ctx context.Context, d Definition, create bool) (Status, er
 // its labels or removed its Alertmanager, so nothing is left firing.
 func (e *Engine) reconcileAlertmanagers(old, next *entry, now time.Time) {
 	keep := map[string]bool{}
-	oa, na := alertmanagerAlert(&old.status, now), alertmanagerAlert(&next.status, now)
+	oa, na := alertmanagerAlert(&old.status, old.since, now), alertmanagerAlert(&next.status, old.since, now)
 	sameLabels := fmt.Sprint(oa.Labels) == fmt.Sprint(na.Labels)
 	for _, u := range next.status.Alertmanagers {
 		keep[u] = sameLabels
@@ -475,7 +478,7 @@ func (e *Engine) Delete(ctx context.Context, name string) error {
 	delete(e.alarms, name)
 	e.metrics.forget(name)
 	if en.status.State == Alarming {
-		e.send(en, resolved(&en.status, e.cfg.Now()))
+		e.send(en, resolved(en, e.cfg.Now()))
 	}
 	e.notify.forget(name)
 	return nil

@@ -295,3 +295,64 @@ func value(c prometheus.Metric) float64 {
 	}
 	return m.Counter.GetValue()
 }
+
+func TestAlertmanagerResendAndResolve(t *testing.T) {
+	ctx := context.Background()
+	te := openTestEngine(t, filepath.Join(t.TempDir(), "a.duckdb"))
+	var mu sync.Mutex
+	var posts [][]amAlert
+	am := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/api/v2/alerts" || r.Method != http.MethodPost {
+			t.Errorf("unexpected %s %s", r.Method, r.URL.Path)
+		}
+		var alerts []amAlert
+		if err := json.NewDecoder(r.Body).Decode(&alerts); err != nil {
+			t.Error(err)
+		}
+		mu.Lock()
+		posts = append(posts, alerts)
+		mu.Unlock()
+	}))
+	defer am.Close()
+	got := func() [][]amAlert {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([][]amAlert(nil), posts...)
+	}
+	def := Definition{Name: "rtt", Namespace: "FlowLens/Monitors", Metric: "round_trip_time", Dimensions: map[string]string{"monitor": "db", "stat": "p99"},
+		Statistic: Average, Period: Duration(10 * time.Second), Comparison: Greater, Threshold: 5000, Alertmanagers: []string{am.URL + "/"}}
+	if _, err := te.Put(ctx, def, true); err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Unix(1_800_000_000, 0)
+	put := func(off time.Duration, v float64) {
+		if err := te.points.Put(ctx, []metricstore.Point{{Namespace: def.Namespace, Metric: def.Metric, Dimensions: def.Dimensions,
+			Time: t0.Add(off), Period: 10 * time.Second, Value: v}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// ALARM for 7 periods: one firing alert, re-sent once after a minute.
+	for i := 0; i < 7; i++ {
+		put(time.Duration(i)*10*time.Second, 9000)
+		te.evalAt(t, t0.Add(time.Duration(i+1)*10*time.Second+3*time.Second))
+	}
+	waitFor(t, "firing + one re-send", func() bool { return len(got()) == 2 })
+	put(70*time.Second, 100)
+	te.evalAt(t, t0.Add(83*time.Second))
+	waitFor(t, "the resolve", func() bool { return len(got()) == 3 })
+	p := got()
+	first, resend, resolve := p[0][0], p[1][0], p[2][0]
+	if first.Labels["alertname"] != "rtt" || first.Labels["dimensions"] != "monitor=db,stat=p99" || first.Labels["severity"] != "warning" ||
+		first.Labels["metric"] != "round_trip_time" || first.Labels["namespace"] != "FlowLens/Monitors" {
+		t.Errorf("labels: %v", first.Labels)
+	}
+	if !first.StartsAt.Equal(t0.Add(13*time.Second)) || !first.EndsAt.Equal(t0.Add(13*time.Second+4*time.Minute)) {
+		t.Errorf("firing: starts %v ends %v", first.StartsAt, first.EndsAt)
+	}
+	if !resend.StartsAt.Equal(first.StartsAt) || !resend.EndsAt.Equal(t0.Add(73*time.Second+4*time.Minute)) {
+		t.Errorf("re-send: starts %v ends %v", resend.StartsAt, resend.EndsAt)
+	}
+	if !resolve.EndsAt.Equal(t0.Add(83*time.Second)) || !resolve.StartsAt.Equal(first.StartsAt) {
+		t.Errorf("resolve must end now and keep its start: %v %v", resolve.StartsAt, resolve.EndsAt)
+	}
+}

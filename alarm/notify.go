@@ -45,9 +45,9 @@ type amAlert struct {
 	EndsAt      time.Time         `json:"endsAt"`
 }
 
-// alertmanagerAlert builds the alert for s: firing until endsAt, or
-// resolved when endsAt is now.
-func alertmanagerAlert(s *Status, endsAt time.Time) amAlert {
+// alertmanagerAlert builds the alert for s, which entered ALARM at since:
+// firing until endsAt, or resolved when endsAt is now.
+func alertmanagerAlert(s *Status, since, endsAt time.Time) amAlert {
 	labels := map[string]string{
 		"alertname": s.Name,
 		"severity":  s.Severity,
@@ -63,7 +63,7 @@ func alertmanagerAlert(s *Status, endsAt time.Time) amAlert {
 			"summary":     fmt.Sprintf("%s %s %s %s", s.Metric, s.Statistic, s.Comparison, fmtValue(s.Threshold)),
 			"description": s.StateReason,
 		},
-		StartsAt: s.StateUpdated.UTC(),
+		StartsAt: since.UTC(),
 		EndsAt:   endsAt.UTC(),
 	}
 }
