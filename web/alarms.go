@@ -73,7 +73,8 @@ func alarmChart(ctx context.Context, ms *metricstore.Store, a alarmRow, start, e
 		return nil, nil
 	}
 	sort.Slice(pts, func(i, j int) bool { return pts[i].Time.Before(pts[j].Time) })
-	c := &chartData{Title: a.Series.Metric + " (last 3 hours) and the threshold", YLabel: a.Series.Metric}
+	c := &chartData{Title: a.Series.Metric + " (last 3 hours) and the threshold", YLabel: a.Series.Metric,
+		XMin: start.Unix(), XMax: end.Unix()}
 	val := chartSeries{Label: a.Series.Metric}
 	thr := chartSeries{Label: "threshold"}
 	for _, p := range pts {

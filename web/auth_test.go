@@ -15,6 +15,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/flowlens/flowlens/examples"
 	"github.com/flowlens/flowlens/ingest"
 	"github.com/flowlens/flowlens/server"
 	"github.com/flowlens/flowlens/topology"
@@ -26,8 +27,12 @@ const testPassword = "correct horse battery staple"
 // and the pages that need no store.
 func testUI(t *testing.T) (*UI, *httptest.Server) {
 	t.Helper()
+	topo, err := topology.Parse(examples.Topology, examples.TopologyName)
+	if err != nil {
+		t.Fatal(err)
+	}
 	d := &server.Deps{DataDir: t.TempDir(), Registry: prometheus.NewRegistry(), Agents: ingest.NewAgents(),
-		Topology: topology.Empty, Modules: map[string]server.Module{}}
+		Topology: func() *topology.Topology { return topo }, Modules: map[string]server.Module{}}
 	u, err := New(Config{AdminPassword: testPassword}, d)
 	if err != nil {
 		t.Fatal(err)

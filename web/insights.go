@@ -22,6 +22,10 @@ type chartData struct {
 	X      []int64       `json:"x"`
 	Series []chartSeries `json:"series"`
 	Bars   bool          `json:"bars,omitempty"`
+	// XMin and XMax fix the time axis (Unix seconds) to the range asked
+	// for, so that a chart with few points is not stretched over years.
+	XMin int64 `json:"x_min,omitempty"`
+	XMax int64 `json:"x_max,omitempty"`
 }
 
 type chartSeries struct {
@@ -168,7 +172,8 @@ func contributorLabel(r insights.Row) string {
 // seriesChart aligns the contributors' points on one time axis covering
 // [start, end) so that gaps show as gaps.
 func seriesChart(m store.Metric, series []store.Series, start, end time.Time, step time.Duration) chartData {
-	c := chartData{Title: metricTitle(m) + " over time", YLabel: metricUnitLabel(m), Unit: metricUnit(m)}
+	c := chartData{Title: metricTitle(m) + " over time", YLabel: metricUnitLabel(m), Unit: metricUnit(m),
+		XMin: start.Unix(), XMax: end.Unix()}
 	first := start.Truncate(step)
 	n := int(end.Sub(first)/step) + 1
 	c.X = make([]int64, n)

@@ -56,7 +56,7 @@ func monitorCharts(ctx context.Context, ms *metricstore.Store, namespace, name s
 		if len(times) == 0 {
 			continue
 		}
-		c := chartData{Title: spec.Title, Unit: spec.Unit, YLabel: spec.YLabel}
+		c := chartData{Title: spec.Title, Unit: spec.Unit, YLabel: spec.YLabel, XMin: start.Unix(), XMax: end.Unix()}
 		for t := range times {
 			c.X = append(c.X, t)
 		}

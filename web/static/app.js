@@ -47,6 +47,15 @@
       axes: [{}, { label: d.y_label, size: 70, values: function (u, vals) { return vals.map(function (v) { return fmtValue(d.unit, v); }); } }],
       scales: { x: { time: true } }
     };
+    var lo = d.x[0], hi = d.x[d.x.length - 1];
+    if (d.x_min && d.x_max) { lo = Math.min(lo, d.x_min); hi = Math.max(hi, d.x_max); }
+    if (hi - lo < 60) { lo -= 300; hi += 300; }
+    var dataLo = d.x[0], dataHi = d.x[d.x.length - 1];
+    // The whole range asked for at first; a drag-zoom still narrows it.
+    opts.scales.x.range = function (u, min, max) {
+      if (min == null || (min === dataLo && max === dataHi)) return [lo, hi];
+      return [min, max];
+    };
     el.textContent = "";
     var plot = new uPlot(opts, data, el);
     if (window.ResizeObserver) {
