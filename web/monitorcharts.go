@@ -73,9 +73,53 @@ func monitorCharts(ctx context.Context, ms *metricstore.Store, namespace, name s
 			}
 			c.Series = append(c.Series, cs)
 		}
-		charts = append(charts, c)
+		charts = append(charts, downsample(c, maxChartPoints))
 	}
 	return charts, nil
+}
+
+// maxChartPoints bounds what a chart sends to the browser: a week of 10 s
+// windows would be 60,480 points per line.
+const maxChartPoints = 2000
+
+// downsample averages a chart's points into at most max buckets of equal
+// width (nil values are skipped; a bucket without values stays nil), so
+// long ranges keep their shape at a size the browser draws quickly.
+func downsample(c chartData, max int) chartData {
+	if len(c.X) <= max {
+		return c
+	}
+	lo, hi := c.X[0], c.X[len(c.X)-1]
+	width := (hi - lo + int64(max)) / int64(max)
+	if width < 1 {
+		width = 1
+	}
+	n := int((hi-lo)/width) + 1
+	out := c
+	out.X = make([]int64, n)
+	for i := range out.X {
+		out.X[i] = lo + int64(i)*width
+	}
+	out.Series = make([]chartSeries, len(c.Series))
+	for si, s := range c.Series {
+		sum, cnt := make([]float64, n), make([]int, n)
+		for i, v := range s.Values {
+			if v != nil {
+				b := int((c.X[i] - lo) / width)
+				sum[b] += *v
+				cnt[b]++
+			}
+		}
+		vals := make([]*float64, n)
+		for b := range vals {
+			if cnt[b] > 0 {
+				avg := sum[b] / float64(cnt[b])
+				vals[b] = &avg
+			}
+		}
+		out.Series[si] = chartSeries{Label: s.Label, Values: vals}
+	}
+	return out
 }
 
 // healthStates reads the health indicator (1 degraded, 0 healthy) of a

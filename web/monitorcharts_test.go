@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -83,5 +84,38 @@ func TestMonitorChartsAndHealthFromMetricPoints(t *testing.T) {
 	}
 	if len(events) != 3 || events[0].Detail != "from HEALTHY to DEGRADED" || events[2].Detail != "from UNKNOWN to HEALTHY" {
 		t.Fatalf("events %+v", events)
+	}
+}
+
+func TestDownsample(t *testing.T) {
+	c := chartData{Series: []chartSeries{{Label: "a"}}}
+	for i := 0; i < 10; i++ {
+		c.X = append(c.X, int64(100+10*i))
+		v := float64(i)
+		if i == 4 || i == 5 {
+			c.Series[0].Values = append(c.Series[0].Values, nil)
+			continue
+		}
+		c.Series[0].Values = append(c.Series[0].Values, &v)
+	}
+	if got := downsample(c, 10); len(got.X) != 10 {
+		t.Fatal("a chart within the limit must not change")
+	}
+	got := downsample(c, 5)
+	if len(got.X) > 5 || got.X[0] != 100 {
+		t.Fatalf("x %v", got.X)
+	}
+	var vals []any
+	for _, v := range got.Series[0].Values {
+		if v == nil {
+			vals = append(vals, nil)
+		} else {
+			vals = append(vals, *v)
+		}
+	}
+	// Buckets of 20 s: {0,1} {2,3} {4,5 missing} {6,7} {8,9}.
+	want := []any{0.5, 2.5, nil, 6.5, 8.5}
+	if fmt.Sprint(vals) != fmt.Sprint(want) {
+		t.Fatalf("values %v, want %v", vals, want)
 	}
 }
