@@ -27,6 +27,8 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("GET /api/v1/topology", s.requireToken(http.HandlerFunc(s.handleTopology)))
 	mux.Handle("GET /api/v1/topology/lookup", s.requireToken(http.HandlerFunc(s.handleLookup)))
 	mux.Handle("GET /api/v1/agents", s.requireToken(http.HandlerFunc(s.handleAgents)))
+	mux.Handle("GET /api/v1/metrics", s.requireToken(http.HandlerFunc(s.handleMetricList)))
+	mux.Handle("GET /api/v1/metrics/points", s.requireToken(http.HandlerFunc(s.handleMetricPoints)))
 	for _, m := range s.modules {
 		m.Routes(mux, s.requireToken)
 	}

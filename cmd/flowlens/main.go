@@ -74,6 +74,7 @@ with the token in --token (FLOWLENS_TOKEN).`,
 	root.AddCommand(newLabCmd(g))
 	root.AddCommand(newAlarmsCmd(g), newMetricFiltersCmd(g))
 	root.AddCommand(newFlowLogsCmd(g))
+	root.AddCommand(newMetricsCmd(g))
 	root.AddCommand(newUsersCmd())
 	return root
 }
