@@ -1,7 +1,6 @@
 package web
 
 import (
-	"database/sql"
 	"strconv"
 
 	"github.com/flowlens/flowlens/metricstore"
@@ -14,7 +13,7 @@ import (
 
 func monitorAdapter(all map[string]server.Module, points *metricstore.Store) monitorsAPI { return nil }
 
-func flowlogAdapter(all map[string]server.Module, db *sql.DB) flowlogsAPI { return nil }
+func flowlogAdapter(all map[string]server.Module) flowlogsAPI { return nil }
 
 func internetAdapter(all map[string]server.Module) internetAPI { return nil }
 

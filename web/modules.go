@@ -2,7 +2,6 @@ package web
 
 import (
 	"context"
-	"database/sql"
 	"net/url"
 	"time"
 
@@ -32,14 +31,10 @@ func (m modules) features() features {
 }
 
 func findModules(d *server.Deps) modules {
-	var db *sql.DB
-	if d.DB != nil {
-		db = d.DB.DB()
-	}
 	return modules{
 		monitors: monitorAdapter(d.Modules, d.Metrics),
 		alarms:   alarmAdapter(d.Modules),
-		flowlogs: flowlogAdapter(d.Modules, db),
+		flowlogs: flowlogAdapter(d.Modules),
 		internet: internetAdapter(d.Modules),
 	}
 }
