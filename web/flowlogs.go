@@ -40,7 +40,6 @@ type flowlogsData struct {
 	History   []historyEntry
 	Result    *queryResult
 	Chart     *chartData
-	CSVQuery  string
 	Err       string
 	Ran       bool
 }
@@ -100,7 +99,6 @@ func (u *UI) handleFlowLogQuery(w http.ResponseWriter, r *http.Request) {
 	res.BinField = binColumn(res.Fields, d.Query)
 	d.Result = res
 	d.Chart = binChart(res)
-	d.CSVQuery = "group=" + urlQueryEscape(d.Group) + "&since=" + urlQueryEscape(d.Since) + "&q=" + urlQueryEscape(d.Query)
 	u.pages.render(w, http.StatusOK, "flowlogs", d)
 }
 

@@ -243,9 +243,10 @@ async function flowlogFlow(page) {
   // not reliable across chromium builds).
   const href = await page.getAttribute("text=Download CSV", "href");
   const r = await page.request.get(base + href);
-  const csv = (await r.text()).trim().split("\n");
-  check(r.headers()["content-disposition"].startsWith("attachment") && csv[0].startsWith("@timestamp,hostId,localAddr") && csv.length === n + 1,
-    `the CSV download has the header and ${n} rows`);
+  const body = await r.text();
+  const csv = body.trim().split("\n");
+  check(r.status() === 200 && (r.headers()["content-disposition"] || "").startsWith("attachment") && csv[0].startsWith("@timestamp,hostId,localAddr") && csv.length === n + 1,
+    `the CSV download has the header and ${n} rows (${r.status()} ${body.slice(0, 80)})`);
   await page.fill("#q", "stats sum(bytesSent) as bytes, count(*) as records by bin(1m)");
   await page.keyboard.press("Control+Enter");
   await page.waitForSelector("#query-chart", { state: "attached" });
