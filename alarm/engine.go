@@ -244,14 +244,15 @@ func (e *Engine) evaluate(ctx context.Context, d Definition, version uint64, now
 	e.metrics.evaluations.Inc()
 	period := time.Duration(d.Period)
 	end := e.windowEnd(&d, now)
-	start := end.Add(-time.Duration(d.EvaluationPeriods) * period)
+	span := d.EvaluationPeriods + EvaluationRangeExtra
+	start := end.Add(-time.Duration(span) * period)
 	pts, err := e.points.Query(ctx, metricstore.Query{ID: metricstore.ID{Namespace: d.Namespace, Metric: d.Metric,
 		Dimensions: d.Dimensions}, Start: start, End: end})
 	if err != nil {
 		e.metrics.evalErrors.Inc()
 		return err
 	}
-	dps := Datapoints(pts, d.Statistic, period, d.EvaluationPeriods, end)
+	dps := Datapoints(pts, d.Statistic, period, span, end)
 
 	e.mu.Lock()
 	defer e.mu.Unlock()

@@ -173,11 +173,11 @@ func TestEngineTransitionsHistoryAndWebhook(t *testing.T) {
 	got := h.payloads()
 	wantSeq := [][2]State{{InsufficientData, OK}, {OK, Alarming}, {Alarming, OK}, {OK, InsufficientData}}
 	for i, p := range got {
-		if p.OldState != wantSeq[i][0] || p.NewState != wantSeq[i][1] || p.Alarm != def.Name || p.Reason == "" || len(p.Datapoints) != 3 {
+		if p.OldState != wantSeq[i][0] || p.NewState != wantSeq[i][1] || p.Alarm != def.Name || p.Reason == "" || len(p.Datapoints) != 5 {
 			t.Errorf("webhook %d: %+v", i, p)
 		}
 	}
-	if v := got[1].Datapoints[2].Value; v == nil || *v != 1 {
+	if v := got[1].Datapoints[4].Value; v == nil || *v != 1 {
 		t.Errorf("ALARM webhook datapoints: %+v", got[1].Datapoints)
 	}
 	hist, err := te.History(ctx, def.Name, 100)
@@ -354,5 +354,64 @@ func TestAlertmanagerResendAndResolve(t *testing.T) {
 	}
 	if !resolve.EndsAt.Equal(t0.Add(83*time.Second)) || !resolve.StartsAt.Equal(first.StartsAt) {
 		t.Errorf("resolve must end now and keep its start: %v %v", resolve.StartsAt, resolve.EndsAt)
+	}
+}
+
+func TestScheduleAlignsToStepBoundaries(t *testing.T) {
+	e := New(Config{}, nil, nil, nil, nil)
+	base := time.Unix(1_800_000_000, 0) // a multiple of 60 s
+	cases := []struct {
+		period, now      time.Duration // now as an offset from base
+		wantDue, wantEnd time.Duration
+	}{
+		// 10 s periods: evaluated every 10 s, 3 s after the boundary, judging the period that just ended.
+		{10 * time.Second, 0, 3 * time.Second, -10 * time.Second},
+		{10 * time.Second, 3 * time.Second, 13 * time.Second, 0},
+		{10 * time.Second, 12 * time.Second, 13 * time.Second, 0},
+		// 1 m periods: evaluated every 10 s; the window ends at the last minute boundary.
+		{time.Minute, 33 * time.Second, 43 * time.Second, 0},
+		{time.Minute, 62 * time.Second, 63 * time.Second, 0},
+		{time.Minute, 63 * time.Second, 73 * time.Second, time.Minute},
+		// 2 s periods: every 2 s, 1 s after the boundary.
+		{2 * time.Second, 500 * time.Millisecond, time.Second, -2 * time.Second},
+	}
+	for _, c := range cases {
+		d := &Definition{Period: Duration(c.period)}
+		now := base.Add(c.now)
+		if got := e.due(d, now).Sub(base); got != c.wantDue {
+			t.Errorf("period %s at +%s: due +%s, want +%s", c.period, c.now, got, c.wantDue)
+		}
+		if got := e.windowEnd(d, now).Sub(base); got != c.wantEnd {
+			t.Errorf("period %s at +%s: window ends +%s, want +%s", c.period, c.now, got, c.wantEnd)
+		}
+	}
+}
+
+func TestDeleteResolvesAFiringAlert(t *testing.T) {
+	ctx := context.Background()
+	te := openTestEngine(t, filepath.Join(t.TempDir(), "a.duckdb"))
+	var mu sync.Mutex
+	var ends []time.Time
+	am := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var alerts []amAlert
+		json.NewDecoder(r.Body).Decode(&alerts)
+		mu.Lock()
+		ends = append(ends, alerts[0].EndsAt)
+		mu.Unlock()
+	}))
+	defer am.Close()
+	def := Definition{Name: "gone", Namespace: "N", Metric: "m", Period: Duration(time.Minute), Comparison: GreaterOrEqual,
+		TreatMissingData: Breaching, Alertmanagers: []string{am.URL}}
+	if _, err := te.Put(ctx, def, true); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Unix(1_800_000_010, 0)
+	te.evalAt(t, now)
+	if err := te.Delete(ctx, "gone"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "firing then resolved", func() bool { mu.Lock(); defer mu.Unlock(); return len(ends) == 2 })
+	if !ends[0].After(now) || !ends[1].Equal(now) {
+		t.Fatalf("endsAt: %v", ends)
 	}
 }

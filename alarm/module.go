@@ -170,5 +170,6 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.WriteHeader(code)
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
-	enc.Encode(v) //nolint:errcheck // the client went away
+	enc.SetEscapeHTML(false) // operators such as ">=" stay readable
+	enc.Encode(v)            //nolint:errcheck // the client went away
 }

@@ -51,36 +51,44 @@ func (r Rule) comparisonText() string {
 	return string(r.Comparison)
 }
 
+// EvaluationRangeExtra is how many periods before the last N an
+// evaluation looks at, to find real datapoints when some are missing
+// (CloudWatch's "evaluation range": its documented example retrieves 5
+// periods for 3 evaluation periods).
+const EvaluationRangeExtra = 2
+
 // Decide is the alarm state machine, a pure function of the rule, the
-// datapoints of the last N periods (oldest first; only the last N are
-// used) and the current state.
+// datapoints of the evaluation range (oldest first: the last N periods
+// and a few before them) and the current state. It follows CloudWatch:
 //
-// Missing data:
-//   - breaching / notBreaching: a missing period counts as a breaching /
-//     non-breaching datapoint; ALARM when at least M of the N breach,
-//     otherwise OK (so an alarm with no data at all goes to ALARM / OK).
-//   - missing: when all N are missing, INSUFFICIENT_DATA. Otherwise only
-//     the e periods with data are judged: ALARM when at least min(M, e)
-//     of them breach (a lone breaching point in an otherwise empty window
-//     alarms, as CloudWatch does), otherwise OK.
-//   - ignore: when all N are missing, the current state is kept. With
-//     data: ALARM when at least M breach; OK when the e periods with data
-//     are at least M, or when none of them breaches; otherwise (fewer than
-//     M points, some breaching: not enough to decide) the current state
-//     is kept.
+//   - The evaluated datapoints are the most recent N real (non-missing)
+//     datapoints of the range. When the range holds at least N of them,
+//     missing periods play no part at all.
+//   - Otherwise the e < N real points are completed with N - e missing
+//     ones, treated as configured: breaching / notBreaching count them as
+//     breaching / not breaching, and the alarm is in ALARM when at least
+//     M of the N breach, OK otherwise (so no data at all gives ALARM / OK).
+//   - missing: with no real point, INSUFFICIENT_DATA. Otherwise only the
+//     e real points are judged: ALARM when at least min(M, e) of them
+//     breach (a lone breaching point alarms, as in CloudWatch's
+//     "- - X - -" example), otherwise OK.
+//   - ignore: with no real point, the current state is kept. Otherwise
+//     ALARM when at least M breach; OK when e >= M or none breaches;
+//     otherwise (fewer than M points, some breaching: undecided) the
+//     current state is kept.
 func Decide(r Rule, points []Datapoint, current State) Decision {
-	if n := r.EvaluationPeriods; len(points) > n {
-		points = points[len(points)-n:]
-	}
 	n, m := r.EvaluationPeriods, r.DatapointsToAlarm
-	missing := n - len(points) // periods not even given count as missing
-	existing, breaching := 0, 0
+	real := make([]Datapoint, 0, len(points))
 	for _, p := range points {
-		if p.Missing {
-			missing++
-			continue
+		if !p.Missing {
+			real = append(real, p)
 		}
-		existing++
+	}
+	if len(real) > n {
+		real = real[len(real)-n:]
+	}
+	existing, missing, breaching := len(real), n-len(real), 0
+	for _, p := range real {
 		if r.breaches(p.Value) {
 			breaching++
 		}
@@ -117,7 +125,7 @@ func Decide(r Rule, points []Datapoint, current State) Decision {
 		d.State = InsufficientData // an ignore alarm that never had data
 	}
 	d.Breaching = breaching
-	d.Reason = reason(r, points, d, missing, current)
+	d.Reason = reason(r, real, max(len(points), n), d, missing, current)
 	return d
 }
 
@@ -128,15 +136,16 @@ func pick(alarm bool) State {
 	return OK
 }
 
-// reason is the CloudWatch-like explanation kept in the state and history.
-func reason(r Rule, points []Datapoint, d Decision, missing int, current State) string {
+// reason is the CloudWatch-like explanation kept in the state and history;
+// points are the evaluated real datapoints.
+func reason(r Rule, points []Datapoint, span int, d Decision, missing int, current State) string {
 	n, m := r.EvaluationPeriods, r.DatapointsToAlarm
 	if d.Existing == 0 {
 		switch r.TreatMissingData {
 		case Missing:
-			return fmt.Sprintf("Insufficient Data: no datapoints in the last %d periods were received.", n)
+			return fmt.Sprintf("Insufficient Data: no datapoints were received in the last %d periods.", span)
 		case Ignore:
-			return fmt.Sprintf("No datapoints in the last %d periods; missing data is ignored, so the state stays %s.", n, d.State)
+			return fmt.Sprintf("No datapoints in the last %d periods; missing data is ignored, so the state stays %s.", span, d.State)
 		}
 	}
 	var b strings.Builder
@@ -160,9 +169,6 @@ func reason(r Rule, points []Datapoint, d Decision, missing int, current State) 
 	b.WriteString(" [")
 	first := true
 	for _, p := range points {
-		if p.Missing {
-			continue
-		}
 		if !first {
 			b.WriteString(", ")
 		}

@@ -60,7 +60,17 @@ func TestDecideMOutOfN(t *testing.T) {
 		{"1 of 3 recovers", 1, 3, "0 0 0", Alarming, want{OK, OK, OK, OK}},
 		{"1 of 3 latest missing", 1, 3, "0 0 -", Alarming, want{OK, OK, Alarming, OK}},
 		{"short input counts as missing", 2, 4, "X X", OK, want{Alarming, Alarming, Alarming, Alarming}},
-		{"only the last N count", 2, 2, "X X 0 0", Alarming, want{OK, OK, OK, OK}},
+		{"only the last N real points count", 2, 2, "X X 0 0", Alarming, want{OK, OK, OK, OK}},
+		{"older real points fill in for missing recent ones", 2, 3, "X X - - 0", OK, want{Alarming, Alarming, Alarming, Alarming}},
+		// CloudWatch's documented examples (5-period evaluation range).
+		{"CW 3/3: 0 - X - X", 3, 3, "0 - X - X", OK, want{OK, OK, OK, OK}},
+		{"CW 3/3: - - - - -", 3, 3, "- - - - -", OK, want{InsufficientData, OK, Alarming, OK}},
+		{"CW 3/3: - - X - -", 3, 3, "- - X - -", OK, want{Alarming, OK, Alarming, OK}},
+		{"CW 2/3: 0 - X - X", 2, 3, "0 - X - X", OK, want{Alarming, Alarming, Alarming, Alarming}},
+		{"CW 2/3: 0 0 X 0 X", 2, 3, "0 0 X 0 X", OK, want{Alarming, Alarming, Alarming, Alarming}},
+		{"CW 2/3: 0 - X - -", 2, 3, "0 - X - -", OK, want{OK, OK, Alarming, OK}},
+		{"CW 2/3: - - - - 0", 2, 3, "- - - - 0", OK, want{OK, OK, Alarming, OK}},
+		{"CW 2/3: - - X - -", 2, 3, "- - X - -", Alarming, want{Alarming, Alarming, Alarming, OK}},
 	}
 	modes := []TreatMissing{Missing, Ignore, Breaching, NotBreaching}
 	for _, c := range cases {
@@ -106,7 +116,7 @@ func TestDecideReason(t *testing.T) {
 		t.Errorf("reason:\n got %s\nwant %s", d.Reason, want)
 	}
 	d = Decide(r, series("- - -"), OK)
-	if d.Reason != "Insufficient Data: no datapoints in the last 3 periods were received." {
+	if d.Reason != "Insufficient Data: no datapoints were received in the last 3 periods." {
 		t.Errorf("reason: %s", d.Reason)
 	}
 }

@@ -514,6 +514,12 @@ func (im *Importer) importText(ctx context.Context, req Request, r io.Reader, su
 	if firstErr == nil {
 		firstErr = ctx.Err() // cancelled: the reader stopped early
 	}
+	if firstErr == nil && sum.Records == 0 && sum.BadLines > 0 {
+		// Not one record: the wrong format or not a flow log at all.
+		// Recording it as imported would hide the mistake.
+		firstErr = fmt.Errorf("%s: %w: none of its %d lines is a record in the format %q (first: %s)",
+			req.Source, ErrRecord, sum.BadLines, f.String(), &sum.Errors[0])
+	}
 	if firstErr != nil {
 		ft.tx.Rollback() //nolint:errcheck // already failing
 		return firstErr
@@ -546,7 +552,8 @@ func (im *Importer) detectFormat(req Request, br *bufio.Reader) (*Format, []byte
 			return nil, nil, fmt.Errorf("%s:1: %w: the header line says %q, the given format is %q",
 				req.Source, ErrFormat, hf.Names(), f.Names())
 		}
-		return hf, bytes.TrimRight(first, "\r"), nil
+		// first points into the reader's buffer: keep a copy.
+		return hf, bytes.Clone(bytes.TrimRight(first, "\r")), nil
 	}
 	if f == nil {
 		f = Default

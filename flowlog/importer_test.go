@@ -327,3 +327,71 @@ func TestImportGenerated(t *testing.T) {
 		t.Errorf("generated mix: %s", got[0])
 	}
 }
+
+// The watcher takes a file once its size and time hold still for a poll,
+// once only.
+func TestWatcher(t *testing.T) {
+	dir := t.TempDir()
+	var taken []string
+	w := NewWatcher(WatchConfig{Dir: dir}, nil, func(_ context.Context, in Input) error {
+		taken = append(taken, filepath.Base(in.Name))
+		return nil
+	})
+	ctx := context.Background()
+	poll := func() int {
+		n, err := w.Poll(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	p := filepath.Join(dir, "x.log")
+	os.WriteFile(p, []byte("a\n"), 0o644)
+	if poll() != 0 {
+		t.Fatal("taken at first sight")
+	}
+	os.WriteFile(p, []byte("a\nb\n"), 0o644) // still being written
+	if poll() != 0 {
+		t.Fatal("taken while growing")
+	}
+	if poll() != 1 || poll() != 0 {
+		t.Fatalf("taken %v", taken)
+	}
+	os.WriteFile(filepath.Join(dir, "notes.md"), []byte("x"), 0o644)
+	os.WriteFile(filepath.Join(dir, "empty.gz"), nil, 0o644)
+	poll()
+	poll()
+	if strings.Join(taken, " ") != "x.log" {
+		t.Errorf("taken %v", taken)
+	}
+}
+
+// ImportFiles is the server-less path of flowlens query --files.
+func TestImportFiles(t *testing.T) {
+	st, err := duckdb.Open(duckdb.Config{Path: filepath.Join(t.TempDir(), "q.duckdb")}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	p := filepath.Join(t.TempDir(), "ref.log")
+	os.WriteFile(p, []byte(referenceText(false)), 0o644)
+	sum, err := ImportFiles(context.Background(), st, "files", []string{p}, ImportOptions{}, SourceOptions{})
+	if err != nil || sum.Records != 7 {
+		t.Fatalf("%+v %v", sum, err)
+	}
+	if _, err := ImportFiles(context.Background(), st, "files", []string{t.TempDir()}, ImportOptions{}, SourceOptions{}); err == nil {
+		t.Error("empty directory accepted")
+	}
+}
+
+// A file in which no line parses is an error, not an empty import.
+func TestImportNothingParses(t *testing.T) {
+	im, st := newTestImporter(t, ImporterConfig{}, nil)
+	_, err := im.Import(context.Background(), Request{Group: "g", Source: "app.log"}, strings.NewReader("starting up\nlistening on :80\n"))
+	if err == nil || !strings.Contains(err.Error(), "app.log: bad flow-log record: none of its 2 lines is a record") || !strings.Contains(err.Error(), "app.log:1: 2 fields") {
+		t.Fatalf("error %v", err)
+	}
+	if n := rows(t, st.DB(), `SELECT count(*) FROM flowlog_files`); n[0] != "0" {
+		t.Error("file recorded")
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -12,6 +13,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/flowlens/flowlens/store/duckdb"
 )
 
 // Input is one file to import: a local file or an S3 object.
@@ -200,4 +203,24 @@ func modTime(path string) time.Time {
 		return time.Time{}
 	}
 	return st.ModTime()
+}
+
+// ImportFiles imports paths (files, directories, s3:// prefixes) into
+// group of any store, without a server: `flowlens query --files` loads
+// files into a temporary store this way. The summary lists each file's
+// outcome; the error is for what stops the whole import.
+func ImportFiles(ctx context.Context, st *duckdb.Store, group string, paths []string, opts ImportOptions, src SourceOptions) (*Summary, error) {
+	inputs, err := ExpandPaths(ctx, paths, src)
+	if err != nil {
+		return nil, err
+	}
+	if len(inputs) == 0 {
+		return nil, fmt.Errorf("no flow-log files in %s", strings.Join(paths, ", "))
+	}
+	im, err := NewImporter(ctx, st, ImporterConfig{}, nil, nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	sum, err := im.ImportInputs(ctx, group, inputs, opts)
+	return sum, errors.Join(err, im.Close())
 }

@@ -111,10 +111,13 @@ func apply(filters []*Compiled, unixSec []int64, messages []string, into map[agg
 }
 
 // toPoints turns aggregates into metric points (Value is the sum; the
-// count, sum, minimum and maximum let alarms use any statistic).
-func toPoints(aggs map[aggKey]agg) []metricstore.Point {
+// count, sum, minimum and maximum let alarms use any statistic), with the
+// key of each.
+func toPoints(aggs map[aggKey]agg) ([]metricstore.Point, []aggKey) {
 	pts := make([]metricstore.Point, 0, len(aggs))
+	keys := make([]aggKey, 0, len(aggs))
 	for k, a := range aggs {
+		keys = append(keys, k)
 		var dims map[string]string
 		if k.dims != "" {
 			vals := strings.Split(k.dims, dimSep)
@@ -128,14 +131,15 @@ func toPoints(aggs map[aggKey]agg) []metricstore.Point {
 		pts = append(pts, metricstore.Point{Namespace: k.f.MetricNamespace, Metric: k.f.MetricName, Dimensions: dims,
 			Time: time.Unix(k.minute, 0), Period: time.Minute, Value: a.sum, Count: a.count, Sum: a.sum, Min: a.min, Max: a.max})
 	}
-	return pts
+	return pts, keys
 }
 
 // mergeStored adds what is already stored for the same minutes (records
 // of a minute that arrived after it was flushed): the store keeps every
 // copy and readers take the last one, so the new copy must hold the
-// minute's whole total. One query per series covers its minutes.
-func mergeStored(ctx context.Context, ms *metricstore.Store, pts []metricstore.Point) error {
+// minute's whole total. One query per series covers its minutes. Only
+// points whose minute was written before are passed (see Flush).
+func mergeStored(ctx context.Context, ms *metricstore.Store, pts []*metricstore.Point) error {
 	type series struct {
 		id       metricstore.ID
 		from, to time.Time
@@ -143,6 +147,7 @@ func mergeStored(ctx context.Context, ms *metricstore.Store, pts []metricstore.P
 	}
 	bySeries := map[string]*series{}
 	for i, p := range pts {
+		p := *p
 		key := p.Namespace + "\x00" + p.Metric + "\x00" + metricstore.DimensionKey(p.Dimensions)
 		s, ok := bySeries[key]
 		if !ok {
@@ -174,7 +179,7 @@ func mergeStored(ctx context.Context, ms *metricstore.Store, pts []metricstore.P
 			if !ok || sp.Count == 0 {
 				continue
 			}
-			p := &pts[i]
+			p := pts[i]
 			a := agg{count: p.Count, sum: p.Sum, min: p.Min, max: p.Max}
 			a.merge(agg{count: sp.Count, sum: sp.Sum, min: sp.Min, max: sp.Max})
 			p.Count, p.Sum, p.Min, p.Max, p.Value = a.count, a.sum, a.min, a.max, a.sum

@@ -46,6 +46,10 @@ func (c *Config) defaults() {
 	}
 }
 
+// markRetention is how long the minutes a filter wrote are remembered
+// (the metric store's default retention).
+const markRetention = 400 * 24 * time.Hour
+
 // ErrNotFound is returned for a filter that does not exist.
 var ErrNotFound = errors.New("no such metric filter")
 
@@ -107,12 +111,23 @@ var migrations = []duckdb.Migration{{Version: 1, Name: "metric filters", Stmts: 
 		definition VARCHAR NOT NULL,
 		PRIMARY KEY (grp, name)
 	)`,
+}}, {Version: 2, Name: "minutes each filter has written", Stmts: []string{
+	`CREATE TABLE metric_filter_minutes (
+		grp    VARCHAR NOT NULL,
+		name   VARCHAR NOT NULL,
+		minute BIGINT NOT NULL
+	)`,
 }}}
 
 // Start loads the filters and starts the flush loop.
 func (m *Module) Start(ctx context.Context) error {
 	if err := m.db.MigrateComponent(ctx, "metricfilter", migrations); err != nil {
 		return err
+	}
+	// Marks older than the longest metric retention serve no merge.
+	if _, err := m.db.DB().ExecContext(ctx, `DELETE FROM metric_filter_minutes WHERE minute < ?`,
+		m.cfg.Now().Add(-markRetention).Unix()); err != nil {
+		return fmt.Errorf("prune written minutes: %w", err)
 	}
 	rows, err := m.db.DB().QueryContext(ctx, `SELECT definition FROM metric_filters ORDER BY grp, name`)
 	if err != nil {
@@ -250,8 +265,16 @@ func (m *Module) Flush(ctx context.Context, all bool) error {
 	if len(taken) == 0 {
 		return nil
 	}
-	pts := toPoints(taken)
-	err := mergeStored(ctx, m.points, pts)
+	pts, keys := toPoints(taken)
+	again, err := m.markWritten(ctx, keys)
+	if err == nil && len(again) > 0 {
+		late := make([]*metricstore.Point, len(again))
+		for i, j := range again {
+			late[i] = &pts[j]
+		}
+		m.metrics.merged.Add(float64(len(late)))
+		err = mergeStored(ctx, m.points, late)
+	}
 	if err == nil {
 		err = m.points.Put(ctx, pts)
 	}
@@ -268,6 +291,79 @@ func (m *Module) Flush(ctx context.Context, all bool) error {
 	}
 	m.metrics.points.Add(float64(len(pts)))
 	return nil
+}
+
+// markWritten records in metric_filter_minutes that each key's filter
+// wrote its minute, and returns the indexes of the keys whose minute it
+// had written before: only those need the stored copy read and added. The
+// mark is written before the points, so a crash in between leaves a mark
+// without a point (a later merge finds nothing to add), never a point
+// without a mark (which a later copy would silently replace).
+func (m *Module) markWritten(ctx context.Context, keys []aggKey) ([]int, error) {
+	type span struct{ lo, hi int64 }
+	spans := map[*Compiled]*span{}
+	for _, k := range keys {
+		s, ok := spans[k.f]
+		if !ok {
+			spans[k.f] = &span{k.minute, k.minute}
+			continue
+		}
+		s.lo, s.hi = min(s.lo, k.minute), max(s.hi, k.minute)
+	}
+	type fm struct {
+		f      *Compiled
+		minute int64
+	}
+	seen := map[fm]bool{}
+	for f, s := range spans {
+		rows, err := m.db.DB().QueryContext(ctx, `SELECT minute FROM metric_filter_minutes WHERE grp = ? AND name = ? AND minute BETWEEN ? AND ?`,
+			f.Group, f.Name, s.lo, s.hi)
+		if err != nil {
+			return nil, fmt.Errorf("read written minutes of %s/%s: %w", f.Group, f.Name, err)
+		}
+		for rows.Next() {
+			var minute int64
+			if err := rows.Scan(&minute); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("read written minutes: %w", err)
+			}
+			seen[fm{f, minute}] = true
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("read written minutes: %w", err)
+		}
+	}
+	var again []int
+	tx, err := m.db.DB().BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("mark written minutes: %w", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // no-op after Commit
+	stmt, err := tx.PrepareContext(ctx, `INSERT INTO metric_filter_minutes VALUES (?, ?, ?)`)
+	if err != nil {
+		return nil, fmt.Errorf("mark written minutes: %w", err)
+	}
+	defer stmt.Close()
+	marked := map[fm]bool{}
+	for i, k := range keys {
+		id := fm{k.f, k.minute}
+		if seen[id] {
+			again = append(again, i)
+			continue
+		}
+		if marked[id] { // several dimension sets of one minute
+			continue
+		}
+		marked[id] = true
+		if _, err := stmt.ExecContext(ctx, k.f.Group, k.f.Name, k.minute); err != nil {
+			return nil, fmt.Errorf("mark written minutes: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("mark written minutes: %w", err)
+	}
+	return again, nil
 }
 
 // List returns the filters (of one group when group is not empty),
@@ -445,15 +541,16 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.WriteHeader(code)
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
-	enc.Encode(v) //nolint:errcheck // the client went away
+	enc.SetEscapeHTML(false) // operators such as ">=" stay readable
+	enc.Encode(v)            //nolint:errcheck // the client went away
 }
 
 // ---- metrics ----
 
 type metrics struct {
-	records, matched, badValues, points, flushErrors prometheus.Counter
-	filters                                          prometheus.Gauge
-	collect                                          promset.Set
+	records, matched, badValues, points, merged, flushErrors prometheus.Counter
+	filters                                                  prometheus.Gauge
+	collect                                                  promset.Set
 }
 
 func newMetrics() *metrics {
@@ -465,9 +562,10 @@ func newMetrics() *metrics {
 		matched:     c("flowlens_metricfilter_matches_total", "Filter matches (a record matched by two filters counts twice)."),
 		badValues:   c("flowlens_metricfilter_bad_values_total", "Matches not counted because the value or a dimension field was missing or not a number."),
 		points:      c("flowlens_metricfilter_points_written_total", "One-minute metric points written."),
+		merged:      c("flowlens_metricfilter_minutes_merged_total", "Points of a minute written before (late records), added to the stored copy."),
 		flushErrors: c("flowlens_metricfilter_flush_errors_total", "Flushes that failed (their points are retried)."),
 		filters:     prometheus.NewGauge(prometheus.GaugeOpts{Name: "flowlens_metricfilter_filters", Help: "Metric filters defined."}),
 	}
-	m.collect = promset.Set{m.records, m.matched, m.badValues, m.points, m.flushErrors, m.filters}
+	m.collect = promset.Set{m.records, m.matched, m.badValues, m.points, m.merged, m.flushErrors, m.filters}
 	return m
 }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/flowlens/flowlens/internal/golden"
 	"github.com/flowlens/flowlens/metricstore"
@@ -229,6 +230,9 @@ func TestIngestedAggregatesPerMinuteAndFlushes(t *testing.T) {
 	if pts := tm.series(t, "reject_bytes", map[string]string{"src": "172.31.9.69"}); len(pts) != 0 {
 		t.Fatalf("minute 1 must wait: %+v", pts)
 	}
+	if v := counterValue(tm.metrics.merged); v != 0 {
+		t.Fatalf("fresh minutes need no merge, %v merged", v)
+	}
 	// A late SSH reject for minute 0 arrives after it was written.
 	tm.Ingested("vpc", []int64{m0 + 30}, []string{lines[7]})
 	tm.clock.Store(m1 + 90)
@@ -237,6 +241,11 @@ func TestIngestedAggregatesPerMinuteAndFlushes(t *testing.T) {
 	}
 	if pts := tm.series(t, "ssh_rejects", nil); len(pts) != 1 || pts[0].Value != 3 || pts[0].Count != 3 {
 		t.Fatalf("late record must add to the stored minute: %+v", pts)
+	}
+	// ssh_rejects, reject_bytes{src=198.51.100.7} and nodata (its default
+	// value) had written minute 0.
+	if v := counterValue(tm.metrics.merged); v != 3 {
+		t.Fatalf("late minutes merged: %v, want 3", v)
 	}
 	pts := tm.series(t, "reject_bytes", map[string]string{"src": "172.31.9.69"})
 	if len(pts) != 1 || pts[0].Sum != 4249 || pts[0].Max != 4249 || !pts[0].Time.Equal(time.Unix(m1, 0)) {
@@ -320,6 +329,14 @@ func TestAPI(t *testing.T) {
 	if code, _ := do("DELETE", "/api/v1/metric-filters/%2Faws%2Fvpc%2Fflows/ssh", ""); code != 404 {
 		t.Fatalf("delete again: %d", code)
 	}
+}
+
+func counterValue(c prometheus.Counter) float64 {
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		panic(err)
+	}
+	return m.Counter.GetValue()
 }
 
 func mustJSON(s string) string {

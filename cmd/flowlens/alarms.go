@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"strconv"
@@ -56,12 +57,14 @@ The statistic (average, sum, minimum, maximum, sample-count) is computed for eac
 --period from the points whose time falls in it. The alarm goes to ALARM when at
 least --datapoints-to-alarm (M) of the last --evaluation-periods (N) periods breach
 the threshold; they need not be consecutive. --treat-missing-data decides what a
-period without data means:
-  missing       all N missing -> INSUFFICIENT_DATA; otherwise only periods with data
-                are judged (ALARM when min(M, periods with data) of them breach)
+period without data means. As in CloudWatch, the alarm judges the most recent N
+periods that have data among the last N+2; only when fewer than N have data does the
+treatment matter:
+  missing       none -> INSUFFICIENT_DATA; otherwise only the periods with data are
+                judged (ALARM when min(M, periods with data) of them breach)
   notBreaching  a missing period counts as within the threshold
   breaching     a missing period counts as breaching
-  ignore        all N missing keeps the current state; too few points to decide too
+  ignore        none keeps the current state; too few points to decide too
 
 --replace updates an existing alarm (its state is kept) or creates it.`,
 		Example: `  flowlens alarms create web-degraded --namespace FlowLens/Monitors --metric health_indicator \
@@ -244,7 +247,7 @@ func printAlarmList(w io.Writer, output string, list []alarm.Status) error {
 		if list == nil {
 			list = []alarm.Status{}
 		}
-		return writeJSONTo(w, list)
+		return alarmJSON(w, list)
 	}
 	if len(list) == 0 {
 		fmt.Fprintln(w, "no alarms")
@@ -261,7 +264,7 @@ func printAlarmList(w io.Writer, output string, list []alarm.Status) error {
 
 func printAlarmStatus(w io.Writer, output string, s alarm.Status) error {
 	if output == "json" {
-		return writeJSONTo(w, s)
+		return alarmJSON(w, s)
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	row := func(k, v string) { fmt.Fprintf(tw, "%s\t%s\n", k, v) }
@@ -306,7 +309,7 @@ func printAlarmHistory(w io.Writer, output string, h []alarm.HistoryItem) error 
 		if h == nil {
 			h = []alarm.HistoryItem{}
 		}
-		return writeJSONTo(w, h)
+		return alarmJSON(w, h)
 	}
 	if len(h) == 0 {
 		fmt.Fprintln(w, "no history")
@@ -322,4 +325,13 @@ func printAlarmHistory(w io.Writer, output string, h []alarm.HistoryItem) error 
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", it.Time.UTC().Format(time.RFC3339), it.Kind, old, it.NewState, it.Reason)
 	}
 	return tw.Flush()
+}
+
+// alarmJSON prints v as indented JSON without HTML escaping (so that
+// operators such as ">=" and patterns stay readable).
+func alarmJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
 }

@@ -4,15 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
-	"net/http/httptest"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -20,109 +13,13 @@ import (
 	"time"
 
 	"github.com/flowlens/flowlens/alarm"
+	"github.com/flowlens/flowlens/alarm/alarmtest"
 	"github.com/flowlens/flowlens/internal/golden"
 	"github.com/flowlens/flowlens/metricstore"
 	"github.com/flowlens/flowlens/server"
 )
 
-// alertmanagerBin is Debian's prometheus-alertmanager.
-const alertmanagerBin = "/usr/bin/prometheus-alertmanager"
-
-// freePort returns a loopback port nobody listens on right now.
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// startAlertmanager runs a real Alertmanager on a free loopback port with a
-// temporary configuration and storage, and kills it (by its PID) when the
-// test ends. It returns the base URL.
-func startAlertmanager(t *testing.T) string {
-	t.Helper()
-	if _, err := os.Stat(alertmanagerBin); err != nil {
-		t.Skipf("needs Alertmanager (%s): apt-get install prometheus-alertmanager", alertmanagerBin)
-	}
-	dir := t.TempDir()
-	cfg := filepath.Join(dir, "alertmanager.yml")
-	if err := os.WriteFile(cfg, []byte("route:\n  receiver: blackhole\nreceivers:\n  - name: blackhole\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	var logs bytes.Buffer
-	cmd := exec.Command(alertmanagerBin, "--config.file="+cfg, "--storage.path="+filepath.Join(dir, "data"),
-		"--web.listen-address="+addr, "--cluster.listen-address=", "--log.level=warn")
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start alertmanager: %v", err)
-	}
-	pid := cmd.Process.Pid
-	t.Cleanup(func() {
-		if p, err := os.FindProcess(pid); err == nil {
-			p.Kill()
-		}
-		cmd.Wait()
-		if t.Failed() {
-			t.Logf("alertmanager output:\n%s", logs.String())
-		}
-	})
-	base := "http://" + addr
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		resp, err := http.Get(base + "/-/ready")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return base
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("alertmanager not ready at %s: %v\n%s", base, err, logs.String())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
-// amAlerts lists the alerts Alertmanager holds (active ones: resolved
-// alerts are not listed).
-type amAlert struct {
-	Labels map[string]string `json:"labels"`
-	Status struct {
-		State string `json:"state"`
-	} `json:"status"`
-	EndsAt time.Time `json:"endsAt"`
-}
-
-func amAlerts(t *testing.T, base string) []amAlert {
-	t.Helper()
-	resp, err := http.Get(base + "/api/v2/alerts")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var out []amAlert
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
 // runCLI runs a flowlens command in-process and returns its stdout.
-func runCLI(t *testing.T, args ...string) (string, error) {
-	t.Helper()
-	root := newRoot()
-	var out bytes.Buffer
-	root.SetOut(&out)
-	root.SetErr(io.Discard)
-	root.SetArgs(args)
-	err := root.ExecuteContext(context.Background())
-	return out.String(), err
-}
-
 func waitUntil(t *testing.T, what string, limit time.Duration, cond func() bool) {
 	t.Helper()
 	for deadline := time.Now().Add(limit); ; time.Sleep(100 * time.Millisecond) {
@@ -143,29 +40,9 @@ func TestAlarmFiresToWebhookAndAlertmanager(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a server and Alertmanager")
 	}
-	am := startAlertmanager(t)
-
-	var mu sync.Mutex
-	var hooks []alarm.WebhookPayload
-	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var p alarm.WebhookPayload
-		if err := json.NewDecoder(r.Body).Decode(&p); err != nil {
-			t.Errorf("webhook: %v", err)
-		}
-		mu.Lock()
-		hooks = append(hooks, p)
-		mu.Unlock()
-	}))
-	defer hook.Close()
-	hookStates := func() []string {
-		mu.Lock()
-		defer mu.Unlock()
-		var out []string
-		for _, p := range hooks {
-			out = append(out, string(p.OldState)+">"+string(p.NewState))
-		}
-		return out
-	}
+	am := alarmtest.StartAlertmanager(t)
+	hook := alarmtest.NewWebhook(t)
+	hookStates := func() []string { return hook.Transitions("web-degraded") }
 
 	var metrics *metricstore.Store
 	factory := alarm.Factory(alarm.Config{EvalDelay: 300 * time.Millisecond, ResendInterval: 2 * time.Second, NotifyBackoff: 100 * time.Millisecond})
@@ -241,7 +118,7 @@ func TestAlarmFiresToWebhookAndAlertmanager(t *testing.T) {
 		return len(h) == 2 && h[1] == "OK>ALARM"
 	})
 	waitUntil(t, "the alert in Alertmanager", 10*time.Second, func() bool {
-		for _, a := range amAlerts(t, am) {
+		for _, a := range alarmtest.Alerts(t, am) {
 			if a.Labels["alertname"] == "web-degraded" && a.Status.State == "active" {
 				if a.Labels["severity"] != "critical" || a.Labels["namespace"] != "FlowLens/Monitors" ||
 					a.Labels["metric"] != "health_indicator" || a.Labels["dimensions"] != "monitor=web" {
@@ -259,14 +136,7 @@ func TestAlarmFiresToWebhookAndAlertmanager(t *testing.T) {
 		h := hookStates()
 		return len(h) == 3 && h[2] == "ALARM>OK"
 	})
-	waitUntil(t, "the alert resolved in Alertmanager", 10*time.Second, func() bool {
-		for _, a := range amAlerts(t, am) {
-			if a.Labels["alertname"] == "web-degraded" && a.EndsAt.After(time.Now()) {
-				return false
-			}
-		}
-		return true
-	})
+	waitUntil(t, "the alert resolved in Alertmanager", 10*time.Second, func() bool { return !alarmtest.Firing(t, am, "web-degraded") })
 
 	out, err := runCLI(t, "alarms", "history", "web-degraded", "-o", "json")
 	if err != nil {

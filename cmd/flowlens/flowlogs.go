@@ -107,7 +107,7 @@ Exits non-zero when a file could not be imported (not for bad lines).`,
 			}
 			prog.done()
 			sum.Finish(time.Since(t0))
-			if err := printSummary(os.Stdout, u.output, sum); err != nil {
+			if err := printSummary(cmd.OutOrStdout(), u.output, sum); err != nil {
 				return err
 			}
 			if sum.FailedFiles > 0 {
@@ -188,7 +188,7 @@ Runs until interrupted; prints one summary line per file.`,
 					if fs.Error != "" {
 						return fmt.Errorf("%s", fs.Error)
 					}
-					return printFileLine(os.Stdout, u.output, &fs)
+					return printFileLine(cmd.OutOrStdout(), u.output, &fs)
 				})
 			return w.Run(cmd.Context())
 		},
@@ -216,9 +216,9 @@ func newFlowLogsGroupsCmd(g *globals) *cobra.Command {
 				return err
 			}
 			if output == "json" {
-				return writeJSONOut(os.Stdout, resp.Groups)
+				return writeJSONOut(cmd.OutOrStdout(), resp.Groups)
 			}
-			tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', tabwriter.AlignRight)
 			fmt.Fprintln(tw, "GROUP\tRECORDS\tSTREAMS\tFILES\tBYTES\tFIRST\tLAST\t")
 			for _, gr := range resp.Groups {
 				fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%s\t%s\t\n", gr.Name, gr.Records, gr.Streams, gr.Files, gr.Bytes, unixTime(gr.First), unixTime(gr.Last))

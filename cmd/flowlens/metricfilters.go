@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"compress/gzip"
 	"fmt"
 	"io"
 	"os"
@@ -170,7 +171,7 @@ func newMFTestCmd(g *globals) *cobra.Command {
 		Use:   "test --pattern PATTERN [FILE...]",
 		Short: "Show which sample lines a pattern matches and the values they yield",
 		Long: `Run a pattern (with a metric value, default value and dimensions) over sample
-lines from FILEs or standard input ("-" or no FILE). It runs locally, without a
+lines from FILEs (.gz read as gzip) or standard input ("-" or no FILE). It runs locally, without a
 server; --remote asks the server instead. Matching lines show their value, dimensions
 and, for space-delimited patterns, the named fields.`,
 		Example: `  flowlens metric-filters test --value '$bytes' --pattern \
@@ -224,6 +225,14 @@ func mfReadLines(stdin io.Reader, files []string) ([]string, error) {
 			}
 			defer f.Close()
 			r = f
+			if strings.HasSuffix(name, ".gz") {
+				zr, err := gzip.NewReader(f)
+				if err != nil {
+					return nil, fmt.Errorf("%s: %w", name, err)
+				}
+				defer zr.Close()
+				r = zr
+			}
 		}
 		sc := bufio.NewScanner(r)
 		sc.Buffer(make([]byte, 64*1024), 1<<20)
@@ -245,7 +254,7 @@ func printMetricFilters(w io.Writer, output string, fs []metricfilter.Filter) er
 		if fs == nil {
 			fs = []metricfilter.Filter{}
 		}
-		return writeJSONTo(w, fs)
+		return alarmJSON(w, fs)
 	}
 	if len(fs) == 0 {
 		fmt.Fprintln(w, "no metric filters")
@@ -277,7 +286,7 @@ func mfDims(d map[string]string) string {
 
 func printMFTest(w io.Writer, output string, resp metricfilter.TestResponse) error {
 	if output == "json" {
-		return writeJSONTo(w, resp)
+		return alarmJSON(w, resp)
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "LINE\tMATCH\tVALUE\tDIMENSIONS\tRECORD")

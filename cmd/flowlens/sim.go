@@ -68,6 +68,7 @@ FROM and TO are region, zone, network or subnet ids, or service:ID.`,
 			return err
 		},
 	}
+	cmd.AddCommand(newEvalLocalizationCmd())
 	f := cmd.Flags()
 	f.StringVar(&topoPath, "topology", "", "topology YAML (default: the embedded examples/topology.yaml)")
 	f.IntVar(&cfg.Agents, "agents", 20, "number of simulated agents")

@@ -1,0 +1,181 @@
+package logquery
+
+// Query is a parsed Logs Insights query: commands in order.
+type Query struct {
+	Src      string
+	Commands []Command
+}
+
+// Command is one of the pipeline's commands.
+type Command interface{ commandPos() Pos }
+
+// Item is an expression with an optional alias (fields, stats, by).
+type Item struct {
+	Expr  Expr
+	Alias string // "" when none
+	Text  string // the expression as written: the default result name
+}
+
+// Name is the result name: the alias, else a plain field's name, else the
+// expression text.
+func (it Item) Name() string {
+	if it.Alias != "" {
+		return it.Alias
+	}
+	if f, ok := it.Expr.(*FieldRef); ok {
+		return f.Name
+	}
+	return it.Text
+}
+
+type (
+	// Fields selects and computes fields.
+	Fields struct {
+		At    Pos
+		Items []Item
+	}
+	// Display chooses the result fields; the last one wins.
+	Display struct {
+		At    Pos
+		Names []*FieldRef
+	}
+	// Filter keeps the records for which Cond holds.
+	Filter struct {
+		At   Pos
+		Cond Expr
+	}
+	// Stats aggregates, optionally by fields and bin(period).
+	Stats struct {
+		At   Pos
+		Aggs []Item
+		By   []Item
+	}
+	// Sort orders by keys.
+	Sort struct {
+		At   Pos
+		Keys []SortKey
+	}
+	// Limit keeps the first N rows.
+	Limit struct {
+		At Pos
+		N  int
+	}
+	// ParseCmd extracts fields from Source with a glob ("[*] *" as a, b) or
+	// a regex with named groups.
+	ParseCmd struct {
+		At      Pos
+		Source  Expr
+		Glob    *StringLit // one of Glob and Regex
+		Regex   *RegexLit
+		Names   []string
+		NamePos []Pos
+	}
+	// Dedup keeps the first row of each combination of Fields in the
+	// current order; rows where any of them is missing are all kept.
+	Dedup struct {
+		At     Pos
+		Fields []*FieldRef
+	}
+)
+
+// SortKey is one sort key.
+type SortKey struct {
+	Expr Expr
+	Desc bool
+}
+
+func (c *Fields) commandPos() Pos   { return c.At }
+func (c *Display) commandPos() Pos  { return c.At }
+func (c *Filter) commandPos() Pos   { return c.At }
+func (c *Stats) commandPos() Pos    { return c.At }
+func (c *Sort) commandPos() Pos     { return c.At }
+func (c *Limit) commandPos() Pos    { return c.At }
+func (c *ParseCmd) commandPos() Pos { return c.At }
+func (c *Dedup) commandPos() Pos    { return c.At }
+
+// Expr is an expression node.
+type Expr interface{ exprPos() Pos }
+
+type (
+	// FieldRef names a field.
+	FieldRef struct {
+		At   Pos
+		Name string
+	}
+	// StringLit is a quoted string.
+	StringLit struct {
+		At  Pos
+		Val string
+	}
+	// NumberLit is an integer (IsInt) or a decimal.
+	NumberLit struct {
+		At    Pos
+		Int   int64
+		Float float64
+		IsInt bool
+	}
+	// BoolLit is true or false.
+	BoolLit struct {
+		At  Pos
+		Val bool
+	}
+	// RegexLit is /re/ (RE2 syntax).
+	RegexLit struct {
+		At Pos
+		Re string
+	}
+	// DurationLit is a period such as 5m, in milliseconds.
+	DurationLit struct {
+		At   Pos
+		Text string
+		Ms   int64
+	}
+	// Star is the * of count(*).
+	Star struct{ At Pos }
+	// Unary is "-x" or "not x".
+	Unary struct {
+		At Pos
+		Op string // "-" or "not"
+		X  Expr
+	}
+	// Binary is x op y for arithmetic, comparison and and/or.
+	Binary struct {
+		At   Pos // the operator
+		Op   string
+		X, Y Expr
+	}
+	// Like is x like "substr" | /re/, and x =~ /re/.
+	Like struct {
+		At      Pos
+		X       Expr
+		Pattern Expr // *StringLit or *RegexLit
+		Not     bool
+	}
+	// In is x in [a, b], x not in [...].
+	In struct {
+		At   Pos
+		X    Expr
+		List []Expr
+		Not  bool
+	}
+	// Call is a function or aggregate call.
+	Call struct {
+		At   Pos
+		End  Pos    // after the closing parenthesis
+		Name string // as written
+		Args []Expr
+	}
+)
+
+func (e *FieldRef) exprPos() Pos    { return e.At }
+func (e *StringLit) exprPos() Pos   { return e.At }
+func (e *NumberLit) exprPos() Pos   { return e.At }
+func (e *BoolLit) exprPos() Pos     { return e.At }
+func (e *RegexLit) exprPos() Pos    { return e.At }
+func (e *DurationLit) exprPos() Pos { return e.At }
+func (e *Star) exprPos() Pos        { return e.At }
+func (e *Unary) exprPos() Pos       { return e.At }
+func (e *Binary) exprPos() Pos      { return e.At }
+func (e *Like) exprPos() Pos        { return e.At }
+func (e *In) exprPos() Pos          { return e.At }
+func (e *Call) exprPos() Pos        { return e.At }

@@ -1,0 +1,243 @@
+// Package logquery is the CloudWatch Logs Insights query language over
+// FlowLens data: a lexer and parser for the language, a compiler to DuckDB
+// SQL in which every value from the query is a bound parameter and every
+// identifier comes from the source's schema, an engine that runs it over
+// the stored flow-log records or the agent's flows, and the server module
+// with POST /api/v1/query.
+package logquery
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"math"
+	"math/big"
+	"strings"
+	"time"
+)
+
+// Request is one query over log groups and a time range.
+type Request struct {
+	Query  string
+	Groups []string
+	Start  time.Time
+	End    time.Time
+}
+
+// Result is a query's answer. Rows hold JSON-ready values: numbers,
+// strings, booleans, nil for missing, and times as
+// "2006-01-02 15:04:05.000" (UTC).
+type Result struct {
+	Columns    []string   `json:"columns"`
+	Rows       [][]any    `json:"rows"`
+	Statistics Statistics `json:"statistics"`
+}
+
+// Statistics describe the work of a query, as Logs Insights reports it.
+type Statistics struct {
+	// RecordsScanned are the records in the time range and log groups.
+	RecordsScanned int64 `json:"records_scanned"`
+	// RecordsMatched are the records that pass the filters before the
+	// first stats, limit or dedup.
+	RecordsMatched int64 `json:"records_matched"`
+	// BytesScanned estimates what was read: records scanned times the
+	// estimated width of every column the query reads (numbers their
+	// size, strings a typical length per field, @message the sum of its
+	// format's fields), plus the time and group columns.
+	BytesScanned int64 `json:"bytes_scanned"`
+	// ElapsedMs is the wall time from parsing to the last row.
+	ElapsedMs float64 `json:"elapsed_ms"`
+}
+
+// ErrBadRequest marks errors in the request itself (not syntax errors,
+// which are *Error): no groups, an unknown group mix, a bad range.
+var ErrBadRequest = errors.New("bad query request")
+
+// Engine runs queries on the store's database.
+type Engine struct {
+	db *sql.DB
+}
+
+// NewEngine returns an engine over db (the embedded DuckDB file).
+func NewEngine(db *sql.DB) *Engine { return &Engine{db: db} }
+
+// Run parses, compiles and runs a query in one read transaction.
+func (e *Engine) Run(ctx context.Context, req Request) (*Result, error) {
+	began := time.Now()
+	q, err := Parse(req.Query)
+	if err != nil {
+		return nil, err
+	}
+	tx, err := e.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("query: begin: %w", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // read only
+	src, r, err := e.source(ctx, tx, req)
+	if err != nil {
+		return nil, err
+	}
+	comp, err := Compile(q, src, r)
+	if err != nil {
+		var qe *Error
+		if errors.As(err, &qe) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("%w: %v", ErrBadRequest, err)
+	}
+	res := &Result{Columns: comp.Columns, Rows: [][]any{}}
+	if err := tx.QueryRowContext(ctx, comp.StatsSQL, comp.StatsArgs...).Scan(
+		&res.Statistics.RecordsScanned, &res.Statistics.RecordsMatched); err != nil {
+		return nil, fmt.Errorf("query statistics: %w", err)
+	}
+	res.Statistics.BytesScanned = res.Statistics.RecordsScanned * int64(comp.RowBytes)
+	if res.Rows, err = runRows(ctx, tx, comp); err != nil {
+		return nil, err
+	}
+	res.Statistics.ElapsedMs = float64(time.Since(began).Microseconds()) / 1000
+	return res, nil
+}
+
+// source picks the flows or the flow-log records from the groups.
+func (e *Engine) source(ctx context.Context, tx *sql.Tx, req Request) (*Source, Range, error) {
+	r := Range{Groups: req.Groups, Start: req.Start, End: req.End}
+	if len(req.Groups) == 0 {
+		return nil, r, fmt.Errorf("%w: give at least one log group (or %s for the agent's flows)", ErrBadRequest, FlowsGroup)
+	}
+	for _, g := range req.Groups {
+		if g == FlowsGroup {
+			if len(req.Groups) > 1 {
+				return nil, r, fmt.Errorf("%w: %s cannot be queried together with flow-log groups", ErrBadRequest, FlowsGroup)
+			}
+			r.Groups = nil
+			return FlowsSource(), r, nil
+		}
+	}
+	formats, err := loadFormats(ctx, tx)
+	if err != nil {
+		return nil, r, err
+	}
+	return FlowLogSource(formats), r, nil
+}
+
+// loadFormats reads flowlog_formats: id -> AWS field names in order.
+func loadFormats(ctx context.Context, tx *sql.Tx) (map[int][]string, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT id, fields FROM flowlog_formats`)
+	if err != nil {
+		return nil, fmt.Errorf("read flow-log formats (are flow logs enabled on this server?): %w", err)
+	}
+	defer rows.Close()
+	out := map[int][]string{}
+	for rows.Next() {
+		var id int
+		var fields string
+		if err := rows.Scan(&id, &fields); err != nil {
+			return nil, fmt.Errorf("read flow-log formats: %w", err)
+		}
+		out[id] = strings.Fields(fields)
+	}
+	return out, rows.Err()
+}
+
+func runRows(ctx context.Context, tx *sql.Tx, comp *Compiled) ([][]any, error) {
+	rows, err := tx.QueryContext(ctx, comp.SQL, comp.Args...)
+	if err != nil {
+		return nil, fmt.Errorf("query: %w", err)
+	}
+	defer rows.Close()
+	out := [][]any{}
+	n := len(comp.Columns)
+	for rows.Next() {
+		vals := make([]any, n)
+		ptrs := make([]any, n)
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			return nil, fmt.Errorf("query: read row: %w", err)
+		}
+		for i := range vals {
+			vals[i] = jsonValue(vals[i], comp.Kinds[i])
+		}
+		out = append(out, vals)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("query: %w", err)
+	}
+	return out, nil
+}
+
+// TimeLayout is how times appear in results, as in Logs Insights (UTC).
+const TimeLayout = "2006-01-02 15:04:05.000"
+
+// jsonValue turns a scanned DuckDB value into a JSON-ready one.
+func jsonValue(v any, k Kind) any {
+	n, isNum := number(v)
+	if k == KindTime && isNum {
+		return time.UnixMilli(int64(n)).UTC().Format(TimeLayout)
+	}
+	switch x := v.(type) {
+	case nil, string, bool:
+		return x
+	case []byte:
+		return string(x)
+	case time.Time:
+		return x.UTC().Format(TimeLayout)
+	case float32, float64:
+		if math.IsNaN(n) || math.IsInf(n, 0) {
+			return nil
+		}
+		return n
+	case *big.Int:
+		if x.IsInt64() {
+			return x.Int64()
+		}
+		return n
+	}
+	if isNum {
+		switch x := v.(type) {
+		case uint64:
+			if x > math.MaxInt64 {
+				return n
+			}
+			return int64(x)
+		case int64:
+			return x
+		}
+		return int64(n)
+	}
+	return fmt.Sprint(v)
+}
+
+// number reads any numeric scan result as float64.
+func number(v any) (float64, bool) {
+	switch x := v.(type) {
+	case int8:
+		return float64(x), true
+	case int16:
+		return float64(x), true
+	case int32:
+		return float64(x), true
+	case int64:
+		return float64(x), true
+	case int:
+		return float64(x), true
+	case uint8:
+		return float64(x), true
+	case uint16:
+		return float64(x), true
+	case uint32:
+		return float64(x), true
+	case uint64:
+		return float64(x), true
+	case float32:
+		return float64(x), true
+	case float64:
+		return x, true
+	case *big.Int:
+		f, _ := new(big.Float).SetInt(x).Float64()
+		return f, true
+	}
+	return 0, false
+}

@@ -1,0 +1,120 @@
+package logquery
+
+import (
+	"encoding/hex"
+	"net/netip"
+	"strconv"
+	"strings"
+)
+
+// IP functions in portable SQL. DuckDB's inet extension is not built in
+// and cannot be downloaded here, so addresses are checked with RE2
+// patterns and compared in a canonical form: an IPv4 address as its
+// 32-bit number, an IPv6 address as 32 lower-case hex digits (all groups
+// expanded), which sorts like the number. A subnet is then a range
+// [first, last] computed in Go from the CIDR literal and bound as two
+// parameters. The SQL never raises an error on a bad address (TRY_CAST,
+// bounded list sizes): such rows are simply not in any subnet.
+
+const ipv4Octet = `(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])`
+
+// ipv4Pattern matches a dotted-quad IPv4 address, nothing else.
+var ipv4Pattern = ipv4Octet + `(?:\.` + ipv4Octet + `){3}`
+
+// ipv6Pattern matches the textual IPv6 forms of RFC 4291 section 2.2:
+// eight groups, "::" standing for one or more zero groups, and a dotted
+// IPv4 address as the last 32 bits. Zone indexes (%eth0) are not accepted.
+var ipv6Pattern = buildIPv6Pattern()
+
+func buildIPv6Pattern() string {
+	const h = `[0-9A-Fa-f]{1,4}`
+	groups := func(n int) string { // n groups, each followed by ':'
+		switch n {
+		case 0:
+			return ""
+		case 1:
+			return h + ":"
+		}
+		return `(?:` + h + `:){` + strconv.Itoa(n) + `}`
+	}
+	before := func(n int) string { // n groups joined by ':' (no trailing ':')
+		if n == 0 {
+			return ""
+		}
+		return groups(n-1) + h
+	}
+	alts := []string{groups(7) + h, groups(6) + ipv4Pattern}
+	for i := 0; i <= 7; i++ {
+		for j := 0; i+j <= 7; j++ {
+			alts = append(alts, before(i)+"::"+before(j))
+		}
+		for j := 0; i+j <= 5; j++ {
+			alts = append(alts, before(i)+"::"+groups(j)+ipv4Pattern)
+		}
+	}
+	return `(?:` + strings.Join(alts, "|") + `)`
+}
+
+func validIPv4(s frag) frag { return cat("regexp_full_match(", s, ", ", param(ipv4Pattern), ")") }
+func validIPv6(s frag) frag { return cat("regexp_full_match(", s, ", ", param(ipv6Pattern), ")") }
+func validIP(s frag) frag {
+	return cat("regexp_full_match(", s, ", ", param(ipv4Pattern+"|"+ipv6Pattern), ")")
+}
+
+// ipv4Number is the address as a 32-bit number (NULL parts for bad input).
+func ipv4Number(s frag) frag {
+	part := func(i int, mul string) frag {
+		return cat("TRY_CAST(split_part(", s, ", '.', "+strconv.Itoa(i)+") AS BIGINT)"+mul)
+	}
+	return cat("(", part(1, " * 16777216"), " + ", part(2, " * 65536"), " + ", part(3, " * 256"), " + ", part(4, ""), ")")
+}
+
+// ipv6Hex expands an IPv6 address (without an embedded IPv4 part) to 32
+// hex digits: the groups before and after "::", zero groups between them,
+// each padded to 4 digits.
+func ipv6Hex(s frag) frag {
+	p := cat("string_split(lower(", s, "), '::')")
+	head := cat("CASE WHEN ", p, "[1] = '' THEN []::VARCHAR[] ELSE string_split(", p, "[1], ':') END")
+	tail := cat("CASE WHEN len(", p, ") < 2 OR ", p, "[2] = '' THEN []::VARCHAR[] ELSE string_split(", p, "[2], ':') END")
+	zeros := cat("list_resize(['0'], greatest(0, 8 - len(", head, ") - len(", tail, ")), '0')")
+	groups := cat("list_concat(list_concat(", head, ", ", zeros, "), ", tail, ")")
+	return cat("array_to_string(list_transform(", groups, ", g -> lpad(g, 4, '0')), '')")
+}
+
+// inSubnet compiles an is*InSubnet call for a CIDR literal. family is 4,
+// 6, or 0 for either (the CIDR decides).
+func (c *compiler) inSubnet(at Pos, s frag, cidr string, family int) (frag, error) {
+	p, err := netip.ParsePrefix(strings.TrimSpace(cidr))
+	if err != nil {
+		return frag{}, c.errAt(at, "%q is not a CIDR such as 10.0.0.0/8 or 2001:db8::/32", cidr)
+	}
+	p = p.Masked()
+	if family == 4 && !p.Addr().Is4() {
+		return frag{}, c.errAt(at, "%s is not an IPv4 CIDR", cidr)
+	}
+	if family == 6 && p.Addr().Is4() {
+		return frag{}, c.errAt(at, "%s is not an IPv6 CIDR", cidr)
+	}
+	first, last := p.Addr(), lastAddr(p)
+	if p.Addr().Is4() {
+		lo, hi := first.As4(), last.As4()
+		return cat("(", validIPv4(s), " AND ", ipv4Number(s), " BETWEEN ", param(be32(lo)), " AND ", param(be32(hi)), ")"), nil
+	}
+	lo, hi := first.As16(), last.As16()
+	return cat("(", validIPv6(s), " AND NOT contains(", s, ", '.') AND ", ipv6Hex(s), " BETWEEN ",
+		param(hex.EncodeToString(lo[:])), " AND ", param(hex.EncodeToString(hi[:])), ")"), nil
+}
+
+func be32(b [4]byte) int64 {
+	return int64(b[0])<<24 | int64(b[1])<<16 | int64(b[2])<<8 | int64(b[3])
+}
+
+// lastAddr is the highest address of a masked prefix.
+func lastAddr(p netip.Prefix) netip.Addr {
+	b := p.Addr().AsSlice()
+	for i := p.Bits(); i < len(b)*8; i++ {
+		b[i/8] |= 0x80 >> (i % 8)
+	}
+	a, _ := netip.AddrFromSlice(b)
+	return a
+}

@@ -1,0 +1,237 @@
+package logquery
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/flowlens/flowlens/flowlog"
+	"github.com/flowlens/flowlens/insights"
+	"github.com/flowlens/flowlens/internal/promset"
+	"github.com/flowlens/flowlens/server"
+)
+
+// Config tunes the query module.
+type Config struct {
+	// Timeout bounds one query (Logs Insights: 60 minutes; a local
+	// DuckDB answers in seconds, so a runaway query is stopped sooner).
+	Timeout time.Duration
+	// MaxConcurrent queries run at once; more wait (up to Timeout).
+	MaxConcurrent int
+	// DefaultRange is the range of a request without start.
+	DefaultRange time.Duration
+}
+
+// DefaultConfig is the module's configuration unless flags say otherwise.
+func DefaultConfig() Config {
+	return Config{Timeout: 5 * time.Minute, MaxConcurrent: 4, DefaultRange: time.Hour}
+}
+
+// Name is the module's name in the server.
+const Name = "logquery"
+
+// Factory builds the module inside the server.
+func Factory(cfg *Config) server.ModuleFactory {
+	return server.ModuleFactory{Name: Name, New: func(d *server.Deps) (server.Module, error) {
+		return New(*cfg, d)
+	}}
+}
+
+// Module serves POST /api/v1/query.
+type Module struct {
+	cfg     Config
+	log     *slog.Logger
+	deps    *server.Deps
+	engine  *Engine
+	slots   chan struct{}
+	reg     prometheus.Registerer
+	metrics promset.Set
+	queries *prometheus.CounterVec
+	seconds prometheus.Histogram
+	scanned prometheus.Counter
+}
+
+// New builds the module; it does nothing until Start.
+func New(cfg Config, d *server.Deps) (*Module, error) {
+	def := DefaultConfig()
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = def.Timeout
+	}
+	if cfg.MaxConcurrent <= 0 {
+		cfg.MaxConcurrent = def.MaxConcurrent
+	}
+	if cfg.DefaultRange <= 0 {
+		cfg.DefaultRange = def.DefaultRange
+	}
+	if d.DB == nil {
+		return nil, errors.New("logquery needs the embedded store")
+	}
+	log := d.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	m := &Module{cfg: cfg, log: log, deps: d, engine: NewEngine(d.DB.DB()),
+		slots: make(chan struct{}, cfg.MaxConcurrent), reg: d.Registry}
+	m.queries = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "flowlens_logquery_queries_total",
+		Help: "Log queries by result: ok, syntax_error (bad query), bad_request, timeout, error."}, []string{"result"})
+	m.seconds = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "flowlens_logquery_query_seconds",
+		Help: "Time to answer a log query.", Buckets: prometheus.ExponentialBuckets(0.005, 3, 10)})
+	m.scanned = prometheus.NewCounter(prometheus.CounterOpts{Name: "flowlens_logquery_records_scanned_total",
+		Help: "Records in the time range and log groups of answered queries."})
+	m.metrics = promset.Set{m.queries, m.seconds, m.scanned}
+	return m, nil
+}
+
+// Start creates the flow-log tables if the flow-log module has not (so a
+// query finds an empty table rather than none) and registers metrics.
+func (m *Module) Start(ctx context.Context) error {
+	if err := m.deps.DB.MigrateComponent(ctx, flowlog.Component, flowlog.Migrations()); err != nil {
+		return fmt.Errorf("logquery: %w", err)
+	}
+	return m.metrics.Register(m.reg)
+}
+
+// Stop unregisters the metrics.
+func (m *Module) Stop(context.Context) error {
+	m.metrics.Unregister(m.reg)
+	return nil
+}
+
+// Engine is the module's query engine, for other modules (the web UI).
+func (m *Module) Engine() *Engine { return m.engine }
+
+// Routes mounts the query endpoint.
+func (m *Module) Routes(mux *http.ServeMux, protect func(http.Handler) http.Handler) {
+	mux.Handle("POST /api/v1/query", protect(http.HandlerFunc(m.handleQuery)))
+}
+
+// APIRequest is the body of POST /api/v1/query. Start and end are RFC
+// 3339 strings or Unix seconds (numbers or strings); end defaults to now,
+// start to end minus one hour.
+type APIRequest struct {
+	Query     string          `json:"query"`
+	LogGroups []string        `json:"log_groups"`
+	Start     json.RawMessage `json:"start,omitempty"`
+	End       json.RawMessage `json:"end,omitempty"`
+}
+
+// APIError is the body of an error answer; line and column are set for
+// errors in the query text.
+type APIError struct {
+	Error  string `json:"error"`
+	Line   int    `json:"line,omitempty"`
+	Column int    `json:"column,omitempty"`
+}
+
+const maxBody = 1 << 20
+
+func (m *Module) handleQuery(w http.ResponseWriter, r *http.Request) {
+	var req APIRequest
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		m.fail(w, "bad_request", http.StatusBadRequest, APIError{Error: "bad request body: " + err.Error()})
+		return
+	}
+	qr, err := m.request(req, time.Now())
+	if err != nil {
+		m.fail(w, "bad_request", http.StatusBadRequest, APIError{Error: err.Error()})
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), m.cfg.Timeout)
+	defer cancel()
+	select {
+	case m.slots <- struct{}{}:
+		defer func() { <-m.slots }()
+	case <-ctx.Done():
+		m.fail(w, "timeout", http.StatusServiceUnavailable, APIError{Error: "too many queries running; try again"})
+		return
+	}
+	began := time.Now()
+	res, err := m.engine.Run(ctx, qr)
+	m.seconds.Observe(time.Since(began).Seconds())
+	var qe *Error
+	switch {
+	case err == nil:
+		m.queries.WithLabelValues("ok").Inc()
+		m.scanned.Add(float64(res.Statistics.RecordsScanned))
+		writeJSON(w, http.StatusOK, res)
+	case errors.As(err, &qe):
+		m.fail(w, "syntax_error", http.StatusBadRequest, APIError{Error: qe.Error(), Line: qe.Line, Column: qe.Column})
+	case errors.Is(err, ErrBadRequest):
+		m.fail(w, "bad_request", http.StatusBadRequest, APIError{Error: err.Error()})
+	case ctx.Err() != nil:
+		m.fail(w, "timeout", http.StatusGatewayTimeout, APIError{Error: fmt.Sprintf("query stopped after %s", m.cfg.Timeout)})
+	default:
+		m.log.Warn("log query failed", "err", err)
+		m.fail(w, "error", http.StatusInternalServerError, APIError{Error: err.Error()})
+	}
+}
+
+func (m *Module) fail(w http.ResponseWriter, result string, code int, e APIError) {
+	m.queries.WithLabelValues(result).Inc()
+	writeJSON(w, code, e)
+}
+
+// request validates an API request into an engine request.
+func (m *Module) request(req APIRequest, now time.Time) (Request, error) {
+	if strings.TrimSpace(req.Query) == "" {
+		return Request{}, errors.New("query is empty")
+	}
+	if len(req.LogGroups) == 0 {
+		return Request{}, fmt.Errorf("log_groups is empty: name at least one log group (or %s)", FlowsGroup)
+	}
+	end := now
+	if len(req.End) > 0 {
+		t, err := jsonTime(req.End)
+		if err != nil {
+			return Request{}, fmt.Errorf("end: %w", err)
+		}
+		end = t
+	}
+	start := end.Add(-m.cfg.DefaultRange)
+	if len(req.Start) > 0 {
+		t, err := jsonTime(req.Start)
+		if err != nil {
+			return Request{}, fmt.Errorf("start: %w", err)
+		}
+		start = t
+	}
+	if end.Before(start) {
+		return Request{}, fmt.Errorf("end %s is before start %s", end.Format(time.RFC3339), start.Format(time.RFC3339))
+	}
+	return Request{Query: req.Query, Groups: req.LogGroups, Start: start, End: end}, nil
+}
+
+// jsonTime reads a number of Unix seconds or a string (RFC 3339 or Unix
+// seconds).
+func jsonTime(raw json.RawMessage) (time.Time, error) {
+	var n json.Number
+	if err := json.Unmarshal(raw, &n); err == nil {
+		if i, err := strconv.ParseInt(string(n), 10, 64); err == nil {
+			return time.Unix(i, 0), nil
+		}
+		return time.Time{}, fmt.Errorf("%s is not whole Unix seconds", n)
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return time.Time{}, fmt.Errorf("%s is neither a string nor a number", raw)
+	}
+	return insights.ParseTime(s)
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	enc.Encode(v) //nolint:errcheck // the client may have gone
+}
