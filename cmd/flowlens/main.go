@@ -78,5 +78,6 @@ with the token in --token (FLOWLENS_TOKEN).`,
 	root.AddCommand(newFlowLogsCmd(g))
 	root.AddCommand(newMetricsCmd(g))
 	root.AddCommand(newQueryCmd(g))
+	root.AddCommand(newUsersCmd())
 	return root
 }

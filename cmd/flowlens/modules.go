@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -14,6 +15,7 @@ import (
 	"github.com/flowlens/flowlens/metricfilter"
 	"github.com/flowlens/flowlens/monitor"
 	"github.com/flowlens/flowlens/server"
+	"github.com/flowlens/flowlens/web"
 )
 
 // configSections are the sections a --config file may have; a feature
@@ -32,6 +34,7 @@ type moduleFlags struct {
 	geoip        geoip.Config
 	internet     internet.Config
 	logquery     logquery.Config
+	web          web.Config
 }
 
 // register adds the modules' flags to a server or demo command.
@@ -49,6 +52,7 @@ func (m *moduleFlags) register(f *pflag.FlagSet) {
 	m.logquery = logquery.DefaultConfig()
 	f.DurationVar(&m.logquery.Timeout, "query-timeout", m.logquery.Timeout, "stop a log query (POST /api/v1/query) after this long")
 	f.IntVar(&m.logquery.MaxConcurrent, "query-max-concurrent", m.logquery.MaxConcurrent, "log queries that run at once; more wait")
+	f.StringVar(&m.web.UsersFile, "users-file", "", "web UI users (YAML: users: [{name, password_hash}]); without it the one user is admin, password from FLOWLENS_ADMIN_PASSWORD or generated into DATA_DIR/admin-password")
 }
 
 // loadConfig reads --config (nil without one).
@@ -62,6 +66,9 @@ func (m *moduleFlags) loadConfig() (*config.File, error) {
 // factories lists the modules in start order; a module may use those
 // before it (the web UI comes last).
 func (m *moduleFlags) factories() []server.ModuleFactory {
+	if m.web.AdminPassword == "" {
+		m.web.AdminPassword = os.Getenv("FLOWLENS_ADMIN_PASSWORD")
+	}
 	return []server.ModuleFactory{
 		{Name: "monitor", New: func(d *server.Deps) (server.Module, error) {
 			f, err := m.loadConfig()
@@ -80,5 +87,6 @@ func (m *moduleFlags) factories() []server.ModuleFactory {
 		logquery.Factory(&m.logquery),
 		geoip.Factory(m.geoip), // before internet, which reads its database
 		internet.Factory(m.internet),
+		web.Factory(m.web), // last: it reaches the modules above
 	}
 }
