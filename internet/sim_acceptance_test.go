@@ -34,9 +34,9 @@ type simRun struct {
 	alarms *alarm.Module
 	// alarmStates are the states of every alarm after each step.
 	alarmStates map[string][]alarm.State
-	client *apiclient.Client
-	clock  *sim.SteppedClock
-	start  time.Time
+	client      *apiclient.Client
+	clock       *sim.SteppedClock
+	start       time.Time
 }
 
 func startSimServer(t *testing.T) *simRun {
