@@ -25,6 +25,9 @@ type feed struct {
 	schema  *arrow.Schema
 	reader  *feedReader
 	release func()
+	// ids holds the encoded values of dictionary columns (nil for the
+	// others), reused from batch to batch.
+	ids [][]uint32
 }
 
 func feedSchema(f *Format) *arrow.Schema {
@@ -32,10 +35,12 @@ func feedSchema(f *Format) *arrow.Schema {
 	for i := range fields {
 		fd := f.Field(i)
 		var dt arrow.DataType = arrow.BinaryTypes.String
-		switch fd.Type {
-		case Int32:
+		switch {
+		case physicalTable(f) == tableV2D && dictColumns[fd.Column]:
+			dt = arrow.PrimitiveTypes.Uint32
+		case fd.Type == Int32:
 			dt = arrow.PrimitiveTypes.Int32
-		case Int64:
+		case fd.Type == Int64:
 			dt = arrow.PrimitiveTypes.Int64
 		}
 		fields[i] = arrow.Field{Name: fd.Column, Type: dt, Nullable: true}
@@ -52,7 +57,7 @@ func newFeed(dc any, formatID uint16, f *Format) (*feed, error) {
 	if err != nil {
 		return nil, fmt.Errorf("arrow interface: %w", err)
 	}
-	fd := &feed{name: "flowlog_feed_" + strconv.Itoa(int(formatID)), schema: feedSchema(f)}
+	fd := &feed{name: "flowlog_feed_" + strconv.Itoa(int(formatID)), schema: feedSchema(f), ids: make([][]uint32, f.Len())}
 	fd.reader = &feedReader{schema: fd.schema}
 	fd.reader.refs.Store(1)
 	if fd.release, err = ar.RegisterView(fd.reader, fd.name); err != nil {
@@ -69,8 +74,9 @@ func (fd *feed) close(ctx context.Context, dc any) error {
 }
 
 // record wraps the batch's slices as Arrow arrays without copying them;
-// valid until the batch is reset.
-func (fd *feed) record(b *Batch) arrow.Record {
+// valid until the batch is reset. Text columns the feed's schema has as
+// Uint32 are dictionary-encoded through d first.
+func (fd *feed) record(b *Batch, d *dict) arrow.Record {
 	n := b.n
 	cols := make([]arrow.Array, len(b.cols))
 	for i := range b.cols {
@@ -81,10 +87,13 @@ func (fd *feed) record(b *Batch) arrow.Record {
 		}
 		var bufs []*memory.Buffer
 		dt := fd.schema.Field(i).Type
-		switch c.typ {
-		case Int32:
+		switch {
+		case dt.ID() == arrow.UINT32:
+			fd.ids[i] = encode(fd.ids[i][:0], c, n, d)
+			bufs = []*memory.Buffer{validity, memory.NewBufferBytes(arrow.Uint32Traits.CastToBytes(fd.ids[i]))}
+		case c.typ == Int32:
 			bufs = []*memory.Buffer{validity, memory.NewBufferBytes(arrow.Int32Traits.CastToBytes(c.i32))}
-		case Int64:
+		case c.typ == Int64:
 			bufs = []*memory.Buffer{validity, memory.NewBufferBytes(arrow.Int64Traits.CastToBytes(c.i64))}
 		default:
 			data := c.data
@@ -102,6 +111,19 @@ func (fd *feed) record(b *Batch) arrow.Record {
 		c.Release()
 	}
 	return rec
+}
+
+// encode appends the dictionary id of each of the n values of text column
+// c to ids (0 where NULL: never read, the validity bitmap says NULL).
+func encode(ids []uint32, c *column, n int, d *dict) []uint32 {
+	for r := range n {
+		if c.nulls > 0 && c.valid[r/8]&(1<<(r%8)) == 0 {
+			ids = append(ids, 0)
+			continue
+		}
+		ids = append(ids, d.id(c.data[c.off[r]:c.off[r+1]]))
+	}
+	return ids
 }
 
 // feedReader is the array.RecordReader behind a view: each scan yields

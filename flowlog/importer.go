@@ -41,6 +41,15 @@ type ImporterConfig struct {
 	Parsers int
 	// TempDir holds uploaded Parquet files while they are imported.
 	TempDir string
+	// KeepThreads leaves DuckDB's thread count alone during imports.
+	// By default an import sets DuckDB's threads to 1 while it runs and
+	// restores the setting after: the insert of one Arrow batch runs on
+	// one thread anyway, and with worker threads the connection's own
+	// thread spins waiting for them, which doubled the CPU per record
+	// (2,000,000 records: 3.2 µs/record with 2 threads, 1.8 with 1;
+	// BENCHMARKS.md). The setting is the database's: queries running
+	// meanwhile get one thread too.
+	KeepThreads bool
 }
 
 func (c ImporterConfig) withDefaults() ImporterConfig {
@@ -72,6 +81,7 @@ type Importer struct {
 	feeds    map[uint16]*feed
 	formats  map[string]uint16
 	nextFile uint32
+	dict     *dict
 }
 
 // NewImporter migrates the flow-log tables and readies the writer
@@ -122,7 +132,8 @@ func (im *Importer) load(ctx context.Context) error {
 	if err := im.conn.QueryRowContext(ctx, `SELECT coalesce(max(id), 0) + 1 FROM flowlog_files`).Scan(&im.nextFile); err != nil {
 		return fmt.Errorf("load flow-log files: %w", err)
 	}
-	return nil
+	im.dict, err = loadDict(ctx, im.conn)
+	return err
 }
 
 // Close releases the writer connection and its views.
@@ -247,6 +258,13 @@ func (im *Importer) Import(ctx context.Context, req Request, r io.Reader) (*File
 			return sum, nil
 		}
 	}
+	if !im.cfg.KeepThreads {
+		restore, err := im.oneThread(ctx)
+		if err != nil {
+			return sum, err
+		}
+		defer restore()
+	}
 	h := sha256.New()
 	cr := &countingReader{r: io.TeeReader(r, h), progress: req.Progress}
 	br := bufio.NewReaderSize(cr, 1<<20)
@@ -282,6 +300,27 @@ func (im *Importer) Import(ctx context.Context, req Request, r io.Reader) (*File
 	return sum, nil
 }
 
+// oneThread sets DuckDB's threads to 1 and returns what restores the
+// previous value.
+func (im *Importer) oneThread(ctx context.Context) (func(), error) {
+	var prev int64
+	if err := im.conn.QueryRowContext(ctx, `SELECT current_setting('threads')`).Scan(&prev); err != nil {
+		return nil, fmt.Errorf("%w: read DuckDB threads: %w", ErrStore, err)
+	}
+	if prev <= 1 {
+		return func() {}, nil
+	}
+	if _, err := im.conn.ExecContext(ctx, `SET threads = 1`); err != nil {
+		return nil, fmt.Errorf("%w: set DuckDB threads: %w", ErrStore, err)
+	}
+	return func() {
+		// A fresh context: the import's may be cancelled already.
+		if _, err := im.conn.ExecContext(context.Background(), fmt.Sprintf("SET threads = %d", prev)); err != nil {
+			im.log.Warn("restore DuckDB threads after a flow-log import", "threads", prev, "err", err)
+		}
+	}, nil
+}
+
 type countingReader struct {
 	r        io.Reader
 	n        int64
@@ -299,8 +338,9 @@ func (c *countingReader) Read(p []byte) (int, error) {
 
 // fileTx is one file's transaction on the importer's connection.
 type fileTx struct {
-	tx     *sql.Tx
-	fileID uint32
+	tx       *sql.Tx
+	fileID   uint32
+	dictMark int
 }
 
 func (im *Importer) begin(ctx context.Context) (*fileTx, error) {
@@ -310,7 +350,13 @@ func (im *Importer) begin(ctx context.Context) (*fileTx, error) {
 	}
 	id := im.nextFile
 	im.nextFile++ // a rolled-back id is simply never used
-	return &fileTx{tx: tx, fileID: id}, nil
+	return &fileTx{tx: tx, fileID: id, dictMark: im.dict.mark()}, nil
+}
+
+// rollback abandons the file's transaction and the strings it added.
+func (im *Importer) rollback(ft *fileTx) error {
+	im.dict.rollback(ft.dictMark)
+	return ft.tx.Rollback()
 }
 
 // finish records the file and commits, or rolls back when the content
@@ -318,23 +364,23 @@ func (im *Importer) begin(ctx context.Context) (*fileTx, error) {
 func (im *Importer) finish(ctx context.Context, ft *fileTx, req Request, sum *FileSummary, h hash.Hash) error {
 	got := hex.EncodeToString(h.Sum(nil))
 	if sum.SHA256 != "" && sum.SHA256 != got {
-		ft.tx.Rollback() //nolint:errcheck // already failing
+		im.rollback(ft) //nolint:errcheck // already failing
 		return fmt.Errorf("%s: %w (given %s, read %s)", req.Source, ErrChecksum, sum.SHA256, got)
 	}
 	sum.SHA256 = got
 	var n int
 	if err := ft.tx.QueryRowContext(ctx, `SELECT count(*) FROM flowlog_files WHERE log_group = ? AND sha256 = ?`,
 		req.Group, got).Scan(&n); err != nil {
-		ft.tx.Rollback() //nolint:errcheck // already failing
+		im.rollback(ft) //nolint:errcheck // already failing
 		return fmt.Errorf("%w: check flow-log file: %w", ErrStore, err)
 	}
 	if n > 0 {
 		sum.Duplicate, sum.Records, sum.BadLines, sum.Errors = true, 0, 0, nil
-		return ft.tx.Rollback()
+		return im.rollback(ft)
 	}
 	if _, err := ft.tx.ExecContext(ctx, `INSERT INTO flowlog_files (id, log_group, source, sha256, records, bad_lines, bytes, imported_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, now()::TIMESTAMP)`, ft.fileID, req.Group, req.Source, got, sum.Records, sum.BadLines, sum.Bytes); err != nil {
-		ft.tx.Rollback() //nolint:errcheck // already failing
+		im.rollback(ft) //nolint:errcheck // already failing
 		return fmt.Errorf("%w: record flow-log file: %w", ErrStore, err)
 	}
 	if err := ft.tx.Commit(); err != nil {
@@ -400,12 +446,17 @@ func insertSQL(fd *feed, f *Format, fixedStream bool) string {
 	return "INSERT INTO " + physicalTable(f) + " (" + strings.Join(cols, ", ") + ") SELECT " + strings.Join(sel, ", ") + " FROM " + fd.name
 }
 
-func insertArgs(req Request, f *Format, fileID uint32, formatID uint16) []any {
+// d, when not nil, dictionary-encodes the stream (flowlog_records_v2d).
+func insertArgs(req Request, f *Format, fileID uint32, formatID uint16, d *dict) []any {
 	stream := req.Stream
 	if stream == "" {
 		stream = baseName(req.Source)
 	}
-	args := []any{req.Group, stream, fileID, formatID}
+	var streamArg any = stream
+	if d != nil {
+		streamArg = d.idString(stream)
+	}
+	args := []any{req.Group, streamArg, fileID, formatID}
 	if f.versionPos < 0 {
 		args = append(args, int32(f.version))
 	}
@@ -448,7 +499,11 @@ func (im *Importer) importText(ctx context.Context, req Request, r io.Reader, su
 		return err
 	}
 	query := insertSQL(fd, f, req.Stream != "")
-	args := insertArgs(req, f, ft.fileID, fid)
+	var d *dict
+	if physicalTable(f) == tableV2D {
+		d = im.dict
+	}
+	args := insertArgs(req, f, ft.fileID, fid, d)
 
 	pctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -477,7 +532,7 @@ func (im *Importer) importText(ctx context.Context, req Request, r io.Reader, su
 			}
 		}
 		if b := c.batch; firstErr == nil && b != nil && b.n > 0 {
-			firstErr = im.insertBatch(ctx, ft.tx, fd, b, query, args)
+			firstErr = im.insertBatch(ctx, ft.tx, fd, b, query, args, d)
 			if firstErr == nil {
 				sum.Records += int64(b.n)
 				later = im.notify(req.Group, b, later, sum.SHA256 == "")
@@ -498,7 +553,7 @@ func (im *Importer) importText(ctx context.Context, req Request, r io.Reader, su
 			req.Source, ErrRecord, sum.BadLines, f.String(), &sum.Errors[0])
 	}
 	if firstErr != nil {
-		ft.tx.Rollback() //nolint:errcheck // already failing
+		im.rollback(ft) //nolint:errcheck // already failing
 		if !strings.HasPrefix(firstErr.Error(), req.Source+":") {
 			firstErr = fmt.Errorf("%s: %w", req.Source, firstErr)
 		}
@@ -558,8 +613,16 @@ func peekLine(br *bufio.Reader) ([]byte, error) {
 	}
 }
 
-func (im *Importer) insertBatch(ctx context.Context, tx *sql.Tx, fd *feed, b *Batch, query string, args []any) error {
-	rec := fd.record(b)
+// d (nil for the wide table) encodes the dictionary columns; the strings
+// it adds are written first, in the same transaction.
+func (im *Importer) insertBatch(ctx context.Context, tx *sql.Tx, fd *feed, b *Batch, query string, args []any, d *dict) error {
+	rec := fd.record(b, d)
+	if d != nil {
+		if err := d.flush(ctx, tx); err != nil {
+			rec.Release()
+			return err
+		}
+	}
 	fd.reader.stage(rec)
 	rec.Release()
 	defer fd.reader.drop()

@@ -104,14 +104,16 @@ func (im *Importer) importParquetFile(ctx context.Context, req Request, path str
 		cols = append(cols, `"`+fd.Column+`"`)
 		sel = append(sel, `CAST(`+val+` AS `+sqlType(fd.Type)+`)`)
 	}
-	query := "INSERT INTO " + physicalTable(f) + " (" + strings.Join(cols, ", ") + ") SELECT " + strings.Join(sel, ", ") + " FROM read_parquet(" + lit + ")"
-	res, err := ft.tx.ExecContext(ctx, query, insertArgs(req, f, ft.fileID, fid)...)
+	// Parquet values are cast in SQL, not dictionary-encoded by the
+	// importer: every Parquet format goes to the wide table.
+	query := "INSERT INTO " + tableAll + " (" + strings.Join(cols, ", ") + ") SELECT " + strings.Join(sel, ", ") + " FROM read_parquet(" + lit + ")"
+	res, err := ft.tx.ExecContext(ctx, query, insertArgs(req, f, ft.fileID, fid, nil)...)
 	if err != nil {
-		ft.tx.Rollback() //nolint:errcheck // already failing
+		im.rollback(ft) //nolint:errcheck // already failing
 		return fmt.Errorf("%s: import parquet: %w", req.Source, err)
 	}
 	if sum.Records, err = res.RowsAffected(); err != nil {
-		ft.tx.Rollback() //nolint:errcheck // already failing
+		im.rollback(ft) //nolint:errcheck // already failing
 		return fmt.Errorf("%s: import parquet: %w", req.Source, err)
 	}
 	if st, err := os.Stat(path); err == nil {

@@ -1,6 +1,7 @@
 package flowlog
 
 import (
+	"fmt"
 	"strings"
 
 	"github.com/flowlens/flowlens/store/duckdb"
@@ -55,7 +56,7 @@ func migrations() []duckdb.Migration {
 			format_id  USMALLINT NOT NULL,
 			` + strings.Join(cols, ",\n\t\t\t") + `
 		)`,
-	}}, migration2()}
+	}}, migration2(), migration3()}
 }
 
 // Physical tables behind the flowlog_records view (migration 2). DuckDB
@@ -96,10 +97,107 @@ func migration2() duckdb.Migration {
 	}}
 }
 
-// physicalTable is where records of format f are stored.
+// Migration 3: version 2 records move to flowlog_records_v2d, where the
+// low-cardinality text columns are UINTEGER ids into flowlog_strings
+// (dictionary-encoded by the importer) and the view decodes them back.
+// DuckDB 1.1 spends most of an import appending, analysing and
+// compressing VARCHAR values (string stats, HyperLogLog, dictionary
+// lookups); integers are several times cheaper (BENCHMARKS.md).
+// log_group stays VARCHAR: every query filters on it, and a decoded
+// column cannot be filtered before decoding. srcaddr and dstaddr stay
+// VARCHAR too: decoding 4-byte integers back to dotted quads in SQL cost
+// ~200 ns per row, which a GROUP BY srcAddr pays on every row it reads.
+//
+// flowlog_strings ids are dense (1, 2, 3, ...; the importer assigns them in
+// order and forgets those of a rolled-back file), so the view decodes an id
+// by indexing the list of all values ordered by id: one small scalar
+// subquery per query, O(1) per row, no join. Ids 1-5 are the fixed
+// action and log-status values; the view decodes them with CASE so that a
+// filter on action or log_status needs no list at all.
+const (
+	tableV2D    = "flowlog_records_v2d"
+	tableDict   = "flowlog_strings"
+	fixedValues = 5
+)
+
+// dictColumns are the version 2 text columns stored as flowlog_strings ids.
+var dictColumns = map[string]bool{"account_id": true, "interface_id": true, "action": true, "log_status": true}
+
+// fixedDict are the values of ids 1..fixedValues.
+var fixedDict = []string{"ACCEPT", "REJECT", "OK", "NODATA", "SKIPDATA"}
+
+func migration3() duckdb.Migration {
+	var cols, sel, old []string
+	for _, f := range Fields {
+		c := `"` + f.Column + `"`
+		switch {
+		case f.Version != 2:
+			sel = append(sel, `CAST(NULL AS `+sqlType(f.Type)+`) AS `+c)
+			continue
+		case dictColumns[f.Column]:
+			cols = append(cols, c+" UINTEGER")
+			sel = append(sel, decodeSQL(f.Column)+" AS "+c)
+			old = append(old, `(SELECT id FROM `+tableDict+` WHERE value = r.`+c+`)`)
+		default:
+			cols = append(cols, c+" "+sqlType(f.Type))
+			sel = append(sel, c)
+			old = append(old, "r."+c)
+		}
+	}
+	var seed []string
+	for i, v := range fixedDict {
+		seed = append(seed, fmt.Sprintf("(%d, '%s')", i+1, v))
+	}
+	var oldText []string
+	for _, c := range []string{"log_stream", "account_id", "interface_id", "action", "log_status"} {
+		oldText = append(oldText, `SELECT "`+c+`" AS value FROM `+tableV2)
+	}
+	return duckdb.Migration{Version: 3, Name: "dictionary-encoded text columns for version 2 records", Stmts: []string{
+		`CREATE TABLE ` + tableDict + ` (
+			id    UINTEGER PRIMARY KEY,
+			value VARCHAR NOT NULL UNIQUE
+		)`,
+		`INSERT INTO ` + tableDict + ` VALUES ` + strings.Join(seed, ", "),
+		// Existing records: every distinct value gets the next id.
+		`INSERT INTO ` + tableDict + ` SELECT ` + fmt.Sprint(fixedValues) + ` + row_number() OVER (ORDER BY value), value FROM (
+			SELECT DISTINCT value FROM (` + strings.Join(oldText, " UNION ALL ") + `) WHERE value IS NOT NULL
+			AND value NOT IN (SELECT value FROM ` + tableDict + `))`,
+		`CREATE TABLE ` + tableV2D + ` (
+			log_group  VARCHAR NOT NULL,
+			log_stream UINTEGER NOT NULL,
+			file_id    UINTEGER NOT NULL,
+			format_id  USMALLINT NOT NULL,
+			` + strings.Join(cols, ",\n\t\t\t") + `
+		)`,
+		`INSERT INTO ` + tableV2D + ` SELECT r.log_group, (SELECT id FROM ` + tableDict + ` WHERE value = r.log_stream), r.file_id, r.format_id, ` +
+			strings.Join(old, ", ") + ` FROM ` + tableV2 + ` r`,
+		`DROP VIEW ` + Table,
+		`DROP TABLE ` + tableV2,
+		`CREATE VIEW ` + Table + ` AS
+			SELECT log_group, d.s[log_stream] AS log_stream, file_id, format_id, ` + strings.Join(sel, ", ") + `
+			FROM ` + tableV2D + `, (SELECT list(value ORDER BY id) AS s FROM ` + tableDict + `) d
+			UNION ALL
+			SELECT * FROM ` + tableAll,
+	}}
+}
+
+// decodeSQL turns column c of flowlog_records_v2d back into its text.
+func decodeSQL(c string) string {
+	q := `"` + c + `"`
+	switch c {
+	case "action":
+		return `CASE ` + q + ` WHEN 1 THEN 'ACCEPT' WHEN 2 THEN 'REJECT' ELSE d.s[` + q + `] END`
+	case "log_status":
+		return `CASE ` + q + ` WHEN 3 THEN 'OK' WHEN 4 THEN 'NODATA' WHEN 5 THEN 'SKIPDATA' ELSE d.s[` + q + `] END`
+	}
+	return `d.s[` + q + `]`
+}
+
+// physicalTable is where records of format f are stored by the text
+// importer (Parquet goes through insertTable).
 func physicalTable(f *Format) string {
 	if f.version == 2 {
-		return tableV2
+		return tableV2D
 	}
 	return tableAll
 }

@@ -35,7 +35,9 @@ func main() {
 	queries := flag.Bool("queries", true, "time the REJECT top-talkers query (SQL and mawk)")
 	runs := flag.Int("runs", 5, "runs of each query")
 	queriesOnly := flag.Bool("queries-only", false, "only time the queries on the DuckDB file and text kept in --dir by an earlier --keep run")
+	threads := flag.Int("threads", 0, "DuckDB worker threads (0: DuckDB's default, one per core)")
 	flag.Parse()
+	duckThreads = *threads
 	var err error
 	if *queriesOnly {
 		if *dir == "" {
@@ -51,6 +53,9 @@ func main() {
 		os.Exit(1)
 	}
 }
+
+// duckThreads is --threads, for the import's store.
+var duckThreads int
 
 func run(records int, dir string, keep, reuse bool, parsers int, fromGz, queries bool, runs int) error {
 	if os.Getenv("GOGC") == "" {
@@ -84,7 +89,7 @@ func run(records int, dir string, keep, reuse bool, parsers int, fromGz, queries
 	dbPath := filepath.Join(dir, "flowlogs.duckdb")
 	os.Remove(dbPath)
 	os.Remove(dbPath + ".wal")
-	st, err := duckdb.Open(duckdb.Config{Path: dbPath}, slog.New(slog.DiscardHandler))
+	st, err := duckdb.Open(duckdb.Config{Path: dbPath, Threads: duckThreads}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		return err
 	}

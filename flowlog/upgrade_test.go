@@ -1,0 +1,120 @@
+package flowlog
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/flowlens/flowlens/store/duckdb"
+)
+
+// viewQuery reads every column of the view, in a stable order.
+const viewQuery = `SELECT * FROM flowlog_records ORDER BY log_group, start, srcaddr NULLS FIRST, interface_id, log_status`
+
+// TestUpgradeToDictionaryTable stores the reference records the way
+// schema version 2 did (text columns in flowlog_records_v2), upgrades to
+// version 3 (dictionary-encoded flowlog_records_v2d) and checks that the
+// view reads the same rows, then that new imports and rolled-back ones
+// keep the dictionary dense and every record readable.
+func TestUpgradeToDictionaryTable(t *testing.T) {
+	ctx := context.Background()
+	st, err := duckdb.Open(duckdb.Config{Path: filepath.Join(t.TempDir(), "f.duckdb")}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.MigrateComponent(ctx, Component, migrations()[:2]); err != nil {
+		t.Fatal(err)
+	}
+	// Version-2 rows, parsed by the real parser, written as version 2's
+	// importer wrote them (log_stream = interface id).
+	b := NewBatch(Default, false)
+	for _, r := range referenceRecords {
+		if err := b.AppendLine([]byte(r.line)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var cols []string
+	for i := range Default.Len() {
+		cols = append(cols, `"`+Default.Field(i).Column+`"`)
+	}
+	ins := `INSERT INTO flowlog_records_v2 (log_group, log_stream, file_id, format_id, ` + strings.Join(cols, ", ") +
+		`) VALUES (?, ?, 1, 1` + strings.Repeat(", ?", Default.Len()) + `)`
+	for row := range b.Len() {
+		args := []any{"old", b.Value(row, Default.ifacePos)}
+		for k := range Default.Len() {
+			args = append(args, b.Value(row, k))
+		}
+		if _, err := st.DB().Exec(ins, args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := st.DB().Exec(`INSERT INTO flowlog_formats VALUES (1, ?)`, Default.Names()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.DB().Exec(`INSERT INTO flowlog_files VALUES (1, 'old', 'old.log', 'aa', ?, 0, 0, now()::TIMESTAMP)`, b.Len()); err != nil {
+		t.Fatal(err)
+	}
+	before := rows(t, st.DB(), viewQuery)
+	if len(before) != len(referenceRecords) || !strings.Contains(strings.Join(before, "\n"), "NODATA") {
+		t.Fatalf("version 2 rows:\n%s", strings.Join(before, "\n"))
+	}
+
+	im, err := NewImporter(ctx, st, ImporterConfig{TempDir: t.TempDir()}, nil, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer im.Close()
+	after := rows(t, st.DB(), viewQuery)
+	if strings.Join(after, "\n") != strings.Join(before, "\n") {
+		t.Fatalf("after the upgrade:\n%s\nbefore:\n%s", strings.Join(after, "\n"), strings.Join(before, "\n"))
+	}
+	if n := rows(t, st.DB(), `SELECT (SELECT count(*) FROM flowlog_records_v2d), (SELECT count(*) FROM information_schema.tables WHERE table_name = 'flowlog_records_v2')`); n[0] != fmt.Sprintf("%d 0", len(referenceRecords)) {
+		t.Errorf("physical tables after the upgrade: %s", n[0])
+	}
+
+	// A file whose content is not what the caller announced is rolled
+	// back after its records (and its new strings) were written.
+	bad := "2 999999999999 eni-rolledback 10.1.1.1 10.1.1.2 1 2 6 1 40 1700000000 1700000060 ACCEPT OK\n"
+	if _, err := im.Import(ctx, Request{Group: "new", Source: "bad.log", SHA256: strings.Repeat("0", 64)}, strings.NewReader(bad)); err == nil {
+		t.Fatal("checksum mismatch accepted")
+	}
+	good := "2 888888888888 eni-new 10.1.1.1 10.1.1.2 1 2 6 1 40 1700000000 1700000060 REJECT OK\n" +
+		"2 888888888888 eni-new 10.1.1.3 10.1.1.2 1 2 6 1 40 1700000001 1700000061 ACCEPT WEIRD\n"
+	if sum, err := im.Import(ctx, Request{Group: "new", Source: "good.log"}, strings.NewReader(good)); err != nil || sum.Records != 2 {
+		t.Fatalf("%+v %v", sum, err)
+	}
+	if n := rows(t, st.DB(), `SELECT count(*) = max(id), count(*) FILTER (WHERE value LIKE '%rolledback%' OR value = '999999999999') FROM flowlog_strings`); n[0] != "true 0" {
+		t.Errorf("dictionary after a rollback: %s", n[0])
+	}
+	got := rows(t, st.DB(), `SELECT log_group, log_stream, account_id, interface_id, srcaddr, action, log_status FROM flowlog_records WHERE log_group = 'new' ORDER BY start`)
+	want := "new eni-new 888888888888 eni-new 10.1.1.1 REJECT OK\nnew eni-new 888888888888 eni-new 10.1.1.3 ACCEPT WEIRD"
+	if strings.Join(got, "\n") != want {
+		t.Errorf("new records:\n%s\nwant:\n%s", strings.Join(got, "\n"), want)
+	}
+	// The old records read the same after the new strings were added.
+	if again := rows(t, st.DB(), `SELECT * FROM flowlog_records WHERE log_group = 'old' ORDER BY log_group, start, srcaddr NULLS FIRST, interface_id, log_status`); strings.Join(again, "\n") != strings.Join(before, "\n") {
+		t.Errorf("old records after new imports:\n%s", strings.Join(again, "\n"))
+	}
+
+	// A new importer (a server restart) continues the dictionary.
+	im.Close()
+	im2, err := NewImporter(ctx, st, ImporterConfig{TempDir: t.TempDir()}, nil, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer im2.Close()
+	more := "2 777777777777 eni-new 10.1.1.9 10.1.1.2 1 2 6 1 40 1700000002 1700000062 REJECT OK\n"
+	if _, err := im2.Import(ctx, Request{Group: "new", Stream: "s1", Source: "more.log"}, strings.NewReader(more)); err != nil {
+		t.Fatal(err)
+	}
+	got = rows(t, st.DB(), `SELECT log_stream, account_id, srcaddr FROM flowlog_records WHERE start = 1700000002`)
+	if strings.Join(got, "\n") != "s1 777777777777 10.1.1.9" {
+		t.Errorf("after a restart: %v", got)
+	}
+	if n := rows(t, st.DB(), `SELECT count(*) = max(id) FROM flowlog_strings`); n[0] != "true" {
+		t.Errorf("dictionary ids not dense: %s", n[0])
+	}
+}
