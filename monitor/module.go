@@ -25,8 +25,9 @@ type Config struct {
 	// agent reports (default 3 s). Rows whose interval ends in a window
 	// already evaluated are counted as late and dropped.
 	Grace time.Duration
-	// Retention is how long evaluations (evidence, contributors) are kept
-	// (default 7 days); metric points follow the metric store's retention.
+	// Retention is how long evaluations (evidence, contributors: ~10-20 kB
+	// of JSON each) are kept (default 24 h); metric points follow the
+	// metric store's retention.
 	Retention time.Duration
 	// BaselineWindows is the health baselines' trailing length in windows
 	// (default health.DefaultWindows).
@@ -47,7 +48,7 @@ func (c *Config) defaults() {
 		c.Grace = 3 * time.Second
 	}
 	if c.Retention <= 0 {
-		c.Retention = 7 * 24 * time.Hour
+		c.Retention = 24 * time.Hour
 	}
 }
 
@@ -400,7 +401,7 @@ func (m *Module) run() {
 	defer close(m.done)
 	tick := time.NewTicker(500 * time.Millisecond)
 	defer tick.Stop()
-	prune := time.NewTicker(time.Hour)
+	prune := time.NewTicker(10 * time.Minute)
 	defer prune.Stop()
 	for {
 		select {
