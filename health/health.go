@@ -11,10 +11,11 @@
 //     tail test against the baseline rate of the pair's route, the link it
 //     crosses) and inflated RTT (against the pair's own RTT history, or its
 //     route's when the pair is new).
-//  2. Every affected pair votes for each segment on its path; a segment's
-//     score is the share of its traffic (segments sent, RTT samples) that
-//     comes from affected pairs, so that a busy zone does not outvote the
-//     narrow link that actually fails.
+//  2. Every affected pair votes for each segment on its path (so does a pair
+//     whose excess only reaches a looser tail, 0.05: a small pair cannot be
+//     significant alone in 10 s); a segment's score is the share of its
+//     traffic (segments sent, RTT samples) that comes from voting pairs, so
+//     that a busy zone does not outvote the narrow link that actually fails.
 //  3. A segment is degraded when the anomaly is shared by independent host
 //     pairs (a matching: no two share an end; default at least 3, or at least
 //     half of its independent active pairs when it has fewer, never one) and
