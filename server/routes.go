@@ -32,9 +32,6 @@ func (s *Server) routes() http.Handler {
 	for _, m := range s.modules {
 		m.Routes(mux, s.requireToken)
 	}
-	mux.HandleFunc("POST /login", s.handleLogin)
-	mux.HandleFunc("POST /logout", s.handleLogout)
-	mux.HandleFunc("GET /{$}", s.handleIndex)
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such endpoint: "+r.Method+" "+r.URL.Path)
 	})
