@@ -58,7 +58,7 @@ const timedPages = pages.concat([
   ["insights-15m-by-flow", "/insights?since=15m&by=flow"],
   ["insights-6h", "/insights?since=6h"],
   ["insights-24h-retransmissions", "/insights?since=24h&metric=retransmissions"],
-]);
+]).concat((process.env.EXTRA_PAGES || "").split(",").filter(Boolean).map((p) => [p, p]));
 
 const browser = await chromium.launch({
   executablePath: chromiumPath,
