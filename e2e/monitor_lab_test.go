@@ -22,15 +22,13 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/flowlens/flowlens/alarm/alarmtest"
 	"github.com/flowlens/flowlens/lab"
 )
-
-const alertmanagerPath = "/usr/bin/prometheus-alertmanager"
 
 // startMonitorServer runs `flowlens server` with short monitor and alarm
 // delays (the test's 10 s periods).
@@ -64,72 +62,6 @@ func startMonitorServer(t *testing.T, dataDir, addr string) *serverProc {
 	}
 	t.Fatalf("server did not become healthy; log:\n%s", log.String())
 	return nil
-}
-
-// runAlertmanager starts Alertmanager on a free loopback port and kills it
-// by PID at the end. It returns the base URL.
-func runAlertmanager(t *testing.T) string {
-	t.Helper()
-	dir := t.TempDir()
-	cfg := filepath.Join(dir, "alertmanager.yml")
-	if err := os.WriteFile(cfg, []byte("route:\n  receiver: blackhole\nreceivers:\n  - name: blackhole\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	addr := freeAddr(t)
-	var logs bytes.Buffer
-	cmd := exec.Command(alertmanagerPath, "--config.file="+cfg, "--storage.path="+filepath.Join(dir, "data"),
-		"--web.listen-address="+addr, "--cluster.listen-address=", "--log.level=warn")
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start alertmanager: %v", err)
-	}
-	pid := cmd.Process.Pid
-	t.Cleanup(func() {
-		if p, err := os.FindProcess(pid); err == nil {
-			p.Kill()
-		}
-		cmd.Wait()
-		if t.Failed() {
-			t.Logf("alertmanager output:\n%s", logs.String())
-		}
-	})
-	base := "http://" + addr
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		if resp, err := http.Get(base + "/-/ready"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return base
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("alertmanager not ready at %s\n%s", base, logs.String())
-		}
-	}
-}
-
-// firingIn says whether Alertmanager holds an active alert named name.
-func firingIn(t *testing.T, base, name string) bool {
-	t.Helper()
-	resp, err := http.Get(base + "/api/v2/alerts")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var alerts []struct {
-		Labels map[string]string `json:"labels"`
-		Status struct {
-			State string `json:"state"`
-		} `json:"status"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&alerts); err != nil {
-		t.Fatal(err)
-	}
-	for _, a := range alerts {
-		if a.Labels["alertname"] == name && a.Status.State == "active" {
-			return true
-		}
-	}
-	return false
 }
 
 // webhookLog records the payloads a webhook received, with their time.
@@ -172,13 +104,10 @@ func (h *webhookLog) first(state string, since time.Time) (webhookMsg, bool) {
 
 func TestMonitorLabAlarm(t *testing.T) {
 	requireAgentLab(t)
-	if _, err := os.Stat(alertmanagerPath); err != nil {
-		t.Skipf("needs Alertmanager (%s): apt-get install prometheus-alertmanager", alertmanagerPath)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	bin := buildAgent(t)
-	am := runAlertmanager(t)
+	am := alarmtest.StartAlertmanager(t) // skips without prometheus-alertmanager
 	hook := &webhookLog{}
 	hs := httptest.NewServer(hook)
 	defer hs.Close()
@@ -260,7 +189,7 @@ func TestMonitorLabAlarm(t *testing.T) {
 		if _, ok := hook.first("ALARM", faultAt); ok && webhookAfter == 0 {
 			webhookAfter = time.Since(faultAt)
 		}
-		if amAfter == 0 && firingIn(t, am, "a-to-b-degraded") {
+		if amAfter == 0 && alarmtest.Firing(t, am, "a-to-b-degraded") {
 			amAfter = time.Since(faultAt)
 		}
 		return degradedAfter > 0 && webhookAfter > 0 && amAfter > 0

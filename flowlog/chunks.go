@@ -32,9 +32,9 @@ type chunkJob struct {
 // parseChunks cuts r into chunks of whole lines and parses them on
 // Parsers goroutines; the returned channel yields the results in file
 // order and is closed at the end (or after an error result). Memory is
-// bounded: Parsers+InsertChunks+2 chunks and batches exist at once.
+// bounded: Parsers+3 chunks and batches exist at once.
 func (im *Importer) parseChunks(ctx context.Context, r io.Reader, f *Format, header []byte) <-chan parsedChunk {
-	n, m := im.cfg.Parsers, im.cfg.InsertChunks
+	n, m := im.cfg.Parsers, 1 // parsers, chunks held by the inserter
 	bufs := make(chan []byte, n+m+2)
 	batches := make(chan *Batch, n+m+2)
 	for range n + m + 2 {

@@ -34,7 +34,9 @@ import (
 	"fmt"
 	"math"
 	"net/netip"
+	"slices"
 	"sort"
+	"strings"
 
 	"github.com/flowlens/flowlens/flow"
 	"github.com/flowlens/flowlens/topology"
@@ -155,10 +157,11 @@ type pair struct {
 	expRate, expRTO  float64 // expected per segment sent
 	rttBase          float64 // 0: no RTT baseline
 	lossHit, rttHit  bool
-	lossWeak         bool // PairAlpha not reached, WeakAlpha is
-	rttOwn           bool // judged against its own RTT history
-	explained        bool // by a degraded segment
-	attributed       bool // to a host
+	lossWeak         bool   // PairAlpha not reached, WeakAlpha is
+	rttOwn           bool   // judged against its own RTT history
+	explained        bool   // by a degraded segment
+	explainedBy      string // that segment's id
+	attributed       bool   // to a host
 	active, rttJudge bool
 }
 
@@ -297,8 +300,8 @@ func Evaluate(cfg Config, flows []Flow, base *Baselines) *Result {
 		ev := best.evidence(true)
 		degraded = append(degraded, ev)
 		for _, p := range bySeg[best.id] {
-			if p.active && p.affected() {
-				p.explained = true
+			if p.active && p.contributes() && !p.explained {
+				p.explained, p.explainedBy = true, best.id
 			}
 		}
 	}
@@ -420,6 +423,7 @@ type segStats struct {
 	now, baseline                Figures
 	lossSig, rttSig              bool
 	outlier                      netip.Addr // the most implicated end, left out of the test
+	explainedBy                  []string   // degraded segments that explain some of its affected pairs
 }
 
 func segmentStats(cfg *Config, id, kind string, pairs []*pair, base *Baselines, unexplainedOnly bool) segStats {
@@ -449,6 +453,9 @@ func segmentStats(cfg *Config, id, kind string, pairs []*pair, base *Baselines, 
 		}
 		if p.contributes() {
 			aff = append(aff, p)
+			if p.explained && !slices.Contains(st.explainedBy, p.explainedBy) {
+				st.explainedBy = append(st.explainedBy, p.explainedBy)
+			}
 		}
 	}
 	st.active, st.affected = len(act), len(aff)
@@ -546,10 +553,12 @@ func (st *segStats) evidence(degraded bool) SegmentEvidence {
 		ev.Reason = fmt.Sprintf("%d independent host pairs affected (%d of %d active): %s", st.indep, st.affected, st.active, joinAnd(what))
 	case st.affected == 0:
 		ev.Reason = "no affected host pairs"
+	case len(st.explainedBy) > 0:
+		ev.Reason = fmt.Sprintf("its affected host pairs cross degraded %s", strings.Join(st.explainedBy, ", "))
 	case st.indep < st.req:
 		ev.Reason = fmt.Sprintf("%d independent affected host pairs, %d needed", st.indep, st.req)
 	default:
-		ev.Reason = fmt.Sprintf("not significant once %s is left out, or explained by a degraded segment", st.outlier)
+		ev.Reason = fmt.Sprintf("not significant once %s is left out: a single host's anomaly", st.outlier)
 	}
 	return ev
 }

@@ -185,7 +185,8 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.WriteHeader(status)
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
-	enc.Encode(v) //nolint:errcheck // the client went away
+	enc.SetEscapeHTML(false) // segment ids such as zone-a>zone-b stay readable
+	enc.Encode(v)            //nolint:errcheck // the client went away
 }
 
 func writeErr(w http.ResponseWriter, err error) {

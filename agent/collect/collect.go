@@ -104,6 +104,8 @@ type Collector interface {
 	// Run seeds the sockets that already exist (as Baseline snapshots), then
 	// streams events until ctx is done. It closes nothing it did not open
 	// and detaches everything it attached before returning.
+	// The caller reads events until Run has returned: a collector may
+	// send its last observations after ctx is done.
 	Run(ctx context.Context, events chan<- Event) error
 	Stats() Stats
 }

@@ -20,9 +20,11 @@ import (
 // when the agent asks for one (Sync, which also makes the reader return
 // at once) and every SnapshotEvery as a backstop. One goroutine does both,
 // so that every final event read before a snapshot is handled before it,
-// and the state they share needs no lock.
+// and the state they share needs no lock. When ctx is done it drains the
+// ring and takes a last snapshot, so that the agent's last report has the
+// connections of its last moments.
 func (c *Collector) loop(ctx context.Context, rd *ringbuf.Reader, iter *link.Iter, events chan<- collect.Event) error {
-	stop := context.AfterFunc(ctx, func() { rd.Close() })
+	stop := context.AfterFunc(ctx, func() { rd.Flush() })
 	defer stop()
 	var rec ringbuf.Record
 	last := time.Now()
@@ -31,15 +33,16 @@ func (c *Collector) loop(ctx context.Context, rd *ringbuf.Reader, iter *link.Ite
 		err := rd.ReadInto(&rec)
 		switch {
 		case err == nil:
-			if !c.forward(ctx, rec.RawSample, events) {
-				return nil
-			}
+			c.forward(rec.RawSample, events)
 			if n%256 != 0 { // under a constant stream, look at the clock now and then
 				continue
 			}
 		case errors.Is(err, ringbuf.ErrFlushed), errors.Is(err, os.ErrDeadlineExceeded):
 			// The ring is drained (the program does not wake the
 			// reader for each event; Sync flushes it).
+			if ctx.Err() != nil {
+				return c.refresh(iter, events)
+			}
 		case errors.Is(err, ringbuf.ErrClosed), errors.Is(err, os.ErrClosed):
 			return nil
 		default:
@@ -50,11 +53,11 @@ func (c *Collector) loop(ctx context.Context, rd *ringbuf.Reader, iter *link.Ite
 			continue
 		}
 		last = time.Now()
-		if err := c.refresh(ctx, iter, events); err != nil {
+		if err := c.refresh(iter, events); err != nil {
 			return err
 		}
-		if sync && !send(ctx, events, collect.Event{Kind: collect.Synced}) {
-			return nil
+		if sync {
+			events <- collect.Event{Kind: collect.Synced}
 		}
 	}
 }
@@ -68,26 +71,17 @@ func (c *Collector) Sync() {
 	}
 }
 
-// send hands one event to the aggregator; false when ctx is done.
-func send(ctx context.Context, events chan<- collect.Event, ev collect.Event) bool {
-	select {
-	case events <- ev:
-		return true
-	case <-ctx.Done():
-		return false
-	}
-}
-
-// forward decodes one ring buffer record and sends it on; false when ctx
-// is done.
-func (c *Collector) forward(ctx context.Context, raw []byte, events chan<- collect.Event) bool {
+// forward decodes one ring buffer record and sends it on. Sends block
+// until the consumer takes the event: it reads until Run returns and
+// closes the channel, also after ctx is done (the last drain).
+func (c *Collector) forward(raw []byte, events chan<- collect.Event) {
 	ev, err := c.decodeEvent(raw)
 	if err != nil {
 		c.lost.Add(1)
 		c.log.Debug("ebpf: bad event", "err", err)
-		return true
+		return
 	}
-	return send(ctx, events, ev)
+	events <- ev
 }
 
 // decodeEvent turns one ring buffer record into an Event: a final event

@@ -52,13 +52,13 @@ func newSnapshotter() snapshotter {
 // refresh runs the tcp iterator (fresh counters of the sockets of this
 // namespace), then reads the socket map into events and the programs'
 // stats.
-func (c *Collector) refresh(ctx context.Context, iter *link.Iter, events chan<- collect.Event) error {
+func (c *Collector) refresh(iter *link.Iter, events chan<- collect.Event) error {
 	if iter != nil {
 		if err := runIter(iter); err != nil {
 			c.log.Warn("ebpf: tcp iterator failed", "err", err)
 		}
 	}
-	if err := c.snapshot(ctx, events); err != nil {
+	if err := c.snapshot(events); err != nil {
 		return err
 	}
 	if err := c.readStats(); err != nil {
@@ -83,27 +83,18 @@ func runIter(iter *link.Iter) error {
 
 // snapshot emits a Snapshot for every tracked socket whose counters moved,
 // and the events the ring buffer could not take (left in the map).
-func (c *Collector) snapshot(ctx context.Context, events chan<- collect.Event) error {
+func (c *Collector) snapshot(events chan<- collect.Event) error {
 	s := &c.snap
 	s.gen++
 	n := 0
 	err := c.eachSocket(func(cookie uint64, st *sockopsSockState) error {
 		n++
-		ev, ok := c.socketEvent(cookie, st)
-		if !ok {
-			return nil
+		if ev, ok := c.socketEvent(cookie, st); ok {
+			events <- ev // the consumer reads until Run returns
 		}
-		select {
-		case events <- ev:
-			return nil
-		case <-ctx.Done():
-			return ctx.Err()
-		}
+		return nil
 	})
 	if err != nil {
-		if ctx.Err() != nil {
-			return nil
-		}
 		return err
 	}
 	c.tracked.Store(uint64(n))

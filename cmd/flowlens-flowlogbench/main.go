@@ -91,6 +91,7 @@ func run(records int, dir string, keep, reuse bool, parsers int, fromGz, queries
 	}
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
+	load0 := loadAvg()
 	t0 := time.Now()
 	cpu0 := cpuTime()
 	sum, err := im.ImportInputs(ctx, "bench", inputs, flowlog.ImportOptions{})
@@ -106,6 +107,10 @@ func run(records int, dir string, keep, reuse bool, parsers int, fromGz, queries
 	fmt.Printf("import %s: %d records (%d bad lines) in %.2f s = %.0f records/s; process CPU %.2f s; Go allocated %.0f MB\n",
 		filepath.Base(src), sum.Records, sum.BadLines, elapsed.Seconds(), float64(sum.Records)/elapsed.Seconds(), cpu.Seconds(),
 		mb(int64(after.TotalAlloc-before.TotalAlloc)))
+	// The machine is shared: the load average says how much of it this
+	// run had, and CPU per record is the figure that load disturbs least.
+	fmt.Printf("  load average before/after: %s / %s; CPU cost %.2f µs/record (%.0f records per CPU-second)\n",
+		load0, loadAvg(), cpu.Seconds()*1e6/float64(sum.Records), float64(sum.Records)/cpu.Seconds())
 	t1 := time.Now()
 	if _, err := st.DB().ExecContext(ctx, "CHECKPOINT"); err != nil {
 		return err
@@ -237,4 +242,17 @@ func cpuTime() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// loadAvg is the 1-minute load average.
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return "?"
+	}
+	return f[0]
 }

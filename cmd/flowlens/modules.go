@@ -2,12 +2,15 @@ package main
 
 import (
 	"os"
+	"time"
 
 	"github.com/spf13/pflag"
 
 	"github.com/flowlens/flowlens/alarm"
 	"github.com/flowlens/flowlens/config"
 	"github.com/flowlens/flowlens/flowlog"
+	"github.com/flowlens/flowlens/geoip"
+	"github.com/flowlens/flowlens/internet"
 	"github.com/flowlens/flowlens/logquery"
 	"github.com/flowlens/flowlens/metricfilter"
 	"github.com/flowlens/flowlens/monitor"
@@ -28,6 +31,8 @@ type moduleFlags struct {
 	alarm        alarm.Config
 	metricfilter metricfilter.Config
 	flowlog      flowlog.ModuleConfig
+	geoip        geoip.Config
+	internet     internet.Config
 	logquery     logquery.Config
 	web          web.Config
 }
@@ -39,6 +44,11 @@ func (m *moduleFlags) register(f *pflag.FlagSet) {
 	f.DurationVar(&m.alarm.EvalDelay, "alarm-eval-delay", 0, "wait this long after a period ends before judging it (default min(step/2, 3s))")
 	f.DurationVar(&m.alarm.ResendInterval, "alarm-resend-interval", 0, "re-send firing alerts to Alertmanager this often (default 1m)")
 	f.IntVar(&m.flowlog.Importer.MaxErrors, "flowlog-max-errors", 100, "bad flow-log lines listed per file in an import's answer (all are counted)")
+	f.StringVar(&m.geoip.CityPath, "geoip-city", "", "MMDB file with client cities (MaxMind GeoLite2-City or IPinfo location; a combined city+ASN file works too)")
+	f.StringVar(&m.geoip.ASNPath, "geoip-asn", "", "MMDB file with ASNs (MaxMind GeoLite2-ASN or IPinfo ASN; may be the same file as --geoip-city)")
+	f.DurationVar(&m.internet.Grace, "internet-grace", 40*time.Second, "how long the internet monitor waits after a period for late agent reports")
+	f.DurationVar(&m.internet.MinPeriod, "internet-min-period", internet.MinPeriod, "shortest internet monitor period accepted (lower only for tests)")
+	f.MarkHidden("internet-min-period")
 	m.logquery = logquery.DefaultConfig()
 	f.DurationVar(&m.logquery.Timeout, "query-timeout", m.logquery.Timeout, "stop a log query (POST /api/v1/query) after this long")
 	f.IntVar(&m.logquery.MaxConcurrent, "query-max-concurrent", m.logquery.MaxConcurrent, "log queries that run at once; more wait")
@@ -75,6 +85,8 @@ func (m *moduleFlags) factories() []server.ModuleFactory {
 		metricfilter.Factory(m.metricfilter), // before the flow-log importer, which calls it
 		flowlog.Factory(m.flowlog),
 		logquery.Factory(&m.logquery),
+		geoip.Factory(m.geoip), // before internet, which reads its database
+		internet.Factory(m.internet),
 		web.Factory(m.web), // last: it reaches the modules above
 	}
 }
