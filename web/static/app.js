@@ -50,11 +50,13 @@
     var lo = d.x[0], hi = d.x[d.x.length - 1];
     if (d.x_min && d.x_max) { lo = Math.min(lo, d.x_min); hi = Math.max(hi, d.x_max); }
     if (hi - lo < 60) { lo -= 300; hi += 300; }
-    var dataLo = d.x[0], dataHi = d.x[d.x.length - 1];
-    // The whole range asked for at first; a drag-zoom still narrows it.
-    opts.scales.x.range = function (u, min, max) {
-      if (min == null || (min === dataLo && max === dataHi)) return [lo, hi];
-      return [min, max];
+    // The whole range asked for, unless the user drag-zoomed (a double
+    // click goes back to the whole range).
+    var zoomed = false;
+    opts.scales.x.range = function (u, min, max) { return zoomed ? [min, max] : [lo, hi]; };
+    opts.hooks = {
+      setSelect: [function (u) { if (u.select.width > 0) zoomed = true; }],
+      ready: [function (u) { u.over.addEventListener("dblclick", function () { zoomed = false; }, true); }]
     };
     el.textContent = "";
     var plot = new uPlot(opts, data, el);
