@@ -119,6 +119,12 @@
     q.focus();
   });
 
+  // Forms that destroy something ask first.
+  document.addEventListener("submit", function (e) {
+    var f = e.target;
+    if (f.getAttribute && f.getAttribute("data-confirm") && !window.confirm(f.getAttribute("data-confirm"))) e.preventDefault();
+  }, true);
+
   function init(root) { initCharts(root); initSelectAll(root); initEditor(root); }
   document.addEventListener("DOMContentLoaded", function () { init(document); });
   document.addEventListener("htmx:afterSettle", function (e) { init(e.target || document); });
