@@ -499,6 +499,9 @@ func (im *Importer) importText(ctx context.Context, req Request, r io.Reader, su
 	}
 	if firstErr != nil {
 		ft.tx.Rollback() //nolint:errcheck // already failing
+		if !strings.HasPrefix(firstErr.Error(), req.Source+":") {
+			firstErr = fmt.Errorf("%s: %w", req.Source, firstErr)
+		}
 		return firstErr
 	}
 	// The bufio.Reader may hold bytes the parser never asked for only

@@ -395,3 +395,18 @@ func TestImportNothingParses(t *testing.T) {
 		t.Error("file recorded")
 	}
 }
+
+// A truncated gzip file stores nothing and says which file.
+func TestImportTruncatedGzip(t *testing.T) {
+	im, st := newTestImporter(t, ImporterConfig{}, nil)
+	var b bytes.Buffer
+	Generate(&b, GenConfig{Records: 5000, Seed: 9})
+	data := gz(t, b.String())
+	_, err := im.Import(context.Background(), Request{Group: "g", Source: "cut.log.gz"}, bytes.NewReader(data[:len(data)/2]))
+	if err == nil || !strings.HasPrefix(err.Error(), "cut.log.gz: ") || !strings.Contains(err.Error(), "unexpected EOF") {
+		t.Fatalf("error %v", err)
+	}
+	if n := rows(t, st.DB(), `SELECT (SELECT count(*) FROM flowlog_records), (SELECT count(*) FROM flowlog_files)`); n[0] != "0 0" {
+		t.Errorf("stored %s", n[0])
+	}
+}

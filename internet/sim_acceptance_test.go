@@ -6,9 +6,11 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
+	"github.com/flowlens/flowlens/alarm"
 	"github.com/flowlens/flowlens/apiclient"
 	"github.com/flowlens/flowlens/examples"
 	"github.com/flowlens/flowlens/geoip"
@@ -29,9 +31,12 @@ const simToken = "internet-sim-token"
 type simRun struct {
 	srv    *server.Server
 	mod    *internet.Module
-	client *apiclient.Client
-	clock  *sim.SteppedClock
-	start  time.Time
+	alarms *alarm.Module
+	// alarmStates are the states of every alarm after each step.
+	alarmStates map[string][]alarm.State
+	client      *apiclient.Client
+	clock       *sim.SteppedClock
+	start       time.Time
 }
 
 func startSimServer(t *testing.T) *simRun {
@@ -48,7 +53,7 @@ func startSimServer(t *testing.T) *simRun {
 	// Simulated time starts on a period boundary in the recent past.
 	start := time.Now().Add(-time.Hour).Truncate(time.Minute)
 	clock := sim.NewSteppedClock(start)
-	r := &simRun{clock: clock, start: start}
+	r := &simRun{clock: clock, start: start, alarmStates: map[string][]alarm.State{}}
 	log := slog.New(slog.DiscardHandler)
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
@@ -56,6 +61,13 @@ func startSimServer(t *testing.T) *simRun {
 	srv, err := server.New(server.Config{DataDir: filepath.Join(dir, "data"), Listen: "127.0.0.1:0", TopologyPath: topo,
 		Tokens: []string{simToken},
 		Modules: []server.ModuleFactory{
+			{Name: "alarm", New: func(d *server.Deps) (server.Module, error) {
+				m, err := alarm.Factory(alarm.Config{Now: clock.Now}).New(d)
+				if err == nil {
+					r.alarms = m.(*alarm.Module)
+				}
+				return m, err
+			}},
 			geoip.Factory(geoip.Config{CityPath: db, ASNPath: db}),
 			{Name: internet.ModuleName, New: func(d *server.Deps) (server.Module, error) {
 				m, err := internet.New(internet.Config{Now: clock.Now, Grace: time.Millisecond, Tick: time.Hour}, d)
@@ -76,9 +88,16 @@ func startSimServer(t *testing.T) *simRun {
 	})
 	r.srv, r.client = srv, apiclient.New(srv.URL(), simToken, false)
 	// Evaluate right after each interval is stored, deterministically.
-	clock.AfterStep = func(time.Time) {
+	clock.AfterStep = func(now time.Time) {
 		if err := r.mod.EvaluateDue(context.Background()); err != nil {
 			t.Errorf("evaluate: %v", err)
+		}
+		// The alarm engine judges the published scores like any series.
+		if err := r.alarms.EvaluateAll(context.Background(), now); err != nil {
+			t.Errorf("alarms: %v", err)
+		}
+		for _, st := range r.alarms.List() {
+			r.alarmStates[st.Name] = append(r.alarmStates[st.Name], st.State)
 		}
 	}
 	var created internet.Monitor
@@ -159,7 +178,19 @@ func TestSimASNFaultOpensPerformanceEventNamingTheASN(t *testing.T) {
 		t.Skip("scenario of 14 simulated minutes")
 	}
 	r := startSimServer(t)
+	if _, err := r.alarms.Put(t.Context(), alarm.Definition{Name: "internet-performance", Namespace: internet.Namespace,
+		Metric: "performance_score", Dimensions: map[string]string{"monitor": "web"}, Statistic: alarm.Minimum,
+		Period: alarm.Duration(time.Minute), EvaluationPeriods: 1, DatapointsToAlarm: 1, Comparison: alarm.Less,
+		Threshold: 95, TreatMissingData: alarm.NotBreaching}, true); err != nil {
+		t.Fatal(err)
+	}
 	r.run(t, 14*time.Minute, "asn=64500,loss=0.05,after=6m,for=4m")
+	// The alarm on the published score went to ALARM during the fault and
+	// back to OK after it.
+	states := r.alarmStates["internet-performance"]
+	if !slices.Contains(states, alarm.Alarming) || len(states) == 0 || states[len(states)-1] != alarm.OK {
+		t.Errorf("alarm states over the run: %v", states)
+	}
 	evs := r.events(t)
 	if len(evs) != 1 {
 		t.Fatalf("%d events, want exactly one", len(evs))

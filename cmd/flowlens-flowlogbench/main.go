@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/flowlens/flowlens/flowlog"
+	"github.com/flowlens/flowlens/logquery"
 	"github.com/flowlens/flowlens/store/duckdb"
 )
 
@@ -33,8 +34,19 @@ func main() {
 	fromGz := flag.Bool("from-gz", false, "import the gzip file instead of the text file")
 	queries := flag.Bool("queries", true, "time the REJECT top-talkers query (SQL and mawk)")
 	runs := flag.Int("runs", 5, "runs of each query")
+	queriesOnly := flag.Bool("queries-only", false, "only time the queries on the DuckDB file and text kept in --dir by an earlier --keep run")
 	flag.Parse()
-	if err := run(*records, *dir, *keep, *reuse, *parsers, *fromGz, *queries, *runs); err != nil {
+	var err error
+	if *queriesOnly {
+		if *dir == "" {
+			err = fmt.Errorf("--queries-only needs --dir")
+		} else {
+			err = timeQueries(context.Background(), filepath.Join(*dir, "flowlogs.duckdb"), filepath.Join(*dir, "flows.log"), *runs)
+		}
+	} else {
+		err = run(*records, *dir, *keep, *reuse, *parsers, *fromGz, *queries, *runs)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "flowlens-flowlogbench:", err)
 		os.Exit(1)
 	}
@@ -131,10 +143,9 @@ func run(records int, dir string, keep, reuse bool, parsers int, fromGz, queries
 	return timeQueries(ctx, dbPath, text, runs)
 }
 
-// timeQueries answers "which sources were rejected most" three ways. The
-// Logs Insights form (`filter action="REJECT" | stats count(*) as n by
-// srcAddr | sort n desc | limit 20`) belongs to package logquery, which
-// can add its timing here next to the SQL it compiles to.
+// timeQueries answers "which sources were rejected most" three ways: the
+// Logs Insights query through package logquery (what the server runs for
+// flowlens query), hand-written SQL, and mawk over the text.
 func timeQueries(ctx context.Context, dbPath, text string, runs int) error {
 	st, err := duckdb.Open(duckdb.Config{Path: dbPath}, slog.New(slog.DiscardHandler))
 	if err != nil {
@@ -164,6 +175,28 @@ func timeQueries(ctx context.Context, dbPath, text string, runs int) error {
 		return err
 	}
 	fmt.Printf("SQL  REJECT top 20 sources: %s\n", sqlTimes)
+	const lq = `filter action="REJECT" | stats count(*) as n by srcAddr | sort n desc | limit 20`
+	eng := logquery.NewEngine(st.DB())
+	var lqOut string
+	lqTimes, err := timeRuns(runs, func() (string, error) {
+		res, err := eng.Run(ctx, logquery.Request{Query: lq, Groups: []string{"bench"}, Start: time.Unix(0, 0), End: time.Unix(1<<33, 0)})
+		if err != nil {
+			return "", err
+		}
+		// Ties in n come back in any order: compare the counts only.
+		var b strings.Builder
+		for _, r := range res.Rows {
+			fmt.Fprintf(&b, "%v\n", r[1])
+		}
+		return b.String(), nil
+	}, &lqOut)
+	if err != nil {
+		return fmt.Errorf("logquery: %w", err)
+	}
+	fmt.Printf("Logs Insights %q: %s\n", lq, lqTimes)
+	if lqOut != counts(first) {
+		return fmt.Errorf("logquery and SQL disagree:\n%s\nvs\n%s", lqOut, counts(first))
+	}
 	if _, err := exec.LookPath("mawk"); err != nil {
 		fmt.Println("mawk: not installed, skipped")
 		return nil
@@ -255,4 +288,14 @@ func loadAvg() string {
 		return "?"
 	}
 	return f[0]
+}
+
+// counts keeps the first column of "n addr" lines.
+func counts(s string) string {
+	var b strings.Builder
+	for _, l := range strings.Split(strings.TrimSpace(s), "\n") {
+		n, _, _ := strings.Cut(l, " ")
+		b.WriteString(n + "\n")
+	}
+	return b.String()
 }
