@@ -209,6 +209,16 @@ async function monitorFlow(page) {
   await page.goto(base + "/monitors");
   check(await page.locator(`#monitors-table a[href="/monitors/${name}"]`).count() === 1, "the new monitor is listed");
 
+  // Edit it: the form comes back with its resources selected.
+  await page.goto(base + "/monitors/" + name + "/edit");
+  const remotes = await page.$$eval("#remote option:checked", (os) => os.map((o) => o.value));
+  check(remotes.join(",") === "zone:zone-b", "the edit form shows the monitor's resources: " + remotes.join(","));
+  await page.selectOption("#remote", ["zone:zone-b", "service:objstore"]);
+  await page.click("button:has-text('Save monitor')");
+  await page.waitForURL(base + "/monitors/" + name + "*");
+  check((await page.textContent(".notice")).includes("updated") && (await page.textContent("main")).includes("service:objstore"),
+    "the monitor is updated through the form");
+
   // Wait for an evaluation with contributors, then open a path view.
   let link = null;
   for (let i = 0; i < 40 && !link; i++) {
