@@ -258,13 +258,6 @@ func (im *Importer) Import(ctx context.Context, req Request, r io.Reader) (*File
 			return sum, nil
 		}
 	}
-	if !im.cfg.KeepThreads {
-		restore, err := im.oneThread(ctx)
-		if err != nil {
-			return sum, err
-		}
-		defer restore()
-	}
 	h := sha256.New()
 	cr := &countingReader{r: io.TeeReader(r, h), progress: req.Progress}
 	br := bufio.NewReaderSize(cr, 1<<20)
@@ -276,12 +269,12 @@ func (im *Importer) Import(ctx context.Context, req Request, r io.Reader) (*File
 	case len(magic) >= 2 && magic[0] == 0x1f && magic[1] == 0x8b:
 		var zr *gzip.Reader
 		if zr, err = gzip.NewReader(br); err == nil {
-			err = im.importText(ctx, req, zr, sum, cr, h)
+			err = im.importTextOneThread(ctx, req, zr, sum, cr, h)
 		} else {
 			err = fmt.Errorf("%s: gzip: %w", req.Source, err)
 		}
 	default:
-		err = im.importText(ctx, req, br, sum, cr, h)
+		err = im.importTextOneThread(ctx, req, br, sum, cr, h)
 	}
 	sum.Bytes = cr.n
 	sum.DurationMs = float64(time.Since(t0).Microseconds()) / 1000
@@ -298,6 +291,20 @@ func (im *Importer) Import(ctx context.Context, req Request, r io.Reader) (*File
 		im.metrics.duplicates.Inc()
 	}
 	return sum, nil
+}
+
+// importTextOneThread is importText with DuckDB on one thread (unless
+// KeepThreads). Parquet imports keep every thread: DuckDB reads and
+// inserts them in parallel.
+func (im *Importer) importTextOneThread(ctx context.Context, req Request, r io.Reader, sum *FileSummary, cr *countingReader, h hash.Hash) error {
+	if !im.cfg.KeepThreads {
+		restore, err := im.oneThread(ctx)
+		if err != nil {
+			return err
+		}
+		defer restore()
+	}
+	return im.importText(ctx, req, r, sum, cr, h)
 }
 
 // oneThread sets DuckDB's threads to 1 and returns what restores the

@@ -118,3 +118,28 @@ func TestUpgradeToDictionaryTable(t *testing.T) {
 		t.Errorf("dictionary ids not dense: %s", n[0])
 	}
 }
+
+// TestImportRestoresThreads: a text import runs DuckDB on one thread and
+// puts the database's setting back afterwards, also when it fails.
+func TestImportRestoresThreads(t *testing.T) {
+	ctx := context.Background()
+	st, err := duckdb.Open(duckdb.Config{Path: filepath.Join(t.TempDir(), "f.duckdb"), Threads: 3}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	im, err := NewImporter(ctx, st, ImporterConfig{TempDir: t.TempDir()}, nil, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer im.Close()
+	if _, err := im.Import(ctx, Request{Group: "g", Source: "a.log"}, strings.NewReader(referenceText(false))); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := im.Import(ctx, Request{Group: "g", Source: "bad.log"}, strings.NewReader("not a record\n")); err == nil {
+		t.Fatal("bad file accepted")
+	}
+	if n := rows(t, st.DB(), `SELECT current_setting('threads')`); n[0] != "3" {
+		t.Errorf("threads after imports: %s, want 3", n[0])
+	}
+}
