@@ -87,9 +87,14 @@ func (e *Engine) Run(ctx context.Context, req Request) (*Result, error) {
 		return nil, fmt.Errorf("%w: %v", ErrBadRequest, err)
 	}
 	res := &Result{Columns: comp.Columns, Rows: [][]any{}}
-	if err := tx.QueryRowContext(ctx, comp.StatsSQL, comp.StatsArgs...).Scan(
-		&res.Statistics.RecordsScanned, &res.Statistics.RecordsMatched); err != nil {
+	if err := tx.QueryRowContext(ctx, comp.ScannedSQL, comp.ScannedArgs...).Scan(&res.Statistics.RecordsScanned); err != nil {
 		return nil, fmt.Errorf("query statistics: %w", err)
+	}
+	res.Statistics.RecordsMatched = res.Statistics.RecordsScanned
+	if comp.MatchedSQL != "" {
+		if err := tx.QueryRowContext(ctx, comp.MatchedSQL, comp.MatchedArgs...).Scan(&res.Statistics.RecordsMatched); err != nil {
+			return nil, fmt.Errorf("query statistics: %w", err)
+		}
 	}
 	res.Statistics.BytesScanned = res.Statistics.RecordsScanned * int64(comp.RowBytes)
 	if res.Rows, err = runRows(ctx, tx, comp); err != nil {
