@@ -26,6 +26,9 @@ type Compiled struct {
 	ScannedArgs []any
 	MatchedSQL  string
 	MatchedArgs []any
+	// MatchedInRows: the main statement has one more column than Columns,
+	// records matched; MatchedSQL is then needed only when no row comes.
+	MatchedInRows bool
 	Columns   []string
 	Kinds     []Kind
 	// RowBytes is the estimated bytes read per scanned record: the widths
@@ -142,6 +145,11 @@ type stage struct {
 	orderBy []orderKey
 	limit   int
 	closed  bool // limit or dedup ran here: row-changing commands wrap
+	// matched carries the records-matched count along the stages after the
+	// first stats (see statsCmd): an export of this stage, or a reference
+	// to the stage inside.
+	matchedExp *export
+	matchedRef *frag
 }
 
 func (s *stage) define(name string, v value) *column {
@@ -257,6 +265,12 @@ func (c *compiler) wrap() {
 			e = s.export(col.val.f)
 		}
 		t.define(name, value{f: frag{sql: quote(e.alias), refs: []*ref{e.ref}}, kind: col.val.kind})
+	}
+	if s.matchedRef != nil && s.matchedExp == nil {
+		s.matchedExp = s.export(*s.matchedRef)
+	}
+	if e := s.matchedExp; e != nil {
+		t.matchedRef = &frag{sql: quote(e.alias), refs: []*ref{e.ref}}
 	}
 	if !s.agg {
 		for _, k := range s.orderBy {
@@ -412,6 +426,15 @@ func (c *compiler) statsCmd(cmd *Stats) error {
 		col.exp = e
 		c.display = appendUnique(c.display, n.name)
 	}
+	// The first stats counts the records that passed the filters: every
+	// group's count summed over all groups, so the main statement answers
+	// "records matched" without a second scan.
+	if s == c.base {
+		s.matchedExp = s.export(frag{sql: "sum(count(*)) OVER ()"})
+	} else if s.matchedRef != nil {
+		s.matchedExp = s.export(cat("max(", *s.matchedRef, ")"))
+		s.matchedRef = nil
+	}
 	c.stats = true
 	return nil
 }
@@ -520,6 +543,11 @@ func (c *compiler) finish() (*Compiled, error) {
 		e.force = true
 		out.Columns = append(out.Columns, n)
 		out.Kinds = append(out.Kinds, col.val.kind)
+	}
+	if final.matchedRef != nil {
+		e := final.export(*final.matchedRef)
+		e.force = true
+		out.MatchedInRows = true
 	}
 	c.markUsed()
 	main := c.render(final)
