@@ -17,8 +17,8 @@ import (
 // Field names and aliases from the query are looked up in the scope and
 // never written into SQL; result names travel beside it in Columns.
 type Compiled struct {
-	SQL       string
-	Args      []any
+	SQL  string
+	Args []any
 	// ScannedSQL counts the records in the range; MatchedSQL those that
 	// pass the filters before the first stats, limit or dedup (empty when
 	// there are none: all scanned records match).
@@ -29,8 +29,8 @@ type Compiled struct {
 	// MatchedInRows: the main statement has one more column than Columns,
 	// records matched; MatchedSQL is then needed only when no row comes.
 	MatchedInRows bool
-	Columns   []string
-	Kinds     []Kind
+	Columns       []string
+	Kinds         []Kind
 	// RowBytes is the estimated bytes read per scanned record: the widths
 	// of the source fields the query uses plus the time and group columns.
 	RowBytes int
