@@ -36,6 +36,13 @@ fuzz:
 	$(GO) test ./wire -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME)
 	$(GO) test ./topology -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME)
 	$(GO) test ./publisher -run '^$$' -fuzz FuzzSpoolRecord -fuzztime $(FUZZTIME)
+	$(GO) test ./geoip -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME)
+	$(GO) test ./internet -run '^$$' -fuzz FuzzParseFilter -fuzztime $(FUZZTIME)
+	$(GO) test ./monitor -run '^$$' -fuzz FuzzConfig -fuzztime $(FUZZTIME)
+	$(GO) test ./metricfilter -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME)
+	$(GO) test ./flowlog -run '^$$' -fuzz FuzzParseRecord -fuzztime $(FUZZTIME)
+	$(GO) test ./flowlog -run '^$$' -fuzz FuzzParseFormat -fuzztime $(FUZZTIME)
+	$(GO) test ./web -run '^$$' -fuzz FuzzParseUsers -fuzztime $(FUZZTIME)
 
 # Regenerate the protobuf code (needs protoc and protoc-gen-go) and the
 # committed BPF object and Go bindings (needs clang, llvm, libbpf-dev). After a

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -133,6 +134,10 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Agent, error
 	if err != nil {
 		return nil, err
 	}
+	// Loading eBPF parses the kernel's BTF (tens of MB of garbage once
+	// done): give that memory back now rather than whenever the
+	// scavenger gets to it, so the agent's RSS is what it uses.
+	debug.FreeOSMemory()
 	a, err := NewWithCollector(cfg, coll, log, reg)
 	if err != nil {
 		closeCollector(coll)
@@ -288,24 +293,60 @@ func (a *Agent) MetricsAddr() string {
 	return a.ln.Addr().String()
 }
 
+// syncWait bounds how long an interval's report waits for a collector's
+// Synced answer before it goes out with what has arrived.
+const syncWait = 5 * time.Second
+
 // loop feeds events to the aggregator and publishes a report every
-// interval. It publishes the last, partial interval when the collector has
-// stopped, so that nothing counted is lost at shutdown.
+// interval. With a collector that reads counters on request (Syncer), the
+// report waits for its fresh counters (the Synced event) first. It
+// publishes the last, partial interval when the collector has stopped, so
+// that nothing counted is lost at shutdown.
 func (a *Agent) loop(events <-chan collect.Event) {
 	tick := time.NewTicker(a.cfg.Interval)
 	defer tick.Stop()
+	syncer, _ := a.coll.(collect.Syncer)
 	start := a.start
+	var (
+		pending  bool      // an interval waits for Synced
+		end      time.Time // its end
+		deadline <-chan time.Time
+	)
+	closeInterval := func() {
+		a.publish(start, end)
+		start, pending, deadline = end, false, nil
+	}
 	for {
 		select {
 		case ev, ok := <-events:
 			if !ok {
+				if pending {
+					closeInterval()
+				}
 				a.publish(start, time.Now())
 				return
 			}
+			if ev.Kind == collect.Synced {
+				if pending {
+					closeInterval()
+				}
+				continue
+			}
 			a.agg.Add(ev)
 		case now := <-tick.C:
-			a.publish(start, now)
-			start = now
+			if pending { // the collector did not answer within an interval
+				closeInterval()
+			}
+			end = now
+			if syncer == nil {
+				closeInterval()
+				continue
+			}
+			pending, deadline = true, time.After(min(syncWait, a.cfg.Interval/2))
+			syncer.Sync()
+		case <-deadline:
+			a.m.syncTimeouts.Inc()
+			closeInterval()
 		}
 	}
 }

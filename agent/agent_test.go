@@ -73,7 +73,7 @@ func TestAgentPublishesIntervals(t *testing.T) {
 	fc := &fakeCollector{sent: make(chan struct{}), events: []collect.Event{
 		{Kind: collect.Opened, Cookie: 1, Local: local, Remote: remote, HandshakeUS: 300},
 		{Kind: collect.Snapshot, Cookie: 1, Local: local, Remote: remote, Counters: collect.Counters{BytesAcked: 1000, BytesReceived: 50, SegsOut: 3, SegsIn: 2}},
-		{Kind: collect.RTTSample, Cookie: 1, Local: local, Remote: remote, RTTUS: 800},
+		{Kind: collect.RTTSample, Cookie: 1, Local: local, Remote: remote, RTT: [8]uint32{800}, NumRTT: 1},
 		{Kind: collect.Closed, Cookie: 1, Local: local, Remote: remote, Counters: collect.Counters{BytesAcked: 5000, BytesReceived: 60, SegsOut: 9, SegsIn: 5, TotalRetrans: 2}},
 	}}
 	reg := prometheus.NewRegistry()
@@ -181,6 +181,70 @@ func TestConfigValidation(t *testing.T) {
 	} {
 		if err := c.setDefaults(); err == nil {
 			t.Errorf("%+v accepted", c)
+		}
+	}
+}
+
+// syncCollector answers every Sync with a snapshot of its one socket,
+// whose counters grow by 1,000 bytes per sync, then Synced.
+type syncCollector struct {
+	syncs chan struct{}
+}
+
+func (s *syncCollector) Mode() string         { return "sync" }
+func (s *syncCollector) Stats() collect.Stats { return collect.Stats{} }
+func (s *syncCollector) Sync()                { s.syncs <- struct{}{} }
+func (s *syncCollector) Run(ctx context.Context, out chan<- collect.Event) error {
+	local, remote := netip.MustParseAddrPort("10.1.0.5:41000"), netip.MustParseAddrPort("10.2.0.9:443")
+	out <- collect.Event{Kind: collect.Opened, Cookie: 1, Local: local, Remote: remote}
+	for n := uint64(1); ; n++ {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-s.syncs:
+		}
+		time.Sleep(50 * time.Millisecond) // a snapshot takes a while
+		out <- collect.Event{Kind: collect.Snapshot, Cookie: 1, Local: local, Remote: remote, Counters: collect.Counters{BytesAcked: 1000 * n}}
+		out <- collect.Event{Kind: collect.Synced}
+	}
+}
+
+// TestAgentWaitsForSync checks that with a Syncer collector each report
+// carries the counters the collector read when asked at the interval's end.
+func TestAgentWaitsForSync(t *testing.T) {
+	in := &ingest{}
+	srv := httptest.NewServer(in)
+	defer srv.Close()
+	sc := &syncCollector{syncs: make(chan struct{}, 4)}
+	a, err := NewWithCollector(Config{Server: srv.URL, HostID: "host-s", SpoolDir: t.TempDir(), Interval: time.Second},
+		sc, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for len(in.all()) < 2 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := a.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	reps := in.all()
+	if len(reps) < 2 {
+		t.Fatalf("%d reports in 10 s at a 1 s interval", len(reps))
+	}
+	for i, r := range reps[:2] {
+		var sent uint64
+		for _, f := range r.Flows {
+			sent += f.BytesSent
+		}
+		if sent != 1000 {
+			t.Errorf("report %d: bytes_sent %d, want the 1000 bytes the sync at its end read", i, sent)
+		}
+		if i > 0 && r.IntervalStartUnixMs != reps[i-1].IntervalEndUnixMs {
+			t.Errorf("report %d starts at %d, the previous ended at %d", i, r.IntervalStartUnixMs, reps[i-1].IntervalEndUnixMs)
 		}
 	}
 }

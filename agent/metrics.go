@@ -20,6 +20,7 @@ import (
 type metrics struct {
 	reports       prometheus.Counter
 	publishErrors prometheus.Counter
+	syncTimeouts  prometheus.Counter
 	flows         prometheus.Gauge
 	sockets       atomic.Uint64
 	merged        atomic.Uint64
@@ -34,6 +35,8 @@ func newMetrics(a *Agent) *metrics {
 			Help: "Interval reports built and handed to the publisher (see flowlens_publisher_* for delivery)."}),
 		publishErrors: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "report_queue_errors_total",
 			Help: "Interval reports the publisher refused to queue (they are lost)."}),
+		syncTimeouts: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "sync_timeouts_total",
+			Help: "Interval reports sent without the collector's fresh counters (it did not answer a sync in time; they count in the next interval)."}),
 		flows: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "flows_tracked",
 			Help: "Flows (rows) in the last interval's report."}),
 	}
@@ -50,7 +53,7 @@ func newMetrics(a *Agent) *metrics {
 		Help: "The collector mode that runs (value 1).", ConstLabels: prometheus.Labels{"mode": coll.Mode()}})
 	info.Set(1)
 	m.collect = promset.Set{
-		m.reports, m.publishErrors, m.flows, info,
+		m.reports, m.publishErrors, m.syncTimeouts, m.flows, info,
 		gaugeFunc("sockets_tracked", "Sockets the collector tracks now.", func() uint64 { return coll.Stats().SocketsTracked }),
 		gaugeFunc("sockets_aggregated", "Sockets with a live baseline in the aggregator at the last report.", m.sockets.Load),
 		counterFunc("sampled_sockets_total", "Sockets not tracked because a collector map was full.", func() uint64 { return coll.Stats().SampledSockets }),

@@ -143,13 +143,14 @@ type reportTap struct {
 	seen    map[string]bool          // agent id/sequence
 	lastEnd map[string]time.Time     // host id -> newest acknowledged interval end
 	flows   map[flowID]flow.Counters // summed over acknowledged reports
+	hist    map[flowID][]tapInterval // per acknowledged report
 	modes   map[string]string        // host id -> collector mode
 	errs    []string
 }
 
 func newReportTap(t *testing.T, target string) *reportTap {
 	return &reportTap{target: target, t: t, seen: map[string]bool{}, lastEnd: map[string]time.Time{},
-		flows: map[flowID]flow.Counters{}, modes: map[string]string{}}
+		flows: map[flowID]flow.Counters{}, hist: map[flowID][]tapInterval{}, modes: map[string]string{}}
 }
 
 func (p *reportTap) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -198,7 +199,7 @@ func (p *reportTap) record(body []byte, encoding string) {
 	p.seen[id] = true
 	host := rep.GetHost().GetHostId()
 	p.modes[host] = rep.GetHost().GetCollectorMode()
-	end := time.UnixMilli(rep.GetIntervalEndUnixMs())
+	start, end := time.UnixMilli(rep.GetIntervalStartUnixMs()), time.UnixMilli(rep.GetIntervalEndUnixMs())
 	if end.After(p.lastEnd[host]) {
 		p.lastEnd[host] = end
 	}
@@ -209,7 +210,21 @@ func (p *reportTap) record(body []byte, encoding string) {
 		c := p.flows[k]
 		c.Add(&rec.Counters)
 		p.flows[k] = c
+		p.hist[k] = append(p.hist[k], tapInterval{start: start, end: end, c: rec.Counters})
 	}
+}
+
+// tapInterval is one flow's counters in one acknowledged report.
+type tapInterval struct {
+	start, end time.Time
+	c          flow.Counters
+}
+
+// history returns a flow's counters per acknowledged report.
+func (p *reportTap) history(k flowID) []tapInterval {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]tapInterval(nil), p.hist[k]...)
 }
 
 // counters is what the agent of host reported for the client side of
@@ -410,6 +425,11 @@ func testAgentLabMode(t *testing.T, mode string) {
 	t.Logf("iperf3: %d bytes written by the sender, %d received, %d retransmits, %.0f Mbit/s",
 		ip3.End.SumSent.Bytes, ip3.End.SumReceived.Bytes, ip3.End.SumSent.Retransmits, ip3.End.SumSent.BitsPerSecond/1e6)
 
+	// (4) RTT under a 10 Mbit bottleneck, on its own host pair, while the
+	// traffic of points 2 and 3 runs.
+	rttDone := make(chan *rttRun, 1)
+	go func() { rttDone <- runRTTTraffic(ctx, t, l) }()
+
 	// (2) 2,000 short-lived HTTP connections: one curl, one URL per
 	// connection, "Connection: close" so that none is reused.
 	url := fmt.Sprintf("http://%s/%s?n=[1-%d]", ip(httpServer), lab.TinyFile, shortConns)
@@ -471,11 +491,15 @@ func testAgentLabMode(t *testing.T, mode string) {
 	if err := removeDrop(); err != nil {
 		t.Errorf("remove nft drop rule: %v", err)
 	}
+	rtt := <-rttDone
+	if err := l.Heal(ctx, ""); err != nil {
+		t.Fatalf("heal: %v", err)
+	}
 	trafficEnd := time.Now()
 
 	// Two full intervals after the traffic: every socket has closed and its
 	// final counters have been reported by then.
-	al.tap.waitReported(t, trafficEnd.Add(2*labInterval), host(iperfClient), host(httpClient), host(failClient))
+	al.tap.waitReported(t, trafficEnd.Add(2*labInterval), host(iperfClient), host(httpClient), host(failClient), host(rttClient))
 	t.Logf("agents reported through %s (traffic ended %s)", trafficEnd.Add(2*labInterval).Format(time.TimeOnly), trafficEnd.Format(time.TimeOnly))
 	al.tap.mu.Lock()
 	if m := al.tap.modes[host(iperfClient)]; m != mode {
@@ -565,6 +589,7 @@ func testAgentLabMode(t *testing.T, mode string) {
 			t.Errorf("dropped port: connections_opened %d, want 0", dropped.ConnectionsOpened)
 		}
 	})
+	t.Run("rtt_bottleneck", func(t *testing.T) { checkRTT(t, mode, al, rtt) })
 	t.Logf("%s mode took %s", mode, time.Since(testStart).Round(time.Second))
 }
 

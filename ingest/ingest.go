@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -63,6 +64,8 @@ type Ingester struct {
 	pending atomic.Int64 // rows queued or being written
 	// stored are told about every newly stored batch; see Subscribe.
 	stored []func([]*store.Batch)
+	// remote places internet addresses further (GeoIP/ASN); see EnrichRemote.
+	remote []func(netip.Addr, *topology.Location)
 	stop   chan struct{}
 	done   chan struct{}
 	once   sync.Once
@@ -115,6 +118,14 @@ func New(cfg Config, st store.Store, topo *atomic.Pointer[topology.Topology], ag
 // stream, which is why they see a flow within one commit of its arrival.
 func (in *Ingester) Subscribe(fn func(stored []*store.Batch)) {
 	in.stored = append(in.stored, fn)
+}
+
+// EnrichRemote registers fn to complete the remote location of every flow
+// whose remote end the topology places on the internet (the GeoIP module
+// adds ASN, AS name, city and country). It runs in the handler goroutines,
+// before the store write, so the stored flows carry it. Call it before Start.
+func (in *Ingester) EnrichRemote(fn func(ip netip.Addr, loc *topology.Location)) {
+	in.remote = append(in.remote, fn)
 }
 
 // Start runs the writer goroutine.
@@ -331,6 +342,11 @@ func (in *Ingester) enrich(r *pb.Report) *store.Batch {
 			row.Local.HostGroup = hostGroup
 		}
 		row.Remote = topo.Lookup(row.Key.RemoteIP)
+		if row.Remote.Kind == topology.KindInternet {
+			for _, fn := range in.remote {
+				fn(row.Key.RemoteIP, &row.Remote)
+			}
+		}
 		row.Category = topology.Classify(row.Local, row.Remote)
 	}
 	return b

@@ -51,7 +51,7 @@ func insertRecords(t testing.TB, st *duckdb.Store, group, path string) int {
 		fl, _ := flowlog.FieldByName(n)
 		cols = append(cols, `"`+fl.Column+`"`)
 	}
-	ins := `INSERT INTO flowlog_records (log_group, log_stream, file_id, format_id, ` + strings.Join(cols, ", ") +
+	ins := `INSERT INTO flowlog_records_all (log_group, log_stream, file_id, format_id, ` + strings.Join(cols, ", ") +
 		`) VALUES (?, ?, 1, 1` + strings.Repeat(", ?", len(cols)) + `)`
 	n := 0
 	sc := bufio.NewScanner(f)

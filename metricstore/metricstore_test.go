@@ -53,3 +53,28 @@ func TestPutQueryList(t *testing.T) {
 		t.Fatalf("after retention: %+v", ids)
 	}
 }
+
+func BenchmarkPut(b *testing.B) {
+	ctx := context.Background()
+	db, err := duckdb.Open(duckdb.Config{Path: filepath.Join(b.TempDir(), "m.duckdb")}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	s, err := Open(ctx, db)
+	if err != nil {
+		b.Fatal(err)
+	}
+	pts := make([]Point, 1000)
+	for i := range pts {
+		pts[i] = Point{Namespace: "FlowLens/Logs", Metric: "m", Dimensions: map[string]string{"src": string(rune('a' + i%26))},
+			Time: time.Unix(int64(i)*60, 0), Period: time.Minute, Value: float64(i), Count: 1}
+	}
+	b.ResetTimer()
+	for range b.N {
+		if err := s.Put(ctx, pts); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N*len(pts))/b.Elapsed().Seconds(), "points/s")
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -53,6 +54,10 @@ type Deps struct {
 	// enriched, right after its commit (see ingest.Ingester.Subscribe).
 	// Only valid while modules are being built.
 	SubscribeFlows func(fn func(stored []*store.Batch))
+	// EnrichRemote registers fn to complete the location of every flow's
+	// internet end before it is stored (see ingest.Ingester.EnrichRemote).
+	// Only valid while modules are being built.
+	EnrichRemote func(fn func(ip netip.Addr, loc *topology.Location))
 	// Agents is the registry of agents that have reported.
 	Agents *ingest.Agents
 	// Modules holds the modules built before this one, by name, so that a
@@ -63,7 +68,8 @@ type Deps struct {
 // buildModules creates the configured modules in order.
 func (s *Server) buildModules(st *duckdb.Store, ms *metricstore.Store) error {
 	d := Deps{Registry: s.registry, DataDir: s.cfg.DataDir, Flows: st, DB: st, Metrics: ms,
-		Topology: s.topology.Load, SubscribeFlows: s.ingester.Subscribe, Agents: s.agents,
+		Topology: s.topology.Load, SubscribeFlows: s.ingester.Subscribe,
+		EnrichRemote: s.ingester.EnrichRemote, Agents: s.agents,
 		Modules: map[string]Module{}}
 	for _, f := range s.cfg.Modules {
 		md := d

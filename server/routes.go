@@ -27,12 +27,11 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("GET /api/v1/topology", s.requireToken(http.HandlerFunc(s.handleTopology)))
 	mux.Handle("GET /api/v1/topology/lookup", s.requireToken(http.HandlerFunc(s.handleLookup)))
 	mux.Handle("GET /api/v1/agents", s.requireToken(http.HandlerFunc(s.handleAgents)))
+	mux.Handle("GET /api/v1/metrics", s.requireToken(http.HandlerFunc(s.handleMetricList)))
+	mux.Handle("GET /api/v1/metrics/points", s.requireToken(http.HandlerFunc(s.handleMetricPoints)))
 	for _, m := range s.modules {
 		m.Routes(mux, s.requireToken)
 	}
-	mux.HandleFunc("POST /login", s.handleLogin)
-	mux.HandleFunc("POST /logout", s.handleLogout)
-	mux.HandleFunc("GET /{$}", s.handleIndex)
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such endpoint: "+r.Method+" "+r.URL.Path)
 	})

@@ -14,6 +14,9 @@ import (
 //	segment=zone-a>zone-b,loss=0.03        data sent from zone-a to zone-b loses 3%
 //	segment=zone-a<>zone-b,rtt=+20ms       both directions, 20 ms more RTT
 //	host=sim-3,loss=0.05,after=1m,for=2m   one host's traffic, in and out
+//	asn=64500,loss=0.05                    internet clients of one ASN (internet.go)
+//	city=Paris,loss=0.05                   internet clients of one city
+//	clients=all,loss=0.05                  every internet conversation
 //
 // Segment ends are ids of a region, zone, network or subnet, or service:ID.
 type Fault struct {
@@ -24,6 +27,10 @@ type Fault struct {
 	ExtraRTT      time.Duration // added to every RTT sample
 	After         time.Duration // healthy baseline before the fault starts
 	For           time.Duration // 0: until the run ends
+	// Internet selectors (see internet.go).
+	ASN        uint32
+	City       string
+	AllClients bool
 }
 
 // ParseFault reads the --fault syntax above.
@@ -49,15 +56,18 @@ func ParseFault(s string) (Fault, error) {
 		case "for":
 			f.For, err = time.ParseDuration(v)
 		default:
-			err = fmt.Errorf("unknown key %q (want segment, host, loss, rtt, after, for)", k)
+			var ok bool
+			if ok, err = parseInternetFault(&f, k, v); !ok {
+				err = fmt.Errorf("unknown key %q (want segment, host, asn, city, clients, loss, rtt, after, for)", k)
+			}
 		}
 		if err != nil {
 			return f, fmt.Errorf("fault %q: %w", s, err)
 		}
 	}
 	switch {
-	case (f.From == "") == (f.Host == ""):
-		return f, fmt.Errorf("fault %q: give exactly one of segment= or host=", s)
+	case btoi(f.From != "")+btoi(f.Host != "")+f.internetTargets() != 1:
+		return f, fmt.Errorf("fault %q: give exactly one of segment= or host= (or asn=, city=, clients=all)", s)
 	case f.Loss == 0 && f.ExtraRTT == 0:
 		return f, fmt.Errorf("fault %q: give loss= or rtt=", s)
 	case f.ExtraRTT < 0 || f.After < 0 || f.For < 0:
@@ -98,6 +108,9 @@ func parseShare(v string) (float64, error) {
 
 // Validate checks that the fault names things that exist.
 func (f Fault) Validate(t *topology.Topology, hosts int) error {
+	if f.internetTargets() > 0 {
+		return f.validateInternet()
+	}
 	if f.Host != "" {
 		n, err := strconv.Atoi(strings.TrimPrefix(f.Host, "sim-"))
 		if !strings.HasPrefix(f.Host, "sim-") || err != nil || n < 0 || n >= hosts {
@@ -156,4 +169,11 @@ func within(loc topology.Location, id string) bool {
 // active says whether the fault applies at elapsed run time.
 func (f Fault) active(elapsed time.Duration) bool {
 	return elapsed >= f.After && (f.For == 0 || elapsed < f.After+f.For)
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

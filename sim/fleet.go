@@ -38,6 +38,7 @@ type conversation struct {
 	upShare        float64 // share of bytes the client sends
 	connsPerSec    float64
 	rttUS          float64
+	inet           *CityNetwork // internet clients of --internet-clients
 }
 
 // side is one agent's view of a conversation.
@@ -88,6 +89,7 @@ func newFleet(cfg Config) (*fleet, error) {
 			}
 		}
 	}
+	f.addInternetClients(cfg.Topology, cfg.InternetClients, cfg.Seed, &id)
 	return f, nil
 }
 
@@ -293,6 +295,10 @@ func (f *fleet) realize(c *conversation, dt, elapsed time.Duration) realization 
 // affects says in which directions of a conversation a fault loses packets:
 // up is client to server.
 func (ft Fault) affects(c *conversation) (up, down bool) {
+	if ft.internetTargets() > 0 {
+		hit := ft.affectsInternet(c)
+		return hit, hit
+	}
 	if ft.Host != "" {
 		hit := (c.client != nil && c.client.hostID == ft.Host) || (c.server != nil && c.server.hostID == ft.Host)
 		return hit, hit

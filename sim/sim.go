@@ -33,9 +33,16 @@ type Config struct {
 	Duration      time.Duration // 0: until ctx is cancelled
 	Seed          uint64
 	Faults        []Fault
-	SpoolDir      string        // default: a temporary directory, removed at the end
-	DrainTimeout  time.Duration // how long to wait for acknowledgements at the end, default 5m
-	Compression   string
+	// InternetClients adds inbound clients spread over the city-networks
+	// of InternetPlan (internet.go).
+	InternetClients int
+	// Stepped, if set, runs on simulated time: each interval is sent as
+	// soon as the previous one is acknowledged, then Stepped advances
+	// (stepped.go).
+	Stepped      *SteppedClock
+	SpoolDir     string        // default: a temporary directory, removed at the end
+	DrainTimeout time.Duration // how long to wait for acknowledgements at the end, default 5m
+	Compression  string
 	// Replay, when > 0, generates Replay intervals per agent and then sends
 	// them again in turn (with new times and sequence numbers). It makes the
 	// simulator a cheap load generator for benchmarks; faults with after=
@@ -179,9 +186,15 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (Summary, error) {
 		pubs[i].Start()
 	}
 	started := time.Now()
-	runErr := drive(ctx, cfg, fleet, pubs, &sent, func() Summary {
+	progress := func() Summary {
 		return Summary{Sent: sent.totals(), Acked: acked.totals(), Agents: len(pubs), DurationSeconds: time.Since(started).Seconds()}
-	})
+	}
+	var runErr error
+	if cfg.Stepped != nil {
+		runErr = driveStepped(ctx, cfg, fleet, pubs, &sent, progress)
+	} else {
+		runErr = drive(ctx, cfg, fleet, pubs, &sent, progress)
+	}
 	drainErr := drain(cfg.DrainTimeout, pubs)
 	sum := Summary{Sent: sent.totals(), Acked: acked.totals(), Agents: len(pubs), DurationSeconds: time.Since(started).Seconds()}
 	for _, p := range pubs {

@@ -99,19 +99,36 @@ func (a *Aggregator) Add(ev collect.Event) {
 	switch ev.Kind {
 	case collect.Snapshot:
 		a.snapshot(&ev)
+		a.rtt(&ev)
 	case collect.Opened:
 		s := a.track(&ev, false)
-		c := a.flow(s.key)
-		c.ConnectionsOpened++
-		if ev.HandshakeUS > 0 {
-			c.HandshakeLatency.Observe(uint64(ev.HandshakeUS))
-		}
+		a.opened(a.flow(s.key), &ev)
 		a.grow(s, &ev.Counters)
+		a.rtt(&ev)
 	case collect.Closed, collect.Failed:
 		a.final(&ev)
 	case collect.RTTSample:
-		if ev.RTTUS > 0 {
-			a.flow(a.keyOf(&ev)).RTT.Observe(uint64(ev.RTTUS))
+		a.rtt(&ev)
+	}
+}
+
+// opened counts a connection opened, with its handshake latency.
+func (a *Aggregator) opened(c *flow.Counters, ev *collect.Event) {
+	c.ConnectionsOpened++
+	if ev.HandshakeUS > 0 {
+		c.HandshakeLatency.Observe(uint64(ev.HandshakeUS))
+	}
+}
+
+// rtt adds the RTT samples an event carries to its socket's flow.
+func (a *Aggregator) rtt(ev *collect.Event) {
+	if ev.NumRTT == 0 {
+		return
+	}
+	c := a.flow(a.keyOf(ev))
+	for _, us := range ev.RTT[:min(int(ev.NumRTT), collect.MaxRTT)] {
+		if us > 0 {
+			c.RTT.Observe(uint64(us))
 		}
 	}
 }
@@ -155,6 +172,10 @@ func (a *Aggregator) final(ev *collect.Event) {
 	s := a.track(ev, false)
 	c := a.flow(s.key)
 	a.grow(s, &ev.Counters)
+	a.rtt(ev)
+	if ev.Opened {
+		a.opened(c, ev)
+	}
 	if ev.Kind == collect.Closed {
 		c.ConnectionsClosed++
 	} else {

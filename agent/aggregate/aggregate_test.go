@@ -53,6 +53,20 @@ func TestAggregateGolden(t *testing.T) {
 			snap(1, cnt(1500, 2600, 14, 25, 3, 1)), // idle: not reported
 			flushMark,
 		}},
+		{"opened_with_final_event", []collect.Event{
+			// A short connection: its opening, handshake and RTT samples
+			// ride on its final event; a duplicate final counts nothing.
+			{Kind: collect.Closed, Cookie: 20, Local: cli, Remote: srv, Opened: true, HandshakeUS: 120,
+				RTT: [collect.MaxRTT]uint32{300, 500}, NumRTT: 2, Counters: cnt(100, 2, 4, 4, 0, 0)},
+			{Kind: collect.Closed, Cookie: 20, Local: cli, Remote: srv, Opened: true, HandshakeUS: 120,
+				RTT: [collect.MaxRTT]uint32{300, 500}, NumRTT: 2, Counters: cnt(100, 2, 4, 4, 0, 0)},
+			// Opened by a snapshot, closed later without the flag.
+			{Kind: collect.Opened, Cookie: 21, Local: cli2, Remote: srv, HandshakeUS: 90, Counters: cnt(10, 0, 2, 1, 0, 0)},
+			flushMark,
+			{Kind: collect.RTTSample, Cookie: 21, Local: cli2, Remote: srv, RTT: [collect.MaxRTT]uint32{700, 900, 800}, NumRTT: 3},
+			{Kind: collect.Failed, Reason: collect.FailReset, Cookie: 21, Local: cli2, Remote: srv, Counters: cnt(50, 0, 5, 2, 1, 0)},
+			flushMark,
+		}},
 		{"new_socket_counts_from_zero", []collect.Event{
 			{Kind: collect.Opened, Cookie: 2, Local: cli, Remote: srv, HandshakeUS: 250, Counters: cnt(0, 0, 2, 1, 0, 0)},
 			snap(2, cnt(100, 50, 5, 4, 0, 0)),
@@ -83,10 +97,10 @@ func TestAggregateGolden(t *testing.T) {
 		}},
 		{"passive_and_mapped", []collect.Event{
 			{Kind: collect.Opened, Cookie: 8, Local: mapped, Remote: mapped2, Passive: true},
-			{Kind: collect.RTTSample, Cookie: 8, Local: mapped, Remote: mapped2, Passive: true, RTTUS: 90},
-			{Kind: collect.RTTSample, Cookie: 8, Local: mapped, Remote: mapped2, Passive: true, RTTUS: 110},
+			{Kind: collect.RTTSample, Cookie: 8, Local: mapped, Remote: mapped2, Passive: true, RTT: [8]uint32{90}, NumRTT: 1},
+			{Kind: collect.RTTSample, Cookie: 8, Local: mapped, Remote: mapped2, Passive: true, RTT: [8]uint32{110}, NumRTT: 1},
 			{Kind: collect.Closed, Cookie: 8, Local: mapped, Remote: mapped2, Passive: true, Counters: cnt(10, 20, 3, 4, 0, 0)},
-			{Kind: collect.RTTSample, Cookie: 8, Local: mapped, Remote: mapped2, Passive: true, RTTUS: 130}, // after close
+			{Kind: collect.RTTSample, Cookie: 8, Local: mapped, Remote: mapped2, Passive: true, RTT: [8]uint32{130}, NumRTT: 1}, // after close
 			flushMark,
 		}},
 		{"two_sockets_one_flow", []collect.Event{

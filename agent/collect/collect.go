@@ -21,14 +21,21 @@ const (
 	// Opened: a connection was established (active or passive); HandshakeUS
 	// holds the handshake latency when known.
 	Opened
-	// Closed: the socket closed; Counters are final.
+	// Closed: the socket closed; Counters are final. With Opened set, the
+	// connection's opening was not reported before and counts with it.
 	Closed
 	// Failed: a connection attempt failed or an established one was reset;
-	// Reason says which. Counters are final.
+	// Reason says which. Counters are final; Opened as for Closed.
 	Failed
-	// RTTSample: one RTT measurement (eBPF RTT callback); RTTUS holds it.
+	// RTTSample: RTT samples only (see Event.RTT).
 	RTTSample
+	// Synced: the collector has sent fresh counters of every socket after
+	// a Sync request (see Syncer); the aggregator may close the interval.
+	Synced
 )
+
+// MaxRTT is how many RTT samples one Event carries at most.
+const MaxRTT = 8
 
 // FailReason is why a connection failed.
 type FailReason uint8
@@ -54,16 +61,30 @@ type Counters struct {
 
 // Event is one observation of one socket.
 type Event struct {
-	Kind        Kind
-	Cookie      uint64 // socket cookie: unique per socket for the kernel's lifetime
-	Local       netip.AddrPort
-	Remote      netip.AddrPort
-	Passive     bool // accepted by a listener (the local host is the server)
-	Baseline    bool // Snapshot of a socket that existed before the agent started
-	Counters    Counters
-	RTTUS       uint32
+	Kind     Kind
+	Cookie   uint64 // socket cookie: unique per socket for the kernel's lifetime
+	Local    netip.AddrPort
+	Remote   netip.AddrPort
+	Passive  bool // accepted by a listener (the local host is the server)
+	Baseline bool // Snapshot of a socket that existed before the agent started
+	Counters Counters
+	// RTT holds NumRTT smoothed-RTT samples (µs) of the socket, taken
+	// since its previous event; any kind of event may carry some.
+	RTT         [MaxRTT]uint32
+	NumRTT      uint8
 	HandshakeUS uint32
 	Reason      FailReason
+	// Opened, on a Closed or Failed event, counts the connection opened
+	// too: its opening was not reported by an earlier Opened event.
+	Opened bool
+}
+
+// AddRTT appends one RTT sample, dropping it when the event is full.
+func (e *Event) AddRTT(us uint32) {
+	if int(e.NumRTT) < MaxRTT {
+		e.RTT[e.NumRTT] = us
+		e.NumRTT++
+	}
 }
 
 // Stats are a collector's own counters, exported as agent metrics.
@@ -83,6 +104,16 @@ type Collector interface {
 	// Run seeds the sockets that already exist (as Baseline snapshots), then
 	// streams events until ctx is done. It closes nothing it did not open
 	// and detaches everything it attached before returning.
+	// The caller reads events until Run has returned: a collector may
+	// send its last observations after ctx is done.
 	Run(ctx context.Context, events chan<- Event) error
 	Stats() Stats
+}
+
+// Syncer is implemented by collectors that read counters on request
+// rather than on their own clock (eBPF): the agent calls Sync before it
+// closes an interval, and the collector answers by sending fresh counters
+// of every socket that moved, then a Synced event. Sync does not block.
+type Syncer interface {
+	Sync()
 }

@@ -26,7 +26,9 @@ import (
 // Run: go test -run '^$' -bench ShortConnections -benchtime 5x ./agent/ebpf/
 func BenchmarkShortConnections(b *testing.B) {
 	e := newEnv(b, false)
-	r := startCollector(b, e, Options{})
+	// As in the agent, no periodic snapshots (the agent asks for one
+	// before each report): this measures the per-connection cost.
+	r := startCollector(b, e, Options{SnapshotEvery: time.Hour})
 	stats, err := ebpf.EnableStats(uint32(unix.BPF_STATS_RUN_TIME))
 	if err != nil {
 		b.Skipf("bpf run-time stats: %v", err)

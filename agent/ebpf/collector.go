@@ -31,12 +31,17 @@ const (
 	DefaultRingBytes      = 1 << 20
 	DefaultSnapshotEvery  = time.Second
 	DefaultRTTSampleEvery = 200 * time.Millisecond
+	DefaultRTTFlushEvery  = 10 * time.Second
 	DefaultDrainEvery     = 250 * time.Millisecond
 
+	// AgentSnapshotEvery is the backstop snapshot period when the agent
+	// drives the snapshots (Sync before every report).
+	AgentSnapshotEvery = time.Minute
+
 	// entryBytes is what one tracked socket costs in kernel memory: the
-	// map value (sock_state, 144 bytes), its 8-byte key and the hash
+	// map value (sock_state, 176 bytes), its 8-byte key and the hash
 	// table's per-element overhead (about 48 bytes), rounded up.
-	entryBytes = 208
+	entryBytes = 240
 )
 
 // Options tune the collector; zero values take the defaults.
@@ -49,12 +54,19 @@ type Options struct {
 	MaxSockets int
 	// RingBytes sizes the event ring buffer (a power of two, at least a page).
 	RingBytes int
-	// SnapshotEvery is how often the socket map is read into Snapshot events.
+	// SnapshotEvery is how often the socket map is read into Snapshot
+	// events without being asked (Sync). Each snapshot runs the tcp
+	// iterator over every TCP socket of the namespace (TIME_WAIT ones
+	// included) and reads the whole map, so the agent asks for one before
+	// each report instead and keeps this as a backstop.
 	SnapshotEvery time.Duration
 	// RTTSampleEvery is the minimum gap between two RTT samples of one
 	// socket: RTT callbacks come with every acknowledgment, far more often
 	// than the statistics need.
 	RTTSampleEvery time.Duration
+	// RTTFlushEvery bounds how long a socket's RTT samples wait in its map
+	// entry for a full batch before they are sent.
+	RTTFlushEvery time.Duration
 	// DrainEvery is how often the ring buffer is read when it is less
 	// than a quarter full (the program wakes the reader only then): the
 	// longest an event waits, traded for one wakeup per batch of events
@@ -82,6 +94,9 @@ func (o Options) withDefaults() Options {
 	if o.RTTSampleEvery <= 0 {
 		o.RTTSampleEvery = DefaultRTTSampleEvery
 	}
+	if o.RTTFlushEvery <= 0 {
+		o.RTTFlushEvery = DefaultRTTFlushEvery
+	}
 	if o.DrainEvery <= 0 {
 		o.DrainEvery = DefaultDrainEvery
 	}
@@ -103,6 +118,9 @@ type Collector struct {
 	// Stats, updated by the snapshot loop.
 	tracked, sampled, mapFull, lost atomic.Uint64
 
+	reader  atomic.Pointer[ringbuf.Reader] // while Run runs, for Sync
+	syncReq atomic.Bool                    // a snapshot is asked for
+
 	// Set by seed before the loops start, read-only afterwards.
 	seeded    map[uint64]bool // pre-existing sockets: cookie -> passive
 	listeners map[uint16]bool // local ports listening at start
@@ -111,10 +129,11 @@ type Collector struct {
 }
 
 // New loads the sock_ops program for the cgroup v2 at cgroupPath (empty:
-// the root of the cgroup v2 mount) with default options. It fails fast,
-// with an error wrapping ErrUnavailable, when eBPF cannot be used here.
+// the root of the cgroup v2 mount) with the agent's options: default ones,
+// snapshots driven by the agent's Sync. It fails fast, with an error
+// wrapping ErrUnavailable, when eBPF cannot be used here.
 func New(cgroupPath string, log *slog.Logger) (collect.Collector, error) {
-	c, err := NewWithOptions(Options{CgroupPath: cgroupPath}, log)
+	c, err := NewWithOptions(Options{CgroupPath: cgroupPath, SnapshotEvery: AgentSnapshotEvery}, log)
 	if err != nil {
 		return nil, err
 	}
@@ -190,6 +209,8 @@ func (c *Collector) Run(ctx context.Context, events chan<- collect.Event) error 
 		return fmt.Errorf("ring buffer reader: %w", err)
 	}
 	defer rd.Close()
+	c.reader.Store(rd)
+	defer c.reader.Store(nil)
 	if err := c.seed(ctx, events); err != nil {
 		return err
 	}
@@ -210,25 +231,4 @@ func (c *Collector) attachIter() *link.Iter {
 		return nil
 	}
 	return it
-}
-
-// loop runs the ring buffer reader and the snapshot ticker until ctx is
-// done or one of them fails.
-func (c *Collector) loop(ctx context.Context, rd *ringbuf.Reader, iter *link.Iter, events chan<- collect.Event) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	errc := make(chan error, 2)
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() { defer wg.Done(); errc <- c.readLoop(ctx, rd, events) }()
-	go func() { defer wg.Done(); errc <- c.snapshotLoop(ctx, iter, events) }()
-	var err error
-	select {
-	case <-ctx.Done():
-	case err = <-errc:
-	}
-	cancel()
-	rd.Close() // unblocks the reader
-	wg.Wait()
-	return err
 }

@@ -10,42 +10,82 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/ringbuf"
 
 	"github.com/flowlens/flowlens/agent/collect"
 )
 
-// readLoop forwards the ring buffer's events until the reader is closed.
-func (c *Collector) readLoop(ctx context.Context, rd *ringbuf.Reader, events chan<- collect.Event) error {
+// loop reads the ring buffer and, between reads, takes the snapshots:
+// when the agent asks for one (Sync, which also makes the reader return
+// at once) and every SnapshotEvery as a backstop. One goroutine does both,
+// so that every final event read before a snapshot is handled before it,
+// and the state they share needs no lock. When ctx is done it drains the
+// ring and takes a last snapshot, so that the agent's last report has the
+// connections of its last moments.
+func (c *Collector) loop(ctx context.Context, rd *ringbuf.Reader, iter *link.Iter, events chan<- collect.Event) error {
+	stop := context.AfterFunc(ctx, func() { rd.Flush() })
+	defer stop()
 	var rec ringbuf.Record
-	rd.SetDeadline(time.Now().Add(c.opts.DrainEvery))
-	for {
-		if err := rd.ReadInto(&rec); err != nil {
-			switch {
-			case errors.Is(err, os.ErrDeadlineExceeded):
-				// The program does not wake the reader for each event.
-				rd.SetDeadline(time.Now().Add(c.opts.DrainEvery))
+	last := time.Now()
+	for n := 0; ; n++ {
+		rd.SetDeadline(time.Now().Add(c.opts.DrainEvery))
+		err := rd.ReadInto(&rec)
+		switch {
+		case err == nil:
+			c.forward(rec.RawSample, events)
+			if n%256 != 0 { // under a constant stream, look at the clock now and then
 				continue
-			case errors.Is(err, ringbuf.ErrClosed):
-				return nil
 			}
+		case errors.Is(err, ringbuf.ErrFlushed), errors.Is(err, os.ErrDeadlineExceeded):
+			// The ring is drained (the program does not wake the
+			// reader for each event; Sync flushes it).
+			if ctx.Err() != nil {
+				return c.refresh(iter, events)
+			}
+		case errors.Is(err, ringbuf.ErrClosed), errors.Is(err, os.ErrClosed):
+			return nil
+		default:
 			return fmt.Errorf("read ring buffer: %w", err)
 		}
-		ev, err := c.decodeEvent(rec.RawSample)
-		if err != nil {
-			c.lost.Add(1)
-			c.log.Debug("ebpf: bad event", "err", err)
+		sync := c.syncReq.Swap(false)
+		if !sync && time.Since(last) < c.opts.SnapshotEvery {
 			continue
 		}
-		select {
-		case events <- ev:
-		case <-ctx.Done():
-			return nil
+		last = time.Now()
+		if err := c.refresh(iter, events); err != nil {
+			return err
+		}
+		if sync {
+			events <- collect.Event{Kind: collect.Synced}
 		}
 	}
 }
 
-// decodeEvent turns one ring buffer record into an Event.
+// Sync implements collect.Syncer: the reader drains the ring buffer, then
+// takes a snapshot and sends Synced.
+func (c *Collector) Sync() {
+	c.syncReq.Store(true)
+	if rd := c.reader.Load(); rd != nil {
+		rd.Flush()
+	}
+}
+
+// forward decodes one ring buffer record and sends it on. Sends block
+// until the consumer takes the event: it reads until Run returns and
+// closes the channel, also after ctx is done (the last drain).
+func (c *Collector) forward(raw []byte, events chan<- collect.Event) {
+	ev, err := c.decodeEvent(raw)
+	if err != nil {
+		c.lost.Add(1)
+		c.log.Debug("ebpf: bad event", "err", err)
+		return
+	}
+	events <- ev
+}
+
+// decodeEvent turns one ring buffer record into an Event: a final event
+// (closed or failed) or a batch of RTT samples.
 func (c *Collector) decodeEvent(b []byte) (collect.Event, error) {
 	var e sockopsEvent
 	if len(b) < int(unsafe.Sizeof(e)) {
@@ -58,10 +98,21 @@ func (c *Collector) decodeEvent(b []byte) (collect.Event, error) {
 	if passive, ok := c.seeded[e.Cookie]; ok {
 		ev.Passive = passive
 	}
-	ev.RTTUS = e.RttUs
+	ev.RTT, ev.NumRTT = e.Rtt, min(e.RttN, collect.MaxRTT)
 	ev.HandshakeUS = e.HandshakeUs
 	ev.Reason = collect.FailReason(e.Reason)
+	if ev.Kind == collect.Closed || ev.Kind == collect.Failed {
+		c.finalEvent(&ev, e.Established != 0)
+	}
 	return ev, nil
+}
+
+// finalEvent completes a socket's final event: its opening counts with it
+// unless a snapshot reported it already.
+func (c *Collector) finalEvent(ev *collect.Event, established bool) {
+	seen := c.snap.versions[ev.Cookie]
+	ev.Opened = established && !seen.opened
+	delete(c.snap.versions, ev.Cookie)
 }
 
 // event builds an Event from the kernel's endpoints and counters.

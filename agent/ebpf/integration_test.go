@@ -40,11 +40,16 @@ func TestCollector(t *testing.T) {
 		run(t, e.helper("clients", "127.0.0.1:9002", fmt.Sprint(n), "100"))
 		for _, passive := range []bool{false, true} {
 			final := waitFinal(t, r, port(9002, passive), n)
+			// A short connection's opening rides on its final event,
+			// unless a snapshot saw it open first.
 			opened := r.events(kind(collect.Opened, port(9002, passive)))
 			closed := 0
 			for _, ev := range final {
 				if ev.Kind == collect.Closed {
 					closed++
+				}
+				if ev.Opened {
+					opened = append(opened, ev)
 				}
 			}
 			t.Logf("passive=%v: opened %d, closed %d, final %d", passive, len(opened), closed, len(final))
@@ -117,8 +122,14 @@ func TestCollector(t *testing.T) {
 		// those are never acknowledged. What was transferred is what the
 		// receiver got.
 		within(t, "bytes", data.Counters.BytesAcked, res.received, 0.01)
-		if n := len(r.events(kind(collect.RTTSample, port(5201, false)))); n == 0 {
-			t.Errorf("no RTT samples")
+		samples := 0
+		for _, ev := range r.events(port(5201, false)) {
+			samples += int(ev.NumRTT)
+		}
+		// 3 s at one sample per 200 ms, for the data connection.
+		t.Logf("RTT samples: %d", samples)
+		if samples < 10 {
+			t.Errorf("%d RTT samples, want at least 10", samples)
 		}
 	})
 }
@@ -138,7 +149,12 @@ func TestReceiverSnapshots(t *testing.T) {
 	p := mustPort(t, addr)
 	final := waitFinal(t, r, port(p, true), 1)[0]
 	var growing []uint64
-	for _, ev := range r.events(kind(collect.Snapshot, port(p, true))) {
+	// The first snapshot that sees the socket reports its opening (an
+	// Opened event, with its counters), the next ones Snapshot events.
+	live := func(ev *collect.Event) bool {
+		return (ev.Kind == collect.Snapshot || ev.Kind == collect.Opened) && port(p, true)(ev)
+	}
+	for _, ev := range r.events(live) {
 		if ev.Counters.BytesReceived > 0 && ev.Counters.BytesReceived < final.Counters.BytesReceived {
 			growing = append(growing, ev.Counters.BytesReceived)
 		}
@@ -262,4 +278,37 @@ func TestPreexisting(t *testing.T) {
 	if final.Cookie != cli.Cookie || final.Counters.BytesAcked < cli.Counters.BytesAcked+1000 {
 		t.Errorf("final %+v does not follow baseline %+v", final, cli)
 	}
+}
+
+// TestSync checks the agent's way of reading counters: with no periodic
+// snapshots, Sync drains the ring buffer and snapshots the map, reporting
+// a still-open connection's opening and counters, then sends Synced; the
+// connection's final event does not count its opening again.
+func TestSync(t *testing.T) {
+	e := newEnv(t, false)
+	r := startCollector(t, e, Options{SnapshotEvery: time.Hour})
+	addr := freeAddr(t)
+	p := mustPort(t, addr)
+	start(t, e.helper("serve", addr))
+	hold := e.helper("hold", addr)
+	stdin, err := hold.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	start(t, hold)
+	time.Sleep(200 * time.Millisecond)
+	synced := func(ev *collect.Event) bool { return ev.Kind == collect.Synced }
+	r.c.Sync()
+	waitFor(t, "Synced", 5*time.Second, func() bool { return len(r.events(synced)) == 1 })
+	opened := r.events(kind(collect.Opened, port(p, false)))
+	if len(opened) != 1 || opened[0].Counters.BytesAcked == 0 {
+		t.Fatalf("after Sync: client Opened events %+v, want one with its bytes", opened)
+	}
+	stdin.Close()
+	final := waitFinal(t, r, port(p, false), 1)[0]
+	if final.Opened {
+		t.Errorf("final event counts the opening again after a snapshot reported it")
+	}
+	r.c.Sync()
+	waitFor(t, "second Synced", 5*time.Second, func() bool { return len(r.events(synced)) == 2 })
 }

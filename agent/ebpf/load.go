@@ -6,6 +6,7 @@ import (
 	"os"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/btf"
 	"github.com/cilium/ebpf/rlimit"
 )
 
@@ -61,6 +62,8 @@ func load(opts Options, cg cgroupInfo) (*loaded, error) {
 	spec.Maps["events"].MaxEntries = uint32(opts.RingBytes)
 	vars := map[string]any{
 		"rtt_sample_ns":       uint64(opts.RTTSampleEvery.Nanoseconds()),
+		"rtt_flush_ns":        uint64(opts.RTTFlushEvery.Nanoseconds()),
+		"ring_bytes":          uint64(opts.RingBytes),
 		"target_cgroup_id":    uint64(0),
 		"target_cgroup_level": cg.level,
 	}
@@ -73,12 +76,15 @@ func load(opts Options, cg cgroupInfo) (*loaded, error) {
 		}
 	}
 	l := &loaded{}
-	if err := spec.LoadAndAssign(&l.core, nil); err != nil {
+	// One kernel BTF cache for both loads: parsing vmlinux's BTF is most of
+	// the load's CPU time and memory.
+	cache := btf.NewCache()
+	if err := spec.LoadAndAssign(&l.core, &ebpf.CollectionOptions{Cache: cache}); err != nil {
 		l.core.close()
 		return nil, fmt.Errorf("%w: load sock_ops program: %s", ErrUnavailable, describeLoadError(err))
 	}
 	var it iterProg
-	err = spec.LoadAndAssign(&it, &ebpf.CollectionOptions{MapReplacements: map[string]*ebpf.Map{
+	err = spec.LoadAndAssign(&it, &ebpf.CollectionOptions{Cache: cache, MapReplacements: map[string]*ebpf.Map{
 		"socks": l.core.Socks, "events": l.core.Events, "stats": l.core.Stats,
 	}})
 	if err != nil {

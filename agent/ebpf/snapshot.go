@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
@@ -28,7 +27,8 @@ const (
 )
 
 // snapshotter remembers what the last snapshots sent, so that a socket
-// whose counters did not move costs no event.
+// whose counters did not move costs no event, and which sockets' openings
+// a snapshot reported (their final events must not count them again).
 type snapshotter struct {
 	gen      uint64
 	versions map[uint64]seenVersion
@@ -38,6 +38,7 @@ type snapshotter struct {
 
 type seenVersion struct {
 	version, gen uint64
+	opened       bool
 }
 
 func newSnapshotter() snapshotter {
@@ -48,28 +49,22 @@ func newSnapshotter() snapshotter {
 	}
 }
 
-// snapshotLoop refreshes and reads the socket map every SnapshotEvery.
-func (c *Collector) snapshotLoop(ctx context.Context, iter *link.Iter, events chan<- collect.Event) error {
-	t := time.NewTicker(c.opts.SnapshotEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
-		if iter != nil {
-			if err := runIter(iter); err != nil {
-				c.log.Warn("ebpf: tcp iterator failed", "err", err)
-			}
-		}
-		if err := c.snapshot(ctx, events); err != nil {
-			return err
-		}
-		if err := c.readStats(); err != nil {
-			c.log.Warn("ebpf: read stats", "err", err)
+// refresh runs the tcp iterator (fresh counters of the sockets of this
+// namespace), then reads the socket map into events and the programs'
+// stats.
+func (c *Collector) refresh(iter *link.Iter, events chan<- collect.Event) error {
+	if iter != nil {
+		if err := runIter(iter); err != nil {
+			c.log.Warn("ebpf: tcp iterator failed", "err", err)
 		}
 	}
+	if err := c.snapshot(events); err != nil {
+		return err
+	}
+	if err := c.readStats(); err != nil {
+		c.log.Warn("ebpf: read stats", "err", err)
+	}
+	return nil
 }
 
 // runIter runs the tcp iterator once: reading it to the end runs the
@@ -88,39 +83,36 @@ func runIter(iter *link.Iter) error {
 
 // snapshot emits a Snapshot for every tracked socket whose counters moved,
 // and the events the ring buffer could not take (left in the map).
-func (c *Collector) snapshot(ctx context.Context, events chan<- collect.Event) error {
+func (c *Collector) snapshot(events chan<- collect.Event) error {
 	s := &c.snap
 	s.gen++
 	n := 0
 	err := c.eachSocket(func(cookie uint64, st *sockopsSockState) error {
 		n++
-		ev, ok := c.socketEvent(cookie, st)
-		if !ok {
-			return nil
+		if ev, ok := c.socketEvent(cookie, st); ok {
+			events <- ev // the consumer reads until Run returns
 		}
-		select {
-		case events <- ev:
-			return nil
-		case <-ctx.Done():
-			return ctx.Err()
-		}
+		return nil
 	})
 	if err != nil {
-		if ctx.Err() != nil {
-			return nil
-		}
 		return err
 	}
 	c.tracked.Store(uint64(n))
+	// An entry is forgotten one snapshot after its socket left the map:
+	// a socket that closed while the map was read has its final event
+	// read before the next snapshot, and that event needs the entry.
 	for cookie, v := range s.versions {
-		if v.gen != s.gen {
+		if s.gen-v.gen > 1 {
 			delete(s.versions, cookie)
 		}
 	}
 	return nil
 }
 
-// socketEvent says what one map entry has to tell, if anything.
+// socketEvent says what one map entry has to tell, if anything: an
+// established socket's opening the first time a snapshot sees it (a short
+// connection reports it with its final event instead), then its counters
+// whenever they moved.
 func (c *Collector) socketEvent(cookie uint64, st *sockopsSockState) (collect.Event, bool) {
 	if st.Pending != 0 {
 		return c.pendingEvent(cookie, st), true
@@ -130,7 +122,15 @@ func (c *Collector) socketEvent(cookie uint64, st *sockopsSockState) (collect.Ev
 	}
 	s := &c.snap
 	prev, known := s.versions[cookie]
-	s.versions[cookie] = seenVersion{version: st.Version, gen: s.gen}
+	cur := seenVersion{version: st.Version, gen: s.gen, opened: prev.opened}
+	if st.Phase == phaseEstablished && !prev.opened {
+		cur.opened = true
+		s.versions[cookie] = cur
+		ev := c.event(collect.Opened, cookie, &st.Ep, &st.C)
+		ev.HandshakeUS = st.HandshakeUs
+		return ev, true
+	}
+	s.versions[cookie] = cur
 	if known && prev.version == st.Version {
 		return collect.Event{}, false
 	}
@@ -144,23 +144,20 @@ func (c *Collector) socketEvent(cookie uint64, st *sockopsSockState) (collect.Ev
 	return ev, true
 }
 
-// pendingEvent emits an opened or final event the ring buffer could not
-// take, and clears it from the map (a final one with its socket).
+// pendingEvent emits a final event the ring buffer could not take, with
+// the RTT samples left in the entry, and deletes the socket from the map.
 func (c *Collector) pendingEvent(cookie uint64, st *sockopsSockState) collect.Event {
 	ev := c.event(collect.Kind(st.Pending), cookie, &st.Ep, &st.C)
+	if passive, ok := c.seeded[cookie]; ok {
+		ev.Passive = passive
+	}
 	ev.HandshakeUS = st.HandshakeUs
 	ev.Reason = collect.FailReason(st.Reason)
-	if st.Pending == uint8(collect.Opened) {
-		st.Pending = 0
-		if err := c.objs.core.Socks.Update(cookie, st, ebpf.UpdateExist); err != nil {
-			c.log.Debug("ebpf: clear pending", "err", err)
-		}
-		return ev
-	}
+	ev.RTT, ev.NumRTT = st.Rtt, min(st.RttN, collect.MaxRTT)
+	c.finalEvent(&ev, st.Phase == phaseEstablished)
 	if err := c.objs.core.Socks.Delete(cookie); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
 		c.log.Debug("ebpf: delete closed socket", "err", err)
 	}
-	delete(c.snap.versions, cookie)
 	return ev
 }
 

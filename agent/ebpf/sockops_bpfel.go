@@ -41,11 +41,14 @@ type sockopsEvent struct {
 	Cookie      uint64
 	Ep          sockopsEndpoints
 	C           sockopsCounters
-	RttUs       uint32
+	Rtt         [8]uint32
 	HandshakeUs uint32
 	Kind        uint8
 	Reason      uint8
-	Pad         [6]uint8
+	RttN        uint8
+	Established uint8
+	Pad         [4]uint8
+	_           [4]byte
 }
 
 type sockopsSockState struct {
@@ -54,13 +57,17 @@ type sockopsSockState struct {
 	C           sockopsCounters
 	ConnectNs   uint64
 	LastRttNs   uint64
+	RttFirstNs  uint64
 	Version     uint64
+	Rtt         [8]uint32
 	RtoCbs      uint32
 	HandshakeUs uint32
 	Phase       uint8
 	Pending     uint8
 	Reason      uint8
-	Pad         [5]uint8
+	RttN        uint8
+	Sampled     uint8
+	Pad         [3]uint8
 }
 
 // Names of all BPF objects in the ELF.
@@ -72,6 +79,8 @@ const (
 	sockopsMapStats             = "stats"
 	sockopsProgFlowlensRefresh  = "flowlens_refresh"
 	sockopsProgFlowlensSockops  = "flowlens_sockops"
+	sockopsVarRingBytes         = "ring_bytes"
+	sockopsVarRttFlushNs        = "rtt_flush_ns"
 	sockopsVarRttSampleNs       = "rtt_sample_ns"
 	sockopsVarTargetCgroupId    = "target_cgroup_id"
 	sockopsVarTargetCgroupLevel = "target_cgroup_level"
@@ -138,6 +147,8 @@ type sockopsMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type sockopsVariableSpecs struct {
+	RingBytes         *ebpf.VariableSpec `ebpf:"ring_bytes"`
+	RttFlushNs        *ebpf.VariableSpec `ebpf:"rtt_flush_ns"`
 	RttSampleNs       *ebpf.VariableSpec `ebpf:"rtt_sample_ns"`
 	TargetCgroupId    *ebpf.VariableSpec `ebpf:"target_cgroup_id"`
 	TargetCgroupLevel *ebpf.VariableSpec `ebpf:"target_cgroup_level"`
@@ -182,6 +193,8 @@ func (m *sockopsMaps) Close() error {
 //
 // It can be passed to loadSockopsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type sockopsVariables struct {
+	RingBytes         *ebpf.Variable `ebpf:"ring_bytes"`
+	RttFlushNs        *ebpf.Variable `ebpf:"rtt_flush_ns"`
 	RttSampleNs       *ebpf.Variable `ebpf:"rtt_sample_ns"`
 	TargetCgroupId    *ebpf.Variable `ebpf:"target_cgroup_id"`
 	TargetCgroupLevel *ebpf.Variable `ebpf:"target_cgroup_level"`

@@ -140,7 +140,7 @@ func (t *tracker) rtt(ctx context.Context, st *sockState, cookie uint64) error {
 		return nil
 	}
 	ev := st.event(collect.RTTSample, cookie)
-	ev.RTTUS = st.counters.SRTTUS
+	ev.AddRTT(st.counters.SRTTUS)
 	return t.emit(ctx, ev)
 }
 

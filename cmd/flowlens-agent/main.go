@@ -14,6 +14,8 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -27,6 +29,25 @@ import (
 )
 
 var version = "dev"
+
+// Runtime limits, unless the environment sets them (GOMAXPROCS,
+// GOMEMLIMIT): the agent's work is a stream of small events handed from
+// the collector to the aggregator; on one P that hand-off stays on one
+// thread instead of waking another for each event, and a soft memory
+// limit keeps the heap's garbage from doubling the resident size.
+const (
+	agentMaxProcs = 1
+	agentMemLimit = 24 << 20
+)
+
+func limitRuntime() {
+	if os.Getenv("GOMAXPROCS") == "" {
+		runtime.GOMAXPROCS(agentMaxProcs)
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(agentMemLimit)
+	}
+}
 
 // config is the agent's command line.
 type config struct {
@@ -46,6 +67,7 @@ type config struct {
 
 func main() {
 	agent.NewEBPF = ebpf.New
+	limitRuntime()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := newRoot().ExecuteContext(ctx); err != nil {
@@ -62,7 +84,10 @@ func newRoot() *cobra.Command {
 		Long: `flowlens-agent passively measures the TCP performance of real traffic on this host
 (bytes, retransmissions, RTO timeouts, RTT, handshake latency, failed connections),
 aggregates it per flow every --interval and posts it to the server. Reports that cannot
-be delivered wait in an on-disk spool (--spool-dir) and are sent when the server is back.`,
+be delivered wait in an on-disk spool (--spool-dir) and are sent when the server is back.
+
+The agent runs on one CPU thread with a 24 MiB soft heap limit; set GOMAXPROCS or
+GOMEMLIMIT in the environment to change that.`,
 		Version:       version,
 		Args:          cobra.NoArgs,
 		SilenceUsage:  true,

@@ -14,6 +14,7 @@ import (
 	"github.com/flowlens/flowlens/sim"
 	"github.com/flowlens/flowlens/store"
 	"github.com/flowlens/flowlens/topology"
+	"github.com/flowlens/flowlens/web"
 )
 
 func newDemoCmd(g *globals) *cobra.Command {
@@ -25,7 +26,8 @@ func newDemoCmd(g *globals) *cobra.Command {
 		Use:   "demo",
 		Short: "Run the server with the example topology and a simulated fleet",
 		Long: `Start a FlowLens server on an embedded store (a temporary data dir unless --data-dir),
-load the example topology, drive it with a simulated fleet, print the URL and the token,
+load the example topology, drive it with a simulated fleet, print the URL, the web login
+(user admin; password FLOWLENS_ADMIN_PASSWORD or a generated one) and the API token,
 and run until interrupted (Ctrl-C).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -37,6 +39,9 @@ and run until interrupted (Ctrl-C).`,
 				defer os.RemoveAll(dir)
 				cfg.DataDir = dir
 			}
+			if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+				return fmt.Errorf("create data dir: %w", err)
+			}
 			topoPath := filepath.Join(cfg.DataDir, "topology.yaml")
 			if err := os.WriteFile(topoPath, examples.Topology, 0o644); err != nil {
 				return err
@@ -45,9 +50,10 @@ and run until interrupted (Ctrl-C).`,
 			if g.token != "" {
 				cfg.Tokens = []string{g.token}
 			}
+			adminPassword := demoAdminPassword(&mods)
 			cfg.Modules = mods.factories()
 			return runServer(cmd.Context(), g, cfg, func(srv *server.Server) error {
-				printDemoBanner(srv, cfg.DataDir)
+				printDemoBanner(srv, cfg.DataDir, adminPassword)
 				go runDemoFleet(cmd.Context(), g, srv, agents, flows, interval)
 				return nil
 			})
@@ -63,12 +69,26 @@ and run until interrupted (Ctrl-C).`,
 	return cmd
 }
 
-func printDemoBanner(srv *server.Server, dataDir string) {
+// demoAdminPassword is the web login the demo prints: FLOWLENS_ADMIN_PASSWORD
+// when set (and no --users-file), otherwise a fresh random one.
+func demoAdminPassword(mods *moduleFlags) string {
+	if mods.web.UsersFile != "" {
+		return "(from --users-file)"
+	}
+	pw := os.Getenv("FLOWLENS_ADMIN_PASSWORD")
+	if pw == "" {
+		pw = web.GeneratePassword()
+	}
+	mods.web.AdminPassword = pw
+	return pw
+}
+
+func printDemoBanner(srv *server.Server, dataDir, adminPassword string) {
 	fmt.Printf(`
 FlowLens demo is running.
 
-  Web page:  %[1]s/   (log in with the token below)
-  Token:     %[2]s
+  Web UI:    %[1]s/   user admin, password %[4]s
+  API token: %[2]s   (CLI, agents, /api/)
   Data dir:  %[3]s
 
 Try, in another terminal:
@@ -79,7 +99,7 @@ Try, in another terminal:
   curl -s -H "Authorization: Bearer $FLOWLENS_TOKEN" %[1]s/api/v1/insights/top
 
 Press Ctrl-C to stop.
-`, srv.URL(), srv.Token(), dataDir)
+`, srv.URL(), srv.Token(), dataDir, adminPassword)
 }
 
 func runDemoFleet(ctx context.Context, g *globals, srv *server.Server, agents, flows int, interval time.Duration) {

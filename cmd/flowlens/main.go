@@ -72,6 +72,12 @@ with the token in --token (FLOWLENS_TOKEN).`,
 	pf.StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	root.AddCommand(newServerCmd(g), newDemoCmd(g), newSimCmd(g), newInsightsCmd(g), newTopologyCmd(g))
 	root.AddCommand(newLabCmd(g))
+	root.AddCommand(newInternetCmd(g))
+	root.AddCommand(newMonitorsCmd(g))
+	root.AddCommand(newAlarmsCmd(g), newMetricFiltersCmd(g))
+	root.AddCommand(newFlowLogsCmd(g))
+	root.AddCommand(newMetricsCmd(g))
 	root.AddCommand(newQueryCmd(g))
+	root.AddCommand(newUsersCmd())
 	return root
 }

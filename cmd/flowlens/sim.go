@@ -34,8 +34,14 @@ Faults (--fault, repeatable):
   segment=FROM>TO,loss=0.03       data sent from FROM to TO loses 3% of segments
   segment=FROM<>TO,rtt=+20ms      both directions; 20 ms more round-trip time
   host=sim-3,loss=0.05            everything in and out of one host
+  asn=64500,loss=0.05             internet clients coming through one ASN
+  city=Paris,loss=0.05            internet clients of one city, whatever their ASN
+  clients=all,loss=0.05           every internet conversation (our side)
   ...,after=2m,for=5m             start after a healthy baseline, end after a while
-FROM and TO are region, zone, network or subnet ids, or service:ID.`,
+FROM and TO are region, zone, network or subnet ids, or service:ID.
+
+--internet-clients N adds N inbound clients spread over the city-networks of the database
+that "flowlens sim geoip" writes (every city-network first, then by weight).`,
 		Example: `  flowlens sim --agents 20 --interval 5s --duration 30s
   flowlens sim --duration 10m --fault segment=zone-a>zone-b,loss=0.03,after=2m`,
 		Args: cobra.NoArgs,
@@ -68,6 +74,7 @@ FROM and TO are region, zone, network or subnet ids, or service:ID.`,
 			return err
 		},
 	}
+	cmd.AddCommand(newEvalLocalizationCmd())
 	f := cmd.Flags()
 	f.StringVar(&topoPath, "topology", "", "topology YAML (default: the embedded examples/topology.yaml)")
 	f.IntVar(&cfg.Agents, "agents", 20, "number of simulated agents")
@@ -80,6 +87,8 @@ FROM and TO are region, zone, network or subnet ids, or service:ID.`,
 	f.DurationVar(&cfg.DrainTimeout, "drain-timeout", 5*time.Minute, "how long to wait for acknowledgements at the end")
 	f.StringVar(&cfg.Compression, "compression", "zstd", "report compression: zstd or gzip")
 	f.BoolVar(&quiet, "quiet", false, "no progress line")
+	f.IntVar(&cfg.InternetClients, "internet-clients", 0, "add N internet clients over the city-networks of 'flowlens sim geoip'")
+	cmd.AddCommand(newSimGeoIPCmd())
 	return cmd
 }
 

@@ -7,6 +7,11 @@
 // sends the events that must not be missed (opened, closed, failed, RTT
 // samples) through a ring buffer.
 //
+// Cost: a short connection costs one ring buffer event per socket (at
+// close; its opening rides on that event, or is reported by user space
+// from the map at the next snapshot when the socket lives longer), and RTT
+// samples are batched per socket in the map (RTT_BATCH per event).
+//
 // sock_ops counters can only be read inside a callback, and a socket that
 // only receives gets no RTT callbacks, so a tcp iterator (flowlens_refresh),
 // run by user space before each snapshot, refreshes the counters of the
@@ -33,7 +38,6 @@ char LICENSE[] SEC("license") = "Dual MIT/GPL";
 // collect.FailReason.
 enum event_kind {
 	KIND_SNAPSHOT = 1,
-	KIND_OPENED = 2,
 	KIND_CLOSED = 3,
 	KIND_FAILED = 4,
 	KIND_RTT = 5,
@@ -61,6 +65,11 @@ enum stat_index {
 	STAT_PENDING = 3,  // of those, final/opened events left in the map
 	STAT_MAX = 4,
 };
+
+// RTT_BATCH samples make one RTT event; a socket's samples wait in its
+// map entry until the batch is full, the oldest is rtt_flush_ns old, or
+// the socket closes (the final event carries them).
+#define RTT_BATCH 8
 
 #define CB_FLAGS (BPF_SOCK_OPS_STATE_CB_FLAG | BPF_SOCK_OPS_RTT_CB_FLAG | \
 		  BPF_SOCK_OPS_RETRANS_CB_FLAG | BPF_SOCK_OPS_RTO_CB_FLAG)
@@ -90,31 +99,42 @@ struct counters {
 struct sock_state {
 	struct endpoints ep;
 	struct counters c;
-	__u64 connect_ns;  // TCP_CONNECT_CB time, for the handshake latency
-	__u64 last_rtt_ns; // last RTT sample sent, for rate limiting
-	__u64 version;     // bumped on every counter update; user space emits
-			   // a snapshot only when it moved
-	__u32 rto_cbs;     // RTO callbacks, when tcp_sock has no total_rto
+	__u64 connect_ns;    // TCP_CONNECT_CB time, for the handshake latency
+	__u64 last_rtt_ns;   // last RTT sample taken, for rate limiting
+	__u64 rtt_first_ns;  // when the oldest batched sample was taken
+	__u64 version;       // bumped on every counter update; user space emits
+			     // a snapshot only when it moved
+	__u32 rtt[RTT_BATCH]; // batched RTT samples (µs), rtt_n of them
+	__u32 rto_cbs;       // RTO callbacks, when tcp_sock has no total_rto
 	__u32 handshake_us;
 	__u8 phase;
-	__u8 pending; // KIND_OPENED or KIND_CLOSED/FAILED the ring could not take
+	__u8 pending; // KIND_CLOSED/FAILED the ring could not take
 	__u8 reason;
-	__u8 _pad[5];
+	__u8 rtt_n;
+	__u8 sampled; // an RTT sample was ever taken
+	__u8 _pad[3];
 };
 
+// event is a final (closed/failed) event or a batch of RTT samples. A
+// final event of a socket the program saw establish has established set:
+// user space counts the connection opened unless a snapshot already did.
 struct event {
 	__u64 cookie;
 	struct endpoints ep;
 	struct counters c;
-	__u32 rtt_us;
+	__u32 rtt[RTT_BATCH];
 	__u32 handshake_us;
 	__u8 kind;
 	__u8 reason;
-	__u8 _pad[6];
+	__u8 rtt_n;
+	__u8 established;
+	__u8 _pad[4];
 };
 
 // Set by user space before loading.
 const volatile __u64 rtt_sample_ns = 200000000ULL; // min gap between RTT samples of a socket
+const volatile __u64 rtt_flush_ns = 10000000000ULL; // max wait of a batched RTT sample
+const volatile __u64 ring_bytes = 1 << 20;          // size of events
 const volatile __u64 target_cgroup_id = 0;          // iterator: adopt sockets under this cgroup (0: all)
 const volatile __u32 target_cgroup_level = 0;
 
@@ -186,7 +206,10 @@ static __always_inline __u64 total_rto(struct bpf_sock_ops *ops, struct sock_sta
 
 // read_counters stores the socket's cumulative counters from the sock_ops
 // context, the only place sock_ops programs can read them.
-static __always_inline void read_counters(struct bpf_sock_ops *ops, struct sock_state *st)
+// total_rto (a BTF read) is refreshed only when with_rto is set: at close
+// and on RTO callbacks, the only times it moves or matters between
+// iterator refreshes.
+static __always_inline void read_counters(struct bpf_sock_ops *ops, struct sock_state *st, bool with_rto)
 {
 	st->c.bytes_acked = ops->bytes_acked;
 	st->c.bytes_received = ops->bytes_received;
@@ -194,7 +217,8 @@ static __always_inline void read_counters(struct bpf_sock_ops *ops, struct sock_
 	st->c.segs_in = ops->segs_in;
 	st->c.total_retrans = ops->total_retrans;
 	st->c.srtt_us = ops->srtt_us >> 3;
-	st->c.total_rto = total_rto(ops, st);
+	if (with_rto)
+		st->c.total_rto = total_rto(ops, st);
 	st->version++;
 }
 
@@ -206,15 +230,14 @@ static __always_inline void read_counters(struct bpf_sock_ops *ops, struct sock_
 static __always_inline __u64 wakeup_flags(void)
 {
 	__u64 avail = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
-	__u64 size = bpf_ringbuf_query(&events, BPF_RB_RING_SIZE);
-	return avail > size / 4 ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+	return avail > ring_bytes / 4 ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
 }
 
-// emit sends one event for a tracked socket. When the ring buffer is full
-// an opened or final event is left in the map (pending) for user space to
-// pick up at the next snapshot, so that opened/closed counts stay exact;
-// RTT samples are just counted as lost.
-static __always_inline bool emit(__u64 cookie, struct sock_state *st, __u8 kind, __u32 rtt_us)
+// emit sends one event for a tracked socket, with its batched RTT samples.
+// When the ring buffer is full a final event is left in the map (pending)
+// for user space to pick up at the next snapshot, so that opened/closed
+// counts stay exact; a batch of RTT samples is kept for the next try.
+static __always_inline bool emit(__u64 cookie, struct sock_state *st, __u8 kind)
 {
 	struct event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
@@ -228,19 +251,22 @@ static __always_inline bool emit(__u64 cookie, struct sock_state *st, __u8 kind,
 	e->cookie = cookie;
 	e->ep = st->ep;
 	e->c = st->c;
-	e->rtt_us = rtt_us;
+	__builtin_memcpy(e->rtt, st->rtt, sizeof(e->rtt));
+	e->rtt_n = st->rtt_n;
 	e->handshake_us = st->handshake_us;
 	e->kind = kind;
 	e->reason = st->reason;
+	e->established = st->phase == PHASE_ESTABLISHED;
+	st->rtt_n = 0;
 	bpf_ringbuf_submit(e, wakeup_flags());
 	return true;
 }
 
 // track inserts a new socket; when the map is full the socket is counted
 // and left alone (no callbacks enabled), never an error.
-static __always_inline struct sock_state *track(__u64 cookie, struct sock_state *init, bool count_full)
+static __always_inline struct sock_state *track(__u64 cookie, struct sock_state *init, bool count_full, __u64 flags)
 {
-	if (bpf_map_update_elem(&socks, &cookie, init, BPF_NOEXIST) != 0) {
+	if (bpf_map_update_elem(&socks, &cookie, init, flags) != 0) {
 		struct sock_state *st = bpf_map_lookup_elem(&socks, &cookie);
 		if (st)
 			return st; // raced with another insert
@@ -259,9 +285,9 @@ static __always_inline void on_connect(struct bpf_sock_ops *ops)
 	read_endpoints(ops, &init.ep, false);
 	init.connect_ns = bpf_ktime_get_ns();
 	init.phase = PHASE_CONNECTING;
-	// A socket may connect again after a failed connect: start afresh.
-	bpf_map_delete_elem(&socks, &cookie);
-	if (!track(cookie, &init, true)) {
+	// A socket may connect again after a failed connect: start afresh
+	// (BPF_ANY replaces an old entry in one operation).
+	if (!track(cookie, &init, true, BPF_ANY)) {
 		count(STAT_SAMPLED);
 		return;
 	}
@@ -270,7 +296,11 @@ static __always_inline void on_connect(struct bpf_sock_ops *ops)
 
 // on_established handles the end of a handshake. The active handshake
 // latency is connect to established; the passive one is the SYN-ACK to ACK
-// round trip, which the kernel has just measured into srtt.
+// round trip, which the kernel has just measured into srtt. Nothing is
+// sent: the opening is reported with the final event, or by user space
+// from the map at the next snapshot if the socket is still open then. The
+// first RTT sample is taken rtt_sample_ns after the handshake, so that a
+// short connection costs no sample until its close.
 static __always_inline void on_established(struct bpf_sock_ops *ops, bool passive)
 {
 	__u64 cookie = bpf_get_socket_cookie(ops);
@@ -279,7 +309,7 @@ static __always_inline void on_established(struct bpf_sock_ops *ops, bool passiv
 	if (!st) {
 		struct sock_state init = {};
 		read_endpoints(ops, &init.ep, passive);
-		st = track(cookie, &init, true);
+		st = track(cookie, &init, true, BPF_NOEXIST);
 		if (!st) {
 			if (passive)
 				count(STAT_SAMPLED); // active sockets were counted at connect
@@ -291,9 +321,9 @@ static __always_inline void on_established(struct bpf_sock_ops *ops, bool passiv
 	else if (st->connect_ns)
 		st->handshake_us = (bpf_ktime_get_ns() - st->connect_ns) / 1000;
 	st->phase = PHASE_ESTABLISHED;
-	read_counters(ops, st);
+	st->last_rtt_ns = bpf_ktime_get_ns();
+	read_counters(ops, st, false);
 	bpf_sock_ops_cb_flags_set(ops, ops->bpf_sock_ops_cb_flags | CB_FLAGS);
-	emit(cookie, st, KIND_OPENED, 0);
 }
 
 // classify says how a socket that reached CLOSE from old ended. sk_err is
@@ -332,28 +362,49 @@ static __always_inline void on_close(struct bpf_sock_ops *ops)
 
 	if (!st)
 		return;
-	read_counters(ops, st);
+	read_counters(ops, st, true);
 	__u8 kind = classify(ops, ops->args[0], &st->reason);
-	if (emit(cookie, st, kind, 0))
+	// A connection that never got a sample (shorter than rtt_sample_ns)
+	// gets its final srtt as its one sample.
+	if (!st->sampled && st->phase != PHASE_CONNECTING && st->c.srtt_us && st->rtt_n < RTT_BATCH) {
+		st->rtt[st->rtt_n & (RTT_BATCH - 1)] = st->c.srtt_us;
+		st->rtt_n++;
+	}
+	if (emit(cookie, st, kind))
 		bpf_map_delete_elem(&socks, &cookie);
 	// else: pending, user space emits it from the map and deletes it.
 }
 
+// on_rtt runs on every acknowledgment that updates the RTT estimate: it
+// takes at most one srtt sample per rtt_sample_ns (a time-based sampling
+// of the smoothed RTT, like polling `ss` would) and refreshes the
+// counters with it; the rest of the calls return early.
 static __always_inline void on_rtt(struct bpf_sock_ops *ops)
 {
 	__u64 cookie = bpf_get_socket_cookie(ops);
 	struct sock_state *st = bpf_map_lookup_elem(&socks, &cookie);
 
-	if (!st)
-		return;
-	read_counters(ops, st);
-	if (st->phase == PHASE_CONNECTING || st->c.srtt_us == 0)
+	if (!st || st->phase == PHASE_CONNECTING)
 		return;
 	__u64 now = bpf_ktime_get_ns();
 	if (st->last_rtt_ns && now - st->last_rtt_ns < rtt_sample_ns)
 		return;
+	__u32 srtt = ops->srtt_us >> 3;
+	if (!srtt)
+		return;
 	st->last_rtt_ns = now;
-	emit(cookie, st, KIND_RTT, st->c.srtt_us);
+	read_counters(ops, st, false);
+	if (st->rtt_n >= RTT_BATCH) // a batch the ring could not take
+		emit(cookie, st, KIND_RTT);
+	if (st->rtt_n >= RTT_BATCH)
+		return; // still full: this sample is lost
+	if (st->rtt_n == 0)
+		st->rtt_first_ns = now;
+	st->rtt[st->rtt_n & (RTT_BATCH - 1)] = srtt;
+	st->rtt_n++;
+	st->sampled = 1;
+	if (st->rtt_n == RTT_BATCH || now - st->rtt_first_ns >= rtt_flush_ns)
+		emit(cookie, st, KIND_RTT);
 }
 
 static __always_inline void on_update(struct bpf_sock_ops *ops, bool rto)
@@ -368,7 +419,7 @@ static __always_inline void on_update(struct bpf_sock_ops *ops, bool rto)
 	// kernel's total_rto counts only the ones that retransmitted.
 	if (rto && ops->args[2] == 0)
 		st->rto_cbs++;
-	read_counters(ops, st);
+	read_counters(ops, st, rto);
 }
 
 SEC("sockops")
@@ -470,7 +521,7 @@ static __always_inline void adopt(struct sock_common *skc, struct tcp_sock *tp, 
 	init.phase = PHASE_PREEXISTING;
 	// A full map is not counted here: the iterator would count the same
 	// sockets again every second.
-	struct sock_state *st = track(cookie, &init, false);
+	struct sock_state *st = track(cookie, &init, false, BPF_NOEXIST);
 	if (!st)
 		return;
 	refresh(tp, st);

@@ -1,0 +1,100 @@
+package apiclient
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+)
+
+// FlowLogUpload describes one flow-log file sent to POST /api/v1/logs/{group}.
+type FlowLogUpload struct {
+	Group  string
+	Source string // the file's name, for reports
+	Format string // ${field} tokens; empty: header line or default
+	Stream string // empty: each record's interface id
+	SHA256 string // hex sha256 of the body; empty lets the server compute it
+	Size   int64  // body length when known (-1 or 0: unknown)
+}
+
+// UploadFlowLog streams body (the file as stored, still compressed) to the
+// server, which parses it, and decodes the file summary into out. The
+// upload has no overall timeout: a large file takes as long as it takes.
+func (c *Client) UploadFlowLog(ctx context.Context, u FlowLogUpload, body io.Reader, out any) error {
+	q := url.Values{}
+	q.Set("source", u.Source)
+	if u.Format != "" {
+		q.Set("format", u.Format)
+	}
+	if u.Stream != "" {
+		q.Set("stream", u.Stream)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.Base+"/api/v1/logs/"+url.PathEscape(u.Group)+"?"+q.Encode(), body)
+	if err != nil {
+		return err
+	}
+	if u.Size > 0 {
+		req.ContentLength = u.Size
+	}
+	req.Header.Set("Content-Type", "application/octet-stream")
+	if u.SHA256 != "" {
+		req.Header.Set("X-Flowlens-Sha256", u.SHA256)
+	}
+	if c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
+	}
+	hc := &http.Client{Transport: c.HTTP.Transport}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("cannot reach the FlowLens server at %s (set --server or FLOWLENS_SERVER): %w", c.Base, err)
+	}
+	defer resp.Body.Close()
+	return c.decode(resp, "/api/v1/logs", out)
+}
+
+// FlowLogFile asks whether content with this hash is already in the
+// group; it decodes the file into out and returns false when it is not.
+func (c *Client) FlowLogFile(ctx context.Context, group, sha string, out any) (bool, error) {
+	err := c.Get(ctx, "/api/v1/logs/"+url.PathEscape(group)+"/files/"+url.PathEscape(sha), nil, out)
+	var e *Error
+	if errors.As(err, &e) && e.Status == http.StatusNotFound {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// FlowLogGroups decodes GET /api/v1/logs ({"groups": [...]}) into out.
+func (c *Client) FlowLogGroups(ctx context.Context, out any) error {
+	return c.Get(ctx, "/api/v1/logs", nil, out)
+}
+
+// decode reads an answer: JSON into out on 2xx, an *Error otherwise.
+func (c *Client) decode(resp *http.Response, path string, out any) error {
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode/100 != 2 {
+		var e struct {
+			Error string `json:"error"`
+		}
+		if json.Unmarshal(body, &e) != nil || e.Error == "" {
+			e.Error = strings.TrimSpace(string(body))
+		}
+		if resp.StatusCode == http.StatusUnauthorized && c.Token == "" {
+			e.Error += " (no token given: set FLOWLENS_TOKEN or --token)"
+		}
+		return &Error{Status: resp.StatusCode, Message: e.Error}
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.Unmarshal(body, out); err != nil {
+		return errors.Join(fmt.Errorf("decode answer of %s", path), err)
+	}
+	return nil
+}

@@ -1,0 +1,236 @@
+package flowlog
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/klauspost/compress/gzip"
+
+	"github.com/flowlens/flowlens/server"
+)
+
+// HeaderSHA256 carries the hex sha256 of an upload's content (after any
+// Content-Encoding is removed). With it the server streams the upload
+// straight into the store; without it the server spools the upload to
+// disk first to learn its hash, so that a duplicate never reaches metric
+// filters.
+const HeaderSHA256 = "X-Flowlens-Sha256"
+
+// ModuleConfig configures the server module.
+type ModuleConfig struct {
+	Importer ImporterConfig
+}
+
+// Module is the flow-log feature inside flowlens server: the importer on
+// the server's DuckDB file and its HTTP endpoints.
+type Module struct {
+	cfg  ModuleConfig
+	deps *server.Deps
+	log  *slog.Logger
+	sink Ingester
+	im   *Importer
+}
+
+// Factory builds the module; metricfilter, when present, must come before
+// it.
+func Factory(cfg ModuleConfig) server.ModuleFactory {
+	return server.ModuleFactory{Name: "flowlog", New: func(d *server.Deps) (server.Module, error) {
+		return NewModule(cfg, d), nil
+	}}
+}
+
+// NewModule is inert: the importer is created by Start.
+func NewModule(cfg ModuleConfig, d *server.Deps) *Module {
+	m := &Module{cfg: cfg, deps: d, log: d.Log}
+	if m.log == nil {
+		m.log = slog.New(slog.DiscardHandler)
+	}
+	// The metric-filter module, when built, sees every stored batch. A
+	// typed nil inside the interface would panic later, so check both.
+	if mf, ok := d.Modules["metricfilter"].(Ingester); ok && mf != nil {
+		m.sink = mf
+	}
+	if m.cfg.Importer.TempDir == "" && d.DataDir != "" {
+		m.cfg.Importer.TempDir = filepath.Join(d.DataDir, "tmp")
+	}
+	return m
+}
+
+// Start migrates the tables and opens the importer.
+func (m *Module) Start(ctx context.Context) error {
+	if dir := m.cfg.Importer.TempDir; dir != "" {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return fmt.Errorf("flow-log temp dir: %w", err)
+		}
+	}
+	im, err := NewImporter(ctx, m.deps.DB, m.cfg.Importer, m.log, m.sink, m.deps.Registry)
+	if err != nil {
+		return err
+	}
+	m.im = im
+	return nil
+}
+
+// Stop closes the importer.
+func (m *Module) Stop(context.Context) error {
+	if m.im == nil {
+		return nil
+	}
+	m.im.metrics.set.Unregister(m.deps.Registry)
+	return m.im.Close()
+}
+
+// Importer is the module's importer (nil before Start), for other modules.
+func (m *Module) Importer() *Importer { return m.im }
+
+// Routes mounts the flow-log API.
+func (m *Module) Routes(mux *http.ServeMux, protect func(http.Handler) http.Handler) {
+	mux.Handle("POST /api/v1/logs/{group}", protect(http.HandlerFunc(m.handleUpload)))
+	mux.Handle("GET /api/v1/logs", protect(http.HandlerFunc(m.handleGroups)))
+	mux.Handle("GET /api/v1/logs/{group}/files/{sha256}", protect(http.HandlerFunc(m.handleFile)))
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(v) //nolint:errchkjson // the client went away
+}
+
+func writeError(w http.ResponseWriter, code int, err error) {
+	writeJSON(w, code, map[string]string{"error": err.Error()})
+}
+
+// handleUpload stores newline-delimited records (or a whole .gz or
+// .parquet file) posted to /api/v1/logs/{group}?format=&stream=&source=.
+// The answer is the file summary, bad lines included.
+func (m *Module) handleUpload(w http.ResponseWriter, r *http.Request) {
+	req := Request{Group: r.PathValue("group"), Stream: r.URL.Query().Get("stream"), Source: r.URL.Query().Get("source")}
+	if err := CheckGroup(req.Group); err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	if req.Source == "" {
+		req.Source = "upload"
+	}
+	if fs := r.URL.Query().Get("format"); fs != "" {
+		f, err := ParseFormat(fs)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, fmt.Errorf("format: %w", err))
+			return
+		}
+		req.Format = f
+	}
+	if sha := strings.ToLower(r.Header.Get(HeaderSHA256)); sha != "" {
+		if b, err := hex.DecodeString(sha); err != nil || len(b) != 32 {
+			writeError(w, http.StatusBadRequest, fmt.Errorf("%s: want 64 hex digits", HeaderSHA256))
+			return
+		}
+		req.SHA256 = sha
+	}
+	body := io.Reader(r.Body)
+	switch enc := strings.ToLower(r.Header.Get("Content-Encoding")); enc {
+	case "", "identity":
+	case "gzip":
+		zr, err := gzip.NewReader(r.Body)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, fmt.Errorf("gzip body: %w", err))
+			return
+		}
+		body = zr
+	default:
+		writeError(w, http.StatusUnsupportedMediaType, fmt.Errorf("Content-Encoding %q: only gzip is accepted", enc))
+		return
+	}
+	if m.im == nil {
+		writeError(w, http.StatusServiceUnavailable, errors.New("flow-log importer not started"))
+		return
+	}
+	if req.SHA256 == "" {
+		spooled, sha, err := m.spool(body)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, err)
+			return
+		}
+		defer os.Remove(spooled.Name())
+		defer spooled.Close()
+		req.SHA256, body = sha, spooled
+	}
+	sum, err := m.im.Import(r.Context(), req, body)
+	if err != nil {
+		code := http.StatusBadRequest
+		if errors.Is(err, ErrStore) {
+			code = http.StatusInternalServerError
+		}
+		m.log.Warn("flow-log upload failed", "group", req.Group, "source", req.Source, "err", err)
+		writeJSON(w, code, struct {
+			Error string `json:"error"`
+			*FileSummary
+		}{err.Error(), sum})
+		return
+	}
+	m.log.Info("flow-log upload", "group", req.Group, "source", req.Source, "records", sum.Records,
+		"bad_lines", sum.BadLines, "duplicate", sum.Duplicate, "ms", sum.DurationMs)
+	writeJSON(w, http.StatusOK, sum)
+}
+
+// spool copies an upload of unknown hash to a temporary file.
+func (m *Module) spool(r io.Reader) (*os.File, string, error) {
+	f, err := os.CreateTemp(m.cfg.Importer.TempDir, "upload-*")
+	if err != nil {
+		return nil, "", fmt.Errorf("spool upload: %w", err)
+	}
+	sha, err := copyHash(f, r)
+	if err == nil {
+		_, err = f.Seek(0, io.SeekStart)
+	}
+	if err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return nil, "", fmt.Errorf("spool upload: %w", err)
+	}
+	return f, sha, nil
+}
+
+func (m *Module) handleGroups(w http.ResponseWriter, r *http.Request) {
+	if m.im == nil {
+		writeError(w, http.StatusServiceUnavailable, errors.New("flow-log importer not started"))
+		return
+	}
+	gs, err := m.im.Groups(r.Context())
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err)
+		return
+	}
+	if gs == nil {
+		gs = []Group{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"groups": gs})
+}
+
+// handleFile answers whether content with this hash is already in the
+// group (200 with the file, 404 otherwise): the CLI asks before uploading.
+func (m *Module) handleFile(w http.ResponseWriter, r *http.Request) {
+	if m.im == nil {
+		writeError(w, http.StatusServiceUnavailable, errors.New("flow-log importer not started"))
+		return
+	}
+	f, err := m.im.File(r.Context(), r.PathValue("group"), r.PathValue("sha256"))
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err)
+		return
+	}
+	if f == nil {
+		writeError(w, http.StatusNotFound, errors.New("no such file in the group"))
+		return
+	}
+	writeJSON(w, http.StatusOK, f)
+}

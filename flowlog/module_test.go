@@ -1,0 +1,145 @@
+package flowlog
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/flowlens/flowlens/server"
+)
+
+// fakeMetricFilter stands in for the metric-filter module: a server module
+// with the Ingested method the flow-log module looks for.
+type fakeMetricFilter struct{ recordingSink }
+
+func (*fakeMetricFilter) Routes(*http.ServeMux, func(http.Handler) http.Handler) {}
+func (*fakeMetricFilter) Start(context.Context) error                            { return nil }
+func (*fakeMetricFilter) Stop(context.Context) error                             { return nil }
+
+func startServer(t *testing.T, mf *fakeMetricFilter) *server.Server {
+	t.Helper()
+	mods := []server.ModuleFactory{Factory(ModuleConfig{Importer: ImporterConfig{MaxErrors: 2}})}
+	if mf != nil {
+		mods = append([]server.ModuleFactory{{Name: "metricfilter", New: func(*server.Deps) (server.Module, error) { return mf, nil }}}, mods...)
+	}
+	s, err := server.New(server.Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0", Tokens: []string{"secret"}, Modules: mods}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Stop(context.Background()) })
+	return s
+}
+
+func call(t *testing.T, method, url, token string, hdr map[string]string, body []byte) (int, map[string]any) {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, bytes.NewReader(body))
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var out map[string]any
+	if err := json.Unmarshal(b, &out); err != nil {
+		t.Fatalf("%s %s: %d %s", method, url, resp.StatusCode, b)
+	}
+	return resp.StatusCode, out
+}
+
+// POST /api/v1/logs/{group}: newline-delimited records, gzip
+// Content-Encoding, a custom format, bad lines in the answer, dedupe, the
+// metric-filter module fed once; GET the groups and a file by hash.
+func TestModuleHTTP(t *testing.T) {
+	mf := &fakeMetricFilter{}
+	s := startServer(t, mf)
+	base := s.URL() + "/api/v1/logs"
+	text := "eni-1 10.0.0.1 10.0.0.2 22 REJECT 1700000000\n" +
+		"eni-1 10.0.0.1 10.0.0.2 http REJECT 1700000001\n" +
+		"eni-2   10.0.0.3 10.0.0.2 443 ACCEPT 1700000002\n" +
+		"too few\n" +
+		"one two three four five six seven\n"
+	body := gz(t, text)
+	url := base + "/prod?source=records.txt&format=" + strings.ReplaceAll("${interface-id}+${srcaddr}+${dstaddr}+${dstport}+${action}+${start}", "$", "%24")
+
+	if code, _ := call(t, "POST", url, "", nil, body); code != 401 {
+		t.Fatalf("no token: %d", code)
+	}
+	code, sum := call(t, "POST", url, "secret", map[string]string{"Content-Encoding": "gzip"}, body)
+	if code != 200 || sum["records"] != 2.0 || sum["bad_lines"] != 3.0 || sum["source"] != "records.txt" || sum["duplicate"] != nil {
+		t.Fatalf("upload: %d %v", code, sum)
+	}
+	errs := sum["errors"].([]any)
+	if len(errs) != 2 || errs[0].(map[string]any)["line"] != 2.0 || !strings.Contains(errs[0].(map[string]any)["reason"].(string), `field 4 (dstport): "http"`) {
+		t.Errorf("errors %v", errs)
+	}
+	if len(mf.msgs) != 2 || mf.msgs[1] != "eni-2   10.0.0.3 10.0.0.2 443 ACCEPT 1700000002" || mf.times[0] != 1700000000 {
+		t.Errorf("metric filter saw %q %v", mf.msgs, mf.times)
+	}
+
+	code, again := call(t, "POST", url, "secret", map[string]string{"Content-Encoding": "gzip"}, body)
+	if code != 200 || again["duplicate"] != true || again["records"] != 0.0 || len(mf.msgs) != 2 {
+		t.Fatalf("again: %d %v (metric filter %d)", code, again, len(mf.msgs))
+	}
+	code, groups := call(t, "GET", base, "secret", nil, nil)
+	g := groups["groups"].([]any)
+	if code != 200 || len(g) != 1 || g[0].(map[string]any)["records"] != 2.0 || g[0].(map[string]any)["streams"] != 2.0 {
+		t.Fatalf("groups: %d %v", code, groups)
+	}
+	code, file := call(t, "GET", base+"/prod/files/"+sum["sha256"].(string), "secret", nil, nil)
+	if code != 200 || file["source"] != "records.txt" || file["records"] != 2.0 {
+		t.Fatalf("file: %d %v", code, file)
+	}
+	if code, _ := call(t, "GET", base+"/prod/files/"+strings.Repeat("ab", 32), "secret", nil, nil); code != 404 {
+		t.Fatalf("unknown file: %d", code)
+	}
+
+	// The hash announced by a client is checked.
+	code, bad := call(t, "POST", base+"/prod", "secret", map[string]string{HeaderSHA256: strings.Repeat("ab", 32)}, []byte(referenceText(false)))
+	if code != 400 || !strings.Contains(bad["error"].(string), "does not match") {
+		t.Fatalf("wrong hash: %d %v", code, bad)
+	}
+	for _, c := range []struct{ url, want string }{
+		{base + "/prod?format=%24%7Bbogus%7D", `unknown field "bogus"`},
+		{base + "/prod?format=nope", "want ${field}"},
+	} {
+		if code, out := call(t, "POST", c.url, "secret", nil, []byte("x\n")); code != 400 || !strings.Contains(out["error"].(string), c.want) {
+			t.Errorf("%s: %d %v", c.url, code, out)
+		}
+	}
+}
+
+// Uploads are serialized on the importer; concurrent ones all land.
+func TestModuleConcurrentUploads(t *testing.T) {
+	s := startServer(t, nil)
+	var wg sync.WaitGroup
+	for i := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var b bytes.Buffer
+			Generate(&b, GenConfig{Records: 2000, Seed: uint64(i + 1)})
+			if code, out := call(t, "POST", s.URL()+"/api/v1/logs/c", "secret", nil, b.Bytes()); code != 200 || out["records"] != 2000.0 {
+				t.Errorf("upload %d: %d %v", i, code, out)
+			}
+		}()
+	}
+	wg.Wait()
+	_, groups := call(t, "GET", s.URL()+"/api/v1/logs", "secret", nil, nil)
+	if g := groups["groups"].([]any); g[0].(map[string]any)["records"] != 8000.0 {
+		t.Errorf("groups %v", groups)
+	}
+}

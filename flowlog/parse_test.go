@@ -1,0 +1,187 @@
+package flowlog
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+// The example records of the AWS reference (default format).
+var referenceRecords = []struct {
+	line string
+	want []any
+}{
+	{"2 123456789010 eni-1235b8ca123456789 172.31.16.139 172.31.16.21 20641 22 6 20 4249 1418530010 1418530070 ACCEPT OK",
+		[]any{int32(2), "123456789010", "eni-1235b8ca123456789", "172.31.16.139", "172.31.16.21", int32(20641), int32(22), int32(6), int64(20), int64(4249), int64(1418530010), int64(1418530070), "ACCEPT", "OK"}},
+	{"2 123456789010 eni-1235b8ca123456789 172.31.9.69 172.31.9.12 49761 3389 6 20 4249 1418530010 1418530070 REJECT OK",
+		[]any{int32(2), "123456789010", "eni-1235b8ca123456789", "172.31.9.69", "172.31.9.12", int32(49761), int32(3389), int32(6), int64(20), int64(4249), int64(1418530010), int64(1418530070), "REJECT", "OK"}},
+	{"2 123456789010 eni-1235b8ca123456789 - - - - - - - 1431280876 1431280934 - NODATA",
+		[]any{int32(2), "123456789010", "eni-1235b8ca123456789", nil, nil, nil, nil, nil, nil, nil, int64(1431280876), int64(1431280934), nil, "NODATA"}},
+	{"2 123456789010 eni-11111111aaaaaaaaa - - - - - - - 1431280876 1431280934 - SKIPDATA",
+		[]any{int32(2), "123456789010", "eni-11111111aaaaaaaaa", nil, nil, nil, nil, nil, nil, nil, int64(1431280876), int64(1431280934), nil, "SKIPDATA"}},
+	{"2 123456789010 eni-1235b8ca123456789 203.0.113.12 172.31.16.139 0 0 1 4 336 1432917027 1432917142 ACCEPT OK",
+		[]any{int32(2), "123456789010", "eni-1235b8ca123456789", "203.0.113.12", "172.31.16.139", int32(0), int32(0), int32(1), int64(4), int64(336), int64(1432917027), int64(1432917142), "ACCEPT", "OK"}},
+	{"2 123456789010 eni-1235b8ca123456789 172.31.16.139 203.0.113.12 0 0 1 4 336 1432917094 1432917142 REJECT OK",
+		[]any{int32(2), "123456789010", "eni-1235b8ca123456789", "172.31.16.139", "203.0.113.12", int32(0), int32(0), int32(1), int64(4), int64(336), int64(1432917094), int64(1432917142), "REJECT", "OK"}},
+	{"2 123456789010 eni-1235b8ca123456789 2001:db8:1234:a100:8d6e:3477:df66:f105 2001:db8:1234:a102:3304:8879:34cf:4071 34892 22 6 54 8855 1477913708 1477913820 ACCEPT OK",
+		[]any{int32(2), "123456789010", "eni-1235b8ca123456789", "2001:db8:1234:a100:8d6e:3477:df66:f105", "2001:db8:1234:a102:3304:8879:34cf:4071", int32(34892), int32(22), int32(6), int64(54), int64(8855), int64(1477913708), int64(1477913820), "ACCEPT", "OK"}},
+}
+
+func TestReferenceRecords(t *testing.T) {
+	b := NewBatch(Default, true)
+	for _, r := range referenceRecords {
+		if err := b.AppendLine([]byte(r.line)); err != nil {
+			t.Fatalf("%s: %v", r.line, err)
+		}
+	}
+	for row, r := range referenceRecords {
+		for k, want := range r.want {
+			if got := b.Value(row, k); got != want {
+				t.Errorf("record %d field %s: %#v, want %#v", row+1, Default.Field(k).Name, got, want)
+			}
+		}
+		if got := string(b.Text(row)); got != r.line {
+			t.Errorf("record %d text %q", row+1, got)
+		}
+	}
+}
+
+func TestParseLine(t *testing.T) {
+	custom, err := ParseFormat("${version} ${vpc-id} ${srcaddr} ${tcp-flags} ${traffic-path} ${encryption-status} ${reject-reason}")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name   string
+		format *Format
+		line   string
+		want   []any
+		err    string
+	}{
+		{"runs of spaces and tabs", Default, "  2  123 eni-1\t10.0.0.1 10.0.0.2 1 2 6 3 4 5 6 ACCEPT OK \r", []any{int32(2), "123", "eni-1", "10.0.0.1", "10.0.0.2", int32(1), int32(2), int32(6), int64(3), int64(4), int64(5), int64(6), "ACCEPT", "OK"}, ""},
+		{"custom v8", custom, "8 vpc-0a 10.0.0.1 19 1 2 -", []any{int32(8), "vpc-0a", "10.0.0.1", int32(19), int32(1), int32(2), nil}, ""},
+		{"too few fields", Default, "2 123 eni-1 10.0.0.1", nil, "4 fields, the format has 14"},
+		{"too many fields", custom, "8 vpc-0a 10.0.0.1 19 1 2 - extra", nil, "8 fields, the format has 7"},
+		{"not a number", Default, "2 123 eni-1 10.0.0.1 10.0.0.2 http 2 6 3 4 5 6 ACCEPT OK", nil, `field 6 (srcport): "http" is not a non-negative 32-bit integer`},
+		{"negative", Default, "2 123 eni-1 10.0.0.1 10.0.0.2 1 2 6 -3 4 5 6 ACCEPT OK", nil, `field 9 (packets): "-3" is not a non-negative 64-bit integer`},
+		{"int32 overflow", custom, "8 vpc-0a 10.0.0.1 2147483648 1 2 -", nil, `field 4 (tcp-flags): "2147483648" is not a non-negative 32-bit integer`},
+		{"int64 overflow", Default, "2 123 eni-1 10.0.0.1 10.0.0.2 1 2 6 3 99999999999999999999 5 6 ACCEPT OK", nil, "field 10 (bytes)"},
+		{"empty", Default, "", nil, "0 fields, the format has 14"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			b := NewBatch(c.format, false)
+			err := b.AppendLine([]byte(c.line))
+			if c.err != "" {
+				if err == nil || !strings.Contains(err.Error(), c.err) || !errors.Is(err, ErrRecord) {
+					t.Fatalf("error %v, want %q", err, c.err)
+				}
+				if b.Len() != 0 {
+					t.Fatal("a bad record was appended")
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			for k, want := range c.want {
+				if got := b.Value(0, k); got != want {
+					t.Errorf("field %s: %#v, want %#v", c.format.Field(k).Name, got, want)
+				}
+			}
+		})
+	}
+}
+
+// A bad record between good ones leaves no trace, and NULL bitmaps stay
+// aligned across the 8-row boundaries of the bitmap.
+func TestBatchNullsAcrossRows(t *testing.T) {
+	b := NewBatch(Default, false)
+	for i := range 20 {
+		line := referenceRecords[i%len(referenceRecords)].line
+		if i%5 == 4 {
+			if b.AppendLine([]byte("2 bad")) == nil {
+				t.Fatal("bad line accepted")
+			}
+		}
+		if err := b.AppendLine([]byte(line)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 20 {
+		want := referenceRecords[i%len(referenceRecords)].want
+		for k := range want {
+			if got := b.Value(i, k); got != want[k] {
+				t.Fatalf("row %d field %d: %#v, want %#v", i, k, got, want[k])
+			}
+		}
+	}
+}
+
+func TestAppendLineAllocs(t *testing.T) {
+	b := NewBatch(Default, false)
+	line := []byte(referenceRecords[0].line)
+	for range 5000 {
+		b.AppendLine(line)
+	}
+	b.Reset()
+	allocs := testing.AllocsPerRun(1000, func() {
+		if err := b.AppendLine(line); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("%.1f allocations per record", allocs)
+	}
+}
+
+func BenchmarkAppendLine(b *testing.B) {
+	batch := NewBatch(Default, false)
+	line := []byte(referenceRecords[0].line)
+	b.SetBytes(int64(len(line)))
+	for i := 0; b.Loop(); i++ {
+		if batch.Len() == 100000 {
+			batch.Reset()
+		}
+		batch.AppendLine(line)
+	}
+}
+
+func FuzzParseRecord(f *testing.F) {
+	for _, r := range referenceRecords {
+		f.Add(r.line)
+	}
+	f.Add("8 vpc-0a 10.0.0.1 19 1 2 -")
+	f.Add("2  -\t- - - - - - - - - - - - -\r")
+	custom := mustFormat("${version} ${vpc-id} ${srcaddr} ${tcp-flags} ${traffic-path} ${encryption-status} ${reject-reason}")
+	f.Fuzz(func(t *testing.T, line string) {
+		for _, format := range []*Format{Default, custom} {
+			b := NewBatch(format, true)
+			err := b.AppendLine([]byte(line))
+			if err != nil {
+				if b.Len() != 0 {
+					t.Fatal("bad record appended")
+				}
+				continue
+			}
+			// Every accepted record has the format's field count and
+			// reads back as the tokens it was made of.
+			toks := strings.FieldsFunc(strings.TrimSuffix(line, "\r"), func(r rune) bool { return r == ' ' || r == '\t' })
+			if len(toks) != format.Len() {
+				t.Fatalf("%d tokens accepted for %d fields", len(toks), format.Len())
+			}
+			for k, tok := range toks {
+				v := b.Value(0, k)
+				if tok == "-" {
+					if v != nil {
+						t.Fatalf("'-' read back as %#v", v)
+					}
+					continue
+				}
+				if s, ok := v.(string); ok && s != tok {
+					t.Fatalf("field %d: %q, want %q", k, s, tok)
+				}
+			}
+		}
+	})
+}

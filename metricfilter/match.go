@@ -1,0 +1,399 @@
+package metricfilter
+
+import (
+	"encoding/json"
+	"strconv"
+	"strings"
+)
+
+// Record is one log line being matched. It splits the line into fields or
+// parses its JSON at most once, however many filters look at it, and is
+// reused across lines to avoid allocations.
+type Record struct {
+	Line string
+
+	split  bool
+	fields []string
+
+	parsed  bool
+	doc     any
+	jsonErr bool
+
+	bind    []int    // pattern slot -> field index of the last space-delimited match
+	boundTo *Pattern // the pattern bind belongs to (nil: no successful match)
+	work    int      // alignment steps spent on the current match (bounded)
+}
+
+// Reset points the record at a new line.
+func (r *Record) Reset(line string) {
+	r.Line = line
+	r.split, r.parsed, r.doc, r.jsonErr, r.boundTo = false, false, nil, false, nil
+	r.fields = r.fields[:0]
+}
+
+// Fields splits the line on runs of spaces; a field in double quotes or
+// square brackets may contain spaces and is returned without them.
+func (r *Record) Fields() []string {
+	if r.split {
+		return r.fields
+	}
+	r.split = true
+	s := r.Line
+	i := 0
+	for i < len(s) {
+		for i < len(s) && (s[i] == ' ' || s[i] == '\t') {
+			i++
+		}
+		if i >= len(s) {
+			break
+		}
+		var closer byte
+		switch s[i] {
+		case '"':
+			closer = '"'
+		case '[':
+			closer = ']'
+		}
+		if closer != 0 {
+			if j := strings.IndexByte(s[i+1:], closer); j >= 0 {
+				end := i + 1 + j
+				if end+1 >= len(s) || s[end+1] == ' ' || s[end+1] == '\t' {
+					r.fields = append(r.fields, s[i+1:end])
+					i = end + 1
+					continue
+				}
+			}
+		}
+		start := i
+		for i < len(s) && s[i] != ' ' && s[i] != '\t' {
+			i++
+		}
+		r.fields = append(r.fields, s[start:i])
+	}
+	return r.fields
+}
+
+// JSON returns the line parsed as JSON (ok false if it is not JSON).
+func (r *Record) JSON() (any, bool) {
+	if !r.parsed {
+		r.parsed = true
+		t := strings.TrimSpace(r.Line)
+		if t == "" || t[0] != '{' && t[0] != '[' {
+			r.jsonErr = true
+		} else {
+			d := json.NewDecoder(strings.NewReader(t))
+			d.UseNumber()
+			if err := d.Decode(&r.doc); err != nil {
+				r.jsonErr = true
+			}
+		}
+	}
+	return r.doc, !r.jsonErr
+}
+
+// Match tells whether the record matches the pattern. After a match of a
+// space-delimited pattern, Field gives the named fields' values.
+func (p *Pattern) Match(r *Record) bool {
+	if !p.prefilter(r.Line) {
+		if p.Kind == KindSpace {
+			r.boundTo = nil
+		}
+		return false
+	}
+	switch p.Kind {
+	case KindSpace:
+		return p.matchSpace(r)
+	case KindJSON:
+		doc, ok := r.JSON()
+		return ok && p.expr.eval(doc)
+	}
+	return p.matchTerms(r.Line)
+}
+
+// prefilter rejects a line that lacks a substring every match contains.
+// A JSON line with a backslash is let through: an escape (\u0041) can
+// spell a value without its literal text.
+func (p *Pattern) prefilter(line string) bool {
+	if len(p.mustContain) == 0 || p.Kind == KindJSON && strings.IndexByte(line, '\\') >= 0 {
+		return true
+	}
+	for _, s := range p.mustContain {
+		if !strings.Contains(line, s) {
+			return false
+		}
+	}
+	return true
+}
+
+func (p *Pattern) matchTerms(line string) bool {
+	for _, t := range p.required {
+		if !strings.Contains(line, t) {
+			return false
+		}
+	}
+	for _, t := range p.excluded {
+		if strings.Contains(line, t) {
+			return false
+		}
+	}
+	if len(p.optional) == 0 {
+		return true
+	}
+	for _, t := range p.optional {
+		if strings.Contains(line, t) {
+			return true
+		}
+	}
+	return false
+}
+
+// Field returns a named field of the last successful space-delimited match.
+func (p *Pattern) Field(r *Record, name string) (string, bool) {
+	i, ok := p.fieldByID[name]
+	if !ok || r.boundTo != p || i >= len(r.bind) || r.bind[i] < 0 || r.bind[i] >= len(r.fields) {
+		return "", false
+	}
+	return r.fields[r.bind[i]], true
+}
+
+func (p *Pattern) matchSpace(r *Record) bool {
+	r.boundTo = nil
+	if p.matchSlots(r) {
+		r.boundTo = p
+		return true
+	}
+	return false
+}
+
+func (p *Pattern) matchSlots(r *Record) bool {
+	fs := r.Fields()
+	if cap(r.bind) < len(p.fields) {
+		r.bind = make([]int, len(p.fields))
+	}
+	r.bind = r.bind[:len(p.fields)]
+	if p.ellipses == 0 {
+		if len(fs) != len(p.fields) {
+			return false
+		}
+		for i := range p.fields {
+			if !p.fields[i].matches(fs[i]) {
+				return false
+			}
+			r.bind[i] = i
+		}
+		return true
+	}
+	r.work = 0
+	return p.matchFrom(r, fs, 0, 0)
+}
+
+// maxWork bounds the alignment tries of one match: a pattern with many
+// ellipses could otherwise take time exponential in their number.
+const maxWork = 100_000
+
+// matchFrom aligns pattern slots from si with fields from fi; an ellipsis
+// tries every number of fields (patterns have few of them, and each try
+// is cut short as soon as a slot fails).
+func (p *Pattern) matchFrom(r *Record, fs []string, si, fi int) bool {
+	if r.work++; r.work > maxWork {
+		return false
+	}
+	for si < len(p.fields) {
+		f := &p.fields[si]
+		if f.ellipsis {
+			r.bind[si] = -1
+			if si == len(p.fields)-1 {
+				return true
+			}
+			// Fixed slots after this ellipsis up to the next one.
+			for skip := 0; fi+skip <= len(fs); skip++ {
+				if p.matchFrom(r, fs, si+1, fi+skip) {
+					return true
+				}
+			}
+			return false
+		}
+		if fi >= len(fs) || !f.matches(fs[fi]) {
+			return false
+		}
+		r.bind[si] = fi
+		si++
+		fi++
+	}
+	return fi == len(fs)
+}
+
+func (f *fieldPat) matches(v string) bool {
+	return f.cond == nil || f.cond.eval(v)
+}
+
+func (c *cond) eval(v string) bool {
+	switch c.op {
+	case "&&":
+		return c.left.eval(v) && c.right.eval(v)
+	case "||":
+		return c.left.eval(v) || c.right.eval(v)
+	}
+	return compareString(c.op, v, &c.lit)
+}
+
+// compareString applies op to a field's text.
+func compareString(op, v string, lit *literal) bool {
+	switch op {
+	case "=", "!=":
+		var eq bool
+		if lit.isNum {
+			if n, err := strconv.ParseFloat(v, 64); err == nil {
+				eq = n == lit.num
+			} else {
+				eq = v == lit.text
+			}
+		} else {
+			eq = lit.matchText(v)
+		}
+		return eq == (op == "=")
+	}
+	n, err := strconv.ParseFloat(v, 64)
+	if err != nil {
+		return false
+	}
+	return compareNum(op, n, lit.num)
+}
+
+func compareNum(op string, a, b float64) bool {
+	switch op {
+	case "=":
+		return a == b
+	case "!=":
+		return a != b
+	case "<":
+		return a < b
+	case "<=":
+		return a <= b
+	case ">":
+		return a > b
+	case ">=":
+		return a >= b
+	}
+	return false
+}
+
+// matchText compares v with the literal, '*' matching any run of
+// characters.
+func (l *literal) matchText(v string) bool {
+	if l.glob == nil {
+		return v == l.text
+	}
+	parts := l.glob
+	if !strings.HasPrefix(v, parts[0]) {
+		return false
+	}
+	v = v[len(parts[0]):]
+	last := parts[len(parts)-1]
+	for _, mid := range parts[1 : len(parts)-1] {
+		i := strings.Index(v, mid)
+		if i < 0 {
+			return false
+		}
+		v = v[i+len(mid):]
+	}
+	return len(v) >= len(last) && strings.HasSuffix(v, last)
+}
+
+// ---- JSON evaluation ----
+
+// lookup follows the selector; ok is false when a step does not exist.
+func (s *selector) lookup(doc any) (any, bool) {
+	cur := doc
+	for _, st := range s.steps {
+		if st.index < 0 {
+			m, ok := cur.(map[string]any)
+			if !ok {
+				return nil, false
+			}
+			if cur, ok = m[st.key]; !ok {
+				return nil, false
+			}
+			continue
+		}
+		a, ok := cur.([]any)
+		if !ok || st.index >= len(a) {
+			return nil, false
+		}
+		cur = a[st.index]
+	}
+	return cur, true
+}
+
+func (e *jsonExpr) eval(doc any) bool {
+	switch e.op {
+	case "&&":
+		return e.left.eval(doc) && e.right.eval(doc)
+	case "||":
+		return e.left.eval(doc) || e.right.eval(doc)
+	}
+	v, ok := e.sel.lookup(doc)
+	switch e.test {
+	case "notexists":
+		return !ok
+	case "null":
+		return ok && v == nil
+	case "true", "false":
+		b, isBool := v.(bool)
+		return ok && isBool && b == (e.test == "true")
+	}
+	if !ok {
+		return false
+	}
+	return compareJSON(e.test, v, &e.lit)
+}
+
+// compareJSON compares a JSON value: numbers numerically, strings as text
+// (with wildcards), true/false/null with the unquoted keywords.
+func compareJSON(op string, v any, lit *literal) bool {
+	switch x := v.(type) {
+	case json.Number:
+		n, err := x.Float64()
+		if err != nil || !lit.isNum {
+			if op == "=" || op == "!=" {
+				return lit.matchText(x.String()) == (op == "=")
+			}
+			return false
+		}
+		return compareNum(op, n, lit.num)
+	case string:
+		if op != "=" && op != "!=" {
+			return false
+		}
+		return lit.matchText(x) == (op == "=")
+	case bool, nil:
+		if op != "=" && op != "!=" || lit.keyword == "" {
+			return false
+		}
+		text := "null"
+		if b, ok := x.(bool); ok {
+			text = strconv.FormatBool(b)
+		}
+		return (text == lit.keyword) == (op == "=")
+	}
+	return false // objects and arrays compare with nothing
+}
+
+// JSONValue renders a selected JSON value as text (for dimensions) and as a
+// number when it is one (for metric values).
+func JSONValue(v any) (text string, num float64, isNum bool) {
+	switch x := v.(type) {
+	case json.Number:
+		n, err := x.Float64()
+		return x.String(), n, err == nil
+	case string:
+		n, err := strconv.ParseFloat(x, 64)
+		return x, n, err == nil
+	case bool:
+		return strconv.FormatBool(x), 0, false
+	case nil:
+		return "null", 0, false
+	}
+	b, _ := json.Marshal(v)
+	return string(b), 0, false
+}
