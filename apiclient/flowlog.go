@@ -2,13 +2,11 @@ package apiclient
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
-	"strings"
 )
 
 // FlowLogUpload describes one flow-log file sent to POST /api/v1/logs/{group}.
@@ -33,7 +31,10 @@ func (c *Client) UploadFlowLog(ctx context.Context, u FlowLogUpload, body io.Rea
 	if u.Stream != "" {
 		q.Set("stream", u.Stream)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.Base+"/api/v1/logs/"+url.PathEscape(u.Group)+"?"+q.Encode(), body)
+	// No overall timeout: a large file takes as long as it takes.
+	hc := &http.Client{Transport: c.HTTP.Transport}
+	path := "/api/v1/logs/" + url.PathEscape(u.Group)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.Base+path+"?"+q.Encode(), body)
 	if err != nil {
 		return err
 	}
@@ -47,7 +48,6 @@ func (c *Client) UploadFlowLog(ctx context.Context, u FlowLogUpload, body io.Rea
 	if c.Token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.Token)
 	}
-	hc := &http.Client{Transport: c.HTTP.Transport}
 	resp, err := hc.Do(req)
 	if err != nil {
 		return fmt.Errorf("cannot reach the FlowLens server at %s (set --server or FLOWLENS_SERVER): %w", c.Base, err)
@@ -70,31 +70,4 @@ func (c *Client) FlowLogFile(ctx context.Context, group, sha string, out any) (b
 // FlowLogGroups decodes GET /api/v1/logs ({"groups": [...]}) into out.
 func (c *Client) FlowLogGroups(ctx context.Context, out any) error {
 	return c.Get(ctx, "/api/v1/logs", nil, out)
-}
-
-// decode reads an answer: JSON into out on 2xx, an *Error otherwise.
-func (c *Client) decode(resp *http.Response, path string, out any) error {
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode/100 != 2 {
-		var e struct {
-			Error string `json:"error"`
-		}
-		if json.Unmarshal(body, &e) != nil || e.Error == "" {
-			e.Error = strings.TrimSpace(string(body))
-		}
-		if resp.StatusCode == http.StatusUnauthorized && c.Token == "" {
-			e.Error += " (no token given: set FLOWLENS_TOKEN or --token)"
-		}
-		return &Error{Status: resp.StatusCode, Message: e.Error}
-	}
-	if out == nil {
-		return nil
-	}
-	if err := json.Unmarshal(body, out); err != nil {
-		return errors.Join(fmt.Errorf("decode answer of %s", path), err)
-	}
-	return nil
 }

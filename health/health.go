@@ -11,10 +11,11 @@
 //     tail test against the baseline rate of the pair's route, the link it
 //     crosses) and inflated RTT (against the pair's own RTT history, or its
 //     route's when the pair is new).
-//  2. Every affected pair votes for each segment on its path; a segment's
-//     score is the share of its traffic (segments sent, RTT samples) that
-//     comes from affected pairs, so that a busy zone does not outvote the
-//     narrow link that actually fails.
+//  2. Every affected pair votes for each segment on its path (so does a pair
+//     whose excess only reaches a looser tail, 0.05: a small pair cannot be
+//     significant alone in 10 s); a segment's score is the share of its
+//     traffic (segments sent, RTT samples) that comes from voting pairs, so
+//     that a busy zone does not outvote the narrow link that actually fails.
 //  3. A segment is degraded when the anomaly is shared by independent host
 //     pairs (a matching: no two share an end; default at least 3, or at least
 //     half of its independent active pairs when it has fewer, never one) and
@@ -146,6 +147,7 @@ func (c *Config) defaults() {
 // pair is one (local IP, remote IP) pair's totals and verdict.
 type pair struct {
 	key           pairKey
+	li, ri        int // dense indexes of the two ends (for matching)
 	local, remote topology.Location
 	hops          []Hop
 	route         string
@@ -360,6 +362,31 @@ func buildPairs(flows []Flow, names map[netip.Addr]string) ([]*pair, map[string]
 		p.rttCount += f.RTTCount
 		p.rttSum += float64(f.RTTSumUS)
 	}
+	// One canonical order (heaviest first, then by address) for every
+	// list derived from pairs, so matching needs no sort of its own and
+	// results do not depend on map iteration.
+	sort.Slice(pairs, func(i, j int) bool {
+		a, b := pairs[i], pairs[j]
+		if a.segs != b.segs {
+			return a.segs > b.segs
+		}
+		if c := a.key.local.Compare(b.key.local); c != 0 {
+			return c < 0
+		}
+		return a.key.remote.Less(b.key.remote)
+	})
+	ends := map[netip.Addr]int{}
+	endOf := func(a netip.Addr) int {
+		i, ok := ends[a]
+		if !ok {
+			i = len(ends)
+			ends[a] = i
+		}
+		return i
+	}
+	for _, p := range pairs {
+		p.li, p.ri = endOf(p.key.local), endOf(p.key.remote)
+	}
 	bySeg := map[string][]*pair{}
 	for _, p := range pairs {
 		for _, h := range p.hops {
@@ -564,24 +591,33 @@ func (st *segStats) evidence(degraded bool) SegmentEvidence {
 }
 
 // matching counts affected pairs no two of which share an end (a greedy
-// maximal matching, heaviest pairs first): how many independent host
-// pairs show the anomaly.
-func matching(aff []*pair) int {
-	sorted := append([]*pair(nil), aff...)
-	sort.Slice(sorted, func(i, j int) bool {
-		if sorted[i].segs != sorted[j].segs {
-			return sorted[i].segs > sorted[j].segs
+// maximal matching, in the canonical order: heaviest pairs first): how
+// many independent host pairs show the anomaly. ps must be in that order,
+// as every list built from buildPairs' result is.
+func matching(ps []*pair) int {
+	used := map[int]bool{}
+	if len(ps) > 64 { // dense ends: a slice beats a map for big segments
+		hi := 0
+		for _, p := range ps {
+			hi = max(hi, p.li, p.ri)
 		}
-		return sorted[i].key.local.Less(sorted[j].key.local) ||
-			(sorted[i].key.local == sorted[j].key.local && sorted[i].key.remote.Less(sorted[j].key.remote))
-	})
-	used := map[netip.Addr]bool{}
+		dense := make([]bool, hi+1)
+		n := 0
+		for _, p := range ps {
+			if dense[p.li] || dense[p.ri] {
+				continue
+			}
+			dense[p.li], dense[p.ri] = true, true
+			n++
+		}
+		return n
+	}
 	n := 0
-	for _, p := range sorted {
-		if used[p.key.local] || used[p.key.remote] {
+	for _, p := range ps {
+		if used[p.li] || used[p.ri] {
 			continue
 		}
-		used[p.key.local], used[p.key.remote] = true, true
+		used[p.li], used[p.ri] = true, true
 		n++
 	}
 	return n

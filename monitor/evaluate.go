@@ -55,7 +55,63 @@ func (w *window) add(r *store.FlowRow) {
 		a = &flowAgg{hostID: r.HostID, key: r.Key, local: r.Local, remote: r.Remote, cat: r.Category}
 		w.flows[id] = a
 	}
-	a.c.Add(&r.Counters)
+	addCounters(&a.c, &r.Counters)
+}
+
+// addCounters is flow.Counters.Add for a window's running totals, made
+// cheap because it runs on the ingest writer for every stored row: the RTT
+// histogram merges in place when it already has every bin of the new row
+// (the common case after a flow's first interval), and the handshake
+// latency, which monitors do not publish, is not merged.
+func addCounters(c, o *flow.Counters) {
+	c.BytesSent += o.BytesSent
+	c.BytesReceived += o.BytesReceived
+	c.SegmentsSent += o.SegmentsSent
+	c.SegmentsReceived += o.SegmentsReceived
+	c.Retransmissions += o.Retransmissions
+	c.Timeouts += o.Timeouts
+	c.ConnectionsOpened += o.ConnectionsOpened
+	c.ConnectionsClosed += o.ConnectionsClosed
+	c.FailedRefused += o.FailedRefused
+	c.FailedTimeout += o.FailedTimeout
+	c.FailedReset += o.FailedReset
+	l, ol := &c.RTT, &o.RTT
+	if ol.Count == 0 {
+		return
+	}
+	if l.Count == 0 || !hasBins(&l.Hist, &ol.Hist) {
+		l.Merge(ol)
+		return
+	}
+	if ol.MinUS < l.MinUS {
+		l.MinUS = ol.MinUS
+	}
+	if ol.MaxUS > l.MaxUS {
+		l.MaxUS = ol.MaxUS
+	}
+	l.Count += ol.Count
+	l.SumUS += ol.SumUS
+	i := 0
+	for _, b := range ol.Hist.Bins {
+		for l.Hist.Bins[i].Index < b.Index {
+			i++
+		}
+		l.Hist.Bins[i].Count += b.Count
+	}
+}
+
+// hasBins says whether h has a bin for every bin of o (both sorted).
+func hasBins(h, o *flow.Histogram) bool {
+	i := 0
+	for _, b := range o.Bins {
+		for i < len(h.Bins) && h.Bins[i].Index < b.Index {
+			i++
+		}
+		if i == len(h.Bins) || h.Bins[i].Index != b.Index {
+			return false
+		}
+	}
+	return true
 }
 
 // RTT is the round-trip time of a window, in microseconds, from the merged

@@ -11,6 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/flowlens/flowlens/flow"
 	"github.com/flowlens/flowlens/health"
 	"github.com/flowlens/flowlens/internal/promset"
 	"github.com/flowlens/flowlens/metricstore"
@@ -24,8 +25,9 @@ type Config struct {
 	// agent reports (default 3 s). Rows whose interval ends in a window
 	// already evaluated are counted as late and dropped.
 	Grace time.Duration
-	// Retention is how long evaluations (evidence, contributors) are kept
-	// (default 7 days); metric points follow the metric store's retention.
+	// Retention is how long evaluations (evidence, contributors: ~10-20 kB
+	// of JSON each) are kept (default 24 h); metric points follow the
+	// metric store's retention.
 	Retention time.Duration
 	// BaselineWindows is the health baselines' trailing length in windows
 	// (default health.DefaultWindows).
@@ -46,7 +48,7 @@ func (c *Config) defaults() {
 		c.Grace = 3 * time.Second
 	}
 	if c.Retention <= 0 {
-		c.Retention = 7 * 24 * time.Hour
+		c.Retention = 24 * time.Hour
 	}
 }
 
@@ -70,8 +72,10 @@ type Module struct {
 	last     map[string]*Evaluation
 
 	now     func() time.Time
+	rows    chan []store.FlowRow // copies of stored rows, for the aggregator
 	stop    chan struct{}
 	done    chan struct{}
+	aggDone chan struct{}
 	metrics moduleMetrics
 }
 
@@ -101,7 +105,8 @@ func New(cfg Config, d *server.Deps) (*Module, error) {
 	}
 	m := &Module{cfg: cfg, deps: d, log: d.Log, db: mdb, monitors: map[string]*Record{},
 		accs: map[time.Duration]*accumulator{}, last: map[string]*Evaluation{}, now: time.Now,
-		stop: make(chan struct{}), done: make(chan struct{}), metrics: newModuleMetrics()}
+		rows: make(chan []store.FlowRow, 256), stop: make(chan struct{}), done: make(chan struct{}),
+		aggDone: make(chan struct{}), metrics: newModuleMetrics()}
 	if m.log == nil {
 		m.log = slog.Default()
 	}
@@ -139,6 +144,7 @@ func (m *Module) Start(ctx context.Context) error {
 	if err := m.metrics.set.Register(m.deps.Registry); err != nil {
 		return fmt.Errorf("monitor metrics: %w", err)
 	}
+	go m.aggregate()
 	go m.run()
 	return nil
 }
@@ -150,10 +156,12 @@ func (m *Module) Stop(ctx context.Context) error {
 	default:
 		close(m.stop)
 	}
-	select {
-	case <-m.done:
-	case <-ctx.Done():
-		return ctx.Err()
+	for _, ch := range []chan struct{}{m.done, m.aggDone} {
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
 	m.metrics.set.Unregister(m.deps.Registry)
 	return nil
@@ -320,27 +328,70 @@ func (m *Module) dropUnusedAccsLocked() {
 	}
 }
 
-// onFlows runs on the ingest writer goroutine after every commit: it only
-// files rows into the open windows.
+// onFlows runs on the ingest writer goroutine after every commit, so it
+// only copies what monitors need (the rows, with their RTT histograms in
+// one arena, without the handshake latency) and hands the copy to the
+// aggregator goroutine: the map work of filing rows into windows stays off
+// the ingest path. The subscription contract forbids keeping the rows.
 func (m *Module) onFlows(batches []*store.Batch) {
+	n, bins := 0, 0
+	for _, b := range batches {
+		n += len(b.Rows)
+		for i := range b.Rows {
+			bins += len(b.Rows[i].Counters.RTT.Hist.Bins)
+		}
+	}
+	if n == 0 {
+		return
+	}
+	out := make([]store.FlowRow, 0, n)
+	arena := make([]flow.Bin, 0, bins)
+	for _, b := range batches {
+		for i := range b.Rows {
+			r := b.Rows[i]
+			r.Counters.HandshakeLatency = flow.Latency{}
+			start := len(arena)
+			arena = append(arena, r.Counters.RTT.Hist.Bins...)
+			r.Counters.RTT.Hist.Bins = arena[start:len(arena):len(arena)]
+			out = append(out, r)
+		}
+	}
+	select {
+	case m.rows <- out:
+	case <-m.stop:
+	}
+}
+
+// aggregate files copied rows into the open windows of every period.
+func (m *Module) aggregate() {
+	defer close(m.aggDone)
+	for {
+		select {
+		case <-m.stop:
+			return
+		case rows := <-m.rows:
+			m.file(rows)
+		}
+	}
+}
+
+func (m *Module) file(rows []store.FlowRow) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, a := range m.accs {
-		for _, b := range batches {
-			for i := range b.Rows {
-				r := &b.Rows[i]
-				idx := a.index(r.End)
-				if idx < a.next {
-					m.metrics.late.Inc()
-					continue
-				}
-				w := a.windows[idx]
-				if w == nil {
-					w = &window{start: time.UnixMilli(idx * a.period.Milliseconds()), flows: map[flowID]*flowAgg{}}
-					a.windows[idx] = w
-				}
-				w.add(r)
+		for i := range rows {
+			r := &rows[i]
+			idx := a.index(r.End)
+			if idx < a.next {
+				m.metrics.late.Inc()
+				continue
 			}
+			w := a.windows[idx]
+			if w == nil {
+				w = &window{start: time.UnixMilli(idx * a.period.Milliseconds()), flows: map[flowID]*flowAgg{}}
+				a.windows[idx] = w
+			}
+			w.add(r)
 		}
 	}
 }
@@ -350,7 +401,7 @@ func (m *Module) run() {
 	defer close(m.done)
 	tick := time.NewTicker(500 * time.Millisecond)
 	defer tick.Stop()
-	prune := time.NewTicker(time.Hour)
+	prune := time.NewTicker(10 * time.Minute)
 	defer prune.Stop()
 	for {
 		select {

@@ -23,7 +23,7 @@ import (
 // stops them in reverse order before it closes the store.
 type Module interface {
 	// Routes mounts the module's endpoints. protect wraps a handler so
-	// that it requires the API token (or the browser session).
+	// that it requires the API token.
 	Routes(mux *http.ServeMux, protect func(http.Handler) http.Handler)
 	Start(ctx context.Context) error
 	Stop(ctx context.Context) error

@@ -130,7 +130,9 @@ func (u *UI) rateChart() chartData {
 	for len(s) > 1 && s[0].FlowsPerSecond == 0 {
 		s = s[1:]
 	}
+	now := time.Now()
 	c := chartData{Title: "Flows stored per second (last 30 minutes)", YLabel: "flows/s",
+		XMin: now.Add(-30 * time.Minute).Unix(), XMax: now.Unix(),
 		X: make([]int64, len(s)), Series: []chartSeries{{Label: "flows/s", Values: make([]*float64, len(s))}}}
 	for i, p := range s {
 		c.X[i] = p.Time.Unix()

@@ -99,3 +99,39 @@ func TestMonitorFormFromInsightsRows(t *testing.T) {
 		t.Fatalf("saved %+v", mon.saved)
 	}
 }
+
+// fixedInternet is the internet page's interface over fixed data: it tests
+// the page's rendering (adapter_internet_test.go tests the module).
+type fixedInternet struct{}
+
+func (fixedInternet) monitors() []string { return []string{"edge", "core"} }
+func (fixedInternet) events(context.Context) ([]internetEvent, error) {
+	return []internetEvent{{Monitor: "edge", Status: "ACTIVE", Type: "PERFORMANCE", Cause: "AS64500 across 3 cities", Started: time.Unix(1_800_000_000, 0)},
+		{Monitor: "core", Status: "RESOLVED", Type: "AVAILABILITY", Cause: "local"}}, nil
+}
+func (fixedInternet) locations(_ context.Context, monitor string, _, _ time.Time) ([]cityNetwork, error) {
+	return []cityNetwork{{City: "Paris", Country: "FR", ASN: 64500, Lat: 48.85, Lon: 2.35, Bytes: 2e6, Share: 0.6, RTTP50: 12, Performance: 40, Availability: 99},
+		{City: "Lima", Country: "PE", ASN: 6147, Lat: -12, Lon: -77, Bytes: 1e6, Share: 0.4, RTTP50: 80, Performance: 99, Availability: 100}}, nil
+}
+
+func TestInternetPageShowsCityNetworksMapAndEvents(t *testing.T) {
+	u, ts := testUI(t)
+	u.mods.internet = fixedInternet{}
+	c := browser(t)
+	login(t, c, ts.URL, "admin", testPassword)
+	resp, page := fetch(t, c, "GET", ts.URL+"/internet", nil, nil)
+	if resp.StatusCode != 200 {
+		t.Fatalf("internet page: %d", resp.StatusCode)
+	}
+	if n := strings.Count(page, `<circle `); n != 2 {
+		t.Fatalf("%d points on the map, want 2", n)
+	}
+	for _, want := range []string{`class="pt bad"`, `class="pt ok"`, "AS64500", "Paris", "60.0%", "AS64500 across 3 cities"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("page lacks %q", want)
+		}
+	}
+	if strings.Contains(page, "AVAILABILITY") {
+		t.Error("events of another monitor must not show")
+	}
+}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/flowlens/flowlens/apiclient"
 	"github.com/flowlens/flowlens/examples"
 	"github.com/flowlens/flowlens/server"
 	"github.com/flowlens/flowlens/sim"
@@ -20,8 +21,9 @@ import (
 func newDemoCmd(g *globals) *cobra.Command {
 	cfg := server.Config{Retention: store.DefaultRetention}
 	var mods moduleFlags
-	var agents, flows int
+	var agents, flows, internetClients int
 	var interval time.Duration
+	var faults []string
 	cmd := &cobra.Command{
 		Use:   "demo",
 		Short: "Run the server with the example topology and a simulated fleet",
@@ -50,11 +52,19 @@ and run until interrupted (Ctrl-C).`,
 			if g.token != "" {
 				cfg.Tokens = []string{g.token}
 			}
+			if err := prepareDemo(cfg.DataDir, &mods); err != nil {
+				return err
+			}
+			fleet, err := demoFleetConfig(agents, flows, internetClients, interval, faults)
+			if err != nil {
+				return err
+			}
 			adminPassword := demoAdminPassword(&mods)
 			cfg.Modules = mods.factories()
 			return runServer(cmd.Context(), g, cfg, func(srv *server.Server) error {
-				printDemoBanner(srv, cfg.DataDir, adminPassword)
-				go runDemoFleet(cmd.Context(), g, srv, agents, flows, interval)
+				printDemoBanner(srv, cfg.DataDir, adminPassword, faults)
+				go seedDemo(cmd.Context(), apiclient.New(srv.URL(), srv.Token(), true), g.logger().With("component", "demo"))
+				go runDemoFleet(cmd.Context(), g, srv, fleet)
 				return nil
 			})
 		},
@@ -66,6 +76,8 @@ and run until interrupted (Ctrl-C).`,
 	f.IntVar(&agents, "agents", 20, "simulated agents")
 	f.IntVar(&flows, "flows-per-agent", 40, "conversations per simulated agent")
 	f.DurationVar(&interval, "interval", 5*time.Second, "report interval of the simulated agents")
+	f.IntVar(&internetClients, "internet-clients", 300, "simulated internet clients (over the city-networks of the demo's GeoIP database)")
+	f.StringArrayVar(&faults, "fault", demoFaults, "fault for the simulated fleet, as in 'flowlens sim --fault' (repeatable; --fault '' for none)")
 	return cmd
 }
 
@@ -83,7 +95,7 @@ func demoAdminPassword(mods *moduleFlags) string {
 	return pw
 }
 
-func printDemoBanner(srv *server.Server, dataDir, adminPassword string) {
+func printDemoBanner(srv *server.Server, dataDir, adminPassword string, faults []string) {
 	fmt.Printf(`
 FlowLens demo is running.
 
@@ -95,22 +107,50 @@ Try, in another terminal:
   export FLOWLENS_SERVER=%[1]s FLOWLENS_TOKEN=%[2]s
   flowlens insights top --since 15m
   flowlens insights top --metric retransmissions --by flow --limit 10
-  flowlens insights series --metric round-trip-time --since 30m --step 1m
-  curl -s -H "Authorization: Bearer $FLOWLENS_TOKEN" %[1]s/api/v1/insights/top
-
-Press Ctrl-C to stop.
+  flowlens monitors list
+  flowlens monitors get zone-a-to-zone-b --output json
+  flowlens alarms list
+  flowlens query --group demo-vpc --since 3h 'filter action="REJECT" | stats count(*) as n by srcAddr | sort n desc | limit 10'
+  flowlens internet events
+  flowlens metrics list
 `, srv.URL(), srv.Token(), dataDir, adminPassword)
+	header := "\nFaults the simulated fleet will inject (after = from now):"
+	for _, f := range faults {
+		if f != "" {
+			if header != "" {
+				fmt.Println(header)
+				header = ""
+			}
+			fmt.Println("  " + f)
+		}
+	}
+	fmt.Println("\nPress Ctrl-C to stop.")
 }
 
-func runDemoFleet(ctx context.Context, g *globals, srv *server.Server, agents, flows int, interval time.Duration) {
+// demoFleetConfig checks the demo's fleet options before the server starts.
+func demoFleetConfig(agents, flows, internetClients int, interval time.Duration, faults []string) (sim.Config, error) {
 	topo, err := topology.Parse(examples.Topology, examples.TopologyName)
 	if err != nil {
-		g.logger().Error("demo topology", "err", err)
-		return
+		return sim.Config{}, err
 	}
-	_, err = sim.Run(ctx, sim.Config{Server: srv.URL(), Token: srv.Token(), Topology: topo, Agents: agents,
-		FlowsPerAgent: flows, Interval: interval, Seed: uint64(time.Now().UnixNano()), DrainTimeout: 10 * time.Second}, g.logger().With("component", "sim"))
-	if err != nil && ctx.Err() == nil {
+	cfg := sim.Config{Topology: topo, Agents: agents, FlowsPerAgent: flows, Interval: interval,
+		InternetClients: internetClients, Seed: uint64(time.Now().UnixNano()), DrainTimeout: 10 * time.Second}
+	for _, f := range faults {
+		if f == "" {
+			continue
+		}
+		ft, err := sim.ParseFault(f)
+		if err != nil {
+			return sim.Config{}, fmt.Errorf("--fault %q: %w", f, err)
+		}
+		cfg.Faults = append(cfg.Faults, ft)
+	}
+	return cfg, nil
+}
+
+func runDemoFleet(ctx context.Context, g *globals, srv *server.Server, cfg sim.Config) {
+	cfg.Server, cfg.Token = srv.URL(), srv.Token()
+	if _, err := sim.Run(ctx, cfg, g.logger().With("component", "sim")); err != nil && ctx.Err() == nil {
 		g.logger().Error("simulated fleet stopped", "err", err)
 	}
 }

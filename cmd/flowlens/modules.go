@@ -41,6 +41,7 @@ type moduleFlags struct {
 func (m *moduleFlags) register(f *pflag.FlagSet) {
 	f.StringVar(&m.configPath, "config", "", "server config file (YAML) with a monitors: section, applied at start")
 	f.DurationVar(&m.monitor.Grace, "monitor-grace", 0, "wait this long after a monitor period ends for late reports (default 3s)")
+	f.DurationVar(&m.monitor.Retention, "monitor-evaluation-retention", 0, "keep monitor evaluations (evidence, contributors) this long (default 24h; metric points are kept longer)")
 	f.DurationVar(&m.alarm.EvalDelay, "alarm-eval-delay", 0, "wait this long after a period ends before judging it (default min(step/2, 3s))")
 	f.DurationVar(&m.alarm.ResendInterval, "alarm-resend-interval", 0, "re-send firing alerts to Alertmanager this often (default 1m)")
 	f.IntVar(&m.flowlog.Importer.MaxErrors, "flowlog-max-errors", 100, "bad flow-log lines listed per file in an import's answer (all are counted)")

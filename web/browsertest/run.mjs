@@ -58,7 +58,7 @@ const timedPages = pages.concat([
   ["insights-15m-by-flow", "/insights?since=15m&by=flow"],
   ["insights-6h", "/insights?since=6h"],
   ["insights-24h-retransmissions", "/insights?since=24h&metric=retransmissions"],
-]);
+]).concat((process.env.EXTRA_PAGES || "").split(",").filter(Boolean).map((p) => [p, p]));
 
 const browser = await chromium.launch({
   executablePath: chromiumPath,
@@ -159,6 +159,13 @@ try {
     console.log("note: flow-log queries not built in; the query step is not run");
   }
 
+  const internetAvailable = (await (await page.goto(base + "/internet")).text()).indexOf("not-available") < 0;
+  if (internetAvailable && process.env.FLOWLENS_TOKEN) {
+    await internetFlow(page);
+  } else {
+    console.log("note: internet monitor not built in (or no API token given); the internet step is not run");
+  }
+
   const alarmsAvailable = (await (await page.goto(base + "/alarms")).text()).indexOf("not-available") < 0;
   if (alarmsAvailable && process.env.FLOWLENS_TOKEN) {
     await alarmFlow(page);
@@ -201,6 +208,16 @@ async function monitorFlow(page) {
   check((await page.textContent(".notice")).includes("created"), "the monitor is created");
   await page.goto(base + "/monitors");
   check(await page.locator(`#monitors-table a[href="/monitors/${name}"]`).count() === 1, "the new monitor is listed");
+
+  // Edit it: the form comes back with its resources selected.
+  await page.goto(base + "/monitors/" + name + "/edit");
+  const remotes = await page.$$eval("#remote option:checked", (os) => os.map((o) => o.value));
+  check(remotes.join(",") === "zone:zone-b", "the edit form shows the monitor's resources: " + remotes.join(","));
+  await page.selectOption("#remote", ["zone:zone-b", "service:objstore"]);
+  await page.click("button:has-text('Save monitor')");
+  await page.waitForURL(base + "/monitors/" + name + "*");
+  check((await page.textContent(".notice")).includes("updated") && (await page.textContent("main")).includes("service:objstore"),
+    "the monitor is updated through the form");
 
   // Wait for an evaluation with contributors, then open a path view.
   let link = null;
@@ -254,6 +271,22 @@ async function flowlogFlow(page) {
   check(true, "a stats ... by bin() query is charted");
   check(await page.locator(".history-list li a").count() >= 2, "the queries appear in the history");
   await shot(page, "flowlogs-query-desktop");
+}
+
+// internetFlow creates an internet monitor through the API and sees the
+// page offer it, with its table, map and events.
+async function internetFlow(page) {
+  const name = "browser-inet-" + Date.now().toString(36);
+  const resp = await fetch(base + "/api/v1/internet/monitors", {
+    method: "POST",
+    headers: { Authorization: "Bearer " + process.env.FLOWLENS_TOKEN, "Content-Type": "application/json" },
+    body: JSON.stringify({ name, period_seconds: 60 }),
+  });
+  check(resp.status === 201 || resp.status === 200, `internet monitor created through the API (${resp.status})`);
+  await page.goto(base + "/internet?monitor=" + encodeURIComponent(name));
+  check(await page.locator(`#monitor option[value="${name}"], #monitor option:text-is("${name}")`).count() === 1, "the internet page offers the monitor");
+  check(await page.locator("svg.map").count() === 1 && await page.locator("#internet-table").count() === 1, "the internet page shows the map and the city-network table");
+  await shot(page, "internet-monitor-desktop");
 }
 
 // alarmFlow creates an alarm through the API (as the CLI would) and sees

@@ -50,11 +50,13 @@
     var lo = d.x[0], hi = d.x[d.x.length - 1];
     if (d.x_min && d.x_max) { lo = Math.min(lo, d.x_min); hi = Math.max(hi, d.x_max); }
     if (hi - lo < 60) { lo -= 300; hi += 300; }
-    var dataLo = d.x[0], dataHi = d.x[d.x.length - 1];
-    // The whole range asked for at first; a drag-zoom still narrows it.
-    opts.scales.x.range = function (u, min, max) {
-      if (min == null || (min === dataLo && max === dataHi)) return [lo, hi];
-      return [min, max];
+    // The whole range asked for, unless the user drag-zoomed (a double
+    // click goes back to the whole range).
+    var zoomed = false;
+    opts.scales.x.range = function (u, min, max) { return zoomed ? [min, max] : [lo, hi]; };
+    opts.hooks = {
+      setSelect: [function (u) { if (u.select.width > 0) zoomed = true; }],
+      ready: [function (u) { u.over.addEventListener("dblclick", function () { zoomed = false; }, true); }]
     };
     el.textContent = "";
     var plot = new uPlot(opts, data, el);
@@ -116,6 +118,12 @@
     if (s) s.value = a.getAttribute("data-since");
     q.focus();
   });
+
+  // Forms that destroy something ask first.
+  document.addEventListener("submit", function (e) {
+    var f = e.target;
+    if (f.getAttribute && f.getAttribute("data-confirm") && !window.confirm(f.getAttribute("data-confirm"))) e.preventDefault();
+  }, true);
 
   function init(root) { initCharts(root); initSelectAll(root); initEditor(root); }
   document.addEventListener("DOMContentLoaded", function () { init(document); });
