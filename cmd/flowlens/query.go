@@ -36,7 +36,7 @@ type queryFlags struct {
 func newQueryCmd(g *globals) *cobra.Command {
 	var f queryFlags
 	cmd := &cobra.Command{
-		Use:   "query [flags] 'QUERY'",
+		Use:   "query [--group NAME | --files PATH...] [flags] 'QUERY'",
 		Short: "Query flow logs or the agents' flows with the Logs Insights language",
 		Long: `Run a CloudWatch Logs Insights query over the flow-log records of one or more
 log groups (--group, repeatable), or over the agents' flows (--group ` + logquery.FlowsGroup + `).
@@ -56,12 +56,21 @@ else the expression as written, e.g. "count(*)"); table prints the statistics
 --files runs without a server: the files are imported into a temporary
 DuckDB store (deleted afterwards) and queried there; bad lines are reported
 on stderr and skipped.`,
-		Example: `  flowlens query --files ./flowlogs/ 'filter action="REJECT" | stats count(*) as n by srcAddr | sort n desc | limit 20'
+		Example: `  flowlens query --files ./flowlogs/ more.log.gz 'filter action="REJECT" | stats count(*) as n by srcAddr | sort n desc | limit 20'
   flowlens query --group vpc-prod --since 24h 'filter action="REJECT" | stats count(*) as n by srcAddr | sort n desc | limit 20'
   flowlens query --group vpc-prod --start 2026-11-01T00:00:00Z --end 1793577600 -o json 'filter dstPort = 22 | fields @timestamp, srcAddr'
   flowlens query --group flowlens/flows 'stats sum(retransmissions) as r by localZone, remoteZone | sort r desc'`,
-		Args: cobra.ExactArgs(1),
+		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			// The query is the last argument; with --files, the ones before
+			// it are more paths (flowlens query --files a.log b.log 'QUERY').
+			if extra := args[:len(args)-1]; len(extra) > 0 {
+				if len(f.files) == 0 {
+					return fmt.Errorf("one QUERY argument expected, found %d (quote the query)", len(args))
+				}
+				f.files = append(f.files, extra...)
+				args = args[len(args)-1:]
+			}
 			if err := checkOutput(f.output); err != nil {
 				return err
 			}

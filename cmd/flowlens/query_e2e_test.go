@@ -92,7 +92,8 @@ func TestQueryEndToEnd(t *testing.T) {
 	if err == nil || !strings.Contains(errs, "line 2, column 1") {
 		t.Errorf("syntax error: %v %s", err, errs)
 	}
-	out, errs, err = run("query", "--files", examples, "-o", "json", query)
+	// Two paths, the same file twice: imported once.
+	out, errs, err = run("query", "--files", examples, examples, "-o", "json", query)
 	if err != nil {
 		t.Fatalf("--files: %v\n%s", err, errs)
 	}
