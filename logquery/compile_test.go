@@ -64,10 +64,11 @@ func TestCompileGolden(t *testing.T) {
 				t.Fatal(err)
 			}
 			checkPlaceholders(t, c.SQL, c.Args)
-			checkPlaceholders(t, c.StatsSQL, c.StatsArgs)
+			checkPlaceholders(t, c.ScannedSQL, c.ScannedArgs)
+			checkPlaceholders(t, c.MatchedSQL, c.MatchedArgs)
 			var b strings.Builder
-			fmt.Fprintf(&b, "query: %s\ncolumns: %q\nkinds: %v\nrow bytes: %d\n\nsql:\n%s\nargs: %s\n\nstats:\n%s\nargs: %s\n",
-				tc.query, c.Columns, c.Kinds, c.RowBytes, c.SQL, fmtArgs(c.Args), c.StatsSQL, fmtArgs(c.StatsArgs))
+			fmt.Fprintf(&b, "query: %s\ncolumns: %q\nkinds: %v\nrow bytes: %d\n\nsql:\n%s\nargs: %s\n\nscanned:\n%s\nargs: %s\n\nmatched:\n%s\nargs: %s\n",
+				tc.query, c.Columns, c.Kinds, c.RowBytes, c.SQL, fmtArgs(c.Args), c.ScannedSQL, fmtArgs(c.ScannedArgs), c.MatchedSQL, fmtArgs(c.MatchedArgs))
 			golden.Check(t, "compile/"+tc.name+".golden", b.String())
 		})
 	}

@@ -87,13 +87,23 @@ func (e *Engine) Run(ctx context.Context, req Request) (*Result, error) {
 		return nil, fmt.Errorf("%w: %v", ErrBadRequest, err)
 	}
 	res := &Result{Columns: comp.Columns, Rows: [][]any{}}
-	if err := tx.QueryRowContext(ctx, comp.StatsSQL, comp.StatsArgs...).Scan(
-		&res.Statistics.RecordsScanned, &res.Statistics.RecordsMatched); err != nil {
+	if err := tx.QueryRowContext(ctx, comp.ScannedSQL, comp.ScannedArgs...).Scan(&res.Statistics.RecordsScanned); err != nil {
 		return nil, fmt.Errorf("query statistics: %w", err)
 	}
 	res.Statistics.BytesScanned = res.Statistics.RecordsScanned * int64(comp.RowBytes)
-	if res.Rows, err = runRows(ctx, tx, comp); err != nil {
+	var matched *int64
+	if res.Rows, matched, err = runRows(ctx, tx, comp); err != nil {
 		return nil, err
+	}
+	switch {
+	case matched != nil:
+		res.Statistics.RecordsMatched = *matched
+	case comp.MatchedSQL == "":
+		res.Statistics.RecordsMatched = res.Statistics.RecordsScanned
+	default:
+		if err := tx.QueryRowContext(ctx, comp.MatchedSQL, comp.MatchedArgs...).Scan(&res.Statistics.RecordsMatched); err != nil {
+			return nil, fmt.Errorf("query statistics: %w", err)
+		}
 	}
 	res.Statistics.ElapsedMs = float64(time.Since(began).Microseconds()) / 1000
 	return res, nil
@@ -140,32 +150,45 @@ func loadFormats(ctx context.Context, tx *sql.Tx) (map[int][]string, error) {
 	return out, rows.Err()
 }
 
-func runRows(ctx context.Context, tx *sql.Tx, comp *Compiled) ([][]any, error) {
+// runRows runs the main statement. With MatchedInRows, its last column
+// is records matched, returned apart (nil when there is no row).
+func runRows(ctx context.Context, tx *sql.Tx, comp *Compiled) ([][]any, *int64, error) {
 	rows, err := tx.QueryContext(ctx, comp.SQL, comp.Args...)
 	if err != nil {
-		return nil, fmt.Errorf("query: %w", err)
+		return nil, nil, fmt.Errorf("query: %w", err)
 	}
 	defer rows.Close()
 	out := [][]any{}
 	n := len(comp.Columns)
+	width := n
+	if comp.MatchedInRows {
+		width++
+	}
+	var matched *int64
 	for rows.Next() {
-		vals := make([]any, n)
-		ptrs := make([]any, n)
+		vals := make([]any, width)
+		ptrs := make([]any, width)
 		for i := range vals {
 			ptrs[i] = &vals[i]
 		}
 		if err := rows.Scan(ptrs...); err != nil {
-			return nil, fmt.Errorf("query: read row: %w", err)
+			return nil, nil, fmt.Errorf("query: read row: %w", err)
 		}
+		if comp.MatchedInRows && matched == nil {
+			if m, ok := jsonValue(vals[n], KindNumber).(int64); ok {
+				matched = &m
+			}
+		}
+		vals = vals[:n]
 		for i := range vals {
 			vals[i] = jsonValue(vals[i], comp.Kinds[i])
 		}
 		out = append(out, vals)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("query: %w", err)
+		return nil, nil, fmt.Errorf("query: %w", err)
 	}
-	return out, nil
+	return out, matched, nil
 }
 
 // TimeLayout is how times appear in results, as in Logs Insights (UTC).

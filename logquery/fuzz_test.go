@@ -49,7 +49,8 @@ func FuzzParse(f *testing.F) {
 				continue
 			}
 			checkSQL(t, c.SQL, c.Args, allowed)
-			checkSQL(t, c.StatsSQL, c.StatsArgs, allowed)
+			checkSQL(t, c.ScannedSQL, c.ScannedArgs, allowed)
+			checkSQL(t, c.MatchedSQL, c.MatchedArgs, allowed)
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()

@@ -61,7 +61,7 @@ func TestInjection(t *testing.T) {
 			}
 			if q, err := Parse(tc.query); err == nil {
 				if c, err := Compile(q, testFlowLogSource(), Range{Groups: groups, Start: allTime.start, End: allTime.end}); err == nil {
-					for _, s := range []string{c.SQL, c.StatsSQL} {
+					for _, s := range []string{c.SQL, c.ScannedSQL, c.MatchedSQL} {
 						if strings.Contains(s, "canary") || strings.Contains(s, "DROP") || strings.Contains(s, "1=1") {
 							t.Fatalf("hostile text in SQL: %s", s)
 						}

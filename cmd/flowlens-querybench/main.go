@@ -37,6 +37,7 @@ type config struct {
 	textPath string
 	only     string
 	srcAddrs int64
+	parts    bool
 }
 
 // The generated records: 512 interfaces of one account, -src-addrs source
@@ -54,6 +55,7 @@ func main() {
 	flag.StringVar(&c.openPath, "query-path", "", "skip generating: query the DuckDB file kept by an earlier run (-keep)")
 	flag.StringVar(&c.textPath, "text-path", "", "with -query-path: the text file kept by that run")
 	flag.Int64Var(&c.srcAddrs, "src-addrs", 65536, "distinct source addresses (uniform); DuckDB stores srcaddr with FSST when a row group holds many distinct values, with a dictionary when few")
+	flag.BoolVar(&c.parts, "parts", false, "also time the statistics statement and the main statement alone")
 	flag.StringVar(&c.only, "only", "", "run only the queries whose name contains this")
 	flag.Parse()
 	if err := run(c); err != nil {
@@ -104,6 +106,11 @@ func run(c config) error {
 		}
 		if err := timeQuery(ctx, e, q, c.repeat); err != nil {
 			return err
+		}
+		if c.parts {
+			if err := timeParts(ctx, st, q, c.repeat); err != nil {
+				return err
+			}
 		}
 		if c.mawk && q.awk != "" && textPath != "" {
 			if err := timeAwk(q, textPath, c.repeat); err != nil {
@@ -250,3 +257,41 @@ func timeAwk(q benchQuery, path string, repeat int) error {
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.0f ms", float64(d.Microseconds())/1000) }
+
+// timeParts runs the compiled statistics and main statements alone.
+func timeParts(ctx context.Context, st *duckdb.Store, q benchQuery, repeat int) error {
+	pq, err := logquery.Parse(q.query)
+	if err != nil {
+		return err
+	}
+	var formats = map[int][]string{1: defaultFields()}
+	comp, err := logquery.Compile(pq, logquery.FlowLogSource(formats), logquery.Range{Groups: []string{"bench"},
+		Start: time.Unix(0, 0), End: time.Unix(4_000_000_000, 0)})
+	if err != nil {
+		return err
+	}
+	for _, part := range []struct {
+		name string
+		sql  string
+		args []any
+	}{{"records scanned", comp.ScannedSQL, comp.ScannedArgs}, {"records matched", comp.MatchedSQL, comp.MatchedArgs}, {"main", comp.SQL, comp.Args}} {
+		if part.sql == "" {
+			continue
+		}
+		var times []time.Duration
+		for i := 0; i < repeat; i++ {
+			began := time.Now()
+			rows, err := st.DB().QueryContext(ctx, part.sql, part.args...)
+			if err != nil {
+				return fmt.Errorf("%s: %w", part.name, err)
+			}
+			for rows.Next() {
+			}
+			rows.Close()
+			times = append(times, time.Since(began))
+		}
+		slices.Sort(times)
+		fmt.Printf("  %s statement alone: min %s  median %s\n", part.name, ms(times[0]), ms(times[len(times)/2]))
+	}
+	return nil
+}

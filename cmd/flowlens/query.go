@@ -2,12 +2,15 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -15,8 +18,10 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/flowlens/flowlens/apiclient"
+	"github.com/flowlens/flowlens/flowlog"
 	"github.com/flowlens/flowlens/insights"
 	"github.com/flowlens/flowlens/logquery"
+	"github.com/flowlens/flowlens/store/duckdb"
 )
 
 type queryFlags struct {
@@ -24,12 +29,14 @@ type queryFlags struct {
 	since      string
 	start, end string
 	output     string
+	files      []string
+	format     string
 }
 
 func newQueryCmd(g *globals) *cobra.Command {
 	var f queryFlags
 	cmd := &cobra.Command{
-		Use:   "query [flags] 'QUERY'",
+		Use:   "query [--group NAME | --files PATH...] [flags] 'QUERY'",
 		Short: "Query flow logs or the agents' flows with the Logs Insights language",
 		Long: `Run a CloudWatch Logs Insights query over the flow-log records of one or more
 log groups (--group, repeatable), or over the agents' flows (--group ` + logquery.FlowsGroup + `).
@@ -44,12 +51,26 @@ record's start), @message, @logStream, @log. See ARCHITECTURE.md, "Log queries".
 The time range is --since (default 1h) or --start/--end (RFC 3339 or Unix seconds).
 --output json prints an array of objects keyed by the result names (the alias,
 else the expression as written, e.g. "count(*)"); table prints the statistics
-(records scanned and matched, bytes scanned, time) after the rows.`,
-		Example: `  flowlens query --group vpc-prod --since 24h 'filter action="REJECT" | stats count(*) as n by srcAddr | sort n desc | limit 20'
+(records scanned and matched, bytes scanned, time) after the rows.
+
+--files runs without a server: the files are imported into a temporary
+DuckDB store (deleted afterwards) and queried there; bad lines are reported
+on stderr and skipped.`,
+		Example: `  flowlens query --files ./flowlogs/ more.log.gz 'filter action="REJECT" | stats count(*) as n by srcAddr | sort n desc | limit 20'
+  flowlens query --group vpc-prod --since 24h 'filter action="REJECT" | stats count(*) as n by srcAddr | sort n desc | limit 20'
   flowlens query --group vpc-prod --start 2026-11-01T00:00:00Z --end 1793577600 -o json 'filter dstPort = 22 | fields @timestamp, srcAddr'
   flowlens query --group flowlens/flows 'stats sum(retransmissions) as r by localZone, remoteZone | sort r desc'`,
-		Args: cobra.ExactArgs(1),
+		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			// The query is the last argument; with --files, the ones before
+			// it are more paths (flowlens query --files a.log b.log 'QUERY').
+			if extra := args[:len(args)-1]; len(extra) > 0 {
+				if len(f.files) == 0 {
+					return fmt.Errorf("one QUERY argument expected, found %d (quote the query)", len(args))
+				}
+				f.files = append(f.files, extra...)
+				args = args[len(args)-1:]
+			}
 			if err := checkOutput(f.output); err != nil {
 				return err
 			}
@@ -57,12 +78,22 @@ else the expression as written, e.g. "count(*)"); table prints the statistics
 				return queryError(args[0], err)
 			}
 			since := f.since
-			if since == "" && f.start == "" {
+			if since == "" && f.start == "" && len(f.files) == 0 {
 				since = "1h"
 			}
 			start, end, err := insights.TimeRange(since, f.start, f.end, time.Now())
 			if err != nil {
 				return err
+			}
+			if len(f.files) > 0 {
+				if f.since == "" && f.start == "" {
+					start = time.Unix(0, 0) // files: every record unless told otherwise
+				}
+				res, err := queryFiles(cmd.Context(), f, args[0], start, end)
+				if err != nil {
+					return queryError(args[0], err)
+				}
+				return printQueryResult(os.Stdout, f.output, res)
 			}
 			if len(f.groups) == 0 {
 				return fmt.Errorf("give --group NAME (repeatable), or --group %s for the agents' flows", logquery.FlowsGroup)
@@ -85,6 +116,8 @@ else the expression as written, e.g. "count(*)"); table prints the statistics
 	fl.StringVar(&f.start, "start", "", "range start: RFC 3339 or Unix seconds")
 	fl.StringVar(&f.end, "end", "", "range end: RFC 3339 or Unix seconds (default now)")
 	fl.StringVarP(&f.output, "output", "o", "table", "table, json or csv")
+	fl.StringArrayVar(&f.files, "files", nil, "query these flow-log files or directories (.log, .gz, .parquet, s3://) directly, without a server (repeatable; the time range then defaults to every record)")
+	fl.StringVar(&f.format, "format", "", "with --files: the records' format as ${field} tokens (default: each file's header line, else the default format)")
 	return cmd
 }
 
@@ -205,4 +238,57 @@ func humanBytes(n int64) string {
 		exp++
 	}
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// queryFiles imports files into a temporary store and queries them there.
+func queryFiles(ctx context.Context, f queryFlags, query string, start, end time.Time) (*apiclient.QueryResult, error) {
+	if len(f.groups) > 0 {
+		return nil, errors.New("give --files or --group, not both")
+	}
+	dir, err := os.MkdirTemp("", "flowlens-query-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	quiet := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	st, err := duckdb.Open(duckdb.Config{Path: filepath.Join(dir, "query.duckdb")}, quiet)
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	var opts flowlog.ImportOptions
+	if f.format != "" {
+		if opts.Format, err = flowlog.ParseFormat(f.format); err != nil {
+			return nil, fmt.Errorf("--format: %w", err)
+		}
+	}
+	const group = "files"
+	sum, err := flowlog.ImportFiles(ctx, st, group, f.files, opts, flowlog.SourceOptions{})
+	if err != nil {
+		return nil, err
+	}
+	for _, fs := range sum.Files {
+		if fs.Error != "" {
+			fmt.Fprintf(os.Stderr, "flowlens: %s: %s\n", fs.Source, fs.Error)
+		}
+		for _, le := range fs.Errors {
+			fmt.Fprintf(os.Stderr, "flowlens: %v\n", le)
+		}
+	}
+	if sum.BadLines > 0 {
+		fmt.Fprintf(os.Stderr, "flowlens: %d bad lines skipped, %d records imported\n", sum.BadLines, sum.Records)
+	}
+	res, err := logquery.NewEngine(st.DB()).Run(ctx, logquery.Request{Query: query, Groups: []string{group}, Start: start, End: end})
+	if err != nil {
+		return nil, err
+	}
+	// The same shape as the server's answer, numbers as json.Number.
+	b, err := json.Marshal(res)
+	if err != nil {
+		return nil, err
+	}
+	var out apiclient.QueryResult
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	return &out, dec.Decode(&out)
 }
