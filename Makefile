@@ -44,6 +44,10 @@ fuzz:
 	$(GO) test ./flowlog -run '^$$' -fuzz FuzzParseFormat -fuzztime $(FUZZTIME)
 	$(GO) test ./web -run '^$$' -fuzz FuzzParseUsers -fuzztime $(FUZZTIME)
 	$(GO) test ./logquery -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME)
+	$(GO) test ./topology -run '^$$' -fuzz '^FuzzResource$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./topology -run '^$$' -fuzz '^FuzzImportAWS$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./agent/sockdiag -run '^$$' -fuzz '^FuzzParseTCPInfo$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./agent/sockdiag -run '^$$' -fuzz '^FuzzParseSocket$$' -fuzztime $(FUZZTIME)
 
 # Regenerate the protobuf code (needs protoc and protoc-gen-go) and the
 # committed BPF object and Go bindings (needs clang, llvm, libbpf-dev). After a
