@@ -630,9 +630,9 @@ func (im *Importer) insertBatch(ctx context.Context, tx *sql.Tx, fd *feed, b *Ba
 			return err
 		}
 	}
-	fd.reader.stage(rec)
+	fd.view.Stage(rec)
 	rec.Release()
-	defer fd.reader.drop()
+	defer fd.view.Drop()
 	if _, err := tx.ExecContext(ctx, query, args...); err != nil {
 		return fmt.Errorf("%w: insert flow-log records: %w", ErrStore, err)
 	}

@@ -4,17 +4,13 @@ package duckdb
 
 import (
 	"context"
-	"database/sql/driver"
-	"errors"
-	"fmt"
-	"sync"
-	"sync/atomic"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/bitutil"
 	"github.com/apache/arrow-go/v18/arrow/memory"
-	"github.com/marcboeker/go-duckdb"
+
+	"github.com/flowlens/flowlens/internal/arrowview"
 )
 
 // feedView is the temporary view, private to the writer connection, over
@@ -25,14 +21,11 @@ const feedView = "flowlens_flows_feed"
 // Write, without copying them: the arrays point at flowColumns' slices.
 //
 // The view is registered once per connection and fed a new record per
-// Write. Registering a view per Write (the obvious use of RegisterView)
-// leaks every record: DuckDB never calls the stream's release callback, so
-// the exported reader and its buffers stay pinned (about 300 bytes per row,
-// measured: 6 MB per 20k-row write).
+// Write (see internal/arrowview: a view per Write pinned about 300 bytes
+// per row, 6 MB per 20k-row write).
 type arrowInserter struct {
-	feed    *feedReader
-	release func()
-	bitmap  []byte
+	view   *arrowview.View
+	bitmap []byte
 }
 
 var flowsSchema = func() *arrow.Schema {
@@ -57,38 +50,25 @@ var flowsSchema = func() *arrow.Schema {
 }()
 
 func newFlowInserter(dc any) (flowInserter, error) {
-	conn, ok := dc.(driver.Conn)
-	if !ok {
-		return nil, errors.New("not a driver connection")
-	}
-	ar, err := duckdb.NewArrowFromConn(conn)
+	view, err := arrowview.Register(dc, feedView, flowsSchema)
 	if err != nil {
-		return nil, fmt.Errorf("arrow interface: %w", err)
+		return nil, err
 	}
-	feed := &feedReader{schema: flowsSchema}
-	feed.refs.Store(1)
-	release, err := ar.RegisterView(feed, feedView)
-	if err != nil {
-		return nil, fmt.Errorf("register arrow view: %w", err)
-	}
-	return &arrowInserter{feed: feed, release: release}, nil
+	return &arrowInserter{view: view}, nil
 }
 
 func (a *arrowInserter) name() string { return "arrow" }
 
 func (a *arrowInserter) insert(ctx context.Context, dc any, c *flowColumns) error {
 	rec := a.record(c)
-	a.feed.stage(rec)
+	a.view.Stage(rec)
 	rec.Release()
-	defer a.feed.drop()
+	defer a.view.Drop()
 	return execSQL(ctx, dc, "INSERT INTO flows ("+flowsColumnList+") SELECT "+flowsColumnList+" FROM "+feedView)
 }
 
 func (a *arrowInserter) close(dc any) error {
-	err := execSQL(context.Background(), dc, "DROP VIEW IF EXISTS "+feedView)
-	a.release()
-	a.feed.drop()
-	return err
+	return a.view.Close(context.Background(), dc)
 }
 
 // record wraps c's slices as Arrow arrays; valid until c is reset.
@@ -147,63 +127,4 @@ func (a *arrowInserter) histArray(c *flowColumns) arrow.Array {
 		nil, c.histNulls, 0)
 	defer d.Release()
 	return array.MakeFromData(d)
-}
-
-// feedReader is the array.RecordReader behind the feed view: each scan
-// yields the record staged by the current Write, then ends. DuckDB may call
-// it from its own threads, hence the mutex.
-type feedReader struct {
-	refs   atomic.Int64
-	schema *arrow.Schema
-	mu     sync.Mutex
-	next   arrow.Record
-	cur    arrow.Record
-}
-
-func (r *feedReader) Retain()               { r.refs.Add(1) }
-func (r *feedReader) Release()              { r.refs.Add(-1) }
-func (r *feedReader) Schema() *arrow.Schema { return r.schema }
-func (r *feedReader) Err() error            { return nil }
-
-func (r *feedReader) Record() arrow.Record {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.cur
-}
-
-// stage makes rec the next (and only) record of the next scan.
-func (r *feedReader) stage(rec arrow.Record) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	rec.Retain()
-	if r.next != nil {
-		r.next.Release()
-	}
-	r.next = rec
-}
-
-// drop forgets any record, consumed or not, so nothing outlives the Write.
-func (r *feedReader) drop() {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for _, rec := range []*arrow.Record{&r.next, &r.cur} {
-		if *rec != nil {
-			(*rec).Release()
-			*rec = nil
-		}
-	}
-}
-
-func (r *feedReader) Next() bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.cur != nil {
-		r.cur.Release()
-		r.cur = nil
-	}
-	if r.next == nil {
-		return false
-	}
-	r.cur, r.next = r.next, nil
-	return true
 }
