@@ -302,42 +302,64 @@ func (p *parser) parse(at Pos) (Command, error) {
 // Expressions, lowest precedence first: or, and, not, comparisons (= != <
 // <= > >= like =~ in), + -, * / %, ^, unary minus.
 func (p *parser) expr() (Expr, error) {
-	p.depth++
-	defer func() { p.depth-- }()
-	if p.depth > maxDepth {
-		return nil, p.lx.errAt(p.tok.pos, "expression nested too deeply")
+	done, err := p.nest()
+	defer done()
+	if err != nil {
+		return nil, err
 	}
 	return p.or()
 }
 
 func (p *parser) or() (Expr, error) {
-	x, err := p.and()
-	for err == nil && p.isKeyword("or") {
+	return p.leftAssoc(p.and, func() (string, bool) { return "or", p.isKeyword("or") })
+}
+
+func (p *parser) and() (Expr, error) {
+	return p.leftAssoc(p.not, func() (string, bool) { return "and", p.isKeyword("and") })
+}
+
+// leftAssoc parses operand (op operand)*, left-associative, for the
+// operators op recognizes at the current token.
+func (p *parser) leftAssoc(operand func() (Expr, error), op func() (string, bool)) (Expr, error) {
+	x, err := operand()
+	for err == nil {
+		name, ok := op()
+		if !ok {
+			break
+		}
 		at := p.tok.pos
 		if err = p.advance(); err != nil {
 			break
 		}
 		var y Expr
-		if y, err = p.and(); err == nil {
-			x = &Binary{At: at, Op: "or", X: x, Y: y}
+		if y, err = operand(); err == nil {
+			x = &Binary{At: at, Op: name, X: x, Y: y}
 		}
 	}
 	return x, err
 }
 
-func (p *parser) and() (Expr, error) {
-	x, err := p.not()
-	for err == nil && p.isKeyword("and") {
-		at := p.tok.pos
-		if err = p.advance(); err != nil {
-			break
+// punctOp recognizes the punctuation operators in ops.
+func (p *parser) punctOp(ops ...string) func() (string, bool) {
+	return func() (string, bool) {
+		for _, o := range ops {
+			if p.isPunct(o) {
+				return o, true
+			}
 		}
-		var y Expr
-		if y, err = p.not(); err == nil {
-			x = &Binary{At: at, Op: "and", X: x, Y: y}
-		}
+		return "", false
 	}
-	return x, err
+}
+
+// nest counts one level of recursion; the caller defers the returned
+// function. Deep nesting is refused rather than overflowing the stack.
+func (p *parser) nest() (func(), error) {
+	p.depth++
+	done := func() { p.depth-- }
+	if p.depth > maxDepth {
+		return done, p.lx.errAt(p.tok.pos, "expression nested too deeply")
+	}
+	return done, nil
 }
 
 func (p *parser) not() (Expr, error) {
@@ -346,10 +368,10 @@ func (p *parser) not() (Expr, error) {
 		if err := p.advance(); err != nil {
 			return nil, err
 		}
-		p.depth++
-		defer func() { p.depth-- }()
-		if p.depth > maxDepth {
-			return nil, p.lx.errAt(p.tok.pos, "expression nested too deeply")
+		done, err := p.nest()
+		defer done()
+		if err != nil {
+			return nil, err
 		}
 		x, err := p.not()
 		if err != nil {
@@ -463,33 +485,11 @@ func (p *parser) in(at Pos, x Expr, not bool) (Expr, error) {
 }
 
 func (p *parser) additive() (Expr, error) {
-	x, err := p.multiplicative()
-	for err == nil && (p.isPunct("+") || p.isPunct("-")) {
-		op, at := p.tok.text, p.tok.pos
-		if err = p.advance(); err != nil {
-			break
-		}
-		var y Expr
-		if y, err = p.multiplicative(); err == nil {
-			x = &Binary{At: at, Op: op, X: x, Y: y}
-		}
-	}
-	return x, err
+	return p.leftAssoc(p.multiplicative, p.punctOp("+", "-"))
 }
 
 func (p *parser) multiplicative() (Expr, error) {
-	x, err := p.power()
-	for err == nil && (p.isPunct("*") || p.isPunct("/") || p.isPunct("%")) {
-		op, at := p.tok.text, p.tok.pos
-		if err = p.advance(); err != nil {
-			break
-		}
-		var y Expr
-		if y, err = p.power(); err == nil {
-			x = &Binary{At: at, Op: op, X: x, Y: y}
-		}
-	}
-	return x, err
+	return p.leftAssoc(p.power, p.punctOp("*", "/", "%"))
 }
 
 // power is right-associative: 2^3^2 = 2^(3^2).
@@ -502,10 +502,10 @@ func (p *parser) power() (Expr, error) {
 	if err := p.advance(); err != nil {
 		return nil, err
 	}
-	p.depth++
-	defer func() { p.depth-- }()
-	if p.depth > maxDepth {
-		return nil, p.lx.errAt(p.tok.pos, "expression nested too deeply")
+	done, err := p.nest()
+	defer done()
+	if err != nil {
+		return nil, err
 	}
 	y, err := p.power()
 	if err != nil {
@@ -520,10 +520,10 @@ func (p *parser) unary() (Expr, error) {
 		if err := p.advance(); err != nil {
 			return nil, err
 		}
-		p.depth++
-		defer func() { p.depth-- }()
-		if p.depth > maxDepth {
-			return nil, p.lx.errAt(p.tok.pos, "expression nested too deeply")
+		done, err := p.nest()
+		defer done()
+		if err != nil {
+			return nil, err
 		}
 		x, err := p.unary()
 		if err != nil {
