@@ -16,8 +16,6 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -36,6 +34,7 @@ import (
 
 	"github.com/flowlens/flowlens/flow"
 	"github.com/flowlens/flowlens/lab"
+	"github.com/flowlens/flowlens/lab/labtest"
 	"github.com/flowlens/flowlens/wire"
 )
 
@@ -82,45 +81,41 @@ func buildAgent(t *testing.T) string {
 // requireAgentLab skips unless this machine can run the lab with traffic.
 func requireAgentLab(t *testing.T) {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("agent lab test skipped in -short mode (about a minute per collector mode)")
+	labtest.Require(t, "agent lab test", lab.Cgroup2Mount, "nft", "tc", "iperf3", "curl", "nginx")
+}
+
+// upAgentLab brings up a lab named prefix+random with one agent per host
+// reporting to server, removes it when the test ends (dumping the agents'
+// logs first if the test failed), and starts the hosts' servers unless
+// noServers.
+func upAgentLab(ctx context.Context, t *testing.T, prefix string, agents lab.AgentConfig, noServers bool) *lab.Lab {
+	t.Helper()
+	name := prefix + labtest.RandomHex(t, 5)
+	start := time.Now()
+	l, err := lab.Up(ctx, lab.Config{Name: name, StateRoot: t.TempDir(), Logger: labtest.Logger(t, slog.LevelWarn), Agents: &agents})
+	if err != nil {
+		if agents.Mode == "ebpf" && strings.Contains(err.Error(), "eBPF collector") {
+			t.Skipf("eBPF cannot load here: %v", err)
+		}
+		t.Fatalf("lab up (%s agents): %v", agents.Mode, err)
 	}
-	if os.Geteuid() != 0 {
-		t.Skip("agent lab test needs root (network namespaces, cgroups, nft, tc, eBPF)")
-	}
-	var missing []string
-	for _, tool := range []string{"ip", "nft", "tc", "iperf3", "curl", "nginx"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			missing = append(missing, tool)
+	t.Cleanup(func() {
+		if t.Failed() {
+			dumpAgentLogs(t, l)
+		}
+		cctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := l.Down(cctx); err != nil {
+			t.Errorf("cleanup: lab down: %v", err)
+		}
+	})
+	if !noServers {
+		if err := l.StartServers(ctx); err != nil {
+			t.Fatalf("lab servers: %v", err)
 		}
 	}
-	if len(missing) > 0 {
-		t.Skipf("agent lab test needs %s on $PATH", strings.Join(missing, ", "))
-	}
-	if _, err := lab.Cgroup2Mount(); err != nil {
-		t.Skipf("agent lab test needs cgroup v2: %v", err)
-	}
-	probe := "flprobe" + randHex(t, 4)
-	if out, err := exec.Command("ip", "netns", "add", probe).CombinedOutput(); err != nil {
-		t.Skipf("`ip netns add` does not work here: %v: %s", err, out)
-	}
-	exec.Command("ip", "netns", "del", probe).Run()
-}
-
-func randHex(t *testing.T, n int) string {
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatal(err)
-	}
-	return hex.EncodeToString(b)
-}
-
-// tlogWriter sends the lab's log lines to the test log.
-type tlogWriter struct{ t *testing.T }
-
-func (w tlogWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimSpace(string(p)))
-	return len(p), nil
+	t.Logf("lab %s up with %s agents in %s", name, agents.Mode, time.Since(start).Round(time.Millisecond))
+	return l
 }
 
 // flowID names one side of a flow: the reporting host and the flow key
@@ -343,33 +338,7 @@ func startAgentLab(t *testing.T, ctx context.Context, mode string) *agentLab {
 	go hs.ListenAndServe()
 	t.Cleanup(func() { hs.Close() })
 
-	name := "e" + randHex(t, 5)
-	start := time.Now()
-	l, err := lab.Up(ctx, lab.Config{
-		Name: name, StateRoot: t.TempDir(),
-		Logger: slog.New(slog.NewTextHandler(tlogWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
-		Agents: &lab.AgentConfig{Bin: bin, Mode: mode, Server: "http://" + tapAddr, Token: token, Interval: labInterval},
-	})
-	if err != nil {
-		if mode == "ebpf" && strings.Contains(err.Error(), "eBPF collector") {
-			t.Skipf("eBPF cannot load here: %v", err)
-		}
-		t.Fatalf("lab up (%s agents): %v", mode, err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			dumpAgentLogs(t, l)
-		}
-		cctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		if err := l.Down(cctx); err != nil {
-			t.Errorf("cleanup: lab down: %v", err)
-		}
-	})
-	if err := l.StartServers(ctx); err != nil {
-		t.Fatalf("lab servers: %v", err)
-	}
-	t.Logf("lab %s up with %s agents and servers in %s", name, mode, time.Since(start).Round(time.Millisecond))
+	l := upAgentLab(ctx, t, "e", lab.AgentConfig{Bin: bin, Mode: mode, Server: "http://" + tapAddr, Token: token, Interval: labInterval}, false)
 	return &agentLab{mode: mode, srv: srv, tap: tap, lab: l}
 }
 

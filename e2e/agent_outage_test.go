@@ -17,7 +17,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"sort"
 	"strings"
@@ -125,31 +124,7 @@ func testServerOutage(t *testing.T, mode string) {
 	go hs.ListenAndServe()
 	t.Cleanup(func() { hs.Close() })
 
-	name := "o" + randHex(t, 5)
-	l, err := lab.Up(ctx, lab.Config{
-		Name: name, StateRoot: t.TempDir(),
-		Logger: slog.New(slog.NewTextHandler(tlogWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
-		Agents: &lab.AgentConfig{Bin: bin, Mode: mode, Server: "http://" + tapAddr, Token: token, Interval: labInterval},
-	})
-	if err != nil {
-		if mode == "ebpf" && strings.Contains(err.Error(), "eBPF collector") {
-			t.Skipf("eBPF cannot load here: %v", err)
-		}
-		t.Fatalf("lab up (%s agents): %v", mode, err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			dumpAgentLogs(t, l)
-		}
-		cctx, ccancel := context.WithTimeout(context.Background(), time.Minute)
-		defer ccancel()
-		if err := l.Down(cctx); err != nil {
-			t.Errorf("cleanup: lab down: %v", err)
-		}
-	})
-	if err := l.StartServers(ctx); err != nil {
-		t.Fatalf("lab servers: %v", err)
-	}
+	l := upAgentLab(ctx, t, "o", lab.AgentConfig{Bin: bin, Mode: mode, Server: "http://" + tapAddr, Token: token, Interval: labInterval}, false)
 	ip := l.HostIP
 	var hosts []string
 	for _, h := range l.Hosts() {

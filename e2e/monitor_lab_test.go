@@ -17,7 +17,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -113,25 +112,7 @@ func TestMonitorLabAlarm(t *testing.T) {
 	defer hs.Close()
 	srv := startMonitorServer(t, t.TempDir(), freeAddr(t))
 
-	name := "m" + randHex(t, 5)
-	l, err := lab.Up(ctx, lab.Config{
-		Name: name, StateRoot: t.TempDir(),
-		Logger: slog.New(slog.NewTextHandler(tlogWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
-		Agents: &lab.AgentConfig{Bin: bin, Mode: "sockdiag", Server: srv.url, Token: token, Interval: 2 * time.Second},
-	})
-	if err != nil {
-		t.Fatalf("lab up: %v", err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			dumpAgentLogs(t, l)
-		}
-		cctx, ccancel := context.WithTimeout(context.Background(), time.Minute)
-		defer ccancel()
-		if err := l.Down(cctx); err != nil {
-			t.Errorf("cleanup: lab down: %v", err)
-		}
-	})
+	l := upAgentLab(ctx, t, "m", lab.AgentConfig{Bin: bin, Mode: "sockdiag", Server: srv.url, Token: token, Interval: 2 * time.Second}, true)
 	// Continuous iperf3 streams between mirror hosts (a1-h1 <-> b1-h1, ...):
 	// four independent host pairs cross the link each way.
 	if err := l.StartTraffic(ctx, lab.TrafficConfig{Scenarios: []string{"iperf"}, IperfTime: 9 * time.Second,

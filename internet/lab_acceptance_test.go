@@ -20,6 +20,7 @@ import (
 	"github.com/flowlens/flowlens/geoip"
 	"github.com/flowlens/flowlens/internet"
 	"github.com/flowlens/flowlens/lab"
+	"github.com/flowlens/flowlens/lab/labtest"
 	"github.com/flowlens/flowlens/server"
 )
 
@@ -30,17 +31,7 @@ const labPeriod = 4 * time.Second
 
 func skipUnlessLab(t *testing.T) {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("lab test (real namespaces and traffic, about a minute)")
-	}
-	if err := lab.CheckRoot(); err != nil {
-		t.Skipf("needs root for network namespaces and nft: %v", err)
-	}
-	for _, tool := range []string{"ip", "nft", "curl", "go"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("needs %s: %v", tool, err)
-		}
-	}
+	labtest.Require(t, "internet lab test", lab.Cgroup2Mount, "nft", "curl", "go")
 }
 
 // labClients are the internet clients: 3 ASNs, 2 cities, public test

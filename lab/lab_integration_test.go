@@ -2,14 +2,11 @@ package lab
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -17,51 +14,14 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/flowlens/flowlens/lab/labtest"
 )
 
-// requireLab skips unless this machine can build a lab: root, a working
-// `ip netns add`, a cgroup v2 mount and the tools the test drives.
+// requireLab skips unless this machine can build a lab with traffic.
 func requireLab(t *testing.T) {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("lab integration test skipped in -short mode")
-	}
-	if os.Geteuid() != 0 {
-		t.Skip("lab integration test needs root (network namespaces, cgroups, nft, tc)")
-	}
-	var missing []string
-	for _, tool := range []string{"ip", "nft", "tc", "iperf3", "curl", "nginx"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			missing = append(missing, tool)
-		}
-	}
-	if len(missing) > 0 {
-		t.Skipf("lab integration test needs %s on $PATH", strings.Join(missing, ", "))
-	}
-	if _, err := Cgroup2Mount(); err != nil {
-		t.Skipf("lab integration test needs cgroup v2: %v", err)
-	}
-	probe := "flprobe-" + randomHex(t, 4)
-	if out, err := exec.Command("ip", "netns", "add", probe).CombinedOutput(); err != nil {
-		t.Skipf("`ip netns add` does not work here: %v: %s", err, out)
-	}
-	exec.Command("ip", "netns", "del", probe).Run()
-}
-
-func randomHex(t *testing.T, n int) string {
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatal(err)
-	}
-	return hex.EncodeToString(b)
-}
-
-// testWriter sends the lab's logs to the test log.
-type testWriter struct{ t *testing.T }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimSpace(string(p)))
-	return len(p), nil
+	labtest.Require(t, "lab integration test", Cgroup2Mount, "nft", "tc", "iperf3", "curl", "nginx")
 }
 
 // upTestLab brings up a lab under a random name and removes it when the
@@ -69,8 +29,8 @@ func (w testWriter) Write(p []byte) (int, error) {
 func upTestLab(t *testing.T, ctx context.Context) *Lab {
 	t.Helper()
 	cfg := Config{
-		Name: "t" + randomHex(t, 4), StateRoot: t.TempDir(),
-		Logger: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo})),
+		Name: "t" + labtest.RandomHex(t, 4), StateRoot: t.TempDir(),
+		Logger: labtest.Logger(t, slog.LevelInfo),
 	}
 	start := time.Now()
 	l, err := Up(ctx, cfg)
@@ -336,7 +296,7 @@ func assertGone(t *testing.T, name string, cgroups []string, inodes []uint64, pr
 func TestLabUpFailsCleanly(t *testing.T) {
 	requireLab(t)
 	mount, _ := Cgroup2Mount()
-	name := "t" + randomHex(t, 4)
+	name := "t" + labtest.RandomHex(t, 4)
 	root := filepath.Join(mount, CgroupDirName)
 	os.MkdirAll(root, 0o755)
 	blocker := filepath.Join(root, name+"-b2-h2")
