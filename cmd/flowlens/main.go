@@ -53,11 +53,14 @@ func newRoot() *cobra.Command {
 		Use:   "flowlens",
 		Short: "Self-hosted network flow performance monitor",
 		Long: `FlowLens measures the TCP performance of real traffic on every host (flowlens-agent),
-places every flow in your topology, and ranks what contributes most to bytes,
-retransmissions, timeouts and round-trip time.
+places every flow in your topology and ranks the top contributors; runs monitors with a
+network health indicator that names the degraded segment; evaluates alarms (webhooks,
+Alertmanager); imports VPC Flow Logs and queries them with the Logs Insights language;
+and scores internet-facing performance per city-network. Web UI on the server's URL.
 
 Start with:  flowlens demo          (server + simulated fleet, nothing else needed)
 Then try:    flowlens insights top --metric retransmissions --since 15m
+             flowlens monitors list
 
 Client commands reach the server at --server (FLOWLENS_SERVER, default ` + apiclient.DefaultServer + `)
 with the token in --token (FLOWLENS_TOKEN).`,
