@@ -334,20 +334,29 @@ func (s *state) health(dim string, start, end time.Time, tracked []judged, ms []
 	var list []scored
 	localBreach := false
 	var impactedBytes float64
+	overallBreach := score < s.mon.OverallThreshold
+	// A city-network is impacted under the local threshold; while the
+	// overall score is breached, also under the overall one, so that an
+	// event opened by many partly impacted city-networks (5% loss on one
+	// provider hurts some of its flows, not most) still names them and
+	// its cause.
+	bar := s.mon.LocalThreshold
+	if overallBreach {
+		bar = math.Max(bar, s.mon.OverallThreshold)
+	}
 	for i, x := range tracked {
 		sc, imp := locScore(x.j)
-		bad := sc < s.mon.LocalThreshold
+		bad := sc < bar
 		list = append(list, scored{net: x.key, asName: x.loc.ASName, weight: x.j.weight, impacted: bad, impact: imp})
 		if !bad {
 			continue
 		}
 		impactedBytes += imp
 		impactedLocs = append(impactedLocs, ms[i])
-		if total > 0 && 100*imp/total >= s.mon.MinTrafficImpact {
+		if sc < s.mon.LocalThreshold && total > 0 && 100*imp/total >= s.mon.MinTrafficImpact {
 			localBreach = true
 		}
 	}
-	overallBreach := score < s.mon.OverallThreshold
 	ev := s.active[dim]
 	if !overallBreach && !localBreach {
 		if ev == nil {

@@ -156,3 +156,46 @@ func TestTrackShareAndCap(t *testing.T) {
 }
 
 var _ = flow.Latency{}
+
+// TestPartlyImpactedProviderIsNamed: loss on one provider hurts a fifth of
+// its flows in each of its two cities (scores about 80, above the local
+// threshold of 60) and breaches the overall threshold; the event must
+// list both city-networks and name the provider, not "unknown".
+func TestPartlyImpactedProviderIsNamed(t *testing.T) {
+	mon := Monitor{Name: "m", PeriodSeconds: 60}
+	if err := mon.normalize(MinPeriod); err != nil {
+		t.Fatal(err)
+	}
+	st := newState(mon, timeAt(0))
+	row := func(city string, asn uint32, retrans uint64) *store.FlowRow {
+		r := flowRow(50_000, 500, retrans, 1, 0, 15_000)
+		r.Remote.City, r.Remote.Country, r.Remote.ASN, r.End = city, "FR", asn, timeAt(30)
+		return r
+	}
+	for _, n := range []struct {
+		city string
+		asn  uint32
+	}{{"Paris", 64500}, {"Lyon", 64500}, {"Paris", 64501}, {"Lyon", 64502}} {
+		for i := 0; i < 10; i++ {
+			retrans := uint64(0)
+			if n.asn == 64500 && i < 2 {
+				retrans = 40 // 8% of this flow's segments
+			}
+			st.add(row(n.city, n.asn, retrans))
+		}
+	}
+	res := st.evaluate(st.due(timeAt(61), 0)[0], nil, 10)
+	if res.overall.PerformanceScore >= mon.OverallThreshold {
+		t.Fatalf("overall performance %.1f, want under %.0f", res.overall.PerformanceScore, mon.OverallThreshold)
+	}
+	if len(res.changed) != 1 {
+		t.Fatalf("events: %+v", res.changed)
+	}
+	ev := res.changed[0]
+	if ev.Type != TypePerformance || ev.Cause.Kind != CauseASN || ev.Cause.ASN != 64500 {
+		t.Fatalf("event %s cause %+v", ev.Type, ev.Cause)
+	}
+	if len(ev.ImpactedLocations) != 2 {
+		t.Fatalf("impacted locations %+v", ev.ImpactedLocations)
+	}
+}
