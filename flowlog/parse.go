@@ -101,14 +101,14 @@ type LineError struct {
 	Reason string `json:"reason"`
 }
 
-func (e *LineError) Error() string {
+func (e LineError) Error() string {
 	if e.File == "" {
 		return fmt.Sprintf("line %d: %s", e.Line, e.Reason)
 	}
 	return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Reason)
 }
 
-func (e *LineError) Unwrap() error { return ErrRecord }
+func (e LineError) Unwrap() error { return ErrRecord }
 
 // recordError is returned by AppendLine; the caller adds file and line.
 type recordError string
