@@ -270,6 +270,9 @@ func (c *compiler) readLiteral(e Expr, s string, k Kind) (*frag, error) {
 // and returns it ready to bind: named groups (?<n>...) are written
 // (?P<n>...), the form RE2 reads.
 func (c *compiler) regexParam(re *RegexLit) (string, *regexp.Regexp, error) {
+	if strings.ContainsRune(re.Re, 0) {
+		return "", nil, c.errAt(re.At, "bad regular expression: a NUL character (write \\x00)")
+	}
 	r, err := regexp.Compile(re.Re)
 	if err != nil {
 		msg := err.Error()

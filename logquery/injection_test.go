@@ -42,6 +42,9 @@ func TestInjection(t *testing.T) {
 		{name: "in list", query: `filter action in ["x') OR 1=1 OR ('", "y"]`, wantRows: 0},
 		{name: "regex, unbalanced", query: `filter action =~ /'); DROP TABLE canary; --/`, wantErr: true},
 		{name: "regex", query: `filter action =~ /'\); DROP TABLE canary; --/`, wantRows: 0},
+		{name: "regex, quote and statement", query: `filter action =~ /^(REJECT|x'\); DROP TABLE canary; --)$/ | stats count(*) as n`, wantRows: 1},
+		{name: "regex, doubled quotes", query: `filter action =~ /''; DROP TABLE canary; --/`, wantRows: 0},
+		{name: "regex, NUL", query: "filter action =~ /a\x00b/", wantErr: true},
 		{name: "regex like", query: `filter action like /x' OR '1'='1/`, wantRows: 0},
 		{name: "glob parse", query: `parse @message "'; DROP TABLE canary; -- *" as x | filter ispresent(x)`, wantRows: 0},
 		{name: "regex parse", query: `parse @message /(?<x>'\)\); DROP TABLE canary; --)/ | filter ispresent(x)`, wantRows: 0},
@@ -97,5 +100,29 @@ func TestInjection(t *testing.T) {
 	var n int
 	if err := db.QueryRow(`SELECT count(*) FROM flowlog_records`).Scan(&n); err != nil || n != 14 {
 		t.Fatalf("records: %v %d", err, n)
+	}
+}
+
+// TestRegexWithQuote: a pattern with a quote runs as a pattern and
+// matches what it should.
+func TestRegexWithQuote(t *testing.T) {
+	e := NewEngine(examplesStore(t).DB())
+	count := func(q string) int64 {
+		res, err := e.Run(context.Background(), Request{Query: q + " | stats count(*) as n", Groups: []string{"vpc"},
+			Start: allTime.start, End: allTime.end})
+		if err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		return res.Rows[0][0].(int64)
+	}
+	want := count(`filter action = "REJECT"`)
+	if want == 0 {
+		t.Fatal("no REJECT record in the examples")
+	}
+	for _, q := range []string{`filter action =~ /^(REJECT|it's)$/`, `filter action like /^(REJECT|'')$/`,
+		`parse action /^(?<a>REJECT|'x')$/ | filter ispresent(a)`} {
+		if got := count(q); got != want {
+			t.Errorf("%s: %d records, want %d", q, got, want)
+		}
 	}
 }
