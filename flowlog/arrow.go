@@ -29,7 +29,7 @@ func feedSchema(f *Format) *arrow.Schema {
 		fd := f.Field(i)
 		var dt arrow.DataType = arrow.BinaryTypes.String
 		switch {
-		case physicalTable(f) == tableV2D && dictColumns[fd.Column]:
+		case physicalTable(f) == tableV2F && dictColumns[fd.Column]:
 			dt = arrow.PrimitiveTypes.Uint32
 		case fd.Type == Int32:
 			dt = arrow.PrimitiveTypes.Int32

@@ -441,6 +441,9 @@ func insertSQL(fd *feed, f *Format, fixedStream bool) string {
 		stream = "?"
 	}
 	sel := []string{"?", stream, "?", "?"}
+	if physicalTable(f) == tableV2F {
+		cols, sel = cols[1:], sel[1:] // the group is the file's
+	}
 	if f.versionPos < 0 {
 		cols = append(cols, `"version"`)
 		sel = append(sel, "?")
@@ -464,6 +467,9 @@ func insertArgs(req Request, f *Format, fileID uint32, formatID uint16, d *dict)
 		streamArg = d.idString(stream)
 	}
 	args := []any{req.Group, streamArg, fileID, formatID}
+	if physicalTable(f) == tableV2F {
+		args = args[1:] // the group is the file's
+	}
 	if f.versionPos < 0 {
 		args = append(args, int32(f.version))
 	}
@@ -507,7 +513,7 @@ func (im *Importer) importText(ctx context.Context, req Request, r io.Reader, su
 	}
 	query := insertSQL(fd, f, req.Stream != "")
 	var d *dict
-	if physicalTable(f) == tableV2D {
+	if physicalTable(f) == tableV2F {
 		d = im.dict
 	}
 	args := insertArgs(req, f, ft.fileID, fid, d)

@@ -236,7 +236,7 @@ func TestImportCustomFormat(t *testing.T) {
 	if strings.Join(got, "\n") != want {
 		t.Errorf("stored:\n%s\nwant:\n%s", strings.Join(got, "\n"), want)
 	}
-	if n := rows(t, st.DB(), `SELECT (SELECT count(*) FROM flowlog_records_all), (SELECT count(*) FROM flowlog_records_v2d)`); n[0] != "2 0" {
+	if n := rows(t, st.DB(), `SELECT (SELECT count(*) FROM flowlog_records_all), (SELECT count(*) FROM flowlog_records_v2f)`); n[0] != "2 0" {
 		t.Errorf("physical tables %s", n[0])
 	}
 	_, err = im.Import(ctx, Request{Group: "custom", Format: f, Source: "h.log"}, strings.NewReader(referenceText(true)))

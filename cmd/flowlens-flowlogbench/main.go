@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"sort"
 	"strings"
 	"syscall"
@@ -36,6 +37,7 @@ func main() {
 	runs := flag.Int("runs", 5, "runs of each query")
 	queriesOnly := flag.Bool("queries-only", false, "only time the queries on the DuckDB file and text kept in --dir by an earlier --keep run")
 	threads := flag.Int("threads", 0, "DuckDB worker threads (0: DuckDB's default, one per core)")
+	flag.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the import to this file (go tool pprof)")
 	flag.Parse()
 	duckThreads = *threads
 	var err error
@@ -111,7 +113,12 @@ func run(records int, dir string, keep, reuse bool, parsers int, fromGz, queries
 	load0 := loadAvg()
 	t0 := time.Now()
 	cpu0 := cpuTime()
+	stopProfile, err := startProfile()
+	if err != nil {
+		return err
+	}
 	sum, err := im.ImportInputs(ctx, "bench", inputs, flowlog.ImportOptions{})
+	stopProfile()
 	if err != nil {
 		return err
 	}
@@ -310,4 +317,22 @@ func counts(s string) string {
 		b.WriteString(n + "\n")
 	}
 	return b.String()
+}
+
+// cpuProfile is --cpuprofile: where the import's CPU profile goes.
+var cpuProfile string
+
+func startProfile() (stop func(), err error) {
+	if cpuProfile == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(cpuProfile)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
