@@ -18,9 +18,6 @@ type feed struct {
 	name   string
 	schema *arrow.Schema
 	view   *arrowview.View
-	// ids holds the encoded values of dictionary columns (nil for the
-	// others), reused from batch to batch.
-	ids [][]uint32
 }
 
 func feedSchema(f *Format) *arrow.Schema {
@@ -29,7 +26,7 @@ func feedSchema(f *Format) *arrow.Schema {
 		fd := f.Field(i)
 		var dt arrow.DataType = arrow.BinaryTypes.String
 		switch {
-		case physicalTable(f) == tableV2F && dictColumns[fd.Column]:
+		case dictEncoded(f)[i]:
 			dt = arrow.PrimitiveTypes.Uint32
 		case fd.Type == Int32:
 			dt = arrow.PrimitiveTypes.Int32
@@ -42,7 +39,7 @@ func feedSchema(f *Format) *arrow.Schema {
 }
 
 func newFeed(dc any, formatID uint16, f *Format) (*feed, error) {
-	fd := &feed{name: "flowlog_feed_" + strconv.Itoa(int(formatID)), schema: feedSchema(f), ids: make([][]uint32, f.Len())}
+	fd := &feed{name: "flowlog_feed_" + strconv.Itoa(int(formatID)), schema: feedSchema(f)}
 	var err error
 	if fd.view, err = arrowview.Register(dc, fd.name, fd.schema); err != nil {
 		return nil, err
@@ -56,8 +53,8 @@ func (fd *feed) close(ctx context.Context, dc any) error {
 
 // record wraps the batch's slices as Arrow arrays without copying them;
 // valid until the batch is reset. Text columns the feed's schema has as
-// Uint32 are dictionary-encoded through d first.
-func (fd *feed) record(b *Batch, d *dict) arrow.Record {
+// Uint32 carry the ids the parser set (encode).
+func (fd *feed) record(b *Batch) arrow.Record {
 	n := b.n
 	cols := make([]arrow.Array, len(b.cols))
 	for i := range b.cols {
@@ -70,8 +67,7 @@ func (fd *feed) record(b *Batch, d *dict) arrow.Record {
 		dt := fd.schema.Field(i).Type
 		switch {
 		case dt.ID() == arrow.UINT32:
-			fd.ids[i] = encode(fd.ids[i][:0], c, n, d)
-			bufs = []*memory.Buffer{validity, memory.NewBufferBytes(arrow.Uint32Traits.CastToBytes(fd.ids[i]))}
+			bufs = []*memory.Buffer{validity, memory.NewBufferBytes(arrow.Uint32Traits.CastToBytes(c.ids))}
 		case c.typ == Int32:
 			bufs = []*memory.Buffer{validity, memory.NewBufferBytes(arrow.Int32Traits.CastToBytes(c.i32))}
 		case c.typ == Int64:
@@ -94,15 +90,25 @@ func (fd *feed) record(b *Batch, d *dict) arrow.Record {
 	return rec
 }
 
-// encode appends the dictionary id of each of the n values of text column
-// c to ids (0 where NULL: never read, the validity bitmap says NULL).
-func encode(ids []uint32, c *column, n int, d *dict) []uint32 {
+// encode sets the dictionary ids of text column c (0 where NULL: never
+// read, the validity bitmap says NULL). Parser goroutines run it, each with
+// its own cache, so that the inserter only stages the batch.
+func encode(c *column, n int, ids *cache) {
+	c.ids = c.ids[:0]
 	for r := range n {
 		if c.nulls > 0 && c.valid[r/8]&(1<<(r%8)) == 0 {
-			ids = append(ids, 0)
+			c.ids = append(c.ids, 0)
 			continue
 		}
-		ids = append(ids, d.id(c.data[c.off[r]:c.off[r+1]]))
+		c.ids = append(c.ids, ids.id(c.data[c.off[r]:c.off[r+1]]))
 	}
-	return ids
+}
+
+// dictEncoded says which columns of format f are stored as dictionary ids.
+func dictEncoded(f *Format) []bool {
+	out := make([]bool, f.Len())
+	for i := range out {
+		out[i] = physicalTable(f) == tableV2F && dictColumns[f.Field(i).Column]
+	}
+	return out
 }

@@ -33,7 +33,9 @@ type chunkJob struct {
 // Parsers goroutines; the returned channel yields the results in file
 // order and is closed at the end (or after an error result). Memory is
 // bounded: Parsers+3 chunks and batches exist at once.
-func (im *Importer) parseChunks(ctx context.Context, r io.Reader, f *Format, header []byte) <-chan parsedChunk {
+// With d, the dictionary-encoded columns get their ids there too.
+func (im *Importer) parseChunks(ctx context.Context, r io.Reader, f *Format, header []byte, d *dict) <-chan parsedChunk {
+	encoded := dictEncoded(f)
 	n, m := im.cfg.Parsers, 1 // parsers, chunks held by the inserter
 	bufs := make(chan []byte, n+m+2)
 	batches := make(chan *Batch, n+m+2)
@@ -50,10 +52,19 @@ func (im *Importer) parseChunks(ctx context.Context, r io.Reader, f *Format, hea
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			var ids *cache
+			if d != nil {
+				ids = newCache(d)
+			}
 			for j := range jobs {
 				b := j.batch
 				b.Reset()
 				pc := im.parseChunk(j, b, header)
+				for i, enc := range encoded {
+					if enc && ids != nil {
+						encode(&b.cols[i], b.n, ids)
+					}
+				}
 				data := j.data
 				pc.done = func() { batches <- b; bufs <- data[:0] }
 				j.res <- pc

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"strings"
+	"sync"
 )
 
 // dict is the importer's copy of flowlog_strings: text values of the
@@ -13,7 +14,10 @@ import (
 // them (before its records), and forgotten again when that file is rolled
 // back, so the table never has a gap the view's list lookup would
 // misread.
+//
+// Parser goroutines encode concurrently (see cache): mu guards the maps.
 type dict struct {
+	mu      sync.Mutex
 	ids     map[string]uint32
 	values  []string // values[id-1]
 	written int      // values[:written] are in the table (or the open transaction)
@@ -47,6 +51,8 @@ func loadDict(ctx context.Context, conn *sql.Conn) (*dict, error) {
 
 // id returns v's id, assigning the next one to a new value.
 func (d *dict) id(v []byte) uint32 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	if id, ok := d.ids[string(v)]; ok { // no allocation for the lookup
 		return id
 	}
@@ -61,6 +67,8 @@ func (d *dict) idString(v string) uint32 { return d.id([]byte(v)) }
 
 // flush writes the values assigned since the last flush in tx.
 func (d *dict) flush(ctx context.Context, tx *sql.Tx) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	const per = 500
 	for d.written < len(d.values) {
 		n := min(per, len(d.values)-d.written)
@@ -78,14 +86,40 @@ func (d *dict) flush(ctx context.Context, tx *sql.Tx) error {
 }
 
 // mark is the dictionary's size when a transaction begins.
-func (d *dict) mark() int { return len(d.values) }
+func (d *dict) mark() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(d.values)
+}
 
 // rollback forgets every value assigned since mark: their rows went with
 // the rolled-back transaction.
 func (d *dict) rollback(mark int) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	for _, v := range d.values[mark:] {
 		delete(d.ids, v)
 	}
 	d.values = d.values[:mark]
 	d.written = min(d.written, mark)
+}
+
+// cache is one parser goroutine's read-only view of the values it has
+// encoded, so that the shared dictionary (and its lock) is only reached
+// for a value this goroutine sees for the first time. It lives for one
+// import: ids of a rolled-back file die with it.
+type cache struct {
+	d   *dict
+	ids map[string]uint32
+}
+
+func newCache(d *dict) *cache { return &cache{d: d, ids: map[string]uint32{}} }
+
+func (c *cache) id(v []byte) uint32 {
+	if id, ok := c.ids[string(v)]; ok {
+		return id
+	}
+	id := c.d.id(v)
+	c.ids[string(v)] = id
+	return id
 }

@@ -520,7 +520,7 @@ func (im *Importer) importText(ctx context.Context, req Request, r io.Reader, su
 
 	pctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	chunks := im.parseChunks(pctx, br, f, header)
+	chunks := im.parseChunks(pctx, br, f, header, d)
 	var firstErr error
 	// Metric filters see records as they are stored. When the content's
 	// hash is unknown until the end, a duplicate is only found then, so
@@ -629,7 +629,7 @@ func peekLine(br *bufio.Reader) ([]byte, error) {
 // d (nil for the wide table) encodes the dictionary columns; the strings
 // it adds are written first, in the same transaction.
 func (im *Importer) insertBatch(ctx context.Context, tx *sql.Tx, fd *feed, b *Batch, query string, args []any, d *dict) error {
-	rec := fd.record(b, d)
+	rec := fd.record(b)
 	if d != nil {
 		if err := d.flush(ctx, tx); err != nil {
 			rec.Release()

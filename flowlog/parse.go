@@ -20,6 +20,7 @@ type column struct {
 	data  []byte
 	valid []byte
 	nulls int
+	ids   []uint32 // dictionary ids of a text column stored encoded
 }
 
 func (c *column) reset() {
