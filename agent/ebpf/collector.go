@@ -32,7 +32,7 @@ const (
 	DefaultSnapshotEvery  = time.Second
 	DefaultRTTSampleEvery = 200 * time.Millisecond
 	DefaultRTTFlushEvery  = 10 * time.Second
-	DefaultDrainEvery     = 250 * time.Millisecond
+	DefaultDrainEvery     = time.Second
 
 	// AgentSnapshotEvery is the backstop snapshot period when the agent
 	// drives the snapshots (Sync before every report).

@@ -16,6 +16,7 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"syscall"
 	"time"
 
@@ -63,6 +64,7 @@ type config struct {
 	metricsListen string
 	reportCap     int
 	insecure      bool
+	cpuProfile    string
 }
 
 func main() {
@@ -110,6 +112,7 @@ GOMEMLIMIT in the environment to change that.`,
 	f.StringVar(&c.metricsListen, "metrics-listen", "127.0.0.1:9101", "address for the agent's own Prometheus metrics")
 	f.IntVar(&c.reportCap, "report-cap", 10_000, "flows per report; the rest merge per remote prefix so totals stay exact")
 	f.BoolVar(&c.insecure, "insecure", false, "skip TLS certificate verification")
+	f.StringVar(&c.cpuProfile, "cpu-profile", "", "write a Go CPU profile of the agent to this file until it stops (for `go tool pprof`)")
 	return cmd
 }
 
@@ -132,6 +135,13 @@ func run(ctx context.Context, c config) error {
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil)).With("host_id", c.hostID)
+	if c.cpuProfile != "" {
+		stop, err := startCPUProfile(c.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	reg := prometheus.NewRegistry()
 	a, err := agent.New(agent.Config{
 		Server: c.server, Token: c.token, Mode: c.mode, Cgroup: c.cgroup, Netns: c.netns,
@@ -161,4 +171,19 @@ func run(ctx context.Context, c config) error {
 	st := a.Stats()
 	log.Info("flowlens-agent stopped", "reports_published", st.Published, "acked", st.Acked, "pending", st.Pending)
 	return runErr
+}
+
+// startCPUProfile profiles the agent until stop (--cpu-profile).
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("--cpu-profile: %w", err)
+	}
+	// 1 kHz: the agent is mostly idle, 100 Hz sees too little of it.
+	runtime.SetCPUProfileRate(1000)
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("--cpu-profile: %w", err)
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }

@@ -224,8 +224,8 @@ static __always_inline void read_counters(struct bpf_sock_ops *ops, struct sock_
 
 // wakeup_flags batches the consumer's wakeups: a wakeup per event would
 // cost user space a context switch per event (it was most of its CPU at
-// 1,000 connections/s). The reader wakes up on its own every few hundred
-// milliseconds (a read deadline); the program wakes it early only when the
+// 1,000 connections/s). The reader wakes up on its own every second (a
+// read deadline, DrainEvery); the program wakes it early only when the
 // ring is a quarter full.
 static __always_inline __u64 wakeup_flags(void)
 {
