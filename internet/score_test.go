@@ -111,11 +111,7 @@ func TestSignificant(t *testing.T) {
 // TestOverallRTTTrafficWeighted checks the reference's example: 90% of
 // traffic at 5 ms and 10% at 10 ms gives 5.5 ms.
 func TestOverallRTTTrafficWeighted(t *testing.T) {
-	mon := Monitor{Name: "m", PeriodSeconds: 60}
-	if err := mon.normalize(MinPeriod); err != nil {
-		t.Fatal(err)
-	}
-	st := newState(mon, timeAt(0))
+	st := minuteState(t)
 	row := func(city string, bytes uint64, rtt uint64) *store.FlowRow {
 		r := flowRow(bytes, bytes/1000, 0, 1, 0, rtt)
 		r.Remote.City, r.End = city, timeAt(30)
@@ -162,11 +158,7 @@ var _ = flow.Latency{}
 // threshold of 60) and breaches the overall threshold; the event must
 // list both city-networks and name the provider, not "unknown".
 func TestPartlyImpactedProviderIsNamed(t *testing.T) {
-	mon := Monitor{Name: "m", PeriodSeconds: 60}
-	if err := mon.normalize(MinPeriod); err != nil {
-		t.Fatal(err)
-	}
-	st := newState(mon, timeAt(0))
+	st := minuteState(t)
 	row := func(city string, asn uint32, retrans uint64) *store.FlowRow {
 		r := flowRow(50_000, 500, retrans, 1, 0, 15_000)
 		r.Remote.City, r.Remote.Country, r.Remote.ASN, r.End = city, "FR", asn, timeAt(30)
@@ -185,8 +177,8 @@ func TestPartlyImpactedProviderIsNamed(t *testing.T) {
 		}
 	}
 	res := st.evaluate(st.due(timeAt(61), 0)[0], nil, 10)
-	if res.overall.PerformanceScore >= mon.OverallThreshold {
-		t.Fatalf("overall performance %.1f, want under %.0f", res.overall.PerformanceScore, mon.OverallThreshold)
+	if res.overall.PerformanceScore >= st.mon.OverallThreshold {
+		t.Fatalf("overall performance %.1f, want under %.0f", res.overall.PerformanceScore, st.mon.OverallThreshold)
 	}
 	if len(res.changed) != 1 {
 		t.Fatalf("events: %+v", res.changed)
@@ -198,4 +190,15 @@ func TestPartlyImpactedProviderIsNamed(t *testing.T) {
 	if len(ev.ImpactedLocations) != 2 {
 		t.Fatalf("impacted locations %+v", ev.ImpactedLocations)
 	}
+}
+
+// minuteState is the evaluator of a default monitor with one-minute
+// periods, starting at timeAt(0).
+func minuteState(t *testing.T) *state {
+	t.Helper()
+	mon := Monitor{Name: "m", PeriodSeconds: 60}
+	if err := mon.normalize(MinPeriod); err != nil {
+		t.Fatal(err)
+	}
+	return newState(mon, timeAt(0))
 }
