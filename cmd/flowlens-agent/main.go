@@ -16,9 +16,10 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/debug"
-	"runtime/pprof"
 	"syscall"
 	"time"
+
+	"github.com/flowlens/flowlens/internal/cpuprofile"
 
 	"github.com/spf13/cobra"
 
@@ -135,13 +136,12 @@ func run(ctx context.Context, c config) error {
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil)).With("host_id", c.hostID)
-	if c.cpuProfile != "" {
-		stop, err := startCPUProfile(c.cpuProfile)
-		if err != nil {
-			return err
-		}
-		defer stop()
+	// 1 kHz: the agent is mostly idle, 100 Hz sees too little of it.
+	stopProfile, err := cpuprofile.Start(c.cpuProfile, 1000)
+	if err != nil {
+		return fmt.Errorf("--cpu-profile: %w", err)
 	}
+	defer stopProfile()
 	reg := prometheus.NewRegistry()
 	a, err := agent.New(agent.Config{
 		Server: c.server, Token: c.token, Mode: c.mode, Cgroup: c.cgroup, Netns: c.netns,
@@ -171,19 +171,4 @@ func run(ctx context.Context, c config) error {
 	st := a.Stats()
 	log.Info("flowlens-agent stopped", "reports_published", st.Published, "acked", st.Acked, "pending", st.Pending)
 	return runErr
-}
-
-// startCPUProfile profiles the agent until stop (--cpu-profile).
-func startCPUProfile(path string) (stop func(), err error) {
-	f, err := os.Create(path)
-	if err != nil {
-		return nil, fmt.Errorf("--cpu-profile: %w", err)
-	}
-	// 1 kHz: the agent is mostly idle, 100 Hz sees too little of it.
-	runtime.SetCPUProfileRate(1000)
-	if err := pprof.StartCPUProfile(f); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("--cpu-profile: %w", err)
-	}
-	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }

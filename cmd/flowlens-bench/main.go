@@ -17,11 +17,12 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/flowlens/flowlens/internal/cpuprofile"
 
 	"github.com/flowlens/flowlens/examples"
 	"github.com/flowlens/flowlens/sim"
@@ -37,18 +38,15 @@ func main() {
 	replay := flag.Int("replay", 5, "generate this many intervals per agent, then resend them (0: generate every interval)")
 	cpuProfile := flag.String("cpuprofile", "", "write the load generator's CPU profile here")
 	flag.Parse()
-	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "flowlens-bench:", err)
-			os.Exit(1)
-		}
-		pprof.StartCPUProfile(f)
-		defer pprof.StopCPUProfile()
-	}
-	if err := run(*bin, *duration, *agents, *flows, *interval, *replay); err != nil {
+	stopProfile, err := cpuprofile.Start(*cpuProfile, 0)
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "flowlens-bench:", err)
-		pprof.StopCPUProfile()
+		os.Exit(1)
+	}
+	err = run(*bin, *duration, *agents, *flows, *interval, *replay)
+	stopProfile()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "flowlens-bench:", err)
 		os.Exit(1)
 	}
 }

@@ -15,11 +15,12 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
-	"runtime/pprof"
 	"sort"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/flowlens/flowlens/internal/cpuprofile"
 
 	"github.com/flowlens/flowlens/flowlog"
 	"github.com/flowlens/flowlens/logquery"
@@ -113,7 +114,7 @@ func run(records int, dir string, keep, reuse bool, parsers int, fromGz, queries
 	load0 := loadAvg()
 	t0 := time.Now()
 	cpu0 := cpuTime()
-	stopProfile, err := startProfile()
+	stopProfile, err := cpuprofile.Start(cpuProfile, 0)
 	if err != nil {
 		return err
 	}
@@ -321,18 +322,3 @@ func counts(s string) string {
 
 // cpuProfile is --cpuprofile: where the import's CPU profile goes.
 var cpuProfile string
-
-func startProfile() (stop func(), err error) {
-	if cpuProfile == "" {
-		return func() {}, nil
-	}
-	f, err := os.Create(cpuProfile)
-	if err != nil {
-		return nil, err
-	}
-	if err := pprof.StartCPUProfile(f); err != nil {
-		f.Close()
-		return nil, err
-	}
-	return func() { pprof.StopCPUProfile(); f.Close() }, nil
-}

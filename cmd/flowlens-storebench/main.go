@@ -20,10 +20,11 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"runtime/pprof"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/flowlens/flowlens/internal/cpuprofile"
 
 	"github.com/flowlens/flowlens/flow"
 	"github.com/flowlens/flowlens/store"
@@ -130,17 +131,11 @@ func ingestPhase(c config, f *fleet) error {
 		return err
 	}
 	defer s.Close()
-	if c.cpuProfile != "" {
-		pf, err := os.Create(c.cpuProfile)
-		if err != nil {
-			return err
-		}
-		defer pf.Close()
-		if err := pprof.StartCPUProfile(pf); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+	stopProfile, err := cpuprofile.Start(c.cpuProfile, 0)
+	if err != nil {
+		return err
 	}
+	defer stopProfile()
 	fmt.Printf("\n== ingest: %d s into %s\n", c.ingestSeconds, path)
 	ctx := context.Background()
 	gen := newGenerator(f, c)
