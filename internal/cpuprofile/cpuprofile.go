@@ -18,7 +18,7 @@ func Start(path string, hz int) (stop func(), err error) {
 	}
 	f, err := os.Create(path)
 	if err != nil {
-		return nil, fmt.Errorf("cpu profile: %w", err)
+		return nil, err // names the path
 	}
 	if hz > 0 {
 		runtime.SetCPUProfileRate(hz)
