@@ -22,11 +22,12 @@ type feed struct {
 
 func feedSchema(f *Format) *arrow.Schema {
 	fields := make([]arrow.Field, f.Len())
+	encoded := dictEncoded(f)
 	for i := range fields {
 		fd := f.Field(i)
 		var dt arrow.DataType = arrow.BinaryTypes.String
 		switch {
-		case dictEncoded(f)[i]:
+		case encoded[i]:
 			dt = arrow.PrimitiveTypes.Uint32
 		case fd.Type == Int32:
 			dt = arrow.PrimitiveTypes.Int32

@@ -35,7 +35,10 @@ type chunkJob struct {
 // bounded: Parsers+3 chunks and batches exist at once.
 // With d, the dictionary-encoded columns get their ids there too.
 func (im *Importer) parseChunks(ctx context.Context, r io.Reader, f *Format, header []byte, d *dict) <-chan parsedChunk {
-	encoded := dictEncoded(f)
+	var encoded []bool // nil: nothing to encode
+	if d != nil {
+		encoded = dictEncoded(f)
+	}
 	n, m := im.cfg.Parsers, 1 // parsers, chunks held by the inserter
 	bufs := make(chan []byte, n+m+2)
 	batches := make(chan *Batch, n+m+2)
@@ -61,7 +64,7 @@ func (im *Importer) parseChunks(ctx context.Context, r io.Reader, f *Format, hea
 				b.Reset()
 				pc := im.parseChunk(j, b, header)
 				for i, enc := range encoded {
-					if enc && ids != nil {
+					if enc {
 						encode(&b.cols[i], b.n, ids)
 					}
 				}

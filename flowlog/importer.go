@@ -432,17 +432,17 @@ func (im *Importer) feedFor(id uint16, f *Format) (*feed, error) {
 }
 
 // insertSQL is the statement that moves a staged batch into the table.
-// Per-file values are parameters: log group, stream default, file id,
-// format id, and the version when the format has no version field.
+// Per-file values are parameters: log group (wide table only), stream
+// default, file id, format id, and the version when the format has no
+// version field.
 func insertSQL(fd *feed, f *Format, fixedStream bool) string {
-	cols := []string{"log_group", "log_stream", "file_id", "format_id"}
 	stream := `coalesce("interface_id", ?)`
 	if fixedStream || f.ifacePos < 0 {
 		stream = "?"
 	}
-	sel := []string{"?", stream, "?", "?"}
-	if physicalTable(f) == tableV2F {
-		cols, sel = cols[1:], sel[1:] // the group is the file's
+	cols, sel := []string{"log_stream", "file_id", "format_id"}, []string{stream, "?", "?"}
+	if rowsCarryGroup(f) {
+		cols, sel = append([]string{"log_group"}, cols...), append([]string{"?"}, sel...)
 	}
 	if f.versionPos < 0 {
 		cols = append(cols, `"version"`)
@@ -456,7 +456,7 @@ func insertSQL(fd *feed, f *Format, fixedStream bool) string {
 	return "INSERT INTO " + physicalTable(f) + " (" + strings.Join(cols, ", ") + ") SELECT " + strings.Join(sel, ", ") + " FROM " + fd.name
 }
 
-// d, when not nil, dictionary-encodes the stream (flowlog_records_v2d).
+// d, when not nil, dictionary-encodes the stream (flowlog_records_v2f).
 func insertArgs(req Request, f *Format, fileID uint32, formatID uint16, d *dict) []any {
 	stream := req.Stream
 	if stream == "" {
@@ -466,9 +466,9 @@ func insertArgs(req Request, f *Format, fileID uint32, formatID uint16, d *dict)
 	if d != nil {
 		streamArg = d.idString(stream)
 	}
-	args := []any{req.Group, streamArg, fileID, formatID}
-	if physicalTable(f) == tableV2F {
-		args = args[1:] // the group is the file's
+	args := []any{streamArg, fileID, formatID}
+	if rowsCarryGroup(f) {
+		args = append([]any{req.Group}, args...)
 	}
 	if f.versionPos < 0 {
 		args = append(args, int32(f.version))

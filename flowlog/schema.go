@@ -241,6 +241,10 @@ func migration4() duckdb.Migration {
 	}}
 }
 
+// rowsCarryGroup says whether f's table stores the log group in every row
+// (the wide table) or takes it from the file (flowlog_records_v2f).
+func rowsCarryGroup(f *Format) bool { return physicalTable(f) != tableV2F }
+
 // physicalTable is where records of format f are stored by the text
 // importer (Parquet goes through insertTable).
 func physicalTable(f *Format) string {
