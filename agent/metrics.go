@@ -59,6 +59,7 @@ func newMetrics(a *Agent) *metrics {
 		counterFunc("sampled_sockets_total", "Sockets not tracked because a collector map was full.", func() uint64 { return coll.Stats().SampledSockets }),
 		counterFunc("map_full_events_total", "Times a collector map was full.", func() uint64 { return coll.Stats().MapFullEvents }),
 		counterFunc("lost_events_total", "Collector events lost (ring buffer overruns, netlink ENOBUFS, sockets closed without a final message).", func() uint64 { return coll.Stats().LostEvents }),
+		counterFunc("rtt_callbacks_skipped_total", "RTT callbacks the sock_ops program skipped over its per-CPU budget (their samples are a random subset).", func() uint64 { return coll.Stats().RTTSkipped }),
 		counterFunc("netlink_enobufs_total", "ENOBUFS errors on the sock_diag destroy socket.", func() uint64 { return coll.Stats().ENOBUFS }),
 		counterFunc("merged_flows_total", "Flows merged into per-remote-prefix overflow rows by the report cap.", m.merged.Load),
 		counterFunc("late_snapshots_total", "Snapshots ignored because their socket had already closed (counted once).", m.late.Load),

@@ -94,6 +94,7 @@ type Stats struct {
 	MapFullEvents  uint64
 	LostEvents     uint64 // ring buffer or netlink ENOBUFS losses
 	ENOBUFS        uint64
+	RTTSkipped     uint64 // RTT callbacks skipped over the per-CPU budget (eBPF)
 }
 
 // Collector observes the sockets of a host (or a cgroup, or a network

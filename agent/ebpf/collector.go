@@ -32,6 +32,7 @@ const (
 	DefaultSnapshotEvery  = time.Second
 	DefaultRTTSampleEvery = 200 * time.Millisecond
 	DefaultRTTFlushEvery  = 10 * time.Second
+	DefaultRTTBudget      = 1000
 	DefaultDrainEvery     = time.Second
 
 	// AgentSnapshotEvery is the backstop snapshot period when the agent
@@ -64,6 +65,13 @@ type Options struct {
 	// socket: RTT callbacks come with every acknowledgment, far more often
 	// than the statistics need.
 	RTTSampleEvery time.Duration
+	// RTTBudget is how many RTT callbacks per second each CPU examines
+	// (looks up the socket, maybe takes a sample); the rest are skipped
+	// and counted. Below it every callback is examined; above it the
+	// samples are a random subset, and the program's cost stays bounded.
+	// The program counts in 16.8 ms windows, at least one callback each
+	// (about 60 per second).
+	RTTBudget int
 	// RTTFlushEvery bounds how long a socket's RTT samples wait in its map
 	// entry for a full batch before they are sent.
 	RTTFlushEvery time.Duration
@@ -94,6 +102,9 @@ func (o Options) withDefaults() Options {
 	if o.RTTSampleEvery <= 0 {
 		o.RTTSampleEvery = DefaultRTTSampleEvery
 	}
+	if o.RTTBudget <= 0 {
+		o.RTTBudget = DefaultRTTBudget
+	}
 	if o.RTTFlushEvery <= 0 {
 		o.RTTFlushEvery = DefaultRTTFlushEvery
 	}
@@ -116,7 +127,7 @@ type Collector struct {
 	closeOnce sync.Once
 
 	// Stats, updated by the snapshot loop.
-	tracked, sampled, mapFull, lost atomic.Uint64
+	tracked, sampled, mapFull, lost, rttSkipped atomic.Uint64
 
 	reader  atomic.Pointer[ringbuf.Reader] // while Run runs, for Sync
 	syncReq atomic.Bool                    // a snapshot is asked for
@@ -176,6 +187,7 @@ func (c *Collector) Stats() collect.Stats {
 		SampledSockets: c.sampled.Load(),
 		MapFullEvents:  c.mapFull.Load(),
 		LostEvents:     c.lost.Load(),
+		RTTSkipped:     c.rttSkipped.Load(),
 	}
 }
 

@@ -312,3 +312,24 @@ func TestSync(t *testing.T) {
 	r.c.Sync()
 	waitFor(t, "second Synced", 5*time.Second, func() bool { return len(r.events(synced)) == 2 })
 }
+
+// TestRTTBudget checks that RTT callbacks over the per-CPU budget are
+// skipped and counted, and that the callbacks within it still give samples.
+func TestRTTBudget(t *testing.T) {
+	e := newEnv(t, false)
+	r := startCollector(t, e, Options{RTTBudget: 10}) // the floor: one callback per CPU per 16.8 ms window
+	addr := freeAddr(t)
+	start(t, e.helper("serve", addr))
+	run(t, e.helper("stream", addr, fmt.Sprint(64<<20), "3"))
+	p := mustPort(t, addr)
+	waitFinal(t, r, port(p, false), 1)
+	samples := 0
+	for _, ev := range r.events(port(p, false)) {
+		samples += int(ev.NumRTT)
+	}
+	waitFor(t, "a snapshot with the budget's stats", 5*time.Second, func() bool { return r.c.Stats().RTTSkipped > 0 })
+	t.Logf("sender: %d RTT samples; %d callbacks skipped over the budget", samples, r.c.Stats().RTTSkipped)
+	if samples < 2 {
+		t.Errorf("%d RTT samples in 3 s within the budget, want >= 2", samples)
+	}
+}

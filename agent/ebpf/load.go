@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/btf"
@@ -21,10 +22,12 @@ type core struct {
 	Socks  *ebpf.Map     `ebpf:"socks"`
 	Events *ebpf.Map     `ebpf:"events"`
 	Stats  *ebpf.Map     `ebpf:"stats"`
+	// RTTBudgets is each CPU's RTT budget (sockopsRttBudgetState).
+	RTTBudgets *ebpf.Map `ebpf:"rtt_budgets"`
 }
 
 func (c *core) close() {
-	for _, cl := range []interface{ Close() error }{c.Prog, c.Socks, c.Events, c.Stats} {
+	for _, cl := range []interface{ Close() error }{c.Prog, c.Socks, c.Events, c.Stats, c.RTTBudgets} {
 		if cl != nil {
 			cl.Close()
 		}
@@ -63,6 +66,7 @@ func load(opts Options, cg cgroupInfo) (*loaded, error) {
 	vars := map[string]any{
 		"rtt_sample_ns":       uint64(opts.RTTSampleEvery.Nanoseconds()),
 		"rtt_flush_ns":        uint64(opts.RTTFlushEvery.Nanoseconds()),
+		"rtt_budget":          rttBudgetPerWindow(opts.RTTBudget),
 		"ring_bytes":          uint64(opts.RingBytes),
 		"target_cgroup_id":    uint64(0),
 		"target_cgroup_level": cg.level,
@@ -112,4 +116,13 @@ func (l *loaded) close() {
 	if l.iter != nil {
 		l.iter.Close()
 	}
+}
+
+// rttWindow is the program's RTT budget window (2^RTT_WINDOW_SHIFT ns).
+const rttWindow = 1 << 24 * time.Nanosecond
+
+// rttBudgetPerWindow converts a per-second RTT budget into the program's
+// per-window one (at least 1).
+func rttBudgetPerWindow(perSecond int) uint64 {
+	return max(uint64(perSecond)*uint64(rttWindow)/uint64(time.Second), 1)
 }

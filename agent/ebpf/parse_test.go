@@ -61,3 +61,19 @@ func TestParseTCPInfo(t *testing.T) {
 		t.Error("short tcp_info accepted")
 	}
 }
+
+func TestRTTBudgetPerWindow(t *testing.T) {
+	for _, tc := range []struct {
+		perSecond int
+		want      uint64
+	}{
+		{1, 1},     // never below one per window (about 60 per second)
+		{10, 1},    // 0.17
+		{1000, 16}, // the default: 16.8
+		{100000, 1677},
+	} {
+		if got := rttBudgetPerWindow(tc.perSecond); got != tc.want {
+			t.Errorf("rttBudgetPerWindow(%d) = %d, want %d", tc.perSecond, got, tc.want)
+		}
+	}
+}

@@ -229,6 +229,15 @@ func (c *Collector) readStats() error {
 	c.mapFull.Store(totals[statMapFull])
 	c.sampled.Store(totals[statSampled])
 	c.lost.Store(totals[statLost])
+	var budgets []sockopsRttBudgetState
+	if err := c.objs.core.RTTBudgets.Lookup(uint32(0), &budgets); err != nil {
+		return fmt.Errorf("rtt_budgets: %w", err)
+	}
+	var skipped uint64
+	for _, b := range budgets {
+		skipped += b.Skipped
+	}
+	c.rttSkipped.Store(skipped)
 	return nil
 }
 

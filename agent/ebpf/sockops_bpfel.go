@@ -51,6 +51,13 @@ type sockopsEvent struct {
 	_           [4]byte
 }
 
+type sockopsRttBudgetState struct {
+	_       structs.HostLayout
+	Window  uint64
+	Used    uint64
+	Skipped uint64
+}
+
 type sockopsSockState struct {
 	_           structs.HostLayout
 	Ep          sockopsEndpoints
@@ -75,11 +82,13 @@ type sockopsSockState struct {
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	sockopsMapEvents            = "events"
+	sockopsMapRttBudgets        = "rtt_budgets"
 	sockopsMapSocks             = "socks"
 	sockopsMapStats             = "stats"
 	sockopsProgFlowlensRefresh  = "flowlens_refresh"
 	sockopsProgFlowlensSockops  = "flowlens_sockops"
 	sockopsVarRingBytes         = "ring_bytes"
+	sockopsVarRttBudget         = "rtt_budget"
 	sockopsVarRttFlushNs        = "rtt_flush_ns"
 	sockopsVarRttSampleNs       = "rtt_sample_ns"
 	sockopsVarTargetCgroupId    = "target_cgroup_id"
@@ -138,9 +147,10 @@ type sockopsProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type sockopsMapSpecs struct {
-	Events *ebpf.MapSpec `ebpf:"events"`
-	Socks  *ebpf.MapSpec `ebpf:"socks"`
-	Stats  *ebpf.MapSpec `ebpf:"stats"`
+	Events     *ebpf.MapSpec `ebpf:"events"`
+	RttBudgets *ebpf.MapSpec `ebpf:"rtt_budgets"`
+	Socks      *ebpf.MapSpec `ebpf:"socks"`
+	Stats      *ebpf.MapSpec `ebpf:"stats"`
 }
 
 // sockopsVariableSpecs contains global variables before they are loaded into the kernel.
@@ -148,6 +158,7 @@ type sockopsMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type sockopsVariableSpecs struct {
 	RingBytes         *ebpf.VariableSpec `ebpf:"ring_bytes"`
+	RttBudget         *ebpf.VariableSpec `ebpf:"rtt_budget"`
 	RttFlushNs        *ebpf.VariableSpec `ebpf:"rtt_flush_ns"`
 	RttSampleNs       *ebpf.VariableSpec `ebpf:"rtt_sample_ns"`
 	TargetCgroupId    *ebpf.VariableSpec `ebpf:"target_cgroup_id"`
@@ -176,14 +187,16 @@ func (o *sockopsObjects) Close() error {
 //
 // It can be passed to loadSockopsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type sockopsMaps struct {
-	Events *ebpf.Map `ebpf:"events"`
-	Socks  *ebpf.Map `ebpf:"socks"`
-	Stats  *ebpf.Map `ebpf:"stats"`
+	Events     *ebpf.Map `ebpf:"events"`
+	RttBudgets *ebpf.Map `ebpf:"rtt_budgets"`
+	Socks      *ebpf.Map `ebpf:"socks"`
+	Stats      *ebpf.Map `ebpf:"stats"`
 }
 
 func (m *sockopsMaps) Close() error {
 	return _SockopsClose(
 		m.Events,
+		m.RttBudgets,
 		m.Socks,
 		m.Stats,
 	)
@@ -194,6 +207,7 @@ func (m *sockopsMaps) Close() error {
 // It can be passed to loadSockopsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type sockopsVariables struct {
 	RingBytes         *ebpf.Variable `ebpf:"ring_bytes"`
+	RttBudget         *ebpf.Variable `ebpf:"rtt_budget"`
 	RttFlushNs        *ebpf.Variable `ebpf:"rtt_flush_ns"`
 	RttSampleNs       *ebpf.Variable `ebpf:"rtt_sample_ns"`
 	TargetCgroupId    *ebpf.Variable `ebpf:"target_cgroup_id"`

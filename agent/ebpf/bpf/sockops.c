@@ -71,6 +71,10 @@ enum stat_index {
 // the socket closes (the final event carries them).
 #define RTT_BATCH 8
 
+// A socket that has sent and received fewer data segments than this is
+// young: its RTT callbacks are skipped without looking it up.
+#define RTT_YOUNG_SEGS 4
+
 #define CB_FLAGS (BPF_SOCK_OPS_STATE_CB_FLAG | BPF_SOCK_OPS_RTT_CB_FLAG | \
 		  BPF_SOCK_OPS_RETRANS_CB_FLAG | BPF_SOCK_OPS_RTO_CB_FLAG)
 
@@ -137,6 +141,18 @@ const volatile __u64 rtt_flush_ns = 10000000000ULL; // max wait of a batched RTT
 const volatile __u64 ring_bytes = 1 << 20;          // size of events
 const volatile __u64 target_cgroup_id = 0;          // iterator: adopt sockets under this cgroup (0: all)
 const volatile __u32 target_cgroup_level = 0;
+const volatile __u64 rtt_budget = 16; // RTT callbacks examined per CPU per budget window (~1,000/s)
+
+// An RTT budget window is 2^24 ns (16.8 ms) of the coarse clock: short,
+// so that the callbacks examined are spread over time.
+#define RTT_WINDOW_SHIFT 24
+
+// rtt_budget_state is one CPU's RTT budget (the value of rtt_budgets).
+struct rtt_budget_state {
+	__u64 window;  // coarse time >> RTT_WINDOW_SHIFT
+	__u64 used;    // callbacks examined in this window
+	__u64 skipped; // callbacks skipped over budget, ever
+};
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -156,6 +172,13 @@ struct {
 	__type(key, __u32);
 	__type(value, __u64);
 } stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct rtt_budget_state);
+} rtt_budgets SEC(".maps");
 
 // Force BTF for the types user space decodes.
 const struct event *unused_event __attribute__((unused));
@@ -304,7 +327,10 @@ static __always_inline void on_connect(struct bpf_sock_ops *ops)
 static __always_inline void on_established(struct bpf_sock_ops *ops, bool passive)
 {
 	__u64 cookie = bpf_get_socket_cookie(ops);
-	struct sock_state *st = bpf_map_lookup_elem(&socks, &cookie);
+	__u64 now = bpf_ktime_get_ns();
+	// An active socket was entered at connect (unless it connected before
+	// the program was attached); a passive one is new.
+	struct sock_state *st = passive ? NULL : bpf_map_lookup_elem(&socks, &cookie);
 
 	if (!st) {
 		struct sock_state init = {};
@@ -319,9 +345,9 @@ static __always_inline void on_established(struct bpf_sock_ops *ops, bool passiv
 	if (passive)
 		st->handshake_us = ops->srtt_us >> 3;
 	else if (st->connect_ns)
-		st->handshake_us = (bpf_ktime_get_ns() - st->connect_ns) / 1000;
+		st->handshake_us = (now - st->connect_ns) / 1000;
 	st->phase = PHASE_ESTABLISHED;
-	st->last_rtt_ns = bpf_ktime_get_ns();
+	st->last_rtt_ns = now;
 	read_counters(ops, st, false);
 	bpf_sock_ops_cb_flags_set(ops, ops->bpf_sock_ops_cb_flags | CB_FLAGS);
 }
@@ -375,12 +401,46 @@ static __always_inline void on_close(struct bpf_sock_ops *ops)
 	// else: pending, user space emits it from the map and deletes it.
 }
 
-// on_rtt runs on every acknowledgment that updates the RTT estimate: it
-// takes at most one srtt sample per rtt_sample_ns (a time-based sampling
-// of the smoothed RTT, like polling `ss` would) and refreshes the
-// counters with it; the rest of the calls return early.
+// rtt_budget_take says whether this RTT callback may look at its socket's
+// state. RTT callbacks come with every acknowledgment; looking a socket up
+// is most of their cost (its state is cold: a cache miss or two per
+// callback), so each CPU examines at most rtt_budget of them per window
+// and skips the rest (counted) at the price of a per-CPU counter. Under
+// the budget every callback is examined; over it, which sockets get a
+// sample is left to chance, which keeps the statistics unbiased.
+static __always_inline bool rtt_budget_take(void)
+{
+	__u32 zero = 0;
+	struct rtt_budget_state *b = bpf_map_lookup_elem(&rtt_budgets, &zero);
+	if (!b)
+		return true;
+	__u64 window = bpf_ktime_get_coarse_ns() >> RTT_WINDOW_SHIFT;
+	if (b->window != window) {
+		b->window = window;
+		b->used = 0;
+	}
+	if (b->used >= rtt_budget) {
+		b->skipped++;
+		return false;
+	}
+	b->used++;
+	return true;
+}
+
+// on_rtt runs on every acknowledgment that updates the RTT estimate: within
+// the CPU's RTT budget it takes at most one srtt sample per rtt_sample_ns
+// (a time-based sampling of the smoothed RTT, like polling `ss` would) and
+// refreshes the counters with it; the rest of the calls return early.
 static __always_inline void on_rtt(struct bpf_sock_ops *ops)
 {
+	// A young socket (a short connection's whole life) is not sampled:
+	// on_established held its first sample back by rtt_sample_ns, and its
+	// close takes one. Its data segment counts, read from the socket
+	// itself, say so without the state lookup.
+	if (ops->data_segs_in + ops->data_segs_out < RTT_YOUNG_SEGS)
+		return;
+	if (!rtt_budget_take())
+		return;
 	__u64 cookie = bpf_get_socket_cookie(ops);
 	struct sock_state *st = bpf_map_lookup_elem(&socks, &cookie);
 
