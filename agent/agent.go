@@ -32,7 +32,8 @@ import (
 // (and a build without it still has the sock_diag collector). The
 // constructor loads and attaches the program: an error means eBPF cannot
 // run here, and mode auto falls back to sock_diag.
-var NewEBPF func(cgroupPath string, log *slog.Logger) (collect.Collector, error)
+// maxSockets sizes its socket map (0: from the host's memory).
+var NewEBPF func(cgroupPath string, maxSockets int, log *slog.Logger) (collect.Collector, error)
 
 // Modes.
 const (
@@ -54,6 +55,7 @@ type Config struct {
 	Token         string
 	Mode          string // auto (default), ebpf or sockdiag
 	Cgroup        string // cgroup v2 path for eBPF; empty: the collector finds the root
+	MaxSockets    int    // sockets eBPF tracks at once; 0: sized from memory
 	Netns         string // network namespace for sock_diag (name under /run/netns)
 	Interval      time.Duration
 	HostID        string
@@ -198,7 +200,7 @@ func chooseCollector(cfg *Config, log *slog.Logger) (collect.Collector, error) {
 		if NewEBPF == nil {
 			return nil, errors.New("agent: --mode ebpf: this build has no eBPF collector")
 		}
-		c, err := NewEBPF(cfg.Cgroup, log)
+		c, err := NewEBPF(cfg.Cgroup, cfg.MaxSockets, log)
 		if err != nil {
 			return nil, fmt.Errorf("agent: eBPF collector: %w", err)
 		}
@@ -212,7 +214,7 @@ func chooseCollector(cfg *Config, log *slog.Logger) (collect.Collector, error) {
 	case NewEBPF == nil:
 		return newSockdiag("this build has no eBPF collector")
 	}
-	c, err := NewEBPF(cfg.Cgroup, log)
+	c, err := NewEBPF(cfg.Cgroup, cfg.MaxSockets, log)
 	if err != nil {
 		log.Warn("eBPF collector unavailable, falling back to sock_diag", "error", err)
 		return newSockdiag(fmt.Sprintf("eBPF failed: %v", err))

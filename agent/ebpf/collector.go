@@ -14,6 +14,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,7 +30,6 @@ import (
 
 // Defaults of Options.
 const (
-	DefaultMaxSockets     = 65536
 	DefaultRingBytes      = 1 << 20
 	DefaultSnapshotEvery  = time.Second
 	DefaultRTTSampleEvery = 200 * time.Millisecond
@@ -50,8 +52,9 @@ type Options struct {
 	// CgroupPath is the cgroup v2 the program is attached to; empty means
 	// the root of the cgroup v2 mount (every socket of the host).
 	CgroupPath string
-	// MaxSockets sizes the socket map (see MaxSocketsFor). Sockets beyond
-	// it are not tracked, and are counted as sampled.
+	// MaxSockets sizes the socket map; zero sizes it from this host's
+	// memory (MaxSocketsForHost). Sockets beyond it are not tracked, and
+	// are counted as sampled.
 	MaxSockets int
 	// RingBytes sizes the event ring buffer (a power of two, at least a page).
 	RingBytes int
@@ -83,15 +86,50 @@ type Options struct {
 }
 
 // MaxSocketsFor returns how many sockets a kernel memory budget (bytes)
-// tracks, for sizing MaxSockets from memory: the default 65,536 sockets
-// take about 13 MiB.
+// tracks: 65,536 sockets take about 15 MiB.
 func MaxSocketsFor(budget int64) int {
 	return int(max(budget/entryBytes, 1024))
 }
 
+// Bounds of MaxSocketsForHost.
+const (
+	minHostSockets = 16_384
+	maxHostSockets = 1 << 20
+)
+
+// MaxSocketsForHost sizes the socket map from the host's memory: a
+// thousandth of it (24 GiB tracks ~105,000 sockets in 24 MiB of
+// preallocated kernel memory), within 16,384 and 1,048,576 sockets.
+// Without /proc/meminfo it is 65,536.
+func MaxSocketsForHost() int {
+	total, err := memTotal("/proc/meminfo")
+	if err != nil {
+		return 65_536
+	}
+	return min(max(MaxSocketsFor(total/1000), minHostSockets), maxHostSockets)
+}
+
+// memTotal reads MemTotal (bytes) from a meminfo file.
+func memTotal(path string) (int64, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, err
+	}
+	for line := range strings.Lines(string(b)) {
+		if rest, ok := strings.CutPrefix(line, "MemTotal:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			if err != nil {
+				return 0, fmt.Errorf("%s: MemTotal: %w", path, err)
+			}
+			return kb << 10, nil
+		}
+	}
+	return 0, fmt.Errorf("%s: no MemTotal", path)
+}
+
 func (o Options) withDefaults() Options {
 	if o.MaxSockets <= 0 {
-		o.MaxSockets = DefaultMaxSockets
+		o.MaxSockets = MaxSocketsForHost()
 	}
 	if o.RingBytes <= 0 {
 		o.RingBytes = DefaultRingBytes
@@ -140,11 +178,12 @@ type Collector struct {
 }
 
 // New loads the sock_ops program for the cgroup v2 at cgroupPath (empty:
-// the root of the cgroup v2 mount) with the agent's options: default ones,
-// snapshots driven by the agent's Sync. It fails fast, with an error
-// wrapping ErrUnavailable, when eBPF cannot be used here.
-func New(cgroupPath string, log *slog.Logger) (collect.Collector, error) {
-	c, err := NewWithOptions(Options{CgroupPath: cgroupPath, SnapshotEvery: AgentSnapshotEvery}, log)
+// the root of the cgroup v2 mount) with the agent's options: a socket map
+// of maxSockets entries (0: sized from memory), snapshots driven by the
+// agent's Sync, defaults otherwise. It fails fast, with an error wrapping
+// ErrUnavailable, when eBPF cannot be used here.
+func New(cgroupPath string, maxSockets int, log *slog.Logger) (collect.Collector, error) {
+	c, err := NewWithOptions(Options{CgroupPath: cgroupPath, MaxSockets: maxSockets, SnapshotEvery: AgentSnapshotEvery}, log)
 	if err != nil {
 		return nil, err
 	}

@@ -47,7 +47,7 @@ func TestMain(m *testing.M) {
 //	clients ADDR N BYTES      N connections, each sends BYTES, reads the answer
 //	connect ADDR              one connect; prints its error
 //	stream ADDR BYTES SECONDS one connection sending BYTES spread over SECONDS
-//	hold ADDR                 one connection sending a little, then waiting for stdin to close
+//	hold ADDR [N]             N connections (default 1) sending a little, then waiting for stdin to close
 func runHelper(args []string) error {
 	if len(args) < 2 {
 		return errors.New("usage: MODE ADDR ...")
@@ -73,20 +73,42 @@ func runHelper(args []string) error {
 	case "stream":
 		return exchange(args[1], num(2), time.Duration(num(3))*time.Second)
 	case "hold":
-		c, err := net.Dial("tcp", args[1])
+		n := 1
+		if len(args) > 2 {
+			n = num(2)
+		}
+		return hold(args[1], n)
+	}
+	return fmt.Errorf("unknown mode %q", args[0])
+}
+
+// hold opens n connections, sends a little on each, says "connected",
+// waits for stdin to close, then sends a little more and closes them.
+func hold(addr string, n int) error {
+	conns := make([]net.Conn, 0, n)
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for range n {
+		c, err := net.Dial("tcp", addr)
 		if err != nil {
 			return err
 		}
-		defer c.Close()
+		conns = append(conns, c)
 		if _, err := c.Write(make([]byte, 1000)); err != nil {
 			return err
 		}
-		fmt.Println("connected")
-		io.Copy(io.Discard, os.Stdin)
-		_, err = c.Write(make([]byte, 1000))
-		return err
 	}
-	return fmt.Errorf("unknown mode %q", args[0])
+	fmt.Println("connected")
+	io.Copy(io.Discard, os.Stdin)
+	for _, c := range conns {
+		if _, err := c.Write(make([]byte, 1000)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func serve(addr string) error {

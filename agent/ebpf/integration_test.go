@@ -333,3 +333,47 @@ func TestRTTBudget(t *testing.T) {
 		t.Errorf("%d RTT samples in 3 s within the budget, want >= 2", samples)
 	}
 }
+
+// TestMapFull checks a full socket map: the sockets beyond it are left
+// untracked and counted as sampled, nothing fails, and once the tracked
+// ones close, new connections are tracked again.
+func TestMapFull(t *testing.T) {
+	const size, conns = 16, 20 // 40 sockets, both ends in the cgroup
+	e := newEnv(t, false)
+	r := startCollector(t, e, Options{MaxSockets: size})
+	addr := freeAddr(t)
+	p := mustPort(t, addr)
+	start(t, e.helper("serve", addr))
+	hold := e.helper("hold", addr, fmt.Sprint(conns))
+	stdin, err := hold.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	start(t, hold)
+	waitFor(t, "the full map counted", 5*time.Second, func() bool { return r.c.Stats().SampledSockets >= 2*conns-size })
+	st := r.c.Stats()
+	t.Logf("full: tracked %d, sampled %d, map-full events %d", st.SocketsTracked, st.SampledSockets, st.MapFullEvents)
+	if st.SampledSockets != 2*conns-size || st.MapFullEvents != st.SampledSockets || st.SocketsTracked > size {
+		t.Errorf("tracked %d sampled %d map-full %d, want <= %d, %d, %d", st.SocketsTracked, st.SampledSockets, st.MapFullEvents, size, 2*conns-size, 2*conns-size)
+	}
+	stdin.Close()
+	both := func(p uint16) func(*collect.Event) bool {
+		return func(ev *collect.Event) bool { return port(p, false)(ev) || port(p, true)(ev) }
+	}
+	held := waitFinal(t, r, both(p), size)
+	if len(held) > 2*conns {
+		t.Errorf("%d final events for %d sockets", len(held), 2*conns)
+	}
+
+	// Room again: a new connection is tracked (seen on another port, as
+	// a snapshot may have adopted some of the held sockets before they
+	// closed).
+	addr2 := freeAddr(t)
+	start(t, e.helper("serve", addr2))
+	run(t, e.helper("clients", addr2, "3", "100"))
+	after := waitFinal(t, r, both(mustPort(t, addr2)), 6)
+	t.Logf("%d final events of the held sockets (%d tracked); %d of 3 new connections", len(held), size, len(after))
+	if len(after) != 6 {
+		t.Errorf("%d final events for 3 new connections, want 6", len(after))
+	}
+}

@@ -57,6 +57,7 @@ type config struct {
 	token         string
 	mode          string
 	cgroup        string
+	maxSockets    int
 	netns         string
 	interval      time.Duration
 	hostID        string
@@ -105,6 +106,7 @@ GOMEMLIMIT in the environment to change that.`,
 	f.StringVar(&c.token, "token", os.Getenv("FLOWLENS_TOKEN"), "ingest token (env FLOWLENS_TOKEN)")
 	f.StringVar(&c.mode, "mode", "auto", "collector: auto (eBPF, else sock_diag), ebpf or sockdiag")
 	f.StringVar(&c.cgroup, "cgroup", "", "cgroup v2 to attach to in eBPF mode (default: the root of the cgroup v2 mount)")
+	f.IntVar(&c.maxSockets, "max-sockets", 0, "sockets eBPF mode tracks at once (a kernel map, ~240 B each, preallocated); beyond it new sockets are counted as sampled (default: a thousandth of memory, 16384-1048576 sockets)")
 	f.StringVar(&c.netns, "netns", "", "network namespace to watch in sock_diag mode (name under /run/netns)")
 	f.DurationVar(&c.interval, "interval", 30*time.Second, "report interval, 1s to 10m")
 	f.StringVar(&c.hostID, "host-id", host, "this host's id in reports (default: the hostname)")
@@ -113,7 +115,7 @@ GOMEMLIMIT in the environment to change that.`,
 	f.StringVar(&c.metricsListen, "metrics-listen", "127.0.0.1:9101", "address for the agent's own Prometheus metrics")
 	f.IntVar(&c.reportCap, "report-cap", 10_000, "flows per report; the rest merge per remote prefix so totals stay exact")
 	f.BoolVar(&c.insecure, "insecure", false, "skip TLS certificate verification")
-	f.StringVar(&c.cpuProfile, "cpu-profile", "", "write a Go CPU profile of the agent to this file until it stops (for `go tool pprof`)")
+	f.StringVar(&c.cpuProfile, "cpu-profile", "", "write a Go CPU profile of the agent to this file until it stops (read it with go tool pprof)")
 	return cmd
 }
 
@@ -125,6 +127,8 @@ func (c config) validate() error {
 		return fmt.Errorf("--mode %q: want auto, ebpf or sockdiag", c.mode)
 	case c.hostID == "":
 		return errors.New("--host-id is empty")
+	case c.maxSockets < 0:
+		return errors.New("--max-sockets must not be negative (0 sizes it from memory)")
 	case c.reportCap < 1:
 		return errors.New("--report-cap must be at least 1")
 	}
@@ -144,7 +148,7 @@ func run(ctx context.Context, c config) error {
 	defer stopProfile()
 	reg := prometheus.NewRegistry()
 	a, err := agent.New(agent.Config{
-		Server: c.server, Token: c.token, Mode: c.mode, Cgroup: c.cgroup, Netns: c.netns,
+		Server: c.server, Token: c.token, Mode: c.mode, Cgroup: c.cgroup, MaxSockets: c.maxSockets, Netns: c.netns,
 		Interval: c.interval, HostID: c.hostID, SpoolDir: c.spoolDir, SpoolMaxBytes: c.spoolMaxBytes,
 		MetricsListen: c.metricsListen, ReportCap: c.reportCap, Insecure: c.insecure,
 		Version: version, DropCapabilities: true,

@@ -335,10 +335,11 @@ static __always_inline void on_established(struct bpf_sock_ops *ops, bool passiv
 	if (!st) {
 		struct sock_state init = {};
 		read_endpoints(ops, &init.ep, passive);
-		st = track(cookie, &init, true, BPF_NOEXIST);
+		// An active socket left out at connect was counted then.
+		st = track(cookie, &init, passive, BPF_NOEXIST);
 		if (!st) {
 			if (passive)
-				count(STAT_SAMPLED); // active sockets were counted at connect
+				count(STAT_SAMPLED);
 			return;
 		}
 	}
