@@ -36,6 +36,14 @@ func newMetrics(spoolBytes, pending func() float64) *metrics {
 		Help: "Bytes of spooled reports not yet acknowledged."}, spoolBytes)
 	pend := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "reports_pending",
 		Help: "Reports published but not yet acknowledged or given up on, in memory and in the spool."}, pending)
+	// Every reason shows from the first scrape, at 0, so that alerts on
+	// increase() see the first drop.
+	for _, r := range []string{dropSpoolFull, dropSpoolCorrupt, dropTooBig, dropSpoolError} {
+		m.dropped.WithLabelValues(r)
+	}
+	for _, r := range []string{failRejected, failTooLarge} {
+		m.failed.WithLabelValues(r)
+	}
 	m.collect = promset.Set{m.published, m.acked, m.retries, m.spooled, m.dropped, m.failed, spool, pend}
 	return m
 }

@@ -245,6 +245,13 @@ func TestBadRequestDroppedAndCounted(t *testing.T) {
 	if got := metricValue(t, reg, "flowlens_publisher_reports_acked_total", ""); got != 2 {
 		t.Fatalf("reports_acked_total = %v, want 2", got)
 	}
+	// The reasons that did not happen show at 0.
+	if got := metricValue(t, reg, "flowlens_publisher_reports_failed_total", "too_large"); got != 0 {
+		t.Fatalf("reports_failed_total{reason=too_large} = %v, want 0", got)
+	}
+	if got := metricValue(t, reg, "flowlens_publisher_reports_dropped_total", "spool_full"); got != 0 {
+		t.Fatalf("reports_dropped_total{reason=spool_full} = %v, want 0", got)
+	}
 }
 
 // metricValue gathers reg and returns the value of the named series, with

@@ -64,14 +64,14 @@ func (p *Publisher) deliver(ctx context.Context, head item) {
 			p.onAcked(cur)
 			pieces = pieces[1:]
 		case outRejected:
-			p.countFailed("rejected")
+			p.countFailed(failRejected)
 			pieces = pieces[1:]
 		case outTooLarge:
 			halves, err := p.splitItem(cur)
 			if err != nil {
 				p.log.Error("server refused a report as too large and it cannot be split further; dropped",
 					"sequence", cur.seq, "bytes", len(cur.data), "reason", err)
-				p.countFailed("too_large")
+				p.countFailed(failTooLarge)
 				pieces = pieces[1:]
 				break
 			}

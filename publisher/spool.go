@@ -22,6 +22,10 @@ const (
 	dropSpoolCorrupt = "spool_corrupt" // records after a bad record in a segment
 	dropTooBig       = "too_big"       // a single report larger than the whole spool
 	dropSpoolError   = "spool_error"   // the disk refused a write and memory was full
+
+	// Reasons of reports_failed_total.
+	failRejected = "rejected"  // the server refused the report as malformed (400)
+	failTooLarge = "too_large" // too large even as a single flow (413)
 )
 
 // errTooLargeForSpool is returned by append for a record that alone exceeds
