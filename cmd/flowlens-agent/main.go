@@ -104,6 +104,7 @@ GOMEMLIMIT in the environment to change that.`,
 	f := cmd.Flags()
 	f.StringVar(&c.server, "server", apiclient.ServerFromEnv(), "FlowLens server URL (env FLOWLENS_SERVER)")
 	f.StringVar(&c.token, "token", os.Getenv("FLOWLENS_TOKEN"), "ingest token (env FLOWLENS_TOKEN)")
+	f.Lookup("token").DefValue = "" // --help must not print the secret
 	f.StringVar(&c.mode, "mode", "auto", "collector: auto (eBPF, else sock_diag), ebpf or sockdiag")
 	f.StringVar(&c.cgroup, "cgroup", "", "cgroup v2 to attach to in eBPF mode (default: the root of the cgroup v2 mount)")
 	f.IntVar(&c.maxSockets, "max-sockets", 0, "sockets eBPF mode tracks at once (a kernel map, ~240 B each, preallocated); beyond it new sockets are counted as sampled (default: a thousandth of memory, 16384-1048576 sockets)")

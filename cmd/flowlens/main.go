@@ -71,6 +71,7 @@ with the token in --token (FLOWLENS_TOKEN).`,
 	pf := root.PersistentFlags()
 	pf.StringVar(&g.server, "server", apiclient.ServerFromEnv(), "FlowLens server URL (env FLOWLENS_SERVER)")
 	pf.StringVar(&g.token, "token", os.Getenv("FLOWLENS_TOKEN"), "API token (env FLOWLENS_TOKEN)")
+	pf.Lookup("token").DefValue = "" // --help must not print the secret
 	pf.BoolVar(&g.insecure, "insecure", false, "skip TLS certificate verification")
 	pf.StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	root.AddCommand(newServerCmd(g), newDemoCmd(g), newSimCmd(g), newInsightsCmd(g), newTopologyCmd(g))
