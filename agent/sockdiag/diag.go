@@ -5,14 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-
-	"github.com/mdlayher/netlink"
 )
 
 // Kernel constants (include/uapi/linux/{sock_diag,inet_diag,tcp}.h).
 const (
-	sockDiagByFamily = 20 // SOCK_DIAG_BY_FAMILY
-	inetDiagInfo     = 2  // INET_DIAG_INFO attribute
+	sockDiagByFamily = 20     // SOCK_DIAG_BY_FAMILY
+	inetDiagInfo     = 2      // INET_DIAG_INFO attribute
+	nlaTypeMask      = 0x3fff // nlattr type without the NESTED and NET_BYTEORDER flags
 	ipprotoTCP       = 6
 	afInet           = 2
 	afInet6          = 10
@@ -56,21 +55,6 @@ func stateMask(states ...int) uint32 {
 // it must not look as if it had vanished.
 var connStates = uint32(0xffe) &^ stateMask(StateListen, StateTimeWait)
 
-// dumpRequest builds an inet_diag_req_v2 dump request.
-func dumpRequest(family uint8, states uint32, withInfo bool) netlink.Message {
-	b := make([]byte, sizeofReq)
-	b[0] = family
-	b[1] = ipprotoTCP
-	if withInfo {
-		b[2] = 1 << (inetDiagInfo - 1)
-	}
-	binary.NativeEndian.PutUint32(b[4:], states)
-	return netlink.Message{
-		Header: netlink.Header{Type: sockDiagByFamily, Flags: netlink.Request | netlink.Dump},
-		Data:   b,
-	}
-}
-
 // Socket is one parsed inet_diag_msg.
 type Socket struct {
 	Family  uint8
@@ -108,17 +92,20 @@ func ParseSocket(b []byte) (Socket, error) {
 	if len(b) == sizeofDiagMsg {
 		return s, nil
 	}
-	ad, err := netlink.NewAttributeDecoder(b[sizeofDiagMsg:])
-	if err != nil {
-		return s, fmt.Errorf("inet_diag_msg attributes: %w", err)
-	}
-	for ad.Next() {
-		if ad.Type() == inetDiagInfo {
-			s.Info, s.HasInfo = ParseTCPInfo(ad.Bytes())
+	// The attributes, walked in place (struct nlattr: length, type, value
+	// padded to 4 bytes).
+	for attrs := b[sizeofDiagMsg:]; len(attrs) > 0; {
+		if len(attrs) < 4 {
+			return s, fmt.Errorf("inet_diag_msg attributes: %d trailing bytes", len(attrs))
 		}
-	}
-	if err := ad.Err(); err != nil {
-		return s, fmt.Errorf("inet_diag_msg attributes: %w", err)
+		size := int(ne.Uint16(attrs[0:2]))
+		if size < 4 || size > len(attrs) {
+			return s, fmt.Errorf("inet_diag_msg attributes: length %d of %d bytes", size, len(attrs))
+		}
+		if ne.Uint16(attrs[2:4])&nlaTypeMask == inetDiagInfo {
+			s.Info, s.HasInfo = ParseTCPInfo(attrs[4:size])
+		}
+		attrs = attrs[min((size+3)&^3, len(attrs)):]
 	}
 	return s, nil
 }

@@ -1,11 +1,15 @@
 package sockdiag
 
 import (
+	"encoding/binary"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"unsafe"
@@ -148,4 +152,101 @@ func FuzzParseSocket(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		ParseSocket(b) // must not panic
 	})
+}
+
+// nlmsg frames payload as one netlink message of type typ, padded to 4.
+func nlmsg(typ uint16, payload []byte) []byte {
+	b := make([]byte, unix.NLMSG_HDRLEN, unix.NLMSG_HDRLEN+len(payload)+3)
+	binary.NativeEndian.PutUint32(b[0:], uint32(unix.NLMSG_HDRLEN+len(payload)))
+	binary.NativeEndian.PutUint16(b[4:], typ)
+	b = append(b, payload...)
+	for len(b)%unix.NLMSG_ALIGNTO != 0 {
+		b = append(b, 0)
+	}
+	return b
+}
+
+// diagMsg is an IPv4 inet_diag_msg with the given cookie and local port.
+func diagMsg(cookie uint64, port uint16) []byte {
+	m := make([]byte, sizeofDiagMsg)
+	m[0], m[1] = afInet, StateClose
+	binary.BigEndian.PutUint16(m[4:], port)
+	copy(m[8:12], []byte{127, 0, 0, 1})
+	binary.NativeEndian.PutUint32(m[44:], uint32(cookie))
+	binary.NativeEndian.PutUint32(m[48:], uint32(cookie>>32))
+	return m
+}
+
+func TestAppendDestroyed(t *testing.T) {
+	two := append(nlmsg(sockDiagByFamily, diagMsg(7, 80)), nlmsg(sockDiagByFamily, diagMsg(1<<40|9, 443))...)
+	for _, tc := range []struct {
+		name    string
+		b       []byte
+		cookies []uint64
+	}{
+		{"one", nlmsg(sockDiagByFamily, diagMsg(7, 80)), []uint64{7}},
+		{"two in one datagram", two, []uint64{7, 1<<40 | 9}},
+		{"other types skipped", append(nlmsg(unix.NLMSG_DONE, []byte{0, 0, 0, 0}), nlmsg(sockDiagByFamily, diagMsg(3, 22))...), []uint64{3}},
+		{"unparsable message skipped", append(nlmsg(sockDiagByFamily, []byte{1, 2}), nlmsg(sockDiagByFamily, diagMsg(4, 22))...), []uint64{4}},
+		{"length past the end", append(nlmsg(sockDiagByFamily, diagMsg(5, 22)), 0xff, 0xff, 0, 0, 20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0), []uint64{5}},
+		{"short header", []byte{1, 2, 3}, nil},
+		{"empty", nil, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var got []uint64
+			for _, s := range appendDestroyed(nil, tc.b, slog.New(slog.DiscardHandler)) {
+				got = append(got, s.Cookie)
+			}
+			if !slices.Equal(got, tc.cookies) {
+				t.Errorf("cookies %v, want %v", got, tc.cookies)
+			}
+		})
+	}
+}
+
+func FuzzAppendDestroyed(f *testing.F) {
+	f.Add(nlmsg(sockDiagByFamily, diagMsg(7, 80)))
+	f.Add(append(nlmsg(sockDiagByFamily, diagMsg(7, 80)), nlmsg(unix.NLMSG_DONE, nil)...))
+	f.Add([]byte{16, 0, 0, 0})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if got := appendDestroyed(nil, b, slog.New(slog.DiscardHandler)); len(got) > len(b)/(unix.NLMSG_HDRLEN+sizeofDiagMsg) {
+			t.Fatalf("%d sockets from %d bytes", len(got), len(b))
+		}
+	})
+}
+
+func TestDumpReaderMessages(t *testing.T) {
+	withSeq := func(m []byte, seq uint32) []byte {
+		binary.NativeEndian.PutUint32(m[8:], seq)
+		return m
+	}
+	errMsg := func(code int32) []byte {
+		b := make([]byte, 20)
+		binary.NativeEndian.PutUint32(b, uint32(code))
+		return nlmsg(unix.NLMSG_ERROR, b)
+	}
+	for _, tc := range []struct {
+		name    string
+		dgram   []byte
+		cookies []uint64
+		done    bool
+		err     error
+	}{
+		{"sockets then done", slices.Concat(withSeq(nlmsg(sockDiagByFamily, diagMsg(1, 80)), 5), withSeq(nlmsg(sockDiagByFamily, diagMsg(2, 80)), 5), withSeq(nlmsg(unix.NLMSG_DONE, []byte{0, 0, 0, 0}), 5)), []uint64{1, 2}, true, nil},
+		{"an earlier dump's messages skipped", slices.Concat(withSeq(nlmsg(sockDiagByFamily, diagMsg(1, 80)), 4), withSeq(nlmsg(unix.NLMSG_DONE, nil), 4), withSeq(nlmsg(sockDiagByFamily, diagMsg(3, 80)), 5)), []uint64{3}, false, nil},
+		{"kernel error", withSeq(errMsg(-int32(unix.ENOENT)), 5), nil, true, unix.ENOENT},
+		{"acknowledgment", withSeq(errMsg(0), 5), nil, true, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var got []uint64
+			d := dumpReader{seq: 5, log: slog.New(slog.DiscardHandler), fn: func(s *Socket) error {
+				got = append(got, s.Cookie)
+				return nil
+			}}
+			eachMessage(tc.dgram, d.message)
+			if !slices.Equal(got, tc.cookies) || d.done != tc.done || !errors.Is(d.err, tc.err) || (tc.err == nil && d.err != nil) {
+				t.Errorf("cookies %v done %v err %v; want %v %v %v", got, d.done, d.err, tc.cookies, tc.done, tc.err)
+			}
+		})
+	}
 }
