@@ -155,25 +155,56 @@ func TestTrafficScripts(t *testing.T) {
 	if err := c.defaults(); err != nil {
 		t.Fatal(err)
 	}
-	bulk := trafficScript("bulk", c, s.Hosts, 0)
+	bulk := trafficScript("bulk", c, s.Hosts, 0, "/st/a1-h1/traffic-bulk.log")
 	if strings.Contains(bulk, "10.1.1.10 ") || !strings.Contains(bulk, "10.1.12.11") || !strings.Contains(bulk, BulkFile) {
 		t.Errorf("bulk script for a1-h1 should download from the 7 others:\n%s", bulk)
 	}
-	ip := trafficScript("iperf", c, s.Hosts, 0)
+	ip := trafficScript("iperf", c, s.Hosts, 0, "/st/a1-h1/traffic-iperf.log")
 	if !strings.Contains(ip, "iperf3 -c 10.1.11.10 ") {
 		t.Errorf("a1-h1's iperf mirror should be b1-h1:\n%s", ip)
 	}
 	if m, _ := mirror(s.Hosts, 7); m.Short != "a2-h2" {
 		t.Errorf("mirror of b2-h2: %s", m.Short)
 	}
-	short := trafficScript("short", c, s.Hosts, 3)
+	short := trafficScript("short", c, s.Hosts, 3, "/st/a2-h2/traffic-short.log")
 	if !strings.Contains(short, "Connection: close") || !strings.Contains(short, "?n=[1-5]") || !strings.Contains(short, "sleep 1\n") {
 		t.Errorf("short:\n%s", short)
+	}
+	for _, sc := range []string{bulk, short} {
+		if !strings.Contains(sc, curlOutcome) || !strings.Contains(sc, "2>>/st/") {
+			t.Errorf("script does not log its outcomes:\n%s", sc)
+		}
+	}
+	if !strings.Contains(ip, `echo "iperf $?" >>/st/a1-h1/traffic-iperf.log`) {
+		t.Errorf("iperf script does not log its outcomes:\n%s", ip)
 	}
 	if got, err := ParseScenarios("bulk, short,"); err != nil || len(got) != 2 {
 		t.Errorf("ParseScenarios: %v %v", got, err)
 	}
 	if _, err := ParseScenarios("bulk,udp"); err == nil {
 		t.Error("ParseScenarios accepted udp")
+	}
+}
+
+func TestParseTrafficLog(t *testing.T) {
+	for _, tc := range []struct {
+		name, log string
+		want      TrafficCount
+	}{
+		{"downloads", "200 10485760\n200 10485760\n", TrafficCount{Runs: 2, Bytes: 20971520}},
+		{"failed transfer and HTTP error", "000 0\n404 153\n200 5\n", TrafficCount{Runs: 3, Failed: 2, Bytes: 158}},
+		{"iperf", "iperf 0\niperf 1\n", TrafficCount{Runs: 2, Failed: 1}},
+		{"line cut by a stop", "200 5\n200 1", TrafficCount{Runs: 1, Bytes: 5}},
+		{"noise", "curl: (7) refused\n\n", TrafficCount{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := parseTrafficLog([]byte(tc.log)); got != tc.want {
+				t.Errorf("got %+v, want %+v", got, tc.want)
+			}
+		})
+	}
+	c := TrafficCount{Scenario: "bulk", Runs: 3, Failed: 1, Bytes: 20971520}
+	if got, want := c.String(), "bulk 3 downloads, 21.0 MB (1 failed)"; got != want {
+		t.Errorf("String() = %q, want %q", got, want)
 	}
 }

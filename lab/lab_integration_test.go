@@ -209,6 +209,14 @@ func TestLab(t *testing.T) {
 				t.Errorf("%d %s processes running, want 8", n, role)
 			}
 		}
+		counts, err := l.TrafficCounts()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("traffic counts after 2 s: %v", counts)
+		if len(counts) != 3 || counts[2].Scenario != "short" || counts[2].Runs == 0 || counts[2].Failed != 0 {
+			t.Errorf("traffic counts %v: want the three scenarios, short requests made and none failed", counts)
+		}
 	})
 
 	procs := l.Processes()

@@ -218,8 +218,15 @@ func (l *Lab) StartTraffic(ctx context.Context, cfg TrafficConfig) error {
 	}
 	hosts := l.Hosts()
 	for i, h := range hosts {
+		if err := os.MkdirAll(filepath.Join(l.StateDir(), h.Short), 0o755); err != nil {
+			return err
+		}
 		for _, sc := range cfg.Scenarios {
-			script := trafficScript(sc, cfg, hosts, i)
+			log := l.trafficLog(h, sc)
+			if err := os.WriteFile(log, nil, 0o644); err != nil { // counts start afresh
+				return err
+			}
+			script := trafficScript(sc, cfg, hosts, i, log)
 			if script == "" {
 				continue
 			}
@@ -236,9 +243,20 @@ func (l *Lab) StopTraffic() error {
 	return l.stopRole(func(r string) bool { return strings.HasPrefix(r, trafficPrefix) })
 }
 
-// trafficScript is the shell loop of one scenario for hosts[i]. Starts are
-// staggered by host so the hosts do not all hit the link at once.
-func trafficScript(scenario string, c TrafficConfig, hosts []Host, i int) string {
+// trafficLog is where a host's loop of one scenario appends a line per
+// request or burst (see TrafficCounts).
+func (l *Lab) trafficLog(h Host, scenario string) string {
+	return filepath.Join(l.StateDir(), h.Short, "traffic-"+scenario+".log")
+}
+
+// curlOutcome makes curl append "<HTTP status> <bytes>" per transfer to the
+// log (through stderr: with a URL range, bodies go to stdout).
+const curlOutcome = `-w '%{stderr}%{http_code} %{size_download}\n'`
+
+// trafficScript is the shell loop of one scenario for hosts[i], appending
+// its outcomes to log. Starts are staggered by host so the hosts do not all
+// hit the link at once.
+func trafficScript(scenario string, c TrafficConfig, hosts []Host, i int, log string) string {
 	var peers []string
 	for j, p := range hosts {
 		if j != i {
@@ -250,9 +268,9 @@ func trafficScript(scenario string, c TrafficConfig, hosts []Host, i int) string
 	switch scenario {
 	case "bulk":
 		return stagger + fmt.Sprintf(`while :; do
-  for p in %s; do curl -s -o /dev/null --max-time 120 http://$p/%s; done
+  for p in %s; do curl -s -o /dev/null --max-time 120 %s http://$p/%s 2>>%s; done
   sleep %d
-done`, ps, BulkFile, secs(c.BulkEvery))
+done`, ps, curlOutcome, BulkFile, log, secs(c.BulkEvery))
 	case "iperf":
 		m, ok := mirror(hosts, i)
 		if !ok {
@@ -260,13 +278,14 @@ done`, ps, BulkFile, secs(c.BulkEvery))
 		}
 		return stagger + fmt.Sprintf(`while :; do
   iperf3 -c %s -p 5201 -t %d -b %s >/dev/null 2>&1
+  echo "iperf $?" >>%s
   sleep %d
-done`, m.IP(), secs(c.IperfTime), c.IperfRate, secs(c.IperfEvery))
+done`, m.IP(), secs(c.IperfTime), c.IperfRate, log, secs(c.IperfEvery))
 	case "short":
 		return stagger + fmt.Sprintf(`while :; do
-  for p in %s; do curl -s -H 'Connection: close' "http://$p/%s?n=[1-%d]" >/dev/null; done
+  for p in %s; do curl -s -H 'Connection: close' %s "http://$p/%s?n=[1-%d]" >/dev/null 2>>%s; done
   sleep %s
-done`, ps, TinyFile, c.ShortPerPeer, strconv.FormatFloat(c.ShortEvery.Seconds(), 'f', -1, 64))
+done`, ps, curlOutcome, TinyFile, c.ShortPerPeer, log, strconv.FormatFloat(c.ShortEvery.Seconds(), 'f', -1, 64))
 	}
 	return ""
 }
@@ -284,3 +303,81 @@ func mirror(hosts []Host, i int) (Host, bool) {
 }
 
 func secs(d time.Duration) int { return max(1, int(d.Round(time.Second).Seconds())) }
+
+// TrafficCount is what one scenario's loops did since the traffic started.
+type TrafficCount struct {
+	Scenario string
+	Runs     int   // downloads, requests or iperf3 bursts
+	Failed   int   // of those, failed (HTTP status not 2xx, curl or iperf3 error)
+	Bytes    int64 // downloaded (HTTP scenarios)
+}
+
+// TrafficCounts sums the outcome logs of every host, per scenario (in
+// Scenarios order; scenarios that never ran are left out).
+func (l *Lab) TrafficCounts() ([]TrafficCount, error) {
+	var out []TrafficCount
+	for _, sc := range Scenarios {
+		total := TrafficCount{Scenario: sc}
+		seen := false
+		for _, h := range l.Hosts() {
+			b, err := os.ReadFile(l.trafficLog(h, sc))
+			if errors.Is(err, os.ErrNotExist) {
+				continue
+			}
+			if err != nil {
+				return nil, err
+			}
+			seen = true
+			total.add(parseTrafficLog(b))
+		}
+		if seen {
+			out = append(out, total)
+		}
+	}
+	return out, nil
+}
+
+func (c *TrafficCount) add(o TrafficCount) {
+	c.Runs += o.Runs
+	c.Failed += o.Failed
+	c.Bytes += o.Bytes
+}
+
+// parseTrafficLog counts an outcome log: "<HTTP status> <bytes>" lines
+// from curl (status 000 when the transfer failed) and "iperf <exit code>"
+// lines. A line cut short by a loop that was stopped is not counted.
+func parseTrafficLog(b []byte) TrafficCount {
+	var c TrafficCount
+	for line := range strings.Lines(string(b)) {
+		f := strings.Fields(line)
+		if len(f) != 2 || !strings.HasSuffix(line, "\n") {
+			continue
+		}
+		n, err := strconv.ParseInt(f[1], 10, 64)
+		if err != nil {
+			continue
+		}
+		c.Runs++
+		if f[0] == "iperf" {
+			if n != 0 {
+				c.Failed++
+			}
+			continue
+		}
+		c.Bytes += n
+		if !strings.HasPrefix(f[0], "2") {
+			c.Failed++
+		}
+	}
+	return c
+}
+
+// String is one line for a person: "short 560 requests (0 failed)".
+func (c TrafficCount) String() string {
+	unit := map[string]string{"bulk": "downloads", "iperf": "bursts", "short": "requests"}[c.Scenario]
+	s := fmt.Sprintf("%s %d %s", c.Scenario, c.Runs, unit)
+	if c.Bytes >= 100_000 {
+		s += fmt.Sprintf(", %.1f MB", float64(c.Bytes)/1e6)
+	}
+	return s + fmt.Sprintf(" (%d failed)", c.Failed)
+}

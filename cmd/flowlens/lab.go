@@ -98,7 +98,7 @@ with --token: --host-id NAME-a1-h1, --netns (sockdiag) or --cgroup (ebpf), --int
 	fl := cmd.Flags()
 	fl.BoolVar(&agents, "agents", false, "start one flowlens-agent per host (implied by --server)")
 	fl.StringVar(&ac.Bin, "agent-bin", "", "agent binary (default: flowlens-agent next to this binary, else on $PATH)")
-	fl.StringVar(&ac.Mode, "agent-mode", "sockdiag", "agent collector: ebpf, sockdiag or auto")
+	fl.StringVar(&ac.Mode, "agent-mode", "sockdiag", "agent collector: sockdiag (each agent dumps its host's namespace) or ebpf (sock_ops on the host's cgroup; the agents run in the root namespace, so their tcp iterator cannot refresh a receive-only socket between callbacks); auto passes --netns, which selects sockdiag")
 	fl.DurationVar(&ac.Interval, "agent-interval", 5*time.Second, "agent report interval")
 	fl.IntVar(&ac.MetricsBase, "agent-metrics-base", 0, "serve agent i's /metrics on 127.0.0.1:BASE+i (0: off)")
 	return cmd
@@ -277,6 +277,7 @@ Servers keep running until "lab down".`,
 				return err
 			}
 			if stop {
+				printTrafficCounts(os.Stdout, l, "traffic stopped: ")
 				return l.StopTraffic()
 			}
 			if tc.Scenarios, err = lab.ParseScenarios(scenarios); err != nil {
@@ -296,8 +297,18 @@ Servers keep running until "lab down".`,
 				defer cancel()
 			}
 			fmt.Fprintln(os.Stderr, "traffic running; interrupt to stop")
-			<-wait.Done()
-			return l.StopTraffic()
+			progress := time.NewTicker(10 * time.Second)
+			defer progress.Stop()
+			for wait.Err() == nil {
+				select {
+				case <-wait.Done():
+				case <-progress.C:
+					printTrafficCounts(os.Stderr, l, "so far: ")
+				}
+			}
+			err = l.StopTraffic()
+			printTrafficCounts(os.Stdout, l, "traffic done: ")
+			return err
 		},
 	}
 	fl := cmd.Flags()
@@ -391,4 +402,18 @@ func oneLine(s string, n int) string {
 		return s[:n-3] + "..."
 	}
 	return s
+}
+
+// printTrafficCounts prints one line of what the traffic loops did.
+func printTrafficCounts(w io.Writer, l *lab.Lab, prefix string) {
+	counts, err := l.TrafficCounts()
+	if err != nil {
+		fmt.Fprintf(w, "%scounts unavailable: %v\n", prefix, err)
+		return
+	}
+	parts := make([]string, len(counts))
+	for i, c := range counts {
+		parts[i] = c.String()
+	}
+	fmt.Fprintf(w, "%s%s\n", prefix, strings.Join(parts, "; "))
 }
