@@ -95,11 +95,12 @@ func (t *tracker) polled(ctx context.Context, s *Socket, seed bool) error {
 	if !s.HasInfo || !s.Remote.IsValid() || s.Remote.Port() == 0 {
 		return nil // unconnected socket
 	}
-	if _, ok := t.dead[s.Cookie]; ok {
-		return nil // dumped before its destroy was handled
-	}
 	st, known := t.socks[s.Cookie]
 	if !known {
+		// A tracked socket is never dead: only a new one is looked up there.
+		if _, ok := t.dead[s.Cookie]; ok {
+			return nil // dumped before its destroy was handled
+		}
 		st = &sockState{local: s.Local, remote: s.Remote, passive: t.isPassive(s.Local)}
 		t.socks[s.Cookie] = st
 	}
