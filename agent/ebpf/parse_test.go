@@ -41,29 +41,6 @@ func TestKernelAddr(t *testing.T) {
 	}
 }
 
-func TestParseTCPInfo(t *testing.T) {
-	b := make([]byte, 248)
-	le := binary.NativeEndian
-	le.PutUint32(b[offRTT:], 1234)
-	le.PutUint32(b[offTotalRetrans:], 7)
-	le.PutUint64(b[offBytesAcked:], 1<<40)
-	le.PutUint64(b[offBytesRecv:], 99)
-	le.PutUint32(b[offSegsOut:], 5)
-	le.PutUint32(b[offSegsIn:], 6)
-	le.PutUint16(b[offTotalRTO:], 3)
-	c, ok := parseTCPInfo(b)
-	if !ok || c.SRTTUS != 1234 || c.TotalRetrans != 7 || c.BytesAcked != 1<<40 || c.BytesReceived != 99 ||
-		c.SegsOut != 5 || c.SegsIn != 6 || c.TotalRTO != 3 {
-		t.Errorf("got %+v, %v", c, ok)
-	}
-	if c, ok := parseTCPInfo(b[:offTotalRTO]); !ok || c.TotalRTO != 0 {
-		t.Errorf("older kernel: got %+v, %v", c, ok)
-	}
-	if _, ok := parseTCPInfo(b[:100]); ok {
-		t.Error("short tcp_info accepted")
-	}
-}
-
 func TestRTTBudgetPerWindow(t *testing.T) {
 	for _, tc := range []struct {
 		perSecond int

@@ -10,6 +10,7 @@ import (
 	"github.com/cilium/ebpf/link"
 
 	"github.com/flowlens/flowlens/agent/collect"
+	"github.com/flowlens/flowlens/agent/sockdiag"
 )
 
 // Values of sock_state.phase and the stats array indexes (bpf/sockops.c).
@@ -246,7 +247,9 @@ func (c *Collector) readStats() error {
 // agent started does not count as new. A failed dump is not fatal: the
 // sockets are then adopted by the iterator with their counters as baseline.
 func (c *Collector) seed(ctx context.Context, events chan<- collect.Event) error {
-	socks, err := dumpTCP()
+	// The seed dump runs once, at start: the sock_diag collector's own
+	// reader, in the agent's network namespace.
+	socks, err := sockdiag.DumpAll()
 	if err != nil {
 		c.log.Warn("ebpf: sock_diag seed dump failed", "err", err)
 		return nil
@@ -258,7 +261,7 @@ func (c *Collector) seed(ctx context.Context, events chan<- collect.Event) error
 		}
 	}
 	for _, s := range socks {
-		if s.State == tcpListen {
+		if s.State == sockdiag.StateListen {
 			c.listeners[s.Local.Port()] = true
 		}
 	}
@@ -282,7 +285,7 @@ func (c *Collector) seed(ctx context.Context, events chan<- collect.Event) error
 // seedEvent returns the Baseline snapshot of a dumped socket, unless it is
 // not a connection, outside the cgroup, or already tracked by the program
 // (it started after the attach: everything it did counts).
-func (c *Collector) seedEvent(s *diagSocket, scope map[uint64]bool) (collect.Event, bool) {
+func (c *Collector) seedEvent(s *sockdiag.Socket, scope map[uint64]bool) (collect.Event, bool) {
 	if !baselineState(s.State) || !s.HasInfo || s.Remote.Port() == 0 {
 		return collect.Event{}, false
 	}
@@ -297,6 +300,6 @@ func (c *Collector) seedEvent(s *diagSocket, scope map[uint64]bool) (collect.Eve
 	c.seeded[s.Cookie] = passive
 	return collect.Event{
 		Kind: collect.Snapshot, Cookie: s.Cookie, Local: s.Local, Remote: s.Remote,
-		Passive: passive, Baseline: true, Counters: s.Counters,
+		Passive: passive, Baseline: true, Counters: s.Info.Counters(),
 	}, true
 }

@@ -11,6 +11,7 @@ import (
 const (
 	sockDiagByFamily = 20     // SOCK_DIAG_BY_FAMILY
 	inetDiagInfo     = 2      // INET_DIAG_INFO attribute
+	inetDiagCgroupID = 21     // INET_DIAG_CGROUP_ID attribute (kernels >= 5.9)
 	nlaTypeMask      = 0x3fff // nlattr type without the NESTED and NET_BYTEORDER flags
 	ipprotoTCP       = 6
 	afInet           = 2
@@ -55,6 +56,9 @@ func stateMask(states ...int) uint32 {
 // it must not look as if it had vanished.
 var connStates = uint32(0xffe) &^ stateMask(StateListen, StateTimeWait)
 
+// allStates selects every socket.
+const allStates = 0xffffffff
+
 // Socket is one parsed inet_diag_msg.
 type Socket struct {
 	Family  uint8
@@ -64,6 +68,9 @@ type Socket struct {
 	Cookie  uint64
 	Info    TCPInfo
 	HasInfo bool
+	// CgroupID is the socket's cgroup v2 id (kernels >= 5.9: HasCgroup).
+	CgroupID  uint64
+	HasCgroup bool
 }
 
 var errShortMsg = errors.New("inet_diag_msg too short")
@@ -102,8 +109,13 @@ func ParseSocket(b []byte) (Socket, error) {
 		if size < 4 || size > len(attrs) {
 			return s, fmt.Errorf("inet_diag_msg attributes: length %d of %d bytes", size, len(attrs))
 		}
-		if ne.Uint16(attrs[2:4])&nlaTypeMask == inetDiagInfo {
-			s.Info, s.HasInfo = ParseTCPInfo(attrs[4:size])
+		switch value := attrs[4:size]; ne.Uint16(attrs[2:4]) & nlaTypeMask {
+		case inetDiagInfo:
+			s.Info, s.HasInfo = ParseTCPInfo(value)
+		case inetDiagCgroupID:
+			if len(value) >= 8 {
+				s.CgroupID, s.HasCgroup = ne.Uint64(value), true
+			}
 		}
 		attrs = attrs[min((size+3)&^3, len(attrs)):]
 	}

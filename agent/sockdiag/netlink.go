@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"syscall"
 
+	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 )
 
@@ -204,4 +205,27 @@ func appendDestroyed(batch []Socket, b []byte, log *slog.Logger) []Socket {
 		return true
 	})
 	return batch
+}
+
+// DumpAll returns every TCP socket of the caller's network namespace, in
+// every state, with its tcp_info: a one-shot dump, from which the eBPF
+// collector seeds the sockets that existed before it.
+func DumpAll() ([]Socket, error) {
+	conn, err := netlink.Dial(unix.NETLINK_SOCK_DIAG, nil)
+	if err != nil {
+		return nil, fmt.Errorf("sockdiag: open netlink socket: %w", err)
+	}
+	defer conn.Close()
+	c := &Collector{dump: conn, log: slog.New(slog.DiscardHandler)}
+	var out []Socket
+	for _, family := range []uint8{afInet, afInet6} {
+		err := c.dumpEach(family, allStates, true, func(s *Socket) error {
+			out = append(out, *s)
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }

@@ -1,6 +1,10 @@
 package sockdiag
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+
+	"github.com/flowlens/flowlens/agent/collect"
+)
 
 // TCPInfo is the part of the kernel's struct tcp_info the agent uses.
 // Fields the running kernel does not provide (its struct is shorter) stay
@@ -74,4 +78,18 @@ func ParseTCPInfo(b []byte) (TCPInfo, bool) {
 		t.TotalRTO = le.Uint16(b[offTotalRTO:])
 	}
 	return t, true
+}
+
+// Counters returns the socket's cumulative counters as collectors report
+// them (fields the kernel does not provide stay zero).
+func (t *TCPInfo) Counters() collect.Counters {
+	return collect.Counters{
+		BytesAcked:    t.BytesAcked,
+		BytesReceived: t.BytesRecv,
+		SegsOut:       uint64(t.SegsOut),
+		SegsIn:        uint64(t.SegsIn),
+		TotalRetrans:  uint64(t.TotalRetrans),
+		TotalRTO:      uint64(t.TotalRTO),
+		SRTTUS:        t.RTTUS,
+	}
 }

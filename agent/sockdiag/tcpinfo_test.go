@@ -250,3 +250,35 @@ func TestDumpReaderMessages(t *testing.T) {
 		})
 	}
 }
+
+func TestTCPInfoCounters(t *testing.T) {
+	b := make([]byte, 248)
+	le := binary.NativeEndian
+	le.PutUint32(b[offRTT:], 1234)
+	le.PutUint32(b[offTotalRetrans:], 7)
+	le.PutUint64(b[offBytesAcked:], 1<<40)
+	le.PutUint64(b[offBytesRecv:], 99)
+	le.PutUint32(b[offSegsOut:], 5)
+	le.PutUint32(b[offSegsIn:], 6)
+	le.PutUint16(b[offTotalRTO:], 3)
+	info, ok := ParseTCPInfo(b)
+	c := info.Counters()
+	if !ok || c.SRTTUS != 1234 || c.TotalRetrans != 7 || c.BytesAcked != 1<<40 || c.BytesReceived != 99 ||
+		c.SegsOut != 5 || c.SegsIn != 6 || c.TotalRTO != 3 {
+		t.Errorf("got %+v, %v", c, ok)
+	}
+	if info, ok := ParseTCPInfo(b[:offTotalRTO]); !ok || info.Counters().TotalRTO != 0 {
+		t.Errorf("older kernel: got %+v, %v", info, ok)
+	}
+}
+
+func TestParseSocketCgroupID(t *testing.T) {
+	attr := make([]byte, 12) // nlattr header + u64
+	binary.NativeEndian.PutUint16(attr[0:], 12)
+	binary.NativeEndian.PutUint16(attr[2:], inetDiagCgroupID)
+	binary.NativeEndian.PutUint64(attr[4:], 4242)
+	s, err := ParseSocket(append(diagMsg(9, 80), attr...))
+	if err != nil || !s.HasCgroup || s.CgroupID != 4242 || s.Cookie != 9 {
+		t.Errorf("got %+v, %v", s, err)
+	}
+}
