@@ -70,16 +70,12 @@ type Config struct {
 type Collector struct {
 	cfg     Config
 	log     *slog.Logger
-	dump    *netlink.Conn
+	dump    *dumper
 	destroy *netlink.Conn
 	ready   chan struct{}
 	close   sync.Once
 
 	tracked, lost, enobufs, dumps, pollErrors atomic.Uint64
-
-	// Owned by Run's goroutine (the polls).
-	dumpSeq uint32
-	dumpBuf []byte
 }
 
 var _ collect.Collector = (*Collector)(nil)
@@ -113,12 +109,13 @@ func New(cfg Config, log *slog.Logger) (*Collector, error) {
 		// the socket and returns the thread to its namespace.
 		nc.NetNS = int(f.Fd())
 	}
-	var err error
-	if c.dump, err = netlink.Dial(unix.NETLINK_SOCK_DIAG, nc); err != nil {
+	conn, err := netlink.Dial(unix.NETLINK_SOCK_DIAG, nc)
+	if err != nil {
 		return nil, fmt.Errorf("sockdiag: open netlink socket: %w", err)
 	}
+	c.dump = newDumper(conn, c.log)
 	if c.destroy, err = c.openDestroy(nc); err != nil {
-		c.dump.Close()
+		conn.Close()
 		return nil, err
 	}
 	return c, nil
@@ -178,7 +175,7 @@ func (c *Collector) Stats() collect.Stats {
 // Close is for a collector that never ran.
 func (c *Collector) Close() error {
 	var err error
-	c.close.Do(func() { err = errors.Join(c.dump.Close(), c.destroy.Close()) })
+	c.close.Do(func() { err = errors.Join(c.dump.conn.Close(), c.destroy.Close()) })
 	return err
 }
 
@@ -333,7 +330,7 @@ func (c *Collector) readDestroy(ctx context.Context, out chan<- []Socket) ([]Soc
 func (c *Collector) poll(ctx context.Context, t *tracker, seed bool) error {
 	listeners := make(map[netip.AddrPort]bool)
 	for _, fam := range []uint8{afInet, afInet6} {
-		err := c.dumpEach(fam, stateMask(StateListen), false, func(s *Socket) error {
+		err := c.dump.each(fam, stateMask(StateListen), false, func(s *Socket) error {
 			listeners[netip.AddrPortFrom(s.Local.Addr().Unmap(), s.Local.Port())] = true
 			return nil
 		})
@@ -344,7 +341,7 @@ func (c *Collector) poll(ctx context.Context, t *tracker, seed bool) error {
 	t.listeners = listeners
 	t.gen++
 	for _, fam := range []uint8{afInet, afInet6} {
-		err := c.dumpEach(fam, connStates, true, func(s *Socket) error { return t.polled(ctx, s, seed) })
+		err := c.dump.each(fam, connStates, true, func(s *Socket) error { return t.polled(ctx, s, seed) })
 		if err != nil {
 			return err
 		}

@@ -42,16 +42,29 @@ func eachMessage(b []byte, fn func(typ uint16, seq uint32, data []byte) bool) {
 	}
 }
 
-// dumpEach runs one INET_DIAG dump and calls fn with each socket as it is
-// read. An error from fn ends the dump; what the kernel still sends of it
-// is skipped by the next dump (another sequence number).
-func (c *Collector) dumpEach(family uint8, states uint32, withInfo bool, fn func(*Socket) error) error {
-	rc, err := c.dump.SyscallConn()
+// dumper runs INET_DIAG dumps on one netlink socket, one at a time, into
+// one reused buffer.
+type dumper struct {
+	conn *netlink.Conn
+	seq  uint32
+	buf  []byte
+	log  *slog.Logger
+}
+
+func newDumper(conn *netlink.Conn, log *slog.Logger) *dumper {
+	return &dumper{conn: conn, buf: make([]byte, recvBufSize), log: log}
+}
+
+// each runs one dump and calls fn with each socket as it is read. An error
+// from fn ends the dump; what the kernel still sends of it is skipped by
+// the next dump (another sequence number).
+func (d *dumper) each(family uint8, states uint32, withInfo bool, fn func(*Socket) error) error {
+	rc, err := d.conn.SyscallConn()
 	if err != nil {
 		return fmt.Errorf("sockdiag: dump socket: %w", err)
 	}
-	c.dumpSeq++
-	req := dumpRequest(family, states, withInfo, c.dumpSeq)
+	d.seq++
+	req := dumpRequest(family, states, withInfo, d.seq)
 	var serr error
 	werr := rc.Write(func(fd uintptr) bool {
 		serr = unix.Sendto(int(fd), req, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK})
@@ -60,20 +73,36 @@ func (c *Collector) dumpEach(family uint8, states uint32, withInfo bool, fn func
 	if err := errors.Join(werr, serr); err != nil {
 		return fmt.Errorf("sockdiag: send dump request (family %d): %w", family, err)
 	}
-	if c.dumpBuf == nil {
-		c.dumpBuf = make([]byte, recvBufSize)
-	}
-	d := dumpReader{seq: c.dumpSeq, buf: c.dumpBuf, fn: fn, log: c.log}
-	if err := rc.Read(func(fd uintptr) bool { return d.read(int(fd)) }); err != nil {
+	r := dumpReader{seq: d.seq, buf: d.buf, fn: fn, log: d.log}
+	if err := rc.Read(func(fd uintptr) bool { return r.read(int(fd)) }); err != nil {
 		return fmt.Errorf("sockdiag: read dump (family %d): %w", family, err)
 	}
-	if errors.Is(d.err, unix.ENOENT) && family == afInet6 {
+	if errors.Is(r.err, unix.ENOENT) && family == afInet6 {
 		return nil // no IPv6 in this kernel
 	}
-	if d.err != nil {
-		return fmt.Errorf("sockdiag: dump family %d: %w", family, d.err)
+	if r.err != nil {
+		return fmt.Errorf("sockdiag: dump family %d: %w", family, r.err)
 	}
 	return nil
+}
+
+// errTruncated is a datagram larger than the receive buffer.
+var errTruncated = errors.New("netlink datagram larger than the receive buffer")
+
+// recvQueued receives one queued datagram into buf without blocking: its
+// length, or unix.EAGAIN when none is queued, errTruncated, or the
+// socket's error (unix.ENOBUFS: the kernel dropped messages).
+func recvQueued(fd int, buf []byte) (int, error) {
+	for {
+		n, _, flags, _, err := unix.Recvmsg(fd, buf, nil, unix.MSG_DONTWAIT)
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err == nil && flags&unix.MSG_TRUNC != 0:
+			return 0, errTruncated
+		}
+		return n, err
+	}
 }
 
 // dumpRequest builds the netlink message of an inet_diag_req_v2 dump.
@@ -108,16 +137,12 @@ type dumpReader struct {
 // (false: wait for more).
 func (d *dumpReader) read(fd int) bool {
 	for !d.done {
-		n, _, flags, _, err := unix.Recvmsg(fd, d.buf, nil, unix.MSG_DONTWAIT)
+		n, err := recvQueued(fd, d.buf)
 		switch {
 		case err == unix.EAGAIN:
 			return false
-		case err == unix.EINTR:
-			continue
 		case err != nil:
 			d.err, d.done = err, true
-		case flags&unix.MSG_TRUNC != 0:
-			d.err, d.done = fmt.Errorf("dump datagram larger than %d bytes", len(d.buf)), true
 		default:
 			eachMessage(d.buf[:n], d.message)
 		}
@@ -164,28 +189,25 @@ type destroyReader struct {
 // drain reads every queued datagram into batch.
 func (r *destroyReader) drain(fd int, batch []Socket) []Socket {
 	for {
-		n, _, flags, _, err := unix.Recvmsg(fd, r.buf, nil, unix.MSG_DONTWAIT)
+		n, err := recvQueued(fd, r.buf)
 		switch {
 		case err == unix.EAGAIN:
 			return batch
-		case err == unix.EINTR:
-			continue
 		case err == unix.ENOBUFS:
 			r.c.enobufs.Add(1)
 			r.c.lost.Add(1)
 			r.dropped = true
 			r.c.log.Warn("destroy messages lost (ENOBUFS); affected sockets are closed when polls miss them")
-			continue
-		case err != nil:
-			r.err = err
-			return batch
-		case flags&unix.MSG_TRUNC != 0:
+		case err == errTruncated:
 			r.c.lost.Add(1)
 			r.dropped = true
 			r.c.log.Warn("truncated destroy message skipped", "bytes", len(r.buf))
-			continue
+		case err != nil:
+			r.err = err
+			return batch
+		default:
+			batch = appendDestroyed(batch, r.buf[:n], r.c.log)
 		}
-		batch = appendDestroyed(batch, r.buf[:n], r.c.log)
 	}
 }
 
@@ -216,10 +238,10 @@ func DumpAll() ([]Socket, error) {
 		return nil, fmt.Errorf("sockdiag: open netlink socket: %w", err)
 	}
 	defer conn.Close()
-	c := &Collector{dump: conn, log: slog.New(slog.DiscardHandler)}
+	d := newDumper(conn, slog.New(slog.DiscardHandler))
 	var out []Socket
 	for _, family := range []uint8{afInet, afInet6} {
-		err := c.dumpEach(family, allStates, true, func(s *Socket) error {
+		err := d.each(family, allStates, true, func(s *Socket) error {
 			out = append(out, *s)
 			return nil
 		})
