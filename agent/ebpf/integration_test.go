@@ -116,7 +116,14 @@ func TestCollector(t *testing.T) {
 		if data.Counters.TotalRetrans == 0 {
 			t.Errorf("no retransmissions under 5%% loss")
 		}
-		within(t, "retransmissions", data.Counters.TotalRetrans, res.retrans, 0.02)
+		// iperf3 reads its sender's tcp_info before it closes, and the
+		// collector's count is the socket's final one: a retransmission
+		// during the close (the server resets a connection with data in
+		// flight) is one more. 3 s on loopback make ~50 retransmissions,
+		// where 2% is less than one.
+		if got, want := data.Counters.TotalRetrans, res.retrans; got < want || float64(got) > max(1.02*float64(want), float64(want+1)) {
+			t.Errorf("retransmissions: got %d, want %d (+2%% or +1 for the close)", got, want)
+		}
 		// iperf3's sender counts bytes written; when its server closes the
 		// data connection with segments still in flight (it resets it),
 		// those are never acknowledged. What was transferred is what the
