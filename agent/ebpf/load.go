@@ -67,6 +67,7 @@ func load(opts Options, cg cgroupInfo) (*loaded, error) {
 		"rtt_sample_ns":       uint64(opts.RTTSampleEvery.Nanoseconds()),
 		"rtt_flush_ns":        uint64(opts.RTTFlushEvery.Nanoseconds()),
 		"rtt_budget":          rttBudgetPerWindow(opts.RTTBudget),
+		"rtt_window_shift":    uint32(rttWindowShift),
 		"ring_bytes":          uint64(opts.RingBytes),
 		"target_cgroup_id":    uint64(0),
 		"target_cgroup_level": cg.level,
@@ -118,8 +119,12 @@ func (l *loaded) close() {
 	}
 }
 
-// rttWindow is the program's RTT budget window (2^RTT_WINDOW_SHIFT ns).
-const rttWindow = 1 << 24 * time.Nanosecond
+// The program's RTT budget window: 2^24 ns (16.8 ms) of the coarse clock,
+// short so that the callbacks examined are spread over time.
+const (
+	rttWindowShift = 24
+	rttWindow      = 1 << rttWindowShift * time.Nanosecond
+)
 
 // rttBudgetPerWindow converts a per-second RTT budget into the program's
 // per-window one (at least 1).

@@ -91,6 +91,7 @@ const (
 	sockopsVarRttBudget         = "rtt_budget"
 	sockopsVarRttFlushNs        = "rtt_flush_ns"
 	sockopsVarRttSampleNs       = "rtt_sample_ns"
+	sockopsVarRttWindowShift    = "rtt_window_shift"
 	sockopsVarTargetCgroupId    = "target_cgroup_id"
 	sockopsVarTargetCgroupLevel = "target_cgroup_level"
 	sockopsVarUnusedEvent       = "unused_event"
@@ -161,6 +162,7 @@ type sockopsVariableSpecs struct {
 	RttBudget         *ebpf.VariableSpec `ebpf:"rtt_budget"`
 	RttFlushNs        *ebpf.VariableSpec `ebpf:"rtt_flush_ns"`
 	RttSampleNs       *ebpf.VariableSpec `ebpf:"rtt_sample_ns"`
+	RttWindowShift    *ebpf.VariableSpec `ebpf:"rtt_window_shift"`
 	TargetCgroupId    *ebpf.VariableSpec `ebpf:"target_cgroup_id"`
 	TargetCgroupLevel *ebpf.VariableSpec `ebpf:"target_cgroup_level"`
 	UnusedEvent       *ebpf.VariableSpec `ebpf:"unused_event"`
@@ -210,6 +212,7 @@ type sockopsVariables struct {
 	RttBudget         *ebpf.Variable `ebpf:"rtt_budget"`
 	RttFlushNs        *ebpf.Variable `ebpf:"rtt_flush_ns"`
 	RttSampleNs       *ebpf.Variable `ebpf:"rtt_sample_ns"`
+	RttWindowShift    *ebpf.Variable `ebpf:"rtt_window_shift"`
 	TargetCgroupId    *ebpf.Variable `ebpf:"target_cgroup_id"`
 	TargetCgroupLevel *ebpf.Variable `ebpf:"target_cgroup_level"`
 	UnusedEvent       *ebpf.Variable `ebpf:"unused_event"`

@@ -141,15 +141,12 @@ const volatile __u64 rtt_flush_ns = 10000000000ULL; // max wait of a batched RTT
 const volatile __u64 ring_bytes = 1 << 20;          // size of events
 const volatile __u64 target_cgroup_id = 0;          // iterator: adopt sockets under this cgroup (0: all)
 const volatile __u32 target_cgroup_level = 0;
-const volatile __u64 rtt_budget = 16; // RTT callbacks examined per CPU per budget window (~1,000/s)
-
-// An RTT budget window is 2^24 ns (16.8 ms) of the coarse clock: short,
-// so that the callbacks examined are spread over time.
-#define RTT_WINDOW_SHIFT 24
+const volatile __u64 rtt_budget = 16;       // RTT callbacks examined per CPU per budget window
+const volatile __u32 rtt_window_shift = 24; // a budget window is 2^shift ns of the coarse clock
 
 // rtt_budget_state is one CPU's RTT budget (the value of rtt_budgets).
 struct rtt_budget_state {
-	__u64 window;  // coarse time >> RTT_WINDOW_SHIFT
+	__u64 window;  // coarse time >> rtt_window_shift
 	__u64 used;    // callbacks examined in this window
 	__u64 skipped; // callbacks skipped over budget, ever
 };
@@ -415,7 +412,7 @@ static __always_inline bool rtt_budget_take(void)
 	struct rtt_budget_state *b = bpf_map_lookup_elem(&rtt_budgets, &zero);
 	if (!b)
 		return true;
-	__u64 window = bpf_ktime_get_coarse_ns() >> RTT_WINDOW_SHIFT;
+	__u64 window = bpf_ktime_get_coarse_ns() >> rtt_window_shift;
 	if (b->window != window) {
 		b->window = window;
 		b->used = 0;
