@@ -411,6 +411,10 @@ func printTrafficCounts(w io.Writer, l *lab.Lab, prefix string) {
 		fmt.Fprintf(w, "%scounts unavailable: %v\n", prefix, err)
 		return
 	}
+	if len(counts) == 0 {
+		fmt.Fprintf(w, "%sno traffic has run\n", prefix)
+		return
+	}
 	parts := make([]string, len(counts))
 	for i, c := range counts {
 		parts[i] = c.String()
