@@ -5,6 +5,9 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
+
+	"google.golang.org/protobuf/proto"
 
 	"github.com/flowlens/flowlens/flow"
 	pb "github.com/flowlens/flowlens/wire/flowlensv1"
@@ -27,10 +30,21 @@ func sampleRecord() flow.Record {
 	return rec
 }
 
+// sampleEndMs ends the sample report's interval a minute ago, so that
+// Decode (which checks against the real clock) accepts it.
+var sampleEndMs = time.Now().Add(-time.Minute).UnixMilli()
+
+// sampleHeader is a report without flows.
+func sampleHeader() *pb.Report {
+	return &pb.Report{AgentId: "a1", Sequence: 9, IntervalStartUnixMs: sampleEndMs - 5000, IntervalEndUnixMs: sampleEndMs,
+		Host: &pb.Host{HostId: "h1", Hostname: "h1.example", Addresses: [][]byte{{10, 1, 1, 10}}}}
+}
+
 func sampleReport() *pb.Report {
 	rec := sampleRecord()
-	return &pb.Report{AgentId: "a1", Sequence: 9, IntervalStartUnixMs: 1000, IntervalEndUnixMs: 6000,
-		Flows: []*pb.Flow{FromRecord(&rec)}}
+	r := sampleHeader()
+	r.Flows = []*pb.Flow{FromRecord(&rec)}
+	return r
 }
 
 func TestRoundTrip(t *testing.T) {
@@ -106,6 +120,13 @@ func FuzzDecode(f *testing.F) {
 		r, err := Decode(body, enc, 1<<20)
 		if err != nil {
 			return
+		}
+		if enc == "" {
+			// The streaming reader builds what proto.Unmarshal builds.
+			want := &pb.Report{}
+			if err := (proto.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(body, want); err != nil || !proto.Equal(r, want) {
+				t.Fatalf("streaming decode accepted what proto.Unmarshal gives differently (%v):\n%v\n%v", err, r, want)
+			}
 		}
 		var rec flow.Record
 		for _, fl := range r.Flows {
