@@ -137,3 +137,25 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkDecode decodes a zstd report of 10,000 flows with RTT
+// histograms (the agent's default report cap).
+func BenchmarkDecode(b *testing.B) {
+	r := sampleHeader()
+	for i := range 10_000 {
+		rec := sampleRecord()
+		rec.Key.Port = uint16(i)
+		r.Flows = append(r.Flows, FromRecord(&rec))
+	}
+	body, err := Encode(r, EncodingZstd)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Decode(body, EncodingZstd, 256<<20); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
