@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -38,6 +39,18 @@ type Config struct {
 	MaxWriteRows int
 	// RetryAfter is what overloaded answers tell clients to wait.
 	RetryAfter time.Duration
+	// MaxReportMemory bounds the estimated memory of one decoded report's
+	// flows (413 beyond; see wire.Limits).
+	MaxReportMemory int64
+	// MaxConcurrentDecodes bounds the reports being decoded and enriched
+	// at once; each may hold up to MaxReportMemory.
+	MaxConcurrentDecodes int
+	// DecodeWait is how long a report waits for a decode slot before it is
+	// turned away with 503 and Retry-After.
+	DecodeWait time.Duration
+	// Agents bounds the agent registry (see NewAgentsWith; the server
+	// builds the registry from it).
+	Agents AgentsConfig
 }
 
 // DefaultConfig is sized for the embedded store on a small machine.
@@ -48,6 +61,12 @@ func DefaultConfig() Config {
 		MaxPendingRows:  1_000_000,
 		MaxWriteRows:    200_000,
 		RetryAfter:      time.Second,
+		MaxReportMemory: wire.DefaultMaxReportMemory,
+		// Decoding and enrichment are CPU work: more at once would not
+		// finish sooner, only hold more memory.
+		MaxConcurrentDecodes: 2 * runtime.GOMAXPROCS(0),
+		DecodeWait:           5 * time.Second,
+		Agents:               DefaultAgentsConfig(),
 	}
 }
 
@@ -60,8 +79,10 @@ type Ingester struct {
 	log      *slog.Logger
 	metrics  *metrics
 
-	queue   chan *pending
-	pending atomic.Int64 // rows queued or being written
+	// decodeSlots holds a token per report being decoded and enriched.
+	decodeSlots chan struct{}
+	queue       chan *pending
+	pending     atomic.Int64 // rows queued or being written
 	// stored are told about every newly stored batch; see Subscribe.
 	stored []func([]*store.Batch)
 	// remote places internet addresses further (GeoIP/ASN); see EnrichRemote.
@@ -101,12 +122,22 @@ func New(cfg Config, st store.Store, topo *atomic.Pointer[topology.Topology], ag
 	if cfg.RetryAfter <= 0 {
 		cfg.RetryAfter = def.RetryAfter
 	}
+	if cfg.MaxReportMemory <= 0 {
+		cfg.MaxReportMemory = def.MaxReportMemory
+	}
+	if cfg.MaxConcurrentDecodes <= 0 {
+		cfg.MaxConcurrentDecodes = def.MaxConcurrentDecodes
+	}
+	if cfg.DecodeWait <= 0 {
+		cfg.DecodeWait = def.DecodeWait
+	}
 	return &Ingester{
 		cfg: cfg, store: st, topology: topo, agents: agents, log: log,
-		metrics: newMetrics(reg),
-		queue:   make(chan *pending, 4096),
-		stop:    make(chan struct{}),
-		done:    make(chan struct{}),
+		metrics:     newMetrics(reg),
+		decodeSlots: make(chan struct{}, cfg.MaxConcurrentDecodes),
+		queue:       make(chan *pending, 4096),
+		stop:        make(chan struct{}),
+		done:        make(chan struct{}),
 	}
 }
 
@@ -156,35 +187,23 @@ func (in *Ingester) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		in.answer(w, http.StatusMethodNotAllowed, ingestResponse{Error: "use POST"})
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, in.cfg.MaxBodyBytes))
+	body, err := in.readBody(w, r)
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
+			in.metrics.refused.WithLabelValues("body_too_large").Inc()
 			in.reject(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body over %d bytes; send smaller reports", in.cfg.MaxBodyBytes))
 			return
 		}
 		in.reject(w, http.StatusBadRequest, "read body: "+err.Error())
 		return
 	}
-	report, err := wire.Decode(body, r.Header.Get("Content-Encoding"), in.cfg.MaxDecodedBytes)
-	if errors.Is(err, wire.ErrTooLarge) {
-		in.reject(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("report decompresses to over %d bytes; send smaller reports", in.cfg.MaxDecodedBytes))
+	batch, ok := in.decode(w, r, body)
+	if !ok {
 		return
 	}
-	if err != nil {
-		in.reject(w, http.StatusBadRequest, "malformed report: "+err.Error())
-		return
-	}
-	in.metrics.bytesIn.Add(float64(len(body)))
-	in.agents.Seen(report, time.Now())
-
-	rows := len(report.Flows)
-	if in.pending.Add(int64(rows)) > int64(in.cfg.MaxPendingRows) && rows > 0 {
-		in.pending.Add(-int64(rows))
-		in.overloaded(w, "ingest queue full")
-		return
-	}
-	p := &pending{batch: in.enrich(report), result: make(chan writeResult, 1)}
+	rows := len(batch.Rows)
+	p := &pending{batch: batch, result: make(chan writeResult, 1)}
 	select {
 	case in.queue <- p:
 	case <-r.Context().Done():
@@ -212,6 +231,78 @@ func (in *Ingester) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// The client gave up; the batch may still commit, and its retry
 		// will then be acknowledged as a duplicate.
 	}
+}
+
+// readBody reads the compressed body, at most MaxBodyBytes, into one
+// buffer sized by Content-Length when the client sent it.
+func (in *Ingester) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	body := http.MaxBytesReader(w, r.Body, in.cfg.MaxBodyBytes)
+	if r.ContentLength <= 0 || r.ContentLength > in.cfg.MaxBodyBytes {
+		return io.ReadAll(body)
+	}
+	buf := make([]byte, r.ContentLength)
+	if _, err := io.ReadFull(body, buf); err != nil {
+		return nil, err
+	}
+	return buf, nil
+}
+
+// decode turns a body into an enriched batch within a decode slot, or
+// answers the refusal and returns false.
+func (in *Ingester) decode(w http.ResponseWriter, r *http.Request, body []byte) (*store.Batch, bool) {
+	if !in.acquireDecodeSlot(r.Context()) {
+		in.metrics.refused.WithLabelValues("decoders_busy").Inc()
+		in.overloaded(w, "every decoder busy")
+		return nil, false
+	}
+	defer func() { <-in.decodeSlots }()
+	lim := wire.Limits{MaxDecodedBytes: in.cfg.MaxDecodedBytes, MaxFlows: wire.MaxFlowsPerReport, MaxMemoryBytes: in.cfg.MaxReportMemory}
+	report, err := wire.DecodeLimited(body, r.Header.Get("Content-Encoding"), lim, time.Now())
+	switch {
+	case errors.Is(err, wire.ErrTooLarge):
+		in.metrics.refused.WithLabelValues("too_large").Inc()
+		in.reject(w, http.StatusRequestEntityTooLarge, err.Error()+"; send smaller reports")
+		return nil, false
+	case errors.Is(err, wire.ErrBadTime):
+		in.metrics.refused.WithLabelValues("bad_time").Inc()
+		in.reject(w, http.StatusBadRequest, "malformed report: "+err.Error())
+		return nil, false
+	case err != nil:
+		in.metrics.refused.WithLabelValues("malformed").Inc()
+		in.reject(w, http.StatusBadRequest, "malformed report: "+err.Error())
+		return nil, false
+	}
+	in.metrics.bytesIn.Add(float64(len(body)))
+	if !in.agents.Seen(report, time.Now()) {
+		in.metrics.agentsUnlisted.Inc()
+	}
+	rows := len(report.Flows)
+	if in.pending.Add(int64(rows)) > int64(in.cfg.MaxPendingRows) && rows > 0 {
+		in.pending.Add(-int64(rows))
+		in.overloaded(w, "ingest queue full")
+		return nil, false
+	}
+	return in.enrich(report), true
+}
+
+// acquireDecodeSlot waits for a decode slot until the request ends, the
+// server stops or DecodeWait passes.
+func (in *Ingester) acquireDecodeSlot(ctx context.Context) bool {
+	select {
+	case in.decodeSlots <- struct{}{}:
+		return true
+	default:
+	}
+	wait := time.NewTimer(in.cfg.DecodeWait)
+	defer wait.Stop()
+	select {
+	case in.decodeSlots <- struct{}{}:
+		return true
+	case <-ctx.Done():
+	case <-wait.C:
+	case <-in.stop:
+	}
+	return false
 }
 
 func (in *Ingester) reject(w http.ResponseWriter, code int, msg string) {
@@ -353,12 +444,14 @@ func (in *Ingester) enrich(r *pb.Report) *store.Batch {
 }
 
 type metrics struct {
-	reports      *prometheus.CounterVec
-	flows        prometheus.Counter
-	bytesIn      prometheus.Counter
-	writeSeconds prometheus.Histogram
-	writeRows    prometheus.Histogram
-	writeErrors  prometheus.Counter
+	reports        *prometheus.CounterVec
+	refused        *prometheus.CounterVec
+	agentsUnlisted prometheus.Counter
+	flows          prometheus.Counter
+	bytesIn        prometheus.Counter
+	writeSeconds   prometheus.Histogram
+	writeRows      prometheus.Histogram
+	writeErrors    prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -366,6 +459,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		reports: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "flowlens_ingest_reports_total", Help: "Agent reports received, by result (stored, duplicate, rejected, overloaded).",
 		}, []string{"result"}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "flowlens_ingest_refused_total",
+			Help: "Reports refused, by reason (body_too_large, too_large: decoded size, flows or memory past the limits, bad_time, malformed, decoders_busy).",
+		}, []string{"reason"}),
+		agentsUnlisted: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "flowlens_ingest_agents_unlisted_total", Help: "Reports from new agents the full agent registry did not list (their flows are stored).",
+		}),
 		flows: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "flowlens_ingest_flows_total", Help: "Flow records stored.",
 		}),
@@ -385,7 +485,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.reports, m.flows, m.bytesIn, m.writeSeconds, m.writeRows, m.writeErrors)
+		reg.MustRegister(m.reports, m.refused, m.agentsUnlisted, m.flows, m.bytesIn, m.writeSeconds, m.writeRows, m.writeErrors)
 	}
 	return m
 }

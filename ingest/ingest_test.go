@@ -82,7 +82,8 @@ func report(seq uint64, local, remote string) *pb.Report {
 	rec := flow.Record{Key: flow.Key{LocalIP: netip.MustParseAddr(local), RemoteIP: netip.MustParseAddr(remote),
 		Port: 443, Direction: flow.DirectionClient, Protocol: 6}}
 	rec.Counters.BytesSent = 100
-	return &pb.Report{AgentId: "a1", Sequence: seq, IntervalStartUnixMs: 1_000_000, IntervalEndUnixMs: 1_005_000,
+	end := time.Now().Add(-time.Minute).UnixMilli()
+	return &pb.Report{AgentId: "a1", Sequence: seq, IntervalStartUnixMs: end - 5000, IntervalEndUnixMs: end,
 		Host: &pb.Host{HostId: "sim-0"}, Flows: []*pb.Flow{wire.FromRecord(&rec)}}
 }
 

@@ -100,7 +100,7 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	if cfg.MetricRetention <= 0 {
 		cfg.MetricRetention = 400 * 24 * time.Hour
 	}
-	return &Server{cfg: cfg, log: log, registry: prometheus.NewRegistry(), agents: ingest.NewAgents(),
+	return &Server{cfg: cfg, log: log, registry: prometheus.NewRegistry(), agents: ingest.NewAgentsWith(cfg.Ingest.Agents),
 		stopped: make(chan struct{}), serveErr: make(chan error, 1)}, nil
 }
 

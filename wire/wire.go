@@ -8,8 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/netip"
-	"sync"
+	"time"
 
 	"github.com/klauspost/compress/zstd"
 	"google.golang.org/protobuf/proto"
@@ -27,20 +28,38 @@ const (
 	EncodingZstd = "zstd"
 )
 
-// ErrTooLarge is returned when a body decompresses to more than the limit.
+// ErrTooLarge is wrapped by every refusal that a smaller report would
+// avoid (decoded size, flow count, memory); the server answers 413.
 var ErrTooLarge = errors.New("report too large")
 
-// Limits bound what one report may hold; the server answers 400 beyond them.
+// ErrBadTime is wrapped by refusals of a report's interval times.
+var ErrBadTime = errors.New("bad interval time")
+
+// Limits on what one report may hold.
 const (
 	MaxFlowsPerReport = 200_000
 	MaxAgentIDLen     = 256
+	// MaxHostIDLen bounds host.host_id, which is stored with every flow.
+	MaxHostIDLen = 256
+	// MaxHostAddresses bounds host.addresses.
+	MaxHostAddresses = 1024
 )
 
-var (
-	zstdEncoder, _ = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1))
-	zstdDecoder, _ = zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(1<<30))
-	gzipReaders    sync.Pool
+// Time limits: agents report closed intervals of at most 10 minutes
+// (--interval), from a spool that may hold days of an outage.
+const (
+	// MaxFutureSkew is how far past the server's clock an interval may end
+	// (clock skew between hosts).
+	MaxFutureSkew = 10 * time.Minute
+	// MaxReportAge is how far before the server's clock an interval may
+	// end: older raw rows would be deleted at once (7 days) and only
+	// rewrite month-old roll-ups.
+	MaxReportAge = 30 * 24 * time.Hour
+	// MaxIntervalLength bounds interval_end - interval_start.
+	MaxIntervalLength = time.Hour
 )
+
+var zstdEncoder, _ = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1))
 
 // Encode marshals and compresses a report.
 func Encode(r *pb.Report, encoding string) ([]byte, error) {
@@ -65,76 +84,33 @@ func Encode(r *pb.Report, encoding string) ([]byte, error) {
 	return nil, fmt.Errorf("unknown content encoding %q (want gzip or zstd)", encoding)
 }
 
-// Decompress undoes Encode's compression, refusing output beyond limit bytes.
+// Decompress undoes Encode's compression, streaming, and stops with
+// ErrTooLarge as soon as the output passes limit bytes.
 func Decompress(body []byte, encoding string, limit int64) ([]byte, error) {
-	switch encoding {
-	case EncodingZstd:
-		out, err := zstdDecoder.DecodeAll(body, nil)
-		if err != nil {
-			return nil, fmt.Errorf("zstd: %w", err)
-		}
-		if int64(len(out)) > limit {
-			return nil, ErrTooLarge
-		}
-		return out, nil
-	case EncodingGzip:
-		zr, _ := gzipReaders.Get().(*gzip.Reader)
-		var err error
-		if zr == nil {
-			zr, err = gzip.NewReader(bytes.NewReader(body))
-		} else {
-			err = zr.Reset(bytes.NewReader(body))
-		}
-		if err != nil {
-			return nil, fmt.Errorf("gzip: %w", err)
-		}
-		defer gzipReaders.Put(zr)
-		out, err := io.ReadAll(io.LimitReader(zr, limit+1))
-		if err != nil {
-			return nil, fmt.Errorf("gzip: %w", err)
-		}
-		if int64(len(out)) > limit {
-			return nil, ErrTooLarge
-		}
-		return out, nil
-	case "", "identity":
-		if int64(len(body)) > limit {
-			return nil, ErrTooLarge
-		}
-		return body, nil
-	}
-	return nil, fmt.Errorf("unsupported Content-Encoding %q (want gzip or zstd)", encoding)
-}
-
-// Decode decompresses, unmarshals and validates a report body.
-func Decode(body []byte, encoding string, limit int64) (*pb.Report, error) {
-	raw, err := Decompress(body, encoding, limit)
+	src, release, err := decompressor(body, encoding)
 	if err != nil {
 		return nil, err
 	}
-	r := &pb.Report{}
-	if err := proto.Unmarshal(raw, r); err != nil {
-		return nil, fmt.Errorf("not a flowlens.v1.Report: %w", err)
-	}
-	if err := Validate(r); err != nil {
-		return nil, err
-	}
-	return r, nil
+	defer release()
+	return io.ReadAll(&limitReader{r: src, left: limit, limit: limit})
 }
 
-// Validate checks what the server relies on and names the offending field.
-func Validate(r *pb.Report) error {
-	switch {
-	case r.AgentId == "":
-		return errors.New("agent_id is empty")
-	case len(r.AgentId) > MaxAgentIDLen:
-		return fmt.Errorf("agent_id is %d bytes, limit %d", len(r.AgentId), MaxAgentIDLen)
-	case r.IntervalStartUnixMs <= 0 || r.IntervalEndUnixMs <= 0:
-		return errors.New("interval_start_unix_ms and interval_end_unix_ms must be set")
-	case r.IntervalEndUnixMs < r.IntervalStartUnixMs:
-		return fmt.Errorf("interval ends (%d) before it starts (%d)", r.IntervalEndUnixMs, r.IntervalStartUnixMs)
-	case len(r.Flows) > MaxFlowsPerReport:
-		return fmt.Errorf("%d flows in one report, limit %d", len(r.Flows), MaxFlowsPerReport)
+// Decode decompresses, reads and validates a report body with the default
+// limits, limit decoded bytes and the current time (see DecodeLimited).
+func Decode(body []byte, encoding string, limit int64) (*pb.Report, error) {
+	lim := DefaultLimits()
+	lim.MaxDecodedBytes = limit
+	return DecodeLimited(body, encoding, lim, time.Now())
+}
+
+// Validate checks what the server relies on, with now as the server's
+// clock, and names the offending field.
+func Validate(r *pb.Report, now time.Time) error {
+	if err := validateHeader(r, now); err != nil {
+		return err
+	}
+	if len(r.Flows) > MaxFlowsPerReport {
+		return fmt.Errorf("%w: %d flows in one report, limit %d", ErrTooLarge, len(r.Flows), MaxFlowsPerReport)
 	}
 	for i, f := range r.Flows {
 		if err := validateFlow(f); err != nil {
@@ -142,6 +118,69 @@ func Validate(r *pb.Report) error {
 		}
 	}
 	return nil
+}
+
+// validateHeader checks everything but the flows.
+func validateHeader(r *pb.Report, now time.Time) error {
+	switch {
+	case r.AgentId == "":
+		return errors.New("agent_id is empty")
+	case len(r.AgentId) > MaxAgentIDLen:
+		return fmt.Errorf("agent_id is %d bytes, limit %d", len(r.AgentId), MaxAgentIDLen)
+	}
+	if err := validateHost(r.Host); err != nil {
+		return err
+	}
+	return validateInterval(r.IntervalStartUnixMs, r.IntervalEndUnixMs, now)
+}
+
+func validateHost(h *pb.Host) error {
+	if h == nil {
+		return nil
+	}
+	if len(h.HostId) > MaxHostIDLen {
+		return fmt.Errorf("host.host_id is %d bytes, limit %d", len(h.HostId), MaxHostIDLen)
+	}
+	if len(h.Addresses) > MaxHostAddresses {
+		return fmt.Errorf("host.addresses has %d entries, limit %d", len(h.Addresses), MaxHostAddresses)
+	}
+	for i, a := range h.Addresses {
+		if len(a) != 4 && len(a) != 16 {
+			return fmt.Errorf("host.addresses[%d] has %d bytes, want 4 or 16", i, len(a))
+		}
+	}
+	return nil
+}
+
+// validateInterval bounds a report's interval by the server's clock, so a
+// report can neither pre-fill future windows nor claim a decade-long
+// interval.
+func validateInterval(startMs, endMs int64, now time.Time) error {
+	nowMs := now.UnixMilli()
+	switch {
+	case startMs <= 0 || endMs <= 0:
+		return errors.New("interval_start_unix_ms and interval_end_unix_ms must be set")
+	case endMs < startMs:
+		return fmt.Errorf("interval ends (%d) before it starts (%d)", endMs, startMs)
+	case endMs > nowMs+MaxFutureSkew.Milliseconds():
+		return fmt.Errorf("%w: interval_end_unix_ms %d is %s ahead of the server's clock, limit %s (check the agent's clock)",
+			ErrBadTime, endMs, farAhead(endMs-nowMs), MaxFutureSkew)
+	case endMs < nowMs-MaxReportAge.Milliseconds():
+		return fmt.Errorf("%w: interval_end_unix_ms %d is %s old, limit %s",
+			ErrBadTime, endMs, time.Duration(nowMs-endMs)*time.Millisecond, MaxReportAge)
+	case endMs-startMs > MaxIntervalLength.Milliseconds():
+		return fmt.Errorf("%w: interval_start_unix_ms %d is %s before interval_end_unix_ms, limit %s",
+			ErrBadTime, startMs, farAhead(endMs-startMs), MaxIntervalLength)
+	}
+	return nil
+}
+
+// farAhead formats a millisecond span that may not fit a time.Duration.
+func farAhead(ms int64) string {
+	if ms > math.MaxInt64/int64(time.Millisecond) {
+		return fmt.Sprintf("%d days", ms/86_400_000)
+	}
+	return (time.Duration(ms) * time.Millisecond).String()
 }
 
 func validateFlow(f *pb.Flow) error {
