@@ -138,7 +138,7 @@ func TestBombsRefusedWithStatus(t *testing.T) {
 		want string
 	}{
 		{"empty flows", append(append([]byte(nil), head...), bytes.Repeat([]byte{6<<3 | 2, 0}, 1<<20)...), 400, "flows[0]"},
-		{"too many flows", append(append([]byte(nil), head...), bytes.Repeat(flow, 200_001)...), 413, "200000 flows"},
+		{"too many flows", append(append([]byte(nil), head...), bytes.Repeat(flow, wire.MaxFlowsPerReport+1)...), 413, "50000 flows"},
 		{"zeros", make([]byte, 4<<20), 400, "field number 0"},
 	}
 	for _, c := range cases {

@@ -95,7 +95,7 @@ func minimalFlow() []byte {
 	return protowire.AppendBytes(protowire.AppendTag(nil, 6, protowire.BytesType), f)
 }
 
-// Valid minimal flows past the 200,000 limit are refused as too large
+// Valid minimal flows past the 50,000 limit are refused as too large
 // (413, so the publisher splits) while they are counted, before the rest
 // of the body is unmarshalled.
 func TestTooManyFlowsRefusedWhileCounting(t *testing.T) {
@@ -108,11 +108,11 @@ func TestTooManyFlowsRefusedWhileCounting(t *testing.T) {
 	body, _ := zstdEncoder.EncodeAll(raw, nil), 0
 	var err error
 	n := allocated(func() { _, err = Decode(body, EncodingZstd, 256<<20) })
-	if !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), "200000 flows") {
-		t.Errorf("got %v, want ErrTooLarge naming the 200000 flows limit", err)
+	if !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), "50000 flows") {
+		t.Errorf("got %v, want ErrTooLarge naming the 50000 flows limit", err)
 	}
-	if n > 200<<20 {
-		t.Errorf("refusing 2,000,000 flows allocated %d MiB, want under 200 MiB (the structs of at most 200,000)", n>>20)
+	if n > 64<<20 {
+		t.Errorf("refusing 2,000,000 flows allocated %d MiB, want under 64 MiB (the structs of at most 50,000)", n>>20)
 	}
 }
 

@@ -42,10 +42,10 @@ func DefaultLimits() Limits {
 // Structural limits of the decoder; they are not configurable because no
 // agent comes near them.
 const (
-	// DefaultMaxReportMemory fits 200,000 flows with a few histogram
-	// bins each (about 85 MB); full histograms on every flow need
+	// DefaultMaxReportMemory fits 50,000 flows with a few histogram
+	// bins each (about 21 MB); full histograms on every flow need
 	// splitting, which the publisher does on 413.
-	DefaultMaxReportMemory = 96 << 20
+	DefaultMaxReportMemory = 32 << 20
 	// MaxFlowBytes bounds one encoded flow: a flow with both histograms
 	// full is about 3.5 KiB.
 	MaxFlowBytes = 64 << 10

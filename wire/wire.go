@@ -37,7 +37,7 @@ var ErrBadTime = errors.New("bad interval time")
 
 // Limits on what one report may hold.
 const (
-	MaxFlowsPerReport = 200_000
+	MaxFlowsPerReport = 50_000
 	MaxAgentIDLen     = 256
 	// MaxHostIDLen bounds host.host_id, which is stored with every flow.
 	MaxHostIDLen = 256

@@ -287,7 +287,7 @@ func attacks() ([]attack, error) {
 		return func(url string) (*http.Request, error) { return post(url+"/api/v1/ingest", body, enc) }
 	}
 	return []attack{
-		{id: "r", name: fmt.Sprintf("reference: valid report, 200,000 flows (%d KB)", len(legit)>>10), request: ingest(legit, "zstd")},
+		{id: "r", name: fmt.Sprintf("reference: valid report, %d flows (%d KB)", wire.MaxFlowsPerReport, len(legit)>>10), request: ingest(legit, "zstd")},
 		{id: "r2", name: "reference again: the same report, a duplicate", request: ingest(legit, "zstd"),
 			setup: func(url string) error { return send(ingest(legit, "zstd"), url) }},
 		{id: "a", name: fmt.Sprintf("ingest zstd empty flows, 256 MiB decoded (%d KB)", len(a)>>10), request: ingest(a, "zstd")},
@@ -308,7 +308,7 @@ func attacks() ([]attack, error) {
 func largestReport(now time.Time) ([]byte, error) {
 	r := &pb.Report{AgentId: "reference", Sequence: 1, Host: &pb.Host{HostId: "reference"},
 		IntervalStartUnixMs: now.Add(-time.Minute).UnixMilli(), IntervalEndUnixMs: now.UnixMilli()}
-	for i := range 200_000 {
+	for i := range wire.MaxFlowsPerReport {
 		rec := flow.Record{Key: flow.Key{LocalIP: netip.AddrFrom4([4]byte{10, 1, 1, 10}),
 			RemoteIP: netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}), Port: 443,
 			Direction: flow.DirectionClient, Protocol: flow.ProtocolTCP}}
