@@ -410,3 +410,33 @@ func TestImportTruncatedGzip(t *testing.T) {
 		t.Errorf("stored %s", n[0])
 	}
 }
+
+// Parquet rows whose start or end lies more than MaxFuture ahead are left
+// out and counted as bad lines, like text records (TestFutureFlowLogRecordRefused).
+func TestFutureParquetRecordsRefused(t *testing.T) {
+	sink := &recordingSink{}
+	im, st := newTestImporter(t, ImporterConfig{}, sink)
+	path := filepath.Join(t.TempDir(), "future.parquet")
+	if _, err := st.DB().Exec(`COPY (SELECT * FROM (VALUES
+		(2, 'eni-1', 1700000000::BIGINT, 1700000060::BIGINT, 'OK'),
+		(2, 'eni-2', 9999999999::BIGINT, 9999999999::BIGINT, 'OK'),
+		(2, 'eni-3', NULL, NULL, 'NODATA')
+	) t(version, interface_id, start, "end", log_status)) TO '` + path + `' (FORMAT PARQUET)`); err != nil {
+		t.Fatal(err)
+	}
+	in, err := ExpandPaths(context.Background(), []string{path}, SourceOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum, err := im.ImportInputs(context.Background(), "pq", in, ImportOptions{})
+	if err != nil || sum.Records != 2 || sum.Files[0].BadLines != 1 || len(sum.Files[0].Errors) != 1 ||
+		!strings.Contains(sum.Files[0].Errors[0].Reason, "1 records with a start or end more than 10m0s in the future") {
+		t.Fatalf("%+v %v", sum, err)
+	}
+	if got := strings.Join(rows(t, st.DB(), `SELECT log_stream FROM flowlog_records ORDER BY log_stream`), " "); got != "eni-1 eni-3" {
+		t.Errorf("stored %s, want eni-1 eni-3", got)
+	}
+	if strings.Contains(strings.Join(sink.msgs, "|"), "9999999999") {
+		t.Errorf("the future record reached metric filters: %q", sink.msgs)
+	}
+}

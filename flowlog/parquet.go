@@ -6,7 +6,9 @@ import (
 	"hash"
 	"io"
 	"os"
+	"strconv"
 	"strings"
+	"time"
 )
 
 // Parquet files as AWS delivers them name their columns after the fields
@@ -90,6 +92,7 @@ func (im *Importer) importParquetFile(ctx context.Context, req Request, path str
 		stream = "?"
 	}
 	sel := []string{"?", stream, "?", "?"}
+	var inTime []string // start and end at most MaxFuture ahead, as for text records
 	if f.versionPos < 0 {
 		cols = append(cols, `"version"`)
 		sel = append(sel, "?")
@@ -103,11 +106,21 @@ func (im *Importer) importParquetFile(ctx context.Context, req Request, path str
 		}
 		cols = append(cols, `"`+fd.Column+`"`)
 		sel = append(sel, `CAST(`+val+` AS `+sqlType(fd.Type)+`)`)
+		if fd.Name == "start" || fd.Name == "end" {
+			inTime = append(inTime, `coalesce(TRY_CAST(`+val+` AS BIGINT) <= `+strconv.FormatInt(time.Now().Add(MaxFuture).Unix(), 10)+`, true)`)
+		}
 	}
 	// Parquet values are cast in SQL, not dictionary-encoded by the
 	// importer: every Parquet format goes to the wide table.
 	query := "INSERT INTO " + tableAll + " (" + strings.Join(cols, ", ") + ") SELECT " + strings.Join(sel, ", ") + " FROM read_parquet(" + lit + ")"
-	res, err := ft.tx.ExecContext(ctx, query, insertArgs(req, f, ft.fileID, fid, nil)...)
+	if len(inTime) > 0 {
+		query += " WHERE " + strings.Join(inTime, " AND ")
+	}
+	args := insertArgs(req, f, ft.fileID, fid, nil)
+	if !rowsCarryGroup(f) { // the wide table always has log_group, even for version 2 fields
+		args = append([]any{req.Group}, args...)
+	}
+	res, err := ft.tx.ExecContext(ctx, query, args...)
 	if err != nil {
 		im.rollback(ft) //nolint:errcheck // already failing
 		return fmt.Errorf("%s: import parquet: %w", req.Source, err)
@@ -116,6 +129,12 @@ func (im *Importer) importParquetFile(ctx context.Context, req Request, path str
 		im.rollback(ft) //nolint:errcheck // already failing
 		return fmt.Errorf("%s: import parquet: %w", req.Source, err)
 	}
+	if len(inTime) > 0 {
+		if err := im.countFutureRows(ctx, ft, lit, sum); err != nil {
+			im.rollback(ft) //nolint:errcheck // already failing
+			return err
+		}
+	}
 	if st, err := os.Stat(path); err == nil {
 		sum.Bytes = st.Size()
 	}
@@ -123,6 +142,22 @@ func (im *Importer) importParquetFile(ctx context.Context, req Request, path str
 		return err
 	}
 	return im.notifyStored(ctx, req.Group, f, ft.fileID)
+}
+
+// countFutureRows counts the Parquet rows the insert left out for a start or
+// end too far in the future as bad lines (the file's row count comes from its
+// metadata, so this costs no scan).
+func (im *Importer) countFutureRows(ctx context.Context, ft *fileTx, lit string, sum *FileSummary) error {
+	var total int64
+	if err := ft.tx.QueryRowContext(ctx, `SELECT count(*) FROM read_parquet(`+lit+`)`).Scan(&total); err != nil {
+		return fmt.Errorf("%w: count parquet rows: %w", ErrStore, err)
+	}
+	if skipped := total - sum.Records; skipped > 0 {
+		sum.BadLines += skipped
+		sum.Errors = append(sum.Errors, LineError{File: sum.Source,
+			Reason: fmt.Sprintf("%d records with a start or end more than %v in the future", skipped, MaxFuture)})
+	}
+	return nil
 }
 
 // notifyStored hands a stored file's records to the sink, rebuilding each

@@ -4,7 +4,15 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"time"
 )
+
+// MaxFuture is how far past the importer's clock a record's start or end
+// may lie. Flow-log records describe traffic that happened; one from the
+// future could only pre-fill a future metric-filter period and flip its
+// alarm later, so it is a bad record (the same 10 minutes of clock skew
+// that agent reports get).
+const MaxFuture = 10 * time.Minute
 
 // ErrRecord marks a record that cannot be stored; LineError carries it.
 var ErrRecord = errors.New("bad flow-log record")
@@ -21,6 +29,7 @@ type column struct {
 	valid []byte
 	nulls int
 	ids   []uint32 // dictionary ids of a text column stored encoded
+	time  bool     // start or end: bounded by Batch.latest
 }
 
 func (c *column) reset() {
@@ -67,6 +76,10 @@ type Batch struct {
 
 	tok  [maxFields][2]int32
 	ints [maxFields]int64
+
+	// latest is the largest start or end accepted (Unix seconds), set
+	// from the clock at every Reset.
+	latest int64
 }
 
 // NewBatch returns an empty batch for records in format f.
@@ -74,6 +87,8 @@ func NewBatch(f *Format, keepText bool) *Batch {
 	b := &Batch{format: f, cols: make([]column, f.Len()), keepText: keepText}
 	for i := range b.cols {
 		b.cols[i].typ = f.Field(i).Type
+		name := f.Field(i).Name
+		b.cols[i].time = name == "start" || name == "end"
 	}
 	b.Reset()
 	return b
@@ -93,6 +108,7 @@ func (b *Batch) Reset() {
 	}
 	b.text = b.text[:0]
 	b.textOff = append(b.textOff[:0], 0)
+	b.latest = time.Now().Add(MaxFuture).Unix()
 }
 
 // LineError is a record that was skipped: where it is and why.
@@ -165,6 +181,10 @@ func (b *Batch) AppendLine(line []byte) error {
 		if !ok || (c.typ == Int32 && v > 1<<31-1) {
 			return recordError(fmt.Sprintf("field %d (%s): %s is not a %s integer", k+1, b.format.Field(k).Name,
 				strconv.Quote(clip(string(t))), c.typ))
+		}
+		if c.time && v > b.latest {
+			return recordError(fmt.Sprintf("field %d (%s): %d is more than %v in the future", k+1, b.format.Field(k).Name,
+				v, MaxFuture))
 		}
 		b.ints[k] = v
 	}

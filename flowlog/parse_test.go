@@ -2,8 +2,10 @@ package flowlog
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 )
 
 // The example records of the AWS reference (default format).
@@ -184,4 +186,34 @@ func FuzzParseRecord(f *testing.F) {
 			}
 		}
 	})
+}
+
+// A record whose start or end lies more than MaxFuture ahead is a bad line:
+// stored, it would pre-fill a future metric-filter period and flip that
+// period's alarm later (as a future agent interval could a monitor's).
+func TestFutureFlowLogRecordRefused(t *testing.T) {
+	cases := []struct {
+		name string
+		line string
+		err  string
+	}{
+		{"start in the year 2286", "2 123 eni-1 10.0.0.1 10.0.0.2 1 2 6 3 4 9999999999 9999999999 ACCEPT OK", "field 11 (start): 9999999999 is more than 10m0s in the future"},
+		{"end in the future", fmt.Sprintf("2 123 eni-1 10.0.0.1 10.0.0.2 1 2 6 3 4 %d %d ACCEPT OK", time.Now().Unix(), time.Now().Add(time.Hour).Unix()), "field 12 (end)"},
+		{"end just ahead (clock skew)", fmt.Sprintf("2 123 eni-1 10.0.0.1 10.0.0.2 1 2 6 3 4 5 %d ACCEPT OK", time.Now().Add(5*time.Minute).Unix()), ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			b := NewBatch(Default, false)
+			err := b.AppendLine([]byte(c.line))
+			if c.err == "" {
+				if err != nil || b.Len() != 1 {
+					t.Fatalf("error %v, want the record stored", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), c.err) || !errors.Is(err, ErrRecord) || b.Len() != 0 {
+				t.Fatalf("error %v (%d records), want %q and nothing stored", err, b.Len(), c.err)
+			}
+		})
+	}
 }
