@@ -133,7 +133,7 @@ type Store struct {
 	wconn    *sql.Conn
 	inserter flowInserter
 	dict     *dictionary
-	seen     map[string]*seqSet
+	seen     map[seenKey]*seqSet // per (agent, epoch)
 	seenRows int   // rows in batch_seen, compacted by Maintain
 	failed   error // a failed commit; see checkWritable
 	plan     writePlan
@@ -176,7 +176,7 @@ func Open(cfg Config, logger *slog.Logger) (*Store, error) {
 		logger:  logger,
 		db:      sql.OpenDB(connector),
 		dict:    newDictionary(),
-		seen:    make(map[string]*seqSet),
+		seen:    make(map[seenKey]*seqSet),
 		now:     time.Now,
 		metrics: newMetrics(),
 	}
