@@ -134,8 +134,8 @@ type Store struct {
 	inserter flowInserter
 	dict     *dictionary
 	seen     map[seenKey]*seqSet // per (agent, epoch)
-	seenRows int   // rows in batch_seen, compacted by Maintain
-	failed   error // a failed commit; see checkWritable
+	seenRows int                 // rows in batch_seen, compacted by Maintain
+	failed   error               // a failed commit; see checkWritable
 	plan     writePlan
 	metrics  *metrics
 
