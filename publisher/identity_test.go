@@ -243,3 +243,51 @@ func TestSplitStateWithoutPieceCount(t *testing.T) {
 		t.Fatalf("old layout: %+v, %v; want made = its 2 pieces", got, err)
 	}
 }
+
+func TestReadTokenFile(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name, content string
+		mode          os.FileMode
+		want, err     string
+		warn          bool
+	}{
+		{name: "token and newline", content: "s3cret-token\n", mode: 0o600, want: "s3cret-token"},
+		{name: "CRLF", content: "s3cret-token\r\n", mode: 0o600, want: "s3cret-token"},
+		{name: "world readable", content: "s3cret-token", mode: 0o644, want: "s3cret-token", warn: true},
+		{name: "empty", content: "\n\n", mode: 0o600, err: "is empty"},
+		{name: "two lines", content: "s3cret-token\nother\n", mode: 0o600, err: "one token on one line"},
+		{name: "huge", content: strings.Repeat("x", 5000), mode: 0o600, err: "over 4096 bytes"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "-"))
+			if err := os.WriteFile(path, []byte(tc.content), tc.mode); err != nil {
+				t.Fatal(err)
+			}
+			os.Chmod(path, tc.mode) // past the umask
+			var logs syncBuffer
+			got, err := ReadTokenFile(path, slog.New(slog.NewTextHandler(&logs, nil)))
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) || !strings.Contains(err.Error(), path) {
+					t.Fatalf("err = %v, want it to name %s and say %q", err, path, tc.err)
+				}
+				if strings.Contains(err.Error(), "s3cret") {
+					t.Errorf("error %q shows the token", err)
+				}
+				return
+			}
+			if err != nil || got != tc.want {
+				t.Fatalf("got %q, %v; want %q", got, err, tc.want)
+			}
+			if warned := strings.Contains(logs.String(), "readable by other users"); warned != tc.warn {
+				t.Errorf("warned %v (logs %q), want %v", warned, logs.String(), tc.warn)
+			}
+			if strings.Contains(logs.String(), "s3cret") {
+				t.Errorf("log %q shows the token", logs.String())
+			}
+		})
+	}
+	if _, err := ReadTokenFile(filepath.Join(dir, "missing"), nil); err == nil {
+		t.Error("a missing token file was accepted")
+	}
+}
