@@ -272,6 +272,12 @@ func (in *Ingester) decode(w http.ResponseWriter, r *http.Request, body []byte) 
 		in.reject(w, http.StatusBadRequest, "malformed report: "+err.Error())
 		return nil, false
 	}
+	if !AgentAllowed(r.Context(), report.AgentId) {
+		in.metrics.reports.WithLabelValues("forbidden").Inc()
+		in.answer(w, http.StatusForbidden, ingestResponse{Status: "rejected",
+			Error: fmt.Sprintf("this token may not report as agent_id %q", report.AgentId)})
+		return nil, false
+	}
 	in.metrics.bytesIn.Add(float64(len(body)))
 	if !in.agents.Seen(report, time.Now()) {
 		in.metrics.agentsUnlisted.Inc()
@@ -422,7 +428,7 @@ func (in *Ingester) enrich(r *pb.Report) *store.Batch {
 	start := time.UnixMilli(r.IntervalStartUnixMs)
 	end := time.UnixMilli(r.IntervalEndUnixMs)
 	hostGroup := topo.HostGroupOf(hostID)
-	b := &store.Batch{AgentID: r.AgentId, Sequence: r.Sequence, Rows: make([]store.FlowRow, len(r.Flows))}
+	b := &store.Batch{AgentID: r.AgentId, Epoch: r.Epoch, Sequence: r.Sequence, Rows: make([]store.FlowRow, len(r.Flows))}
 	for i, f := range r.Flows {
 		row := &b.Rows[i]
 		row.Start, row.End = start, end
@@ -457,7 +463,7 @@ type metrics struct {
 func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
 		reports: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "flowlens_ingest_reports_total", Help: "Agent reports received, by result (stored, duplicate, rejected, overloaded).",
+			Name: "flowlens_ingest_reports_total", Help: "Agent reports received, by result (stored, duplicate, rejected, forbidden, overloaded).",
 		}, []string{"result"}),
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "flowlens_ingest_refused_total",

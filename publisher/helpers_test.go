@@ -2,6 +2,7 @@ package publisher
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -37,9 +38,14 @@ type fakeIngest struct {
 	dups     int
 	attempts []uint64 // sequence of every decoded request
 	// answer, if set, picks the status for a decoded request (before
-	// acceptance); 0 or 200 accepts.
+	// acceptance); 0 or 200 accepts, acceptThenHangUp stores the report
+	// but loses the answer.
 	answer func(r *flowlensv1.Report, attempt int) (int, http.Header)
 }
+
+// acceptThenHangUp is an answer: the report is stored, then the connection
+// is closed before the acknowledgement (a lost answer).
+const acceptThenHangUp = -1
 
 func newFakeIngest(t *testing.T) *fakeIngest {
 	f := &fakeIngest{t: t}
@@ -78,7 +84,13 @@ func (f *fakeIngest) handle(w http.ResponseWriter, req *http.Request) {
 	answer := f.answer
 	f.mu.Unlock()
 	if answer != nil {
-		if code, hdr := answer(r, n); code != 0 && code != http.StatusOK {
+		code, hdr := answer(r, n)
+		if code == acceptThenHangUp {
+			f.accept(r)
+			hangUp(w)
+			return
+		}
+		if code != 0 && code != http.StatusOK {
 			for k, v := range hdr {
 				w.Header()[k] = v
 			}
@@ -86,7 +98,9 @@ func (f *fakeIngest) handle(w http.ResponseWriter, req *http.Request) {
 			return
 		}
 	}
-	f.accept(r)
+	dup := f.accept(r)
+	w.Header().Set("Content-Type", "application/json")
+	fmt.Fprintf(w, `{"status":"stored","flows":%d,"duplicate":%v}`+"\n", len(r.Flows), dup)
 }
 
 // hangUp closes the connection without an answer.
@@ -110,16 +124,19 @@ func decodeRequest(req *http.Request) (*flowlensv1.Report, error) {
 	return r, proto.Unmarshal(raw, r)
 }
 
-func (f *fakeIngest) accept(r *flowlensv1.Report) {
+// accept stores r unless the server has its key (agent id, epoch,
+// sequence), like the real ingest, and reports whether it was a duplicate.
+func (f *fakeIngest) accept(r *flowlensv1.Report) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for _, a := range f.accepted {
-		if a.AgentId == r.AgentId && a.Sequence == r.Sequence {
+		if a.AgentId == r.AgentId && a.Epoch == r.Epoch && a.Sequence == r.Sequence {
 			f.dups++
-			return
+			return true
 		}
 	}
 	f.accepted = append(f.accepted, r)
+	return false
 }
 
 // seqs returns the accepted sequence numbers in arrival order.

@@ -14,7 +14,9 @@ type metrics struct {
 	spooled   prometheus.Counter
 	dropped   *prometheus.CounterVec
 	failed    *prometheus.CounterVec
-	collect   promset.Set
+	// unexpectedDups: see Publisher.unexpectedDuplicate.
+	unexpectedDups prometheus.Counter
+	collect        promset.Set
 }
 
 func newMetrics(spoolBytes, pending func() float64) *metrics {
@@ -30,7 +32,9 @@ func newMetrics(spoolBytes, pending func() float64) *metrics {
 		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "reports_dropped_total",
 			Help: "Reports discarded locally without delivery: spool full or corrupt, or a report larger than the spool."}, []string{"reason"}),
 		failed: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "reports_failed_total",
-			Help: "Reports the server permanently refused: malformed (400) or too large even as a single flow (413)."}, []string{"reason"}),
+			Help: "Reports the server permanently refused: malformed (400), or still too large (413) as a single flow or after MaxSplitPieces pieces."}, []string{"reason"}),
+		unexpectedDups: counter("unexpected_duplicates_total",
+			"Reports sent for the first time that the server answered duplicate:true: their data was not stored (another agent with the same agent id and spool epoch?)."),
 	}
 	spool := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "spool_bytes",
 		Help: "Bytes of spooled reports not yet acknowledged."}, spoolBytes)
@@ -44,6 +48,6 @@ func newMetrics(spoolBytes, pending func() float64) *metrics {
 	for _, r := range []string{failRejected, failTooLarge} {
 		m.failed.WithLabelValues(r)
 	}
-	m.collect = promset.Set{m.published, m.acked, m.retries, m.spooled, m.dropped, m.failed, spool, pend}
+	m.collect = promset.Set{m.published, m.acked, m.retries, m.spooled, m.dropped, m.failed, m.unexpectedDups, spool, pend}
 	return m
 }

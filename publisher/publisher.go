@@ -1,7 +1,7 @@
 // Package publisher delivers agent reports to the server's ingest endpoint:
 // at least once, in order, one at a time, with sequence numbers that survive
-// restarts as the idempotency key, and a bounded on-disk spool for when the
-// server is away. The agent and the simulator share it.
+// restarts and a random per-spool epoch as the idempotency key, and a
+// bounded on-disk spool for when the server is away. The agent and the simulator share it.
 package publisher
 
 import (
@@ -30,6 +30,11 @@ const (
 	DefaultMinBackoff    = 500 * time.Millisecond
 	DefaultMaxBackoff    = 30 * time.Second
 	DefaultQueueSize     = 64
+	// DefaultMaxSplitPieces bounds how many pieces one report is cut into
+	// after 413 answers: 64 pieces fit a report 64 times over the server's
+	// limit, and a server that answers 413 to everything costs at most 127
+	// requests and 63 rewrites of the split state per report.
+	DefaultMaxSplitPieces = 64
 )
 
 // Sentinel errors callers may test with errors.Is.
@@ -45,7 +50,7 @@ var (
 type Config struct {
 	Server        string // base URL, e.g. http://127.0.0.1:8080
 	Token         string // bearer token; never logged
-	SpoolDir      string // required: holds the sequence state and the spool
+	SpoolDir      string // required: holds the epoch, the sequence state and the spool
 	SpoolMaxBytes int64
 	Compression   string // "zstd" or "gzip"
 	Timeout       time.Duration
@@ -54,6 +59,10 @@ type Config struct {
 	// QueueSize is how many reports are held in memory before they spill to
 	// the spool.
 	QueueSize int
+	// MaxSplitPieces is how many pieces one report may be cut into after
+	// 413 answers; a piece still refused beyond it is dropped and counted
+	// as failed (too_large).
+	MaxSplitPieces int
 	// TLSCAFile is an optional PEM bundle to verify an https server with.
 	TLSCAFile          string
 	InsecureSkipVerify bool
@@ -74,8 +83,8 @@ func (c *Config) setDefaults() error {
 	if c.Server == "" {
 		return errors.New("publisher: Server is required")
 	}
-	if c.SpoolMaxBytes < 0 || c.Timeout < 0 || c.MinBackoff < 0 || c.MaxBackoff < 0 || c.QueueSize < 0 {
-		return errors.New("publisher: SpoolMaxBytes, Timeout, MinBackoff, MaxBackoff and QueueSize must not be negative")
+	if c.SpoolMaxBytes < 0 || c.Timeout < 0 || c.MinBackoff < 0 || c.MaxBackoff < 0 || c.QueueSize < 0 || c.MaxSplitPieces < 0 {
+		return errors.New("publisher: SpoolMaxBytes, Timeout, MinBackoff, MaxBackoff, QueueSize and MaxSplitPieces must not be negative")
 	}
 	c.Token = strings.TrimSpace(c.Token) // tokens often come from files with a newline
 	c.Compression = strings.ToLower(c.Compression)
@@ -85,6 +94,7 @@ func (c *Config) setDefaults() error {
 	setIfZero(&c.MinBackoff, DefaultMinBackoff)
 	setIfZero(&c.MaxBackoff, DefaultMaxBackoff)
 	setIfZero(&c.QueueSize, DefaultQueueSize)
+	setIfZero(&c.MaxSplitPieces, DefaultMaxSplitPieces)
 	if c.Compression != "zstd" && c.Compression != "gzip" {
 		return fmt.Errorf("publisher: Compression %q: want zstd or gzip", c.Compression)
 	}
@@ -113,6 +123,11 @@ type Stats struct {
 	Dropped      uint64 // reports discarded locally: spool full or corrupt
 	Failed       uint64 // reports the server refused for good (400, or 413 on one flow)
 	Pending      int    // reports not yet acknowledged, in memory and spool
+	// UnexpectedDuplicates are reports this publisher numbered and sent
+	// for the first time that the server answered duplicate:true: it
+	// already had another report under the same key, so this one's data
+	// was not stored (see unexpectedDuplicate).
+	UnexpectedDuplicates uint64
 }
 
 // Publisher sends reports to the server; see the package doc.
@@ -128,7 +143,14 @@ type Publisher struct {
 	// sleep waits between attempts; tests replace it to observe the waits.
 	sleep func(ctx context.Context, d time.Duration) error
 
-	published, acked, retries, spooled, dropped, failed atomic.Uint64
+	published, acked, retries, spooled, dropped, failed, unexpectedDups atomic.Uint64
+
+	// epoch is stamped on every report Publish numbers; see epoch.go.
+	epoch uint64
+	// firstNewSeq is the first sequence this process hands out: reports
+	// below it come from an earlier run's spool and may have reached the
+	// server before, those at or above it cannot have.
+	firstNewSeq uint64
 
 	wake chan struct{} // nudges the sender after Publish
 	done chan struct{} // closed when the sender exits
@@ -201,6 +223,10 @@ func (p *Publisher) loadState() error {
 		return err
 	}
 	p.seq = seq
+	if p.epoch, err = loadEpoch(filepath.Join(p.cfg.SpoolDir, "epoch"), p.log); err != nil {
+		sp.close()
+		return err
+	}
 	highest := sp.maxSeq
 	p.split, err = loadSplit(p.splitPath)
 	if err != nil {
@@ -213,6 +239,7 @@ func (p *Publisher) loadState() error {
 		}
 	}
 	seq.atLeast(highest + 1)
+	p.firstNewSeq = seq.next
 	p.lastSeq = sp.maxSeq // Flush and Stop wait for an earlier run's reports too
 	if n := sp.len(); n > 0 {
 		p.log.Info("spooled reports from an earlier run will be sent first", "reports", n, "bytes", sp.bytes())
@@ -234,7 +261,7 @@ func (p *Publisher) Start() {
 	go p.run(ctx)
 }
 
-// Publish assigns r.Sequence and queues r. It writes to disk when the memory
+// Publish assigns r.Sequence and r.Epoch and queues r. It writes to disk when the memory
 // queue is full or the server is unreachable, and at most fsyncs once per
 // 1024 reports (the sequence reservation); it never waits for the network.
 // r must not be modified concurrently with the call; after it returns, the
@@ -252,7 +279,7 @@ func (p *Publisher) Publish(r *flowlensv1.Report) error {
 	if err != nil {
 		return fmt.Errorf("publish: %w", err)
 	}
-	r.Sequence = seq
+	r.Sequence, r.Epoch = seq, p.epoch
 	data, err := proto.Marshal(r)
 	if err != nil {
 		return fmt.Errorf("publish: marshal report %d: %w", seq, err)
@@ -367,8 +394,13 @@ func (p *Publisher) Stats() Stats {
 		Dropped:      p.dropped.Load(),
 		Failed:       p.failed.Load(),
 		Pending:      pending,
+
+		UnexpectedDuplicates: p.unexpectedDups.Load(),
 	}
 }
+
+// Epoch is the spool's epoch, stamped on every report Publish numbers.
+func (p *Publisher) Epoch() uint64 { return p.epoch }
 
 func (p *Publisher) spoolBytesMetric() float64 { return float64(p.Stats().SpooledBytes) }
 func (p *Publisher) pendingMetric() float64    { return float64(p.Stats().Pending) }

@@ -54,7 +54,7 @@ func (p *Publisher) nextHead(ctx context.Context) (item, bool) {
 // each is acknowledged or refused for good; then head leaves the queue. On
 // cancellation head stays queued and the split state stays on disk.
 func (p *Publisher) deliver(ctx context.Context, head item) {
-	pieces, split := p.piecesFor(head)
+	pieces, made, split := p.piecesFor(head)
 	for len(pieces) > 0 {
 		cur := pieces[0]
 		switch p.sendWithRetry(ctx, cur) {
@@ -67,9 +67,9 @@ func (p *Publisher) deliver(ctx context.Context, head item) {
 			p.countFailed(failRejected)
 			pieces = pieces[1:]
 		case outTooLarge:
-			halves, err := p.splitItem(cur)
+			halves, err := p.splitWithin(cur, made)
 			if err != nil {
-				p.log.Error("server refused a report as too large and it cannot be split further; dropped",
+				p.limit.logf(slog.LevelError, "too-large", "server refused a report as too large and it is not split further; dropped",
 					"sequence", cur.seq, "bytes", len(cur.data), "reason", err)
 				p.countFailed(failTooLarge)
 				pieces = pieces[1:]
@@ -78,10 +78,11 @@ func (p *Publisher) deliver(ctx context.Context, head item) {
 			p.log.Warn("server refused a report as too large; sending it in two halves",
 				"sequence", cur.seq, "bytes", len(cur.data), "halves", []uint64{halves[0].seq, halves[1].seq})
 			pieces = append(halves, pieces[1:]...)
+			made++
 			split = true
 		}
 		if split {
-			p.saveSplit(head.seq, pieces)
+			p.saveSplit(head.seq, pieces, made)
 		}
 	}
 	p.mu.Lock()
@@ -90,12 +91,13 @@ func (p *Publisher) deliver(ctx context.Context, head item) {
 }
 
 // piecesFor returns what to send for head: the pieces of an earlier split
-// of it, or head itself. A split state for an older head is stale (that head
-// was resolved) and is removed.
-func (p *Publisher) piecesFor(head item) ([]item, bool) {
+// of it, or head itself, and how many pieces head was cut into so far. A
+// split state for an older head is stale (that head was resolved) and is
+// removed.
+func (p *Publisher) piecesFor(head item) ([]item, int, bool) {
 	if st := p.split; st != nil {
 		if st.orig == head.seq {
-			return append([]item(nil), st.pieces...), true
+			return append([]item(nil), st.pieces...), max(st.made, len(st.pieces)), true
 		}
 		if st.orig < head.seq {
 			p.split = nil
@@ -104,12 +106,27 @@ func (p *Publisher) piecesFor(head item) ([]item, bool) {
 			}
 		}
 	}
-	return []item{head}, false
+	return []item{head}, 1, false
+}
+
+// errSplitLimit is returned by splitWithin once a report was cut into
+// MaxSplitPieces pieces.
+var errSplitLimit = errors.New("report already split into the most pieces allowed (MaxSplitPieces)")
+
+// splitWithin halves it unless the report it came from already has
+// MaxSplitPieces pieces: a server that answers 413 to everything must not
+// make the agent halve down to single flows, one request and one rewrite of
+// the split state per flow.
+func (p *Publisher) splitWithin(it item, made int) ([]item, error) {
+	if made >= p.cfg.MaxSplitPieces {
+		return nil, fmt.Errorf("%w: %d", errSplitLimit, made)
+	}
+	return p.splitItem(it)
 }
 
 // saveSplit persists the remaining pieces of head before any is sent.
-func (p *Publisher) saveSplit(orig uint64, pieces []item) {
-	p.split = &splitState{orig: orig, pieces: append([]item(nil), pieces...)}
+func (p *Publisher) saveSplit(orig uint64, pieces []item, made int) {
+	p.split = &splitState{orig: orig, pieces: append([]item(nil), pieces...), made: made}
 	if err := saveSplit(p.splitPath, p.split); err != nil {
 		p.limit.logf(slog.LevelError, "split-save", "saving split state failed; after a crash the split report may be counted twice", "error", err)
 	}
@@ -171,6 +188,9 @@ func (p *Publisher) sendWithRetry(ctx context.Context, it item) outcome {
 		if a.out != outRetry {
 			p.reachable()
 			p.logFinal(it, a)
+			if a.out == outAcked && a.duplicate && n == 0 && it.seq >= p.firstNewSeq {
+				p.unexpectedDuplicate(it)
+			}
 			return a.out
 		}
 		p.unreachable(it, a)
@@ -228,6 +248,25 @@ func (p *Publisher) logFinal(it item, a attempt) {
 		p.limit.logf(slog.LevelError, "rejected", "server refused a report as malformed; dropped",
 			"sequence", it.seq, "bytes", len(it.data), "answer", a.detail)
 	}
+}
+
+// unexpectedDuplicate reports a first attempt of a report numbered by this
+// process that the server answered duplicate:true. No earlier attempt can
+// have stored it, so the server holds another report under the same key
+// (agent id, epoch, sequence) and has dropped this one: two agents share an
+// agent id and a spool (a cloned disk image), or an agent token is used to
+// report under someone else's id. The data is lost, so this is an error
+// with a counter, not a debug line.
+func (p *Publisher) unexpectedDuplicate(it item) {
+	p.unexpectedDups.Add(1)
+	p.m.unexpectedDups.Inc()
+	var r flowlensv1.Report
+	proto.Unmarshal(it.data, &r) //nolint:errcheck // for the log line only
+	p.limit.logf(slog.LevelError, "unexpected-duplicate",
+		"DATA LOSS: the server already had a report under this key although this agent never sent this one; "+
+			"it was not stored. Another agent reports with the same agent id and spool epoch (a copied spool "+
+			"directory or disk image?): give each host its own --host-id and an empty --spool-dir",
+		"agent_id", r.AgentId, "epoch", fmt.Sprintf("%016x", r.Epoch), "sequence", it.seq, "server", p.tr.redactedURL())
 }
 
 // onAcked counts a delivered report and hands it to OnAck.

@@ -19,10 +19,12 @@ import (
 type splitState struct {
 	orig   uint64
 	pieces []item // not yet resolved, in sending order
+	made   int    // pieces orig was cut into so far, resolved ones included
 }
 
-// encodeSplit lays out: crc32c, orig, piece count, then one spool record
-// per piece.
+// encodeSplit lays out: crc32c, orig, piece count, one spool record per
+// piece, then the pieces made so far (uint32; files written before the
+// split bound lack it).
 func encodeSplit(st *splitState) []byte {
 	b := make([]byte, 4, 16)
 	b = binary.LittleEndian.AppendUint64(b, st.orig)
@@ -30,6 +32,7 @@ func encodeSplit(st *splitState) []byte {
 	for _, it := range st.pieces {
 		b = appendRecord(b, it.seq, it.data)
 	}
+	b = binary.LittleEndian.AppendUint32(b, uint32(st.made))
 	binary.LittleEndian.PutUint32(b, crc32.Checksum(b[4:], castagnoli()))
 	return b
 }
@@ -51,6 +54,14 @@ func decodeSplit(b []byte) (*splitState, error) {
 		}
 		st.pieces = append(st.pieces, item{seq: seq, data: payload})
 		rest = rest[size:]
+	}
+	switch len(rest) {
+	case 0:
+		st.made = len(st.pieces)
+	case 4:
+		st.made = int(binary.LittleEndian.Uint32(rest))
+	default:
+		return nil, errCorruptRecord
 	}
 	return st, nil
 }

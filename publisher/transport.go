@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -43,7 +44,10 @@ type attempt struct {
 	status int           // HTTP status, 0 for a network error
 	wait   time.Duration // the server's Retry-After, if any
 	auth   bool          // 401/403: a configuration error, retried slowly
-	detail string        // for logs: the error or the start of the answer body
+	// duplicate is the server's duplicate:true on a 2xx: it already had a
+	// report under this (agent id, epoch, sequence).
+	duplicate bool
+	detail    string // for logs: the error or the start of the answer body
 }
 
 // transport posts compressed reports. It is used by the sender goroutine
@@ -174,6 +178,7 @@ func classify(resp *http.Response, now time.Time) attempt {
 	switch code := resp.StatusCode; {
 	case code >= 200 && code < 300:
 		a.out = outAcked
+		a.duplicate = ackedDuplicate(resp.Body)
 		return a
 	case code == http.StatusBadRequest:
 		a.out = outRejected
@@ -189,6 +194,17 @@ func classify(resp *http.Response, now time.Time) attempt {
 	}
 	a.detail = answerSnippet(resp)
 	return a
+}
+
+// ackedDuplicate reads the duplicate flag of an acknowledgement,
+// {"status":"stored","flows":N,"duplicate":true}; anything unreadable
+// counts as not a duplicate.
+func ackedDuplicate(body io.Reader) bool {
+	var ack struct {
+		Duplicate bool `json:"duplicate"`
+	}
+	json.NewDecoder(io.LimitReader(body, 4<<10)).Decode(&ack) //nolint:errcheck // best effort
+	return ack.Duplicate
 }
 
 // answerSnippet is the start of an error answer, for the log: the server

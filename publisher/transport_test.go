@@ -1,7 +1,9 @@
 package publisher
 
 import (
+	"io"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 )
@@ -61,6 +63,23 @@ func TestClassify(t *testing.T) {
 		resp := &http.Response{StatusCode: tc.code, Status: http.StatusText(tc.code), Header: http.Header{}, Body: http.NoBody}
 		if a := classify(resp, time.Now()); a.out != tc.out || a.auth != tc.auth {
 			t.Errorf("status %d: %+v, want outcome %d auth %v", tc.code, a, tc.out, tc.auth)
+		}
+	}
+}
+
+func TestClassifyReadsDuplicate(t *testing.T) {
+	for _, tc := range []struct {
+		body string
+		dup  bool
+	}{
+		{`{"status":"stored","flows":3,"duplicate":true}`, true},
+		{`{"status":"stored","flows":3}`, false},
+		{``, false},
+		{`not json`, false},
+	} {
+		resp := &http.Response{StatusCode: 200, Header: http.Header{}, Body: io.NopCloser(strings.NewReader(tc.body))}
+		if a := classify(resp, time.Now()); a.out != outAcked || a.duplicate != tc.dup {
+			t.Errorf("answer %q: %+v, want acked with duplicate %v", tc.body, a, tc.dup)
 		}
 	}
 }

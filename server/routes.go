@@ -21,7 +21,7 @@ func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", s.handleHealth)
 	mux.Handle("GET /metrics", s.metricsHandler())
-	mux.Handle("POST /api/v1/ingest", s.requireToken(s.ingester))
+	mux.Handle("POST /api/v1/ingest", s.requireIngestToken(s.ingester))
 	mux.Handle("GET /api/v1/insights/top", s.requireToken(http.HandlerFunc(s.handleTop)))
 	mux.Handle("GET /api/v1/insights/series", s.requireToken(http.HandlerFunc(s.handleSeries)))
 	mux.Handle("GET /api/v1/topology", s.requireToken(http.HandlerFunc(s.handleTopology)))

@@ -5,7 +5,6 @@ package server
 import (
 	"context"
 	"crypto/rand"
-	"crypto/subtle"
 	"crypto/tls"
 	"encoding/hex"
 	"errors"
@@ -34,10 +33,13 @@ import (
 
 // Config is everything `flowlens server` is told.
 type Config struct {
-	DataDir       string
-	Listen        string // default 127.0.0.1:8080
-	TopologyPath  string // optional YAML topology
-	Tokens        []string
+	DataDir      string
+	Listen       string   // default 127.0.0.1:8080
+	TopologyPath string   // optional YAML topology
+	Tokens       []string // admin tokens: the whole API
+	// AgentTokens may only POST /api/v1/ingest, each for the agent ids
+	// matching its glob (--agent-tokens-file).
+	AgentTokens   []AgentToken
 	TLSCert       string
 	TLSKey        string
 	Retention     store.Retention
@@ -61,23 +63,25 @@ const TokenFile = "token"
 
 // Server is one running FlowLens server.
 type Server struct {
-	cfg      Config
-	log      *slog.Logger
-	registry *prometheus.Registry
-	topology atomic.Pointer[topology.Topology]
-	agents   *ingest.Agents
-	store    store.Store
-	ingester *ingest.Ingester
-	metrics  *metricstore.Store
-	modules  []namedModule
-	http     *http.Server
-	listener net.Listener
-	tokens   [][]byte
-	ready    atomic.Bool
-	started  time.Time
-	stopOnce sync.Once
-	stopped  chan struct{}
-	serveErr chan error
+	cfg         Config
+	log         *slog.Logger
+	registry    *prometheus.Registry
+	topology    atomic.Pointer[topology.Topology]
+	agents      *ingest.Agents
+	store       store.Store
+	ingester    *ingest.Ingester
+	metrics     *metricstore.Store
+	modules     []namedModule
+	http        *http.Server
+	listener    net.Listener
+	tokens      [][]byte     // admin tokens, as configured
+	creds       []credential // admin and agent tokens, hashed
+	authRefused *prometheus.CounterVec
+	ready       atomic.Bool
+	started     time.Time
+	stopOnce    sync.Once
+	stopped     chan struct{}
+	serveErr    chan error
 }
 
 // New validates the configuration; Start does the work.
@@ -112,6 +116,9 @@ func (s *Server) Start() error {
 		return fmt.Errorf("create data dir: %w", err)
 	}
 	if err := s.loadTokens(); err != nil {
+		return err
+	}
+	if err := s.loadCredentials(); err != nil {
 		return err
 	}
 	topo, err := loadTopology(s.cfg.TopologyPath)
@@ -289,30 +296,75 @@ func (s *Server) loadTokens() error {
 	return nil
 }
 
-// authorized compares the presented token with every accepted one in
-// constant time. Browsers log in to the web UI (package web) with a user
-// and a password instead; their session cookie is not accepted here.
-func (s *Server) authorized(r *http.Request) bool {
-	presented := ""
-	if h := r.Header.Get("Authorization"); strings.HasPrefix(h, "Bearer ") {
-		presented = strings.TrimPrefix(h, "Bearer ")
+// loadCredentials hashes the admin and agent tokens for identify.
+func (s *Server) loadCredentials() error {
+	if err := checkTokenOverlap(s.tokens, s.cfg.AgentTokens); err != nil {
+		return err
 	}
-	ok := 0
 	for _, t := range s.tokens {
-		ok |= subtle.ConstantTimeCompare([]byte(presented), t)
+		s.creds = append(s.creds, newCredential(string(t), true, ""))
 	}
-	return ok == 1 && presented != ""
+	for _, a := range s.cfg.AgentTokens {
+		s.creds = append(s.creds, newCredential(a.Token, false, a.AgentGlob))
+	}
+	s.authRefused = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "flowlens_api_auth_refused_total",
+		Help: "API requests refused by token check: missing or wrong token (401), or an agent token outside ingest (403).",
+	}, []string{"reason"})
+	s.registry.MustRegister(s.authRefused)
+	if len(s.cfg.AgentTokens) > 0 {
+		s.log.Info("agent tokens loaded (ingest only)", "count", len(s.cfg.AgentTokens))
+	}
+	return nil
 }
 
+// identity compares the request's bearer token with every accepted one.
+// Browsers log in to the web UI (package web) with a user and a password
+// instead; their session cookie is not accepted here.
+func (s *Server) identity(r *http.Request) identity {
+	return identify(s.creds, r.Header.Get("Authorization"))
+}
+
+// requireToken admits admin tokens only: every /api/ route but ingest.
 func (s *Server) requireToken(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !s.authorized(r) {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="flowlens"`)
-			writeError(w, http.StatusUnauthorized, "missing or wrong token: send Authorization: Bearer <token> (FLOWLENS_TOKEN)")
+		id := s.identity(r)
+		if !id.admin {
+			s.refuse(w, id)
 			return
 		}
 		h.ServeHTTP(w, r)
 	})
+}
+
+// requireIngestToken admits admin tokens and agent tokens; for an agent
+// token it hands the agent ids it may report as to ingest, which checks
+// them once the report is decoded.
+func (s *Server) requireIngestToken(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := s.identity(r)
+		switch {
+		case id.admin:
+			h.ServeHTTP(w, r)
+		case id.known:
+			h.ServeHTTP(w, r.WithContext(ingest.WithAgentGlob(r.Context(), id.glob)))
+		default:
+			s.refuse(w, id)
+		}
+	})
+}
+
+// refuse answers a request whose token does not reach the route: 403 for
+// an agent token (it is valid, but for ingest only), 401 otherwise.
+func (s *Server) refuse(w http.ResponseWriter, id identity) {
+	if id.known {
+		s.authRefused.WithLabelValues("agent_token_outside_ingest").Inc()
+		writeError(w, http.StatusForbidden, "an agent token may only POST /api/v1/ingest; use an admin token (FLOWLENS_TOKEN)")
+		return
+	}
+	s.authRefused.WithLabelValues("missing_or_wrong_token").Inc()
+	w.Header().Set("WWW-Authenticate", `Bearer realm="flowlens"`)
+	writeError(w, http.StatusUnauthorized, "missing or wrong token: send Authorization: Bearer <token> (FLOWLENS_TOKEN)")
 }
 
 // metricsHandler serves this server's Prometheus metrics.

@@ -71,6 +71,10 @@ type Summary struct {
 	Spooled         uint64  `json:"spooled"`
 	Dropped         uint64  `json:"dropped"`
 	Failed          uint64  `json:"failed"`
+	// UnexpectedDuplicates are reports the server answered duplicate:true
+	// on their first sending: it had another report under their key, so
+	// their data was not stored (see publisher.Stats).
+	UnexpectedDuplicates uint64 `json:"unexpected_duplicates"`
 }
 
 type counter struct{ bytes, retrans, flows, reports atomic.Uint64 }
@@ -202,6 +206,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (Summary, error) {
 		sum.Spooled += st.Spooled
 		sum.Dropped += st.Dropped
 		sum.Failed += st.Failed
+		sum.UnexpectedDuplicates += st.UnexpectedDuplicates
 	}
 	if runErr != nil {
 		return sum, runErr

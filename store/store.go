@@ -26,9 +26,13 @@ type FlowRow struct {
 	Category topology.Category
 }
 
-// Batch is one agent report: the unit of idempotency.
+// Batch is one agent report: the unit of idempotency, keyed by (AgentID,
+// Epoch, Sequence). Epoch is the agent's random per-spool key space (0 for
+// agents that predate it), so that an agent whose spool was lost and whose
+// sequences restart at 1 is not taken for a replay of its earlier life.
 type Batch struct {
 	AgentID  string
+	Epoch    uint64
 	Sequence uint64
 	Rows     []FlowRow
 }
@@ -159,7 +163,7 @@ var ErrClosed = errors.New("store closed")
 // Store keeps flows durably and answers insights.
 type Store interface {
 	// Write stores the batches in one transaction and returns only when it
-	// is durable. A batch whose (AgentID, Sequence) is already stored is not
+	// is durable. A batch whose (AgentID, Epoch, Sequence) is already stored is not
 	// stored again; dup[i] reports that for batches[i].
 	Write(ctx context.Context, batches []*Batch) (dup []bool, err error)
 	// Top ranks contributors. It reads the coarsest table whose buckets

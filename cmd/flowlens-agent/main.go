@@ -28,6 +28,7 @@ import (
 	"github.com/flowlens/flowlens/agent"
 	"github.com/flowlens/flowlens/agent/ebpf"
 	"github.com/flowlens/flowlens/apiclient"
+	"github.com/flowlens/flowlens/publisher"
 )
 
 var version = "dev"
@@ -55,6 +56,8 @@ func limitRuntime() {
 type config struct {
 	server        string
 	token         string
+	tokenFile     string
+	tokenOnCLI    bool // --token was given on the command line
 	mode          string
 	cgroup        string
 	maxSockets    int
@@ -97,13 +100,15 @@ GOMEMLIMIT in the environment to change that.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			c.tokenOnCLI = cmd.Flags().Changed("token")
 			return run(cmd.Context(), c)
 		},
 	}
 	host, _ := os.Hostname()
 	f := cmd.Flags()
 	f.StringVar(&c.server, "server", apiclient.ServerFromEnv(), "FlowLens server URL (env FLOWLENS_SERVER)")
-	f.StringVar(&c.token, "token", os.Getenv("FLOWLENS_TOKEN"), "ingest token (env FLOWLENS_TOKEN)")
+	f.StringVar(&c.tokenFile, "token-file", "", "file holding the ingest token alone on one line (chmod 600); preferred over --token")
+	f.StringVar(&c.token, "token", os.Getenv("FLOWLENS_TOKEN"), "ingest token (env FLOWLENS_TOKEN); on the command line every local user can read it in /proc/PID/cmdline, so prefer --token-file")
 	f.Lookup("token").DefValue = "" // --help must not print the secret
 	f.StringVar(&c.mode, "mode", "auto", "collector: auto (eBPF, else sock_diag), ebpf or sockdiag")
 	f.StringVar(&c.cgroup, "cgroup", "", "cgroup v2 to attach to in eBPF mode (default: the root of the cgroup v2 mount)")
@@ -132,6 +137,8 @@ func (c config) validate() error {
 		return errors.New("--max-sockets must not be negative (0 sizes it from memory)")
 	case c.reportCap < 1:
 		return errors.New("--report-cap must be at least 1")
+	case c.tokenOnCLI && c.tokenFile != "":
+		return errors.New("give --token or --token-file, not both")
 	}
 	return nil
 }
@@ -141,6 +148,15 @@ func run(ctx context.Context, c config) error {
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil)).With("host_id", c.hostID)
+	if c.tokenFile != "" { // wins over FLOWLENS_TOKEN
+		tok, err := publisher.ReadTokenFile(c.tokenFile, log)
+		if err != nil {
+			return err
+		}
+		c.token = tok
+	} else if c.tokenOnCLI {
+		log.Warn("--token on the command line is visible to every local user in /proc; use --token-file")
+	}
 	// 1 kHz: the agent is mostly idle, 100 Hz sees too little of it.
 	stopProfile, err := cpuprofile.Start(c.cpuProfile, 1000)
 	if err != nil {

@@ -19,16 +19,26 @@ import (
 func newServerCmd(g *globals) *cobra.Command {
 	cfg := server.Config{Retention: store.DefaultRetention}
 	var mods moduleFlags
-	var tokensFile string
+	var tokensFile, agentTokensFile string
 	cmd := &cobra.Command{
 		Use:   "server",
 		Short: "Run the FlowLens server on an embedded DuckDB store",
 		Long: `Run the FlowLens server: agent ingest, workload insights, the JSON API, Prometheus
 /metrics and the web page, keeping everything in one DuckDB file under --data-dir.
 
-Agents, the CLI and the API authenticate with a bearer token: FLOWLENS_TOKEN (or --token),
+The CLI and the API authenticate with an admin bearer token: FLOWLENS_TOKEN (or --token),
 plus any in --tokens-file (one per line, for rotation). With none, the server generates one
-and keeps it in DATA_DIR/token.
+and keeps it in DATA_DIR/token. An admin token reaches the whole API, ingest included.
+
+Agents should get agent tokens instead (--agent-tokens-file): each may only POST
+/api/v1/ingest (401/403 everywhere else), and only for the agent ids its glob matches (403
+otherwise), so a leaked agent token cannot read flows, create alarms or report as another
+host. One token per line, at least 16 characters, optionally followed by whitespace and a
+glob of agent ids (path.Match syntax: * matches any run of characters but /, ? one
+character, [a-z] a class; * when absent); # starts a comment. For example:
+  3f6c0e1d2b9a8c7d6e5f4a3b   web-*
+  9a8b7c6d5e4f3a2b1c0d9e8f   db-[0-9]*
+Both token files are read at start; restart the server to change them.
 
 It listens on 127.0.0.1:8080 unless --listen says otherwise; give --tls-cert and --tls-key
 before listening beyond loopback.`,
@@ -46,6 +56,13 @@ before listening beyond loopback.`,
 				}
 				cfg.Tokens = append(cfg.Tokens, more...)
 			}
+			if agentTokensFile != "" {
+				agents, err := server.LoadAgentTokens(agentTokensFile)
+				if err != nil {
+					return err
+				}
+				cfg.AgentTokens = agents
+			}
 			cfg.Modules = mods.factories()
 			return runServer(cmd.Context(), g, cfg, nil)
 		},
@@ -58,7 +75,8 @@ before listening beyond loopback.`,
 	f.StringVar(&cfg.TLSCert, "tls-cert", "", "TLS certificate file (PEM)")
 	f.StringVar(&cfg.TLSKey, "tls-key", "", "TLS private key file (PEM)")
 	f.StringVar(&cfg.DebugListen, "debug-listen", "", "serve Go pprof profiles on this address (e.g. 127.0.0.1:6060)")
-	f.StringVar(&tokensFile, "tokens-file", "", "file with more accepted tokens, one per line")
+	f.StringVar(&tokensFile, "tokens-file", "", "file with more admin tokens, one per line")
+	f.StringVar(&agentTokensFile, "agent-tokens-file", "", "file of ingest-only agent tokens: TOKEN [AGENT-ID-GLOB] per line (see above)")
 	f.DurationVar(&cfg.Retention.Raw, "retention-raw", store.DefaultRetention.Raw, "how long raw flows are kept")
 	f.DurationVar(&cfg.Retention.Min1, "retention-1m", store.DefaultRetention.Min1, "how long 1-minute roll-ups are kept")
 	f.DurationVar(&cfg.Retention.Min10, "retention-10m", store.DefaultRetention.Min10, "how long 10-minute roll-ups are kept")

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/flowlens/flowlens/examples"
+	"github.com/flowlens/flowlens/publisher"
 	"github.com/flowlens/flowlens/sim"
 	"github.com/flowlens/flowlens/topology"
 )
@@ -18,17 +20,21 @@ func newSimCmd(g *globals) *cobra.Command {
 	var topoPath string
 	var faults []string
 	var quiet bool
+	var tokenFile string
 	cmd := &cobra.Command{
 		Use:   "sim",
 		Short: "Drive a server with a simulated fleet of agents",
 		Long: `Run N virtual agents (host ids sim-0 .. sim-N-1) placed round-robin in the subnets of a
 topology. Each posts a real report every --interval through the same publisher the agent uses
-(retries, spool, sequence numbers), with realistic traffic: a few heavy talkers, many small
+(retries, spool, sequence numbers, and a random epoch drawn per spool directory, so that a
+second run against the same server is new data, not replays), with realistic traffic: a few heavy talkers, many small
 flows, short-lived connections, intra- and cross-zone peers, services and the internet. Both
 ends of a conversation between two simulated agents report their side.
 
 At the end it waits for every report to be acknowledged and prints one JSON object:
-{"sent": {...}, "acked": {...}} with bytes, retransmissions, flows and reports.
+{"sent": {...}, "acked": {...}} with bytes, retransmissions, flows and reports, and
+"unexpected_duplicates": reports the server already had although this run never sent them
+(their data was not stored; it should be 0).
 
 Faults (--fault, repeatable):
   segment=FROM>TO,loss=0.03       data sent from FROM to TO loses 3% of segments
@@ -51,6 +57,14 @@ that "flowlens sim geoip" writes (every city-network first, then by weight).`,
 				return err
 			}
 			cfg.Topology, cfg.Server, cfg.Token, cfg.InsecureSkipVerify = topo, g.server, g.token, g.insecure
+			if tokenFile != "" { // wins over FLOWLENS_TOKEN
+				if cmd.Flags().Changed("token") {
+					return errors.New("give --token or --token-file, not both")
+				}
+				if cfg.Token, err = publisher.ReadTokenFile(tokenFile, g.logger()); err != nil {
+					return err
+				}
+			}
 			for _, f := range faults {
 				ft, err := sim.ParseFault(f)
 				if err != nil {
@@ -83,10 +97,11 @@ that "flowlens sim geoip" writes (every city-network first, then by weight).`,
 	f.DurationVar(&cfg.Duration, "duration", 0, "how long to run (0: until interrupted)")
 	f.Uint64Var(&cfg.Seed, "seed", 1, "random seed; the same seed gives the same fleet")
 	f.StringArrayVar(&faults, "fault", nil, "inject a fault (see above); repeatable")
-	f.StringVar(&cfg.SpoolDir, "spool-dir", "", "publisher spool (default: a temporary directory)")
+	f.StringVar(&cfg.SpoolDir, "spool-dir", "", "publisher spool, one subdirectory per agent with its epoch and sequence (default: a temporary directory, so a fresh epoch every run)")
 	f.DurationVar(&cfg.DrainTimeout, "drain-timeout", 5*time.Minute, "how long to wait for acknowledgements at the end")
 	f.StringVar(&cfg.Compression, "compression", "zstd", "report compression: zstd or gzip")
 	f.BoolVar(&quiet, "quiet", false, "no progress line")
+	f.StringVar(&tokenFile, "token-file", "", "file holding the token alone on one line (instead of --token, which /proc shows to every local user)")
 	f.IntVar(&cfg.InternetClients, "internet-clients", 0, "add N internet clients over the city-networks of 'flowlens sim geoip'")
 	cmd.AddCommand(newSimGeoIPCmd())
 	return cmd

@@ -107,7 +107,7 @@ func TestSchemaMatchesInserts(t *testing.T) {
 		"flows":         norm(flowsColumnList),
 		"resource_keys": norm("id, " + resourceColumns),
 		"flow_keys":     norm("id, resource_id, " + flowKeyColumns),
-		"batch_seen":    "agent_id, seq_lo, seq_hi",
+		"batch_seen":    "agent_id, seq_lo, seq_hi, epoch",
 	}
 	for _, rt := range rollupTables {
 		want[rt.name] = norm(rollupColumnList)

@@ -85,7 +85,7 @@ func TestKillChild(t *testing.T) {
 	// sequences, which must come back as duplicates.
 	next := uint64(1)
 	var old []uint64
-	if set := s.seen[killAgent]; set != nil {
+	if set := s.seen[seenKey{agent: killAgent}]; set != nil {
 		rs := set.ranges()
 		next = rs[len(rs)-1].hi + 1 + 1024
 		old = append(old, rs[0].lo, rs[len(rs)-1].hi)
@@ -225,7 +225,7 @@ func verifyAfterKill(t *testing.T, path string, base time.Time, acked map[uint64
 	}
 	defer s.Close()
 	seen := make(map[uint64]bool)
-	if set := s.seen[killAgent]; set != nil {
+	if set := s.seen[seenKey{agent: killAgent}]; set != nil {
 		for _, r := range set.ranges() {
 			for x := r.lo; x <= r.hi; x++ {
 				seen[x] = true

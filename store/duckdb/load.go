@@ -181,30 +181,30 @@ func (s *Store) loadResourceKeys(ctx context.Context) (map[uint32]resourceKey, e
 	return byID, nil
 }
 
-// loadSeen rebuilds the per-agent interval sets from batch_seen.
+// loadSeen rebuilds the per-(agent, epoch) interval sets from batch_seen.
 func (s *Store) loadSeen(ctx context.Context) error {
-	rows, err := s.wconn.QueryContext(ctx, `SELECT agent_id, seq_lo, seq_hi FROM batch_seen`)
+	rows, err := s.wconn.QueryContext(ctx, `SELECT agent_id, epoch, seq_lo, seq_hi FROM batch_seen`)
 	if err != nil {
 		return fmt.Errorf("load seen batches: %w", err)
 	}
 	defer rows.Close()
-	byAgent := make(map[string][]seqRange)
+	byKey := make(map[seenKey][]seqRange)
 	n := 0
 	for rows.Next() {
-		var agent string
+		var key seenKey
 		var r seqRange
-		if err := rows.Scan(&agent, &r.lo, &r.hi); err != nil {
+		if err := rows.Scan(&key.agent, &key.epoch, &r.lo, &r.hi); err != nil {
 			return fmt.Errorf("load seen batches: %w", err)
 		}
-		byAgent[agent] = append(byAgent[agent], r)
+		byKey[key] = append(byKey[key], r)
 		n++
 	}
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("load seen batches: %w", err)
 	}
-	for agent, rs := range byAgent {
+	for key, rs := range byKey {
 		set := seqSetOf(rs)
-		s.seen[agent] = &set
+		s.seen[key] = &set
 	}
 	s.seenRows = n
 	return nil

@@ -233,13 +233,13 @@ func (s *Store) compactSeen(ctx context.Context) error {
 		return nil
 	}
 	type row struct {
-		agent string
-		r     seqRange
+		key seenKey
+		r   seqRange
 	}
 	all := make([]row, 0, intervals)
-	for agent, set := range s.seen {
+	for key, set := range s.seen {
 		for _, r := range set.ranges() {
-			all = append(all, row{agent, r})
+			all = append(all, row{key, r})
 		}
 	}
 	err := s.wconn.Raw(func(dc any) error {
@@ -248,7 +248,7 @@ func (s *Store) compactSeen(ctx context.Context) error {
 				return fmt.Errorf("compact batch_seen: %w", err)
 			}
 			return appendTo(dc, "batch_seen", len(all), func(i int) []driver.Value {
-				return []driver.Value{all[i].agent, all[i].r.lo, all[i].r.hi}
+				return []driver.Value{all[i].key.agent, all[i].r.lo, all[i].r.hi, all[i].key.epoch}
 			})
 		})
 	})

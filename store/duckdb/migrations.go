@@ -27,6 +27,16 @@ type migration struct {
 // increase by one.
 var migrations = []migration{
 	{version: 1, name: "flows, dictionaries, roll-ups and batch idempotency", stmts: schemaV1},
+	{version: 2, name: "batch idempotency per agent epoch", stmts: schemaV2},
+}
+
+// schemaV2 keys batch_seen by (agent_id, epoch, sequence): the epoch is the
+// agent's random per-spool key space (wire field Report.epoch), so an agent
+// whose spool was lost and whose sequences restart at 1 is not taken for a
+// replay. Rows written before it, and agents that send no epoch, have 0.
+// The column goes last: Write and Maintain append rows in column order.
+var schemaV2 = []string{
+	`ALTER TABLE batch_seen ADD COLUMN epoch UBIGINT DEFAULT 0`,
 }
 
 // schemaV1 is the flow store. Wide, repetitive values live in two

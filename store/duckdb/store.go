@@ -133,9 +133,9 @@ type Store struct {
 	wconn    *sql.Conn
 	inserter flowInserter
 	dict     *dictionary
-	seen     map[string]*seqSet
-	seenRows int   // rows in batch_seen, compacted by Maintain
-	failed   error // a failed commit; see checkWritable
+	seen     map[seenKey]*seqSet // per (agent, epoch)
+	seenRows int                 // rows in batch_seen, compacted by Maintain
+	failed   error               // a failed commit; see checkWritable
 	plan     writePlan
 	metrics  *metrics
 
@@ -176,7 +176,7 @@ func Open(cfg Config, logger *slog.Logger) (*Store, error) {
 		logger:  logger,
 		db:      sql.OpenDB(connector),
 		dict:    newDictionary(),
-		seen:    make(map[string]*seqSet),
+		seen:    make(map[seenKey]*seqSet),
 		now:     time.Now,
 		metrics: newMetrics(),
 	}

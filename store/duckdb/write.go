@@ -13,10 +13,17 @@ import (
 	"github.com/flowlens/flowlens/store"
 )
 
+// seenKey names one sequence space: an agent's spool epoch (0 for agents
+// that predate epochs). Sequences restart at 1 in a new epoch.
+type seenKey struct {
+	agent string
+	epoch uint64
+}
+
 // batchID is the idempotency key of a batch.
 type batchID struct {
-	agent string
-	seq   uint64
+	key seenKey
+	seq uint64
 }
 
 // chunkRows is about how many rows the builder prepares before handing
@@ -69,7 +76,7 @@ func (s *Store) writeLocked(ctx context.Context, batches []*store.Batch, dup []b
 	p.seen, p.rows = p.seen[:0], 0
 	for i, b := range batches {
 		if !dup[i] {
-			p.seen = append(p.seen, batchID{b.AgentID, b.Sequence})
+			p.seen = append(p.seen, batchID{seenKey{b.AgentID, b.Epoch}, b.Sequence})
 			p.rows += len(b.Rows)
 		}
 	}
@@ -85,10 +92,10 @@ func (s *Store) writeLocked(ctx context.Context, batches []*store.Batch, dup []b
 	}
 	s.dict.commit()
 	for _, id := range p.seen {
-		set := s.seen[id.agent]
+		set := s.seen[id.key]
 		if set == nil {
 			set = &seqSet{}
-			s.seen[id.agent] = set
+			s.seen[id.key] = set
 		}
 		set.add(id.seq)
 	}
@@ -121,14 +128,15 @@ func (s *Store) duplicates(batches []*store.Batch) []bool {
 		pending = make(map[batchID]struct{}, len(batches))
 	}
 	for i, b := range batches {
-		if set := s.seen[b.AgentID]; set != nil && set.contains(b.Sequence) {
+		key := seenKey{b.AgentID, b.Epoch}
+		if set := s.seen[key]; set != nil && set.contains(b.Sequence) {
 			dup[i] = true
 			continue
 		}
 		if pending == nil {
 			continue
 		}
-		id := batchID{b.AgentID, b.Sequence}
+		id := batchID{key, b.Sequence}
 		if _, ok := pending[id]; ok {
 			dup[i] = true
 			continue
@@ -412,6 +420,6 @@ func appendRollups(dc any, table string, aggs map[aggKey]*rollupAgg, compacted b
 
 func appendSeen(dc any, ids []batchID) error {
 	return appendTo(dc, "batch_seen", len(ids), func(i int) []driver.Value {
-		return []driver.Value{ids[i].agent, ids[i].seq, ids[i].seq}
+		return []driver.Value{ids[i].key.agent, ids[i].seq, ids[i].seq, ids[i].key.epoch}
 	})
 }

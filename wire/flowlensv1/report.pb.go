@@ -73,7 +73,8 @@ func (Direction) EnumDescriptor() ([]byte, []int) {
 	return file_proto_flowlens_v1_report_proto_rawDescGZIP(), []int{0}
 }
 
-// Report is one agent interval. (agent_id, sequence) is its idempotency key.
+// Report is one agent interval. (agent_id, epoch, sequence) is its
+// idempotency key.
 type Report struct {
 	state               protoimpl.MessageState `protogen:"open.v1"`
 	AgentId             string                 `protobuf:"bytes,1,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
@@ -83,8 +84,15 @@ type Report struct {
 	IntervalEndUnixMs   int64                  `protobuf:"varint,5,opt,name=interval_end_unix_ms,json=intervalEndUnixMs,proto3" json:"interval_end_unix_ms,omitempty"`
 	Flows               []*Flow                `protobuf:"bytes,6,rep,name=flows,proto3" json:"flows,omitempty"`
 	Stats               *AgentStats            `protobuf:"bytes,7,opt,name=stats,proto3" json:"stats,omitempty"`
-	unknownFields       protoimpl.UnknownFields
-	sizeCache           protoimpl.SizeCache
+	// epoch is a random non-zero number the publisher draws once per spool
+	// directory (SPOOL_DIR/epoch) and stamps on every report it numbers, so
+	// that an agent whose spool was lost (re-imaged host, a second simulator
+	// run) starts a key space of its own instead of reusing sequences the
+	// server already has. 0 is an agent older than the field: the key is
+	// then (agent_id, sequence) as before.
+	Epoch         uint64 `protobuf:"fixed64,8,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Report) Reset() {
@@ -164,6 +172,13 @@ func (x *Report) GetStats() *AgentStats {
 		return x.Stats
 	}
 	return nil
+}
+
+func (x *Report) GetEpoch() uint64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
 }
 
 type Host struct {
@@ -591,7 +606,7 @@ var File_proto_flowlens_v1_report_proto protoreflect.FileDescriptor
 
 const file_proto_flowlens_v1_report_proto_rawDesc = "" +
 	"\n" +
-	"\x1eproto/flowlens/v1/report.proto\x12\vflowlens.v1\"\xa4\x02\n" +
+	"\x1eproto/flowlens/v1/report.proto\x12\vflowlens.v1\"\xba\x02\n" +
 	"\x06Report\x12\x19\n" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12\x1a\n" +
 	"\bsequence\x18\x02 \x01(\x04R\bsequence\x12%\n" +
@@ -599,7 +614,8 @@ const file_proto_flowlens_v1_report_proto_rawDesc = "" +
 	"\x16interval_start_unix_ms\x18\x04 \x01(\x03R\x13intervalStartUnixMs\x12/\n" +
 	"\x14interval_end_unix_ms\x18\x05 \x01(\x03R\x11intervalEndUnixMs\x12'\n" +
 	"\x05flows\x18\x06 \x03(\v2\x11.flowlens.v1.FlowR\x05flows\x12-\n" +
-	"\x05stats\x18\a \x01(\v2\x17.flowlens.v1.AgentStatsR\x05stats\"\xa5\x01\n" +
+	"\x05stats\x18\a \x01(\v2\x17.flowlens.v1.AgentStatsR\x05stats\x12\x14\n" +
+	"\x05epoch\x18\b \x01(\x06R\x05epoch\"\xa5\x01\n" +
 	"\x04Host\x12\x17\n" +
 	"\ahost_id\x18\x01 \x01(\tR\x06hostId\x12\x1a\n" +
 	"\bhostname\x18\x02 \x01(\tR\bhostname\x12\x1c\n" +
