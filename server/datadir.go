@@ -68,4 +68,3 @@ func makePrivate(path string, log *slog.Logger) error {
 func RestrictUmask() int {
 	return syscall.Umask(0o077)
 }
-
