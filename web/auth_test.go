@@ -359,3 +359,26 @@ func browserResolve(base *url.URL, loc string) (*url.URL, bool) {
 	}
 	return base.ResolveReference(ref), true
 }
+
+// FuzzSafeNext checks, for any next value, that the Location http.Redirect
+// really sends for safeNext's answer is that answer unchanged and that a
+// browser resolves it on the same origin.
+func FuzzSafeNext(f *testing.F) {
+	for _, s := range []string{"/", "/insights?since=1h", "/./\\evil", "//evil", "/..//evil", "/\t/evil", "https:evil", "/%2F%2Fevil", "/a/b/../c/"} {
+		f.Add(s)
+	}
+	base, _ := url.Parse("http://flowlens.example/login")
+	f.Fuzz(func(t *testing.T, next string) {
+		out := safeNext(next)
+		w := httptest.NewRecorder()
+		http.Redirect(w, httptest.NewRequest("POST", "/login", nil), out, http.StatusSeeOther)
+		loc := w.Header().Get("Location")
+		if loc != out {
+			t.Fatalf("safeNext(%q) = %q, but http.Redirect sends %q", next, out, loc)
+		}
+		target, ok := browserResolve(base, loc)
+		if !ok || target.Host != base.Host || target.Scheme != base.Scheme {
+			t.Fatalf("safeNext(%q): Location %q takes a browser to %v", next, loc, target)
+		}
+	})
+}

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -144,7 +145,21 @@ func safeNext(next string) string {
 	if u.RawQuery != "" {
 		p += "?" + u.RawQuery
 	}
-	return p
+	return escapeNonASCII(p)
+}
+
+// escapeNonASCII percent-encodes bytes above 0x7f, as http.Redirect does
+// to the Location it sends, so that safeNext's answer is sent unchanged.
+func escapeNonASCII(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c >= 0x80 {
+			fmt.Fprintf(&b, "%%%02x", c)
+		} else {
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
 }
 
 func urlQueryEscape(s string) string { return url.QueryEscape(s) }
