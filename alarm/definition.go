@@ -14,6 +14,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/flowlens/flowlens/internal/pathseg"
 )
 
 // State is an alarm's state.
@@ -133,8 +135,8 @@ func invalid(field, format string, args ...any) error {
 // severity warning) and checks every field; the error names the first bad
 // one.
 func (d *Definition) Normalize() error {
-	if !NamePattern.MatchString(d.Name) {
-		return invalid("name", "%q must be 1-255 characters of a-z, A-Z, 0-9, '_', '.', '-'", d.Name)
+	if !NamePattern.MatchString(d.Name) || pathseg.Dot(d.Name) {
+		return invalid("name", "%q must be 1-255 characters of a-z, A-Z, 0-9, '_', '.', '-' (not \".\" or \"..\", which URLs cannot carry)", d.Name)
 	}
 	if strings.TrimSpace(d.Namespace) == "" {
 		return invalid("namespace", "required (e.g. FlowLens/Monitors)")

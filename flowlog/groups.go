@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+
+	"github.com/flowlens/flowlens/internal/pathseg"
 )
 
 // Group is one log group's content.
@@ -43,4 +45,15 @@ func (im *Importer) Groups(ctx context.Context) ([]Group, error) {
 		out = append(out, g)
 	}
 	return out, rs.Err()
+}
+
+// checkGroupPath refuses group (and stream) names with a "." or ".." part:
+// a group is addressed as /api/v1/logs/{group}, where clients and the
+// server's mux resolve such parts, so its files could never be read back
+// by URL.
+func checkGroupPath(name string) error {
+	if pathseg.Dot(name) {
+		return fmt.Errorf("%w: %q: no \".\" or \"..\" between slashes (URLs cannot carry them)", ErrGroup, clip(name))
+	}
+	return nil
 }

@@ -210,7 +210,7 @@ func CheckGroup(name string) error {
 			return fmt.Errorf("%w: %q has control characters", ErrGroup, clip(name))
 		}
 	}
-	return nil
+	return checkGroupPath(name)
 }
 
 // Duplicate says whether a file with this content was already imported

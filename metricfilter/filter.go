@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/flowlens/flowlens/internal/pathseg"
 )
 
 // DefaultNamespace is where filters publish unless told otherwise.
@@ -76,11 +78,11 @@ type extractor struct {
 // Compile checks the filter (defaults: namespace FlowLens/Logs, value 1)
 // and prepares it. Errors name the field and, for the pattern, the column.
 func Compile(f Filter) (*Compiled, error) {
-	if !groupPattern.MatchString(f.Group) {
-		return nil, invalid("group", "%q must be 1-512 characters of a-z, A-Z, 0-9, '_', '.', '/', '#', '-'", f.Group)
+	if !groupPattern.MatchString(f.Group) || pathseg.Dot(f.Group) {
+		return nil, invalid("group", "%q must be 1-512 characters of a-z, A-Z, 0-9, '_', '.', '/', '#', '-', with no \".\" or \"..\" between slashes (URLs cannot carry them)", f.Group)
 	}
-	if !namePattern.MatchString(f.Name) {
-		return nil, invalid("name", "%q must be 1-255 characters of a-z, A-Z, 0-9, '_', '.', '-'", f.Name)
+	if !namePattern.MatchString(f.Name) || pathseg.Dot(f.Name) {
+		return nil, invalid("name", "%q must be 1-255 characters of a-z, A-Z, 0-9, '_', '.', '-' (not \".\" or \"..\", which URLs cannot carry)", f.Name)
 	}
 	if f.MetricNamespace == "" {
 		f.MetricNamespace = DefaultNamespace

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/flowlens/flowlens/internal/pathseg"
 	"github.com/flowlens/flowlens/topology"
 )
 
@@ -94,8 +95,8 @@ func ParseSpec(name string, local, remote []string, period string) (Spec, error)
 // Validate checks the name, the period and the kinds, and that every
 // resource exists in t (when t is not nil).
 func (s *Spec) Validate(t *topology.Topology) error {
-	if !nameRE.MatchString(s.Name) {
-		return fmt.Errorf("%w: name %q: use 1-255 letters, digits, '_', '.' or '-'", ErrInvalid, s.Name)
+	if !nameRE.MatchString(s.Name) || pathseg.Dot(s.Name) {
+		return fmt.Errorf("%w: name %q: use 1-255 letters, digits, '_', '.' or '-' (not \".\" or \"..\", which URLs cannot carry)", ErrInvalid, s.Name)
 	}
 	if s.Period == 0 {
 		s.Period = DefaultPeriod

@@ -112,8 +112,8 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 // once the listener is bound; /healthz answers 200 from then on.
 func (s *Server) Start() error {
 	s.started = time.Now()
-	if err := os.MkdirAll(s.cfg.DataDir, 0o750); err != nil {
-		return fmt.Errorf("create data dir: %w", err)
+	if err := prepareDataDir(s.cfg.DataDir, s.log); err != nil {
+		return err
 	}
 	if err := s.loadTokens(); err != nil {
 		return err

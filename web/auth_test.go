@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -27,13 +28,19 @@ const testPassword = "correct horse battery staple"
 // and the pages that need no store.
 func testUI(t *testing.T) (*UI, *httptest.Server) {
 	t.Helper()
+	return testUIWith(t, Config{AdminPassword: testPassword}, nil)
+}
+
+// testUIWith is testUI with a given configuration and logger.
+func testUIWith(t *testing.T, cfg Config, log *slog.Logger) (*UI, *httptest.Server) {
+	t.Helper()
 	topo, err := topology.Parse(examples.Topology, examples.TopologyName)
 	if err != nil {
 		t.Fatal(err)
 	}
 	d := &server.Deps{DataDir: t.TempDir(), Registry: prometheus.NewRegistry(), Agents: ingest.NewAgents(),
-		Topology: func() *topology.Topology { return topo }, Modules: map[string]server.Module{}}
-	u, err := New(Config{AdminPassword: testPassword}, d)
+		Topology: func() *topology.Topology { return topo }, Modules: map[string]server.Module{}, Log: log}
+	u, err := New(cfg, d)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -272,4 +279,106 @@ func TestUsersFileReplacesAdmin(t *testing.T) {
 	if _, err := New(Config{UsersFile: path + ".missing"}, d); err == nil {
 		t.Fatal("a missing users file must stop the server")
 	}
+}
+
+// TestLoginNextCannotRedirectOffSite logs in with next= values that try to
+// send the browser to another site after login, and checks the Location
+// header the server really sends, read the way a browser reads it (tabs
+// and newlines dropped, "\" taken for "/", then resolved against the
+// page): it must stay on the same origin. Local paths keep working.
+func TestLoginNextCannotRedirectOffSite(t *testing.T) {
+	_, ts := testUI(t)
+	base, _ := url.Parse(ts.URL + "/login")
+	offSite := []string{
+		"/./\\evil.example", "//evil.example", "/\\evil.example", "\\/evil.example", "\\\\evil.example",
+		"/%2F%2Fevil.example", "/%2f/evil.example", "/..//evil.example", "/.//evil.example", "/a/../..//evil.example",
+		"///evil.example", "/\t/evil.example", "/\n/evil.example", "/\r\n/evil.example", "\t//evil.example",
+		" //evil.example", "//evil.example\x00", "/\x0b/evil.example", "https:evil.example", "http:evil.example",
+		"https://evil.example/", "HTTPS://evil.example", "https:/\\evil.example", "//user@evil.example",
+		"javascript:alert(1)", "data:text/html,x", "%2F%2Fevil.example", "/%5C%5Cevil.example", "/./%5Cevil.example",
+		"/\u3000/evil.example", "/\u2028/evil.example",
+	}
+	for _, next := range offSite {
+		for _, how := range []string{"post", "get"} {
+			loc := loginAndFollowNext(t, ts.URL, how, next)
+			target, ok := browserResolve(base, loc)
+			if !ok || target.Host != base.Host || target.Scheme != base.Scheme {
+				t.Errorf("next=%q (%s): Location %q takes the browser to %v", next, how, loc, target)
+			}
+		}
+	}
+	local := map[string]string{
+		"/insights?since=1h": "/insights?since=1h", "/monitors/a%20b": "/monitors/a%20b",
+		"/monitors/web/": "/monitors/web/", "/flowlogs?q=a%2Fb#frag": "/flowlogs?q=a%2Fb", "/a/./b/../c": "/a/c",
+	}
+	for next, want := range local {
+		if loc := loginAndFollowNext(t, ts.URL, "post", next); loc != want {
+			t.Errorf("next=%q: Location %q, want %q", next, loc, want)
+		}
+	}
+}
+
+// loginAndFollowNext logs in with next (posted with the form, or given to
+// the login page of a browser already logged in) and returns the Location.
+func loginAndFollowNext(t *testing.T, base, how, next string) string {
+	t.Helper()
+	c := browser(t)
+	_, page := fetch(t, c, "GET", base+"/login", nil, nil)
+	tok := csrfInput.FindStringSubmatch(page)[1]
+	resp, _ := fetch(t, c, "POST", base+"/login", url.Values{"username": {"admin"}, "password": {testPassword}, "csrf_token": {tok}, "next": {next}}, nil)
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("login with next=%q: %d", next, resp.StatusCode)
+	}
+	if how == "get" {
+		resp, _ = fetch(t, c, "GET", base+"/login?next="+url.QueryEscape(next), nil, nil)
+		if resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("login page with a session, next=%q: %d", next, resp.StatusCode)
+		}
+	}
+	return resp.Header.Get("Location")
+}
+
+// browserResolve reads a Location value as a browser's URL parser does
+// (WHATWG URL: leading and trailing C0 controls and spaces stripped, tabs
+// and newlines removed anywhere, "\" is "/" in http(s) URLs) and resolves
+// it against base.
+func browserResolve(base *url.URL, loc string) (*url.URL, bool) {
+	s := strings.TrimFunc(loc, func(r rune) bool { return r <= ' ' })
+	s = strings.NewReplacer("\t", "", "\n", "", "\r", "", "\\", "/").Replace(s)
+	ref, err := url.Parse(s)
+	if err != nil || s == "" {
+		return nil, false
+	}
+	if ref.Scheme != "" && strings.EqualFold(ref.Scheme, base.Scheme) && ref.Host == "" && !strings.HasPrefix(ref.Opaque, "/") {
+		// "http:evil" against an http page is relative in a browser.
+		ref, _ = url.Parse(ref.Opaque)
+	}
+	if ref.Scheme != "" && ref.Opaque != "" {
+		// "https:evil" from an http page: a browser makes it https://evil/.
+		return &url.URL{Scheme: strings.ToLower(ref.Scheme), Host: strings.TrimLeft(ref.Opaque, "/")}, true
+	}
+	return base.ResolveReference(ref), true
+}
+
+// FuzzSafeNext checks, for any next value, that the Location http.Redirect
+// really sends for safeNext's answer is that answer unchanged and that a
+// browser resolves it on the same origin.
+func FuzzSafeNext(f *testing.F) {
+	for _, s := range []string{"/", "/insights?since=1h", "/./\\evil", "//evil", "/..//evil", "/\t/evil", "https:evil", "/%2F%2Fevil", "/a/b/../c/"} {
+		f.Add(s)
+	}
+	base, _ := url.Parse("http://flowlens.example/login")
+	f.Fuzz(func(t *testing.T, next string) {
+		out := safeNext(next)
+		w := httptest.NewRecorder()
+		http.Redirect(w, httptest.NewRequest("POST", "/login", nil), out, http.StatusSeeOther)
+		loc := w.Header().Get("Location")
+		if loc != out {
+			t.Fatalf("safeNext(%q) = %q, but http.Redirect sends %q", next, out, loc)
+		}
+		target, ok := browserResolve(base, loc)
+		if !ok || target.Host != base.Host || target.Scheme != base.Scheme {
+			t.Fatalf("safeNext(%q): Location %q takes a browser to %v", next, loc, target)
+		}
+	})
 }

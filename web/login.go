@@ -1,15 +1,17 @@
 package web
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
 	"crypto/subtle"
-	"net"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
+	"path"
 	"strings"
-	"sync"
 	"time"
-
-	"golang.org/x/crypto/bcrypt"
 )
 
 type loginData struct {
@@ -51,10 +53,22 @@ func (u *UI) handleLogin(w http.ResponseWriter, r *http.Request) {
 		u.renderLogin(w, r, http.StatusForbidden, d)
 		return
 	}
-	ip := clientIP(r)
-	if !u.limiter.allow(ip) {
+	addr := addressKey(r)
+	// Both limits are taken before bcrypt runs: parallel guesses cannot all
+	// reach the comparison before the first failure is counted.
+	if !u.byAddress.take(addr) {
 		u.metrics.logins.WithLabelValues("rate_limited").Inc()
 		d.Error = "Too many failed logins from your address. Wait a few minutes."
+		u.renderLogin(w, r, http.StatusTooManyRequests, d)
+		return
+	}
+	// A browser that logged in as this user before is exempt from the
+	// per-user limit, so distributed guessing cannot lock its owner out.
+	knownDevice := u.devices.known(r, name)
+	if !knownDevice && !u.byUser.take(userBucket(name)) {
+		u.byAddress.give(addr)
+		u.metrics.logins.WithLabelValues("user_limited").Inc()
+		d.Error = "Too many failed logins for this user name. Wait a few minutes."
 		u.renderLogin(w, r, http.StatusTooManyRequests, d)
 		return
 	}
@@ -62,20 +76,37 @@ func (u *UI) handleLogin(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		hash = u.dummyHash
 	}
-	if bcrypt.CompareHashAndPassword(hash, []byte(r.PostFormValue("password"))) != nil || !ok {
-		u.limiter.fail(ip)
+	if u.compare(hash, []byte(r.PostFormValue("password"))) != nil || !ok {
 		u.metrics.logins.WithLabelValues("bad_password").Inc()
-		u.log.Info("web login failed", "user", name, "remote", ip)
+		u.log.Info("web login failed", u.failedUserAttr(name, ok), "remote", addr)
 		d.Error = "Wrong user name or password."
 		u.renderLogin(w, r, http.StatusUnauthorized, d)
 		return
 	}
+	u.byAddress.give(addr)
+	if !knownDevice {
+		u.byUser.give(userBucket(name))
+	}
 	ss := u.sessions.create(name)
 	setCookie(w, r, sessionCookie, ss.id, 0)
 	setCookie(w, r, loginCSRFCookie, "", -1)
+	u.devices.issue(w, r, name)
 	u.metrics.logins.WithLabelValues("ok").Inc()
-	u.log.Info("web login", "user", name, "remote", ip)
+	u.log.Info("web login", "user", name, "remote", addr)
 	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+// failedUserAttr names the user of a failed login in the log: an existing
+// account by its name (as sshd does), anything else only by a keyed hash,
+// because what people type into the user field is sometimes a password.
+// The hash lets an operator see that the same name was tried repeatedly.
+func (u *UI) failedUserAttr(name string, exists bool) slog.Attr {
+	if exists {
+		return slog.String("user", name)
+	}
+	m := hmac.New(sha256.New, u.logKey)
+	m.Write([]byte(name))
+	return slog.String("unknown_user_tag", hex.EncodeToString(m.Sum(nil)[:6]))
 }
 
 func (u *UI) handleLogout(w http.ResponseWriter, r *http.Request) {
@@ -86,79 +117,49 @@ func (u *UI) handleLogout(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/login", http.StatusSeeOther)
 }
 
-// safeNext keeps a post-login redirect on this site: a path, never a URL
-// with a host or a scheme-relative "//host".
+// safeNext keeps a post-login redirect on this site. It returns the
+// cleaned path (and query) exactly as http.Redirect will send it, after
+// checking that very string: Redirect cleans the path itself, and a check
+// made before that cleaning is undone by it ("/./\evil" becomes
+// "/\evil", which browsers read as "//evil"). Backslashes, control
+// characters and spaces are refused outright: browsers turn "\" into "/"
+// and drop tabs and newlines, so "/\t/evil" would reach "//evil".
 func safeNext(next string) string {
-	if next == "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") {
+	if next == "" || strings.ContainsFunc(next, func(c rune) bool { return c == '\\' || c <= ' ' || c == 0x7f }) {
 		return "/"
 	}
-	if u, err := url.Parse(next); err != nil || u.Host != "" || u.Scheme != "" {
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" ||
+		!strings.HasPrefix(u.Path, "/") || strings.HasPrefix(u.Path, "//") || strings.Contains(u.Path, "\\") {
 		return "/"
 	}
-	return next
+	p := u.EscapedPath()
+	trailing := strings.HasSuffix(p, "/")
+	p = path.Clean(p)
+	if trailing && !strings.HasSuffix(p, "/") {
+		p += "/"
+	}
+	if strings.HasPrefix(p, "//") || !strings.HasPrefix(p, "/") {
+		return "/"
+	}
+	if u.RawQuery != "" {
+		p += "?" + u.RawQuery
+	}
+	return escapeNonASCII(p)
+}
+
+// escapeNonASCII percent-encodes bytes above 0x7f, as http.Redirect does
+// to the Location it sends, so that safeNext's answer is sent unchanged.
+func escapeNonASCII(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c >= 0x80 {
+			fmt.Fprintf(&b, "%%%02x", c)
+		} else {
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
 }
 
 func urlQueryEscape(s string) string { return url.QueryEscape(s) }
-
-func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
-}
-
-// loginLimiter slows down password guessing: after max failures from one
-// address within window, that address may not try again until the window
-// has passed since its first failure.
-type loginLimiter struct {
-	mu     sync.Mutex
-	max    int
-	window time.Duration
-	fails  map[string]*failures
-	now    func() time.Time
-}
-
-type failures struct {
-	first time.Time
-	n     int
-}
-
-func newLoginLimiter(max int, window time.Duration) *loginLimiter {
-	return &loginLimiter{max: max, window: window, fails: map[string]*failures{}, now: time.Now}
-}
-
-func (l *loginLimiter) allow(ip string) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	f := l.fails[ip]
-	if f == nil {
-		return true
-	}
-	if l.now().Sub(f.first) > l.window {
-		delete(l.fails, ip)
-		return true
-	}
-	return f.n < l.max
-}
-
-func (l *loginLimiter) fail(ip string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	f := l.fails[ip]
-	if f == nil || l.now().Sub(f.first) > l.window {
-		f = &failures{first: l.now()}
-		l.fails[ip] = f
-	}
-	f.n++
-}
-
-func (l *loginLimiter) evict() {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for ip, f := range l.fails {
-		if l.now().Sub(f.first) > l.window {
-			delete(l.fails, ip)
-		}
-	}
-}

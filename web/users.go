@@ -149,6 +149,10 @@ func GeneratePassword() string {
 func adminPassword(dataDir string) (pw, path string, err error) {
 	path = filepath.Join(dataDir, AdminPasswordFile)
 	if b, err := os.ReadFile(path); err == nil && strings.TrimSpace(string(b)) != "" {
+		// A file written by hand (or copied in) may be readable by others.
+		if err := privateFile(path); err != nil {
+			return "", path, err
+		}
 		return strings.TrimSpace(string(b)), path, nil
 	}
 	pw = GeneratePassword()
@@ -156,4 +160,19 @@ func adminPassword(dataDir string) (pw, path string, err error) {
 		return "", path, fmt.Errorf("write generated admin password: %w", err)
 	}
 	return pw, path, nil
+}
+
+// privateFile takes group and other permissions away from path.
+func privateFile(path string) error {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return fmt.Errorf("check mode of %s: %w", path, err)
+	}
+	if fi.Mode().Perm()&0o077 == 0 {
+		return nil
+	}
+	if err := os.Chmod(path, fi.Mode().Perm()&^0o077); err != nil {
+		return fmt.Errorf("make %s private: %w", path, err)
+	}
+	return nil
 }

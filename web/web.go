@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/flowlens/flowlens/internal/promset"
 	"github.com/flowlens/flowlens/server"
@@ -33,6 +34,11 @@ type Config struct {
 	// (default 8h); SessionMaxAge after this long in any case (default 7d).
 	SessionIdle   time.Duration
 	SessionMaxAge time.Duration
+	// LoginMaxFailures failed logins from one address, or for one user
+	// name from anywhere, within LoginWindow refuse further attempts (429)
+	// for the rest of the window (defaults 10 and 5m).
+	LoginMaxFailures int
+	LoginWindow      time.Duration
 }
 
 // Name is the module's name in Deps.Modules.
@@ -52,15 +58,23 @@ type UI struct {
 	sessions *sessions
 	pages    *pages
 	rate     *ingestRate
-	limiter  *loginLimiter
-	history  *history
-	mods     modules
-	metrics  uiMetrics
-	stop     chan struct{}
-	wg       sync.WaitGroup
+	// byAddress and byUser limit password guessing; devices exempts the
+	// browsers that logged in before from the per-user limit.
+	byAddress *loginLimiter
+	byUser    *loginLimiter
+	devices   *devices
+	history   *history
+	mods      modules
+	metrics   uiMetrics
+	stop      chan struct{}
+	wg        sync.WaitGroup
 	// dummyHash is compared against when the user does not exist, so that
 	// a login takes as long for unknown users as for known ones.
 	dummyHash []byte
+	// compare checks a password against a hash (bcrypt; tests count calls).
+	compare func(hash, password []byte) error
+	// logKey keys the hash that stands for unknown user names in the log.
+	logKey []byte
 }
 
 type uiMetrics struct {
@@ -78,13 +92,27 @@ func New(cfg Config, d *server.Deps) (*UI, error) {
 	if cfg.SessionMaxAge <= 0 {
 		cfg.SessionMaxAge = 7 * 24 * time.Hour
 	}
+	if cfg.LoginMaxFailures <= 0 {
+		cfg.LoginMaxFailures = DefaultLoginMaxFailures
+	}
+	if cfg.LoginWindow <= 0 {
+		cfg.LoginWindow = DefaultLoginWindow
+	}
 	log := d.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	u := &UI{cfg: cfg, deps: d, log: log, sessions: newSessions(cfg.SessionIdle, cfg.SessionMaxAge),
-		rate: newIngestRate(10*time.Second, 180), limiter: newLoginLimiter(10, 5*time.Minute),
-		stop: make(chan struct{})}
+	u := &UI{
+		cfg: cfg, deps: d, log: log,
+		sessions:  newSessions(cfg.SessionIdle, cfg.SessionMaxAge),
+		rate:      newIngestRate(10*time.Second, 180),
+		byAddress: newLoginLimiter(cfg.LoginMaxFailures, cfg.LoginWindow),
+		byUser:    newLoginLimiter(cfg.LoginMaxFailures, cfg.LoginWindow),
+		devices:   newDevices(),
+		compare:   bcrypt.CompareHashAndPassword,
+		logKey:    []byte(randomToken()),
+		stop:      make(chan struct{}),
+	}
 	if err := u.loadUsers(); err != nil {
 		return nil, err
 	}
@@ -109,7 +137,7 @@ func New(cfg Config, d *server.Deps) (*UI, error) {
 			Help:    "Time to answer web UI requests, by page.",
 			Buckets: []float64{.005, .01, .025, .05, .1, .2, .3, .5, 1, 2, 5}}, []string{"page"}),
 		logins: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "flowlens_web_logins_total",
-			Help: "Web UI login attempts by result (ok, bad_password, rate_limited, bad_csrf)."}, []string{"result"}),
+			Help: "Web UI login attempts by result (ok, bad_password, rate_limited: too many from the address, user_limited: too many for the user name, bad_csrf)."}, []string{"result"}),
 		sessions: prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "flowlens_web_sessions",
 			Help: "Live web UI sessions."}, func() float64 { return float64(u.sessions.count()) }),
 	}
@@ -167,7 +195,8 @@ func (u *UI) Start(ctx context.Context) error {
 			select {
 			case <-t.C:
 				u.sessions.evict()
-				u.limiter.evict()
+				u.byAddress.evict()
+				u.byUser.evict()
 			case <-u.stop:
 				return
 			}

@@ -53,6 +53,8 @@ func (m *moduleFlags) register(f *pflag.FlagSet) {
 	m.logquery = logquery.DefaultConfig()
 	f.DurationVar(&m.logquery.Timeout, "query-timeout", m.logquery.Timeout, "stop a log query (POST /api/v1/query) after this long")
 	f.IntVar(&m.logquery.MaxConcurrent, "query-max-concurrent", m.logquery.MaxConcurrent, "log queries that run at once; more wait")
+	f.IntVar(&m.web.LoginMaxFailures, "web-login-max-failures", web.DefaultLoginMaxFailures, "failed web UI logins from one address (an IPv6 /64), or for one user name from any address, after which further attempts get 429 until --web-login-window has passed; a browser that logged in as that user before is exempt from the per-user-name limit")
+	f.DurationVar(&m.web.LoginWindow, "web-login-window", web.DefaultLoginWindow, "window of --web-login-max-failures, counted from the first failure")
 	f.StringVar(&m.web.UsersFile, "users-file", "", "web UI users (YAML: users: [{name, password_hash}]); without it the one user is admin, password from FLOWLENS_ADMIN_PASSWORD or generated into DATA_DIR/admin-password")
 }
 

@@ -100,6 +100,9 @@ func runServer(ctx context.Context, g *globals, cfg server.Config, started func(
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(400)
 	}
+	// Everything the server creates (the DuckDB WAL, re-created after
+	// every checkpoint, spill files) is private to its account.
+	server.RestrictUmask()
 	srv, err := server.New(cfg, log)
 	if err != nil {
 		return err

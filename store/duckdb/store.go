@@ -167,6 +167,9 @@ func Open(cfg Config, logger *slog.Logger) (*Store, error) {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	cfg = cfg.withDefaults()
+	if err := privateFiles(cfg.Path, logger); err != nil {
+		return nil, fmt.Errorf("open duckdb store: %w", err)
+	}
 	connector, err := duckdb.NewConnector(cfg.dsn(), initConn)
 	if err != nil {
 		return nil, fmt.Errorf("open duckdb %s: %w", cfg.Path, err)
@@ -187,6 +190,10 @@ func Open(cfg Config, logger *slog.Logger) (*Store, error) {
 	if err := s.init(context.Background()); err != nil {
 		s.db.Close()
 		return nil, fmt.Errorf("open duckdb %s: %w", cfg.Path, err)
+	}
+	if err := privateFiles(cfg.Path, logger); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("open duckdb store: %w", err)
 	}
 	logger.Info("flow store opened", "path", cfg.Path, "flow_keys", s.dict.nFlows,
 		"resource_keys", len(s.dict.resources), "agents", len(s.seen))
