@@ -44,6 +44,7 @@ func (m *moduleFlags) register(f *pflag.FlagSet) {
 	f.DurationVar(&m.monitor.Retention, "monitor-evaluation-retention", 0, "keep monitor evaluations (evidence, contributors) this long (default 24h; metric points are kept longer)")
 	f.DurationVar(&m.alarm.EvalDelay, "alarm-eval-delay", 0, "wait this long after a period ends before judging it (default min(step/2, 3s))")
 	f.DurationVar(&m.alarm.ResendInterval, "alarm-resend-interval", 0, "re-send firing alerts to Alertmanager this often (default 1m)")
+	f.StringSliceVar(&m.alarm.NotifyAllowedHosts, "notify-allowed-hosts", nil, "the only places alarm webhooks and Alertmanagers may be: host names (hooks.example.com), name suffixes (*.example.com), addresses or networks (10.0.0.0/8), comma-separated or repeated; a listed name is trusted wherever it resolves, any other target only at listed addresses, checked on every connection (default: anywhere)")
 	f.IntVar(&m.flowlog.Importer.MaxErrors, "flowlog-max-errors", 100, "bad flow-log lines listed per file in an import's answer (all are counted)")
 	f.StringVar(&m.geoip.CityPath, "geoip-city", "", "MMDB file with client cities (MaxMind GeoLite2-City or IPinfo location; a combined city+ASN file works too)")
 	f.StringVar(&m.geoip.ASNPath, "geoip-asn", "", "MMDB file with ASNs (MaxMind GeoLite2-ASN or IPinfo ASN; may be the same file as --geoip-city)")
