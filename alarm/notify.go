@@ -3,11 +3,11 @@ package alarm
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
-	"crypto/tls"
-	"errors"
 	"log/slog"
 	"net"
 	"net/http"
