@@ -177,7 +177,10 @@ type deadlineRecorder struct {
 	reads []time.Time
 }
 
-func (d *deadlineRecorder) SetReadDeadline(t time.Time) error  { d.reads = append(d.reads, t); return nil }
+func (d *deadlineRecorder) SetReadDeadline(t time.Time) error {
+	d.reads = append(d.reads, t)
+	return nil
+}
 func (d *deadlineRecorder) SetWriteDeadline(t time.Time) error { return nil }
 
 // Once a body has been read, no read deadline is left on the connection:
