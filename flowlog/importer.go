@@ -694,9 +694,10 @@ func (im *Importer) File(ctx context.Context, group, sha string) (*FileInfo, err
 }
 
 // copyHash copies r to w and returns the hex sha256 of what it copied.
+// Large reads and writes: uploads of hundreds of MB are spooled this way.
 func copyHash(w io.Writer, r io.Reader) (string, error) {
 	h := sha256.New()
-	if _, err := io.Copy(io.MultiWriter(w, h), r); err != nil {
+	if _, err := io.CopyBuffer(io.MultiWriter(w, h), r, make([]byte, 1<<20)); err != nil {
 		return "", err
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
