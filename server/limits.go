@@ -3,10 +3,12 @@ package server
 import (
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -16,8 +18,10 @@ import (
 // how long it may take to send a request body or to take an answer.
 type Limits struct {
 	// MaxConnections is how many connections are served at once; beyond
-	// it a new connection is closed as soon as it is accepted. Default
-	// 1,000.
+	// it a new connection is closed as soon as it is accepted. Every
+	// agent keeps one open (it reports every 30 s, within the idle
+	// timeout), so this must exceed the fleet. Default 10,000 (~20 KB
+	// of memory each when idle).
 	MaxConnections int
 	// BodyTimeout is how long a request body may take to arrive, from
 	// the moment its handler starts. Handlers that take large bodies
@@ -31,7 +35,7 @@ type Limits struct {
 
 // Defaults for Limits, and the timeouts that need no flag.
 const (
-	DefaultMaxConnections = 1000
+	DefaultMaxConnections = 10000
 	DefaultBodyTimeout    = 30 * time.Second
 	DefaultWriteStall     = 60 * time.Second
 	// readHeaderTimeout bounds the request line and headers.
@@ -56,14 +60,17 @@ func (l Limits) withDefaults() Limits {
 // limiter applies Limits to a listener and to every handler.
 type limiter struct {
 	cfg          Limits
+	log          *slog.Logger
+	lastWarn     atomic.Int64 // Unix seconds of the last "connections refused" warning
 	open         prometheus.Gauge
 	refused      prometheus.Counter
 	bodyTimeouts prometheus.Counter
 }
 
-func newLimiter(cfg Limits, reg prometheus.Registerer) *limiter {
+func newLimiter(cfg Limits, reg prometheus.Registerer, log *slog.Logger) *limiter {
 	l := &limiter{
 		cfg: cfg.withDefaults(),
+		log: log,
 		open: prometheus.NewGauge(prometheus.GaugeOpts{Name: "flowlens_http_connections_open",
 			Help: "HTTP connections being served."}),
 		refused: prometheus.NewCounter(prometheus.CounterOpts{Name: "flowlens_http_connections_refused_total",
@@ -102,7 +109,17 @@ func (ll *limitListener) Accept() (net.Conn, error) {
 		default:
 			ll.l.refused.Inc()
 			c.Close()
+			ll.l.warnRefused()
 		}
+	}
+}
+
+// warnRefused logs refused connections at most once a minute (the
+// counter has them all).
+func (l *limiter) warnRefused() {
+	now, last := time.Now().Unix(), l.lastWarn.Load()
+	if now-last >= 60 && l.lastWarn.CompareAndSwap(last, now) {
+		l.log.Warn("connections refused: --max-connections are open (every agent keeps one)", "max_connections", l.cfg.MaxConnections)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -146,7 +147,7 @@ func TestConnectionCap(t *testing.T) {
 // A client that asks for a large answer and does not read it is cut off
 // once writing makes no progress for WriteStall.
 func TestStalledReaderCutOff(t *testing.T) {
-	lim := newLimiter(Limits{WriteStall: 200 * time.Millisecond}, prometheus.NewRegistry())
+	lim := newLimiter(Limits{WriteStall: 200 * time.Millisecond}, prometheus.NewRegistry(), slog.New(slog.DiscardHandler))
 	writeErr := make(chan error, 1)
 	srv := httptest.NewServer(lim.wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		chunk := make([]byte, 1<<20)
@@ -189,7 +190,7 @@ func (d *deadlineRecorder) SetWriteDeadline(t time.Time) error { return nil }
 // A body left unread gets a deadline of now, so the server does not wait
 // for it before answering.
 func TestBodyDeadlineClearedOnceRead(t *testing.T) {
-	lim := newLimiter(Limits{}, prometheus.NewRegistry())
+	lim := newLimiter(Limits{}, prometheus.NewRegistry(), slog.New(slog.DiscardHandler))
 	for _, c := range []struct {
 		name string
 		read bool

@@ -180,7 +180,7 @@ func (s *Server) listen() error {
 	// No ReadTimeout or WriteTimeout: they would bound every handler,
 	// long queries and uploads included. The limiter sets per-request
 	// body and write-stall deadlines instead.
-	lim := newLimiter(s.cfg.Limits, s.registry)
+	lim := newLimiter(s.cfg.Limits, s.registry, s.log)
 	s.listener = lim.listener(ln)
 	ln = s.listener
 	s.http = &http.Server{Handler: lim.wrap(s.routes()), ReadHeaderTimeout: readHeaderTimeout, IdleTimeout: idleTimeout,

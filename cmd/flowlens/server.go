@@ -62,7 +62,7 @@ before listening beyond loopback.`,
 	f.DurationVar(&cfg.Retention.Min1, "retention-1m", store.DefaultRetention.Min1, "how long 1-minute roll-ups are kept")
 	f.DurationVar(&cfg.Retention.Min10, "retention-10m", store.DefaultRetention.Min10, "how long 10-minute roll-ups are kept")
 	f.DurationVar(&cfg.Retention.Hour1, "retention-1h", store.DefaultRetention.Hour1, "how long 1-hour roll-ups are kept")
-	f.IntVar(&cfg.Limits.MaxConnections, "max-connections", server.DefaultMaxConnections, "HTTP connections served at once; more are closed on arrival (each agent, browser tab and CLI call holds one while it works)")
+	f.IntVar(&cfg.Limits.MaxConnections, "max-connections", server.DefaultMaxConnections, "HTTP connections served at once; more are closed on arrival (every agent keeps one open: set it above the number of agents plus users)")
 	f.DurationVar(&cfg.Limits.BodyTimeout, "request-body-timeout", server.DefaultBodyTimeout, "a request body (agent report, API call) must arrive within this; flow-log uploads use --upload-stall-timeout instead")
 	cmd.MarkFlagRequired("data-dir")
 	return cmd
