@@ -2,6 +2,7 @@ package server
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"io"
 	"log/slog"
@@ -65,18 +66,48 @@ func TestTrickledUnauthenticatedBodyDropped(t *testing.T) {
 	}
 }
 
+// echoModule answers a POST with the size of its body (400 when reading
+// it fails): a handler that reads its whole body.
+type echoModule struct{}
+
+func (echoModule) Routes(mux *http.ServeMux, protect func(http.Handler) http.Handler) {
+	mux.Handle("POST /api/v1/test/echo", protect(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n, err := io.Copy(io.Discard, r.Body)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, "body: "+err.Error())
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]int64{"bytes": n})
+	})))
+}
+func (echoModule) Start(context.Context) error { return nil }
+func (echoModule) Stop(context.Context) error  { return nil }
+
 // An authenticated client that stops sending its body is cut off after
 // the body timeout, whatever the handler.
 func TestTrickledBodyCutOffAtDeadline(t *testing.T) {
-	s := startTestServer(t, Config{Tokens: []string{"tok"}, Limits: Limits{BodyTimeout: 200 * time.Millisecond}})
+	s := startTestServer(t, Config{Tokens: []string{"tok"}, Limits: Limits{BodyTimeout: 200 * time.Millisecond},
+		Modules: []ModuleFactory{{Name: "echo", New: func(*Deps) (Module, error) { return echoModule{}, nil }}}})
 	c := rawRequest(t, s.listener.Addr().String(),
-		"POST /api/v1/ingest HTTP/1.1\r\nHost: flowlens\r\nAuthorization: Bearer tok\r\nContent-Type: application/x-protobuf\r\nContent-Length: 100000\r\n\r\nx")
-	if got := readUntilClosed(t, c); !strings.HasPrefix(got, "HTTP/1.1 4") {
-		t.Fatalf("answer %q, want a 4xx", got)
+		"POST /api/v1/test/echo HTTP/1.1\r\nHost: flowlens\r\nAuthorization: Bearer tok\r\nContent-Length: 100000\r\n\r\nx")
+	if got := readUntilClosed(t, c); !strings.HasPrefix(got, "HTTP/1.1 400") || !strings.Contains(got, "timeout") {
+		t.Fatalf("answer %q, want a 400 for the body's timeout", got)
 	}
 	code, body := get(t, http.DefaultClient, s.URL()+"/metrics", "")
 	if code != 200 || !strings.Contains(body, "flowlens_http_body_timeouts_total 1") {
 		t.Errorf("metrics: %d, body timeouts not counted", code)
+	}
+	// A body that arrives in time is read whole, on a connection kept alive.
+	req, _ := http.NewRequest(http.MethodPost, s.URL()+"/api/v1/test/echo", strings.NewReader(strings.Repeat("x", 100000)))
+	req.Header.Set("Authorization", "Bearer tok")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(b), `"bytes": 100000`) {
+		t.Errorf("a body sent at once: %d %s", resp.StatusCode, b)
 	}
 }
 
