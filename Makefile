@@ -47,6 +47,7 @@ fuzz:
 	$(GO) test ./logquery -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME)
 	$(GO) test ./topology -run '^$$' -fuzz '^FuzzResource$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./topology -run '^$$' -fuzz '^FuzzImportAWS$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./alarm -run '^$$' -fuzz FuzzAllowlist -fuzztime $(FUZZTIME)
 	$(GO) test ./agent/sockdiag -run '^$$' -fuzz '^FuzzParseTCPInfo$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./agent/sockdiag -run '^$$' -fuzz '^FuzzParseSocket$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./server -run '^$$' -fuzz '^FuzzParseAgentTokens$$' -fuzztime $(FUZZTIME)

@@ -34,6 +34,10 @@ type Config struct {
 	NotifyAttempts int
 	NotifyBackoff  time.Duration
 	NotifyTimeout  time.Duration
+	// NotifyAllowedHosts, when not empty, are the only places webhooks and
+	// Alertmanagers may be (see Allowlist): checked when an alarm is
+	// created or changed, and again on every connection.
+	NotifyAllowedHosts []string
 	// HistoryRetention is how long state history is kept. Default 90 days.
 	HistoryRetention time.Duration
 	// Now is the clock (tests); default time.Now.
@@ -85,6 +89,8 @@ type Engine struct {
 	points  *metricstore.Store
 	metrics *metrics
 	notify  *notifier
+	allow   *Allowlist
+	badCfg  error // a bad NotifyAllowedHosts, returned by Start
 
 	mu      sync.Mutex // guards alarms and serializes table writes
 	alarms  map[string]*entry
@@ -105,13 +111,17 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer, db *duckdb.Sto
 	}
 	e := &Engine{cfg: cfg, log: log, reg: reg, db: db, points: points, metrics: newMetrics(),
 		alarms: map[string]*entry{}, wake: make(chan struct{}, 1)}
-	e.notify = newNotifier(cfg, log, e.metrics, e.notified)
+	e.allow, e.badCfg = ParseAllowlist(cfg.NotifyAllowedHosts)
+	e.notify = newNotifier(cfg, e.allow, log, e.metrics, e.notified)
 	return e
 }
 
 // Start migrates the tables, loads the alarms and starts the evaluation
 // loop.
 func (e *Engine) Start(ctx context.Context) error {
+	if e.badCfg != nil {
+		return e.badCfg
+	}
 	t, err := openTables(ctx, e.db)
 	if err != nil {
 		return err
@@ -405,6 +415,9 @@ func (e *Engine) Put(ctx context.Context, d Definition, create bool) (Status, er
 	if err := d.Normalize(); err != nil {
 		return Status{}, err
 	}
+	if err := e.checkTargets(ctx, &d); err != nil {
+		return Status{}, err
+	}
 	now := e.cfg.Now().UTC()
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -440,6 +453,21 @@ func (e *Engine) Put(ctx context.Context, d Definition, create bool) (Status, er
 	e.metrics.setState(d.Name, next.status.State)
 	e.kick()
 	return next.status, nil
+}
+
+// checkTargets refuses webhooks and Alertmanagers outside the allowlist.
+func (e *Engine) checkTargets(ctx context.Context, d *Definition) error {
+	for i, u := range d.Webhooks {
+		if err := e.allow.CheckURL(ctx, u); err != nil {
+			return invalid(fmt.Sprintf("webhooks[%d]", i), "%v", err)
+		}
+	}
+	for i, u := range d.Alertmanagers {
+		if err := e.allow.CheckURL(ctx, u); err != nil {
+			return invalid(fmt.Sprintf("alertmanagers[%d]", i), "%v", err)
+		}
+	}
+	return nil
 }
 
 // reconcileAlertmanagers resolves a firing alert where an update changed

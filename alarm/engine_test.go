@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -86,6 +87,13 @@ func (te *testEngine) evalAt(t *testing.T, now time.Time) {
 
 func openTestEngine(t *testing.T, path string) *testEngine {
 	t.Helper()
+	return openTestEngineWith(t, path, Config{}, nil)
+}
+
+// openTestEngineWith opens an engine with cfg (its clock and backoff are
+// the test's) logging to log (nil: nowhere).
+func openTestEngineWith(t *testing.T, path string, cfg Config, log *slog.Logger) *testEngine {
+	t.Helper()
 	ctx := context.Background()
 	db, err := duckdb.Open(duckdb.Config{Path: path}, nil)
 	if err != nil {
@@ -100,7 +108,8 @@ func openTestEngine(t *testing.T, path string) *testEngine {
 	// that the loop's own evaluations agree with the test's.
 	te := &testEngine{points: ms, reg: reg, db: db, path: path}
 	te.clock.Store(time.Unix(1_800_000_000, 0))
-	e := New(Config{NotifyBackoff: time.Millisecond, Now: func() time.Time { return te.clock.Load().(time.Time) }}, nil, reg, db, ms)
+	cfg.NotifyBackoff, cfg.Now = time.Millisecond, func() time.Time { return te.clock.Load().(time.Time) }
+	e := New(cfg, log, reg, db, ms)
 	if err := e.Start(ctx); err != nil {
 		t.Fatal(err)
 	}

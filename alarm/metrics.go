@@ -12,6 +12,7 @@ type metrics struct {
 	sent        *prometheus.CounterVec // by kind
 	failed      *prometheus.CounterVec // by kind, after every retry
 	retries     *prometheus.CounterVec // by kind
+	refused     *prometheus.CounterVec // by kind: target outside --notify-allowed-hosts
 	evaluations prometheus.Counter
 	evalErrors  prometheus.Counter
 	transitions *prometheus.CounterVec // by new state
@@ -28,6 +29,8 @@ func newMetrics() *metrics {
 			Help: "Alarm notifications given up after every retry, by kind."}, []string{"kind"}),
 		retries: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "flowlens_alarm_notification_retries_total",
 			Help: "Alarm notification attempts retried after a failure, by kind."}, []string{"kind"}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "flowlens_alarm_notifications_refused_total",
+			Help: "Alarm notifications not sent because the target is outside --notify-allowed-hosts, by kind."}, []string{"kind"}),
 		evaluations: prometheus.NewCounter(prometheus.CounterOpts{Name: "flowlens_alarm_evaluations_total",
 			Help: "Alarm evaluations."}),
 		evalErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "flowlens_alarm_evaluation_errors_total",
@@ -35,7 +38,7 @@ func newMetrics() *metrics {
 		transitions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "flowlens_alarm_transitions_total",
 			Help: "Alarm state transitions, by new state."}, []string{"state"}),
 	}
-	m.collect = promset.Set{m.state, m.sent, m.failed, m.retries, m.evaluations, m.evalErrors, m.transitions}
+	m.collect = promset.Set{m.state, m.sent, m.failed, m.retries, m.refused, m.evaluations, m.evalErrors, m.transitions}
 	return m
 }
 

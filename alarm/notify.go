@@ -3,13 +3,17 @@ package alarm
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -98,10 +102,10 @@ type notifier struct {
 // dropped and counted as failed (an endpoint down for long).
 const queueLen = 64
 
-func newNotifier(cfg Config, log *slog.Logger, m *metrics, result func(string, job, error)) *notifier {
+func newNotifier(cfg Config, allow *Allowlist, log *slog.Logger, m *metrics, result func(string, job, error)) *notifier {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &notifier{
-		client:   &http.Client{Timeout: cfg.NotifyTimeout},
+		client:   notifyClient(cfg.NotifyTimeout, allow),
 		log:      log,
 		attempts: cfg.NotifyAttempts,
 		backoff:  cfg.NotifyBackoff,
@@ -200,24 +204,88 @@ func (n *notifier) deliver(j job) error {
 	return err
 }
 
+// notifyClient never follows redirects (a target could otherwise send
+// the server on to an internal address) and, with an allowlist, connects
+// only where it allows, without a proxy (whose address is not the
+// target's).
+func notifyClient(timeout time.Duration, allow *Allowlist) *http.Client {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	if allow != nil {
+		tr.Proxy = nil
+		tr.DialContext = allow.dialContext(&net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second})
+	}
+	return &http.Client{Timeout: timeout, Transport: tr,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+}
+
+// maxDrain is how much of an answer is read (and thrown away) so that the
+// connection can be reused.
+const maxDrain = 4 << 10
+
+// post sends one job. The answer's body is never kept or shown, and
+// transport errors are reduced to their kind: a target may be an internal
+// service whose answer (or banner, for a service that does not speak
+// HTTP) must not reach the alarm's status, its history or the logs.
 func (n *notifier) post(j job) (retry bool, err error) {
 	req, err := http.NewRequestWithContext(n.ctx, http.MethodPost, j.url, bytes.NewReader(j.body))
 	if err != nil {
-		return false, fmt.Errorf("%s %s: %w", j.kind, j.url, err)
+		return false, fmt.Errorf("%s %s: not a valid URL", j.kind, j.url)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "flowlens-alarm")
 	resp, err := n.client.Do(req)
 	if err != nil {
-		return true, fmt.Errorf("%s %s: %w", j.kind, j.url, err)
+		if errors.Is(err, ErrNotAllowed) {
+			n.metrics.refused.WithLabelValues(j.kind).Inc()
+			return false, fmt.Errorf("%s %s: refused: %w", j.kind, j.url, allowlistError(err))
+		}
+		return true, fmt.Errorf("%s %s: %s", j.kind, j.url, failureKind(err))
 	}
-	defer resp.Body.Close()
-	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+	io.Copy(io.Discard, io.LimitReader(resp.Body, maxDrain)) //nolint:errcheck // only to reuse the connection
+	resp.Body.Close()
 	if resp.StatusCode/100 == 2 {
 		return false, nil
 	}
 	retry = resp.StatusCode >= 500 || resp.StatusCode == http.StatusRequestTimeout || resp.StatusCode == http.StatusTooManyRequests
-	return retry, fmt.Errorf("%s %s: answered %d: %s", j.kind, j.url, resp.StatusCode, strings.TrimSpace(string(msg)))
+	if resp.StatusCode/100 == 3 {
+		return false, fmt.Errorf("%s %s: answered %d (redirects are not followed)", j.kind, j.url, resp.StatusCode)
+	}
+	return retry, fmt.Errorf("%s %s: answered %d", j.kind, j.url, resp.StatusCode)
+}
+
+// allowlistError is the allowlist's own error (which names the host)
+// inside the client's.
+func allowlistError(err error) error {
+	for u := errors.Unwrap(err); u != nil && u != ErrNotAllowed && errors.Is(u, ErrNotAllowed); u = errors.Unwrap(u) {
+		err = u
+	}
+	return err
+}
+
+// failureKind names what went wrong with a connection without quoting
+// anything the other end sent.
+func failureKind(err error) string {
+	var dnsErr *net.DNSError
+	var certErr *tls.CertificateVerificationError
+	var recErr tls.RecordHeaderError
+	var netErr net.Error
+	switch {
+	case errors.As(err, &dnsErr):
+		return "DNS lookup failed"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "connection refused"
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return "connection closed without an HTTP answer"
+	case errors.As(err, &certErr):
+		return "TLS certificate not accepted"
+	case errors.As(err, &recErr):
+		return "not a TLS server"
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():
+		return "timed out"
+	case errors.Is(err, context.Canceled):
+		return "stopped"
+	}
+	return "no valid HTTP answer"
 }
 
 // stop abandons pending retries and waits for the senders to end.

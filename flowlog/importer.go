@@ -173,6 +173,9 @@ type Request struct {
 	SHA256 string
 	// Size of the content when known (progress only).
 	Size int64
+	// MaxDecompressedBytes, when > 0, bounds the text a gzip file
+	// decompresses to: beyond it the import fails with ErrTooLarge.
+	MaxDecompressedBytes int64
 	// Progress, when set, is called with the bytes read so far.
 	Progress func(read int64)
 }
@@ -269,7 +272,7 @@ func (im *Importer) Import(ctx context.Context, req Request, r io.Reader) (*File
 	case len(magic) >= 2 && magic[0] == 0x1f && magic[1] == 0x8b:
 		var zr *gzip.Reader
 		if zr, err = gzip.NewReader(br); err == nil {
-			err = im.importTextOneThread(ctx, req, zr, sum, cr, h)
+			err = im.importTextOneThread(ctx, req, capDecompressed(zr, req.MaxDecompressedBytes), sum, cr, h)
 		} else {
 			err = fmt.Errorf("%s: gzip: %w", req.Source, err)
 		}
@@ -691,9 +694,10 @@ func (im *Importer) File(ctx context.Context, group, sha string) (*FileInfo, err
 }
 
 // copyHash copies r to w and returns the hex sha256 of what it copied.
+// Large reads and writes: uploads of hundreds of MB are spooled this way.
 func copyHash(w io.Writer, r io.Reader) (string, error) {
 	h := sha256.New()
-	if _, err := io.Copy(io.MultiWriter(w, h), r); err != nil {
+	if _, err := io.CopyBuffer(io.MultiWriter(w, h), r, make([]byte, 1<<20)); err != nil {
 		return "", err
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil

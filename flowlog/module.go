@@ -6,14 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
-
-	"github.com/klauspost/compress/gzip"
+	"time"
 
 	"github.com/flowlens/flowlens/server"
 )
@@ -25,19 +23,30 @@ import (
 // filters.
 const HeaderSHA256 = "X-Flowlens-Sha256"
 
-// ModuleConfig configures the server module.
+// ModuleConfig configures the server module; zero limits take the
+// defaults.
 type ModuleConfig struct {
 	Importer ImporterConfig
+	// MaxUploadBytes bounds an upload's body as sent (compressed when it
+	// is). Default 1 GiB.
+	MaxUploadBytes int64
+	// MaxDecompressedBytes bounds what an upload decompresses to, both a
+	// gzip Content-Encoding and a .gz file. Default 16 GiB.
+	MaxDecompressedBytes int64
+	// UploadStallTimeout: an upload is cut off when fewer than
+	// MinUploadBytes arrive within it. Default 30 s.
+	UploadStallTimeout time.Duration
 }
 
 // Module is the flow-log feature inside flowlens server: the importer on
 // the server's DuckDB file and its HTTP endpoints.
 type Module struct {
-	cfg  ModuleConfig
-	deps *server.Deps
-	log  *slog.Logger
-	sink Ingester
-	im   *Importer
+	cfg    ModuleConfig
+	deps   *server.Deps
+	log    *slog.Logger
+	sink   Ingester
+	im     *Importer
+	upload *uploadMetrics
 }
 
 // Factory builds the module; metricfilter, when present, must come before
@@ -50,7 +59,7 @@ func Factory(cfg ModuleConfig) server.ModuleFactory {
 
 // NewModule is inert: the importer is created by Start.
 func NewModule(cfg ModuleConfig, d *server.Deps) *Module {
-	m := &Module{cfg: cfg, deps: d, log: d.Log}
+	m := &Module{cfg: cfg.withDefaults(), deps: d, log: d.Log, upload: newUploadMetrics()}
 	if m.log == nil {
 		m.log = slog.New(slog.DiscardHandler)
 	}
@@ -76,6 +85,10 @@ func (m *Module) Start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := m.upload.set.Register(m.deps.Registry); err != nil {
+		im.Close()
+		return fmt.Errorf("flow-log upload metrics: %w", err)
+	}
 	m.im = im
 	return nil
 }
@@ -86,6 +99,7 @@ func (m *Module) Stop(context.Context) error {
 		return nil
 	}
 	m.im.metrics.set.Unregister(m.deps.Registry)
+	m.upload.set.Unregister(m.deps.Registry)
 	return m.im.Close()
 }
 
@@ -111,41 +125,21 @@ func writeError(w http.ResponseWriter, code int, err error) {
 
 // handleUpload stores newline-delimited records (or a whole .gz or
 // .parquet file) posted to /api/v1/logs/{group}?format=&stream=&source=.
-// The answer is the file summary, bad lines included.
+// The answer is the file summary, bad lines included. The body is
+// received whole into the temporary directory first (bounded in size and
+// kept to a minimum rate); only then does the upload wait for the
+// importer, so that a slow client never holds up other uploads.
 func (m *Module) handleUpload(w http.ResponseWriter, r *http.Request) {
-	req := Request{Group: r.PathValue("group"), Stream: r.URL.Query().Get("stream"), Source: r.URL.Query().Get("source")}
-	if err := CheckGroup(req.Group); err != nil {
+	req, err := uploadRequest(r)
+	if err != nil {
 		writeError(w, http.StatusBadRequest, err)
 		return
 	}
-	if req.Source == "" {
-		req.Source = "upload"
-	}
-	if fs := r.URL.Query().Get("format"); fs != "" {
-		f, err := ParseFormat(fs)
-		if err != nil {
-			writeError(w, http.StatusBadRequest, fmt.Errorf("format: %w", err))
-			return
-		}
-		req.Format = f
-	}
-	if sha := strings.ToLower(r.Header.Get(HeaderSHA256)); sha != "" {
-		if b, err := hex.DecodeString(sha); err != nil || len(b) != 32 {
-			writeError(w, http.StatusBadRequest, fmt.Errorf("%s: want 64 hex digits", HeaderSHA256))
-			return
-		}
-		req.SHA256 = sha
-	}
-	body := io.Reader(r.Body)
+	gzipped := false
 	switch enc := strings.ToLower(r.Header.Get("Content-Encoding")); enc {
 	case "", "identity":
 	case "gzip":
-		zr, err := gzip.NewReader(r.Body)
-		if err != nil {
-			writeError(w, http.StatusBadRequest, fmt.Errorf("gzip body: %w", err))
-			return
-		}
-		body = zr
+		gzipped = true
 	default:
 		writeError(w, http.StatusUnsupportedMediaType, fmt.Errorf("Content-Encoding %q: only gzip is accepted", enc))
 		return
@@ -154,24 +148,36 @@ func (m *Module) handleUpload(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, errors.New("flow-log importer not started"))
 		return
 	}
-	if req.SHA256 == "" {
-		spooled, sha, err := m.spool(body)
+	if req.SHA256 != "" {
+		// Known content is answered without receiving it again.
+		dup, err := m.im.Duplicate(r.Context(), req.Group, req.SHA256)
 		if err != nil {
-			writeError(w, http.StatusBadRequest, err)
+			writeError(w, http.StatusInternalServerError, err)
 			return
 		}
-		defer os.Remove(spooled.Name())
-		defer spooled.Close()
-		req.SHA256, body = sha, spooled
-	}
-	sum, err := m.im.Import(r.Context(), req, body)
-	if err != nil {
-		code := http.StatusBadRequest
-		if errors.Is(err, ErrStore) {
-			code = http.StatusInternalServerError
+		if dup {
+			m.im.metrics.duplicates.Inc()
+			writeJSON(w, http.StatusOK, &FileSummary{Source: req.Source, SHA256: req.SHA256, Duplicate: true})
+			return
 		}
+	}
+	spooled, sha, err := m.receive(w, r, gzipped)
+	if err != nil {
+		m.log.Warn("flow-log upload refused", "group", req.Group, "source", req.Source, "err", err)
+		writeError(w, m.upload.refusal(err), err)
+		return
+	}
+	defer os.Remove(spooled.Name())
+	defer spooled.Close()
+	if req.SHA256 != "" && req.SHA256 != sha {
+		writeError(w, http.StatusBadRequest, fmt.Errorf("%s: %w (given %s, read %s)", req.Source, ErrChecksum, req.SHA256, sha))
+		return
+	}
+	req.SHA256, req.MaxDecompressedBytes = sha, m.cfg.MaxDecompressedBytes
+	sum, err := m.im.Import(r.Context(), req, spooled)
+	if err != nil {
 		m.log.Warn("flow-log upload failed", "group", req.Group, "source", req.Source, "err", err)
-		writeJSON(w, code, struct {
+		writeJSON(w, m.upload.refusal(err), struct {
 			Error string `json:"error"`
 			*FileSummary
 		}{err.Error(), sum})
@@ -182,22 +188,29 @@ func (m *Module) handleUpload(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, sum)
 }
 
-// spool copies an upload of unknown hash to a temporary file.
-func (m *Module) spool(r io.Reader) (*os.File, string, error) {
-	f, err := os.CreateTemp(m.cfg.Importer.TempDir, "upload-*")
-	if err != nil {
-		return nil, "", fmt.Errorf("spool upload: %w", err)
+// uploadRequest reads the group, the query parameters and the hash header.
+func uploadRequest(r *http.Request) (Request, error) {
+	req := Request{Group: r.PathValue("group"), Stream: r.URL.Query().Get("stream"), Source: r.URL.Query().Get("source")}
+	if err := CheckGroup(req.Group); err != nil {
+		return req, err
 	}
-	sha, err := copyHash(f, r)
-	if err == nil {
-		_, err = f.Seek(0, io.SeekStart)
+	if req.Source == "" {
+		req.Source = "upload"
 	}
-	if err != nil {
-		f.Close()
-		os.Remove(f.Name())
-		return nil, "", fmt.Errorf("spool upload: %w", err)
+	if fs := r.URL.Query().Get("format"); fs != "" {
+		f, err := ParseFormat(fs)
+		if err != nil {
+			return req, fmt.Errorf("format: %w", err)
+		}
+		req.Format = f
 	}
-	return f, sha, nil
+	if sha := strings.ToLower(r.Header.Get(HeaderSHA256)); sha != "" {
+		if b, err := hex.DecodeString(sha); err != nil || len(b) != 32 {
+			return req, fmt.Errorf("%s: want 64 hex digits", HeaderSHA256)
+		}
+		req.SHA256 = sha
+	}
+	return req, nil
 }
 
 func (m *Module) handleGroups(w http.ResponseWriter, r *http.Request) {

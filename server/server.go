@@ -53,6 +53,8 @@ type Config struct {
 	Modules []ModuleFactory
 	// MetricRetention is how long metric points are kept (default 400 days).
 	MetricRetention time.Duration
+	// Limits bound connections and slow clients (server/limits.go).
+	Limits Limits
 }
 
 // DefaultListen keeps a fresh install off the network.
@@ -182,8 +184,13 @@ func (s *Server) listen() error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", s.cfg.Listen, err)
 	}
-	s.listener = ln
-	s.http = &http.Server{Handler: s.routes(), ReadHeaderTimeout: 10 * time.Second,
+	// No ReadTimeout or WriteTimeout: they would bound every handler,
+	// long queries and uploads included. The limiter sets per-request
+	// body and write-stall deadlines instead.
+	lim := newLimiter(s.cfg.Limits, s.registry, s.log)
+	s.listener = lim.listener(ln)
+	ln = s.listener
+	s.http = &http.Server{Handler: lim.wrap(s.routes()), ReadHeaderTimeout: readHeaderTimeout, IdleTimeout: idleTimeout,
 		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
 	if s.cfg.TLSCert != "" {
 		cert, err := tls.LoadX509KeyPair(s.cfg.TLSCert, s.cfg.TLSKey)

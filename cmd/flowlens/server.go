@@ -82,11 +82,13 @@ before listening beyond loopback.`,
 	f.DurationVar(&cfg.Retention.Min10, "retention-10m", store.DefaultRetention.Min10, "how long 10-minute roll-ups are kept")
 	f.DurationVar(&cfg.Retention.Hour1, "retention-1h", store.DefaultRetention.Hour1, "how long 1-hour roll-ups are kept")
 	f.IntVar(&cfg.Ingest.MaxConcurrentDecodes, "ingest-max-decodes", 0,
-		"agent reports decoded at once (default 2 per CPU); each may hold up to ~100 MB while it is decoded; others wait up to 5s, then get 503 + Retry-After")
+		"agent reports decoded at once (default 2 per CPU); each may hold up to ~50 MB while it is decoded; others wait up to 5s, then get 503 + Retry-After")
 	f.IntVar(&cfg.Ingest.Agents.MaxAgents, "agents-max", ingest.DefaultAgentsConfig().MaxAgents,
 		"agents listed at once (GET /api/v1/agents, web UI); new agents past it are not listed, their flows are still stored")
 	f.DurationVar(&cfg.Ingest.Agents.IdleExpiry, "agents-expire-after", ingest.DefaultAgentsConfig().IdleExpiry,
 		"forget an agent in the list after it has not reported for this long")
+	f.IntVar(&cfg.Limits.MaxConnections, "max-connections", server.DefaultMaxConnections, "HTTP connections served at once; more are closed on arrival (every agent keeps one open: set it above the number of agents plus users)")
+	f.DurationVar(&cfg.Limits.BodyTimeout, "request-body-timeout", server.DefaultBodyTimeout, "a request body (agent report, API call) must arrive within this; flow-log uploads use --upload-stall-timeout instead")
 	cmd.MarkFlagRequired("data-dir")
 	return cmd
 }
