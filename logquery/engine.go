@@ -139,6 +139,37 @@ func (e *Engine) do(ctx context.Context, work func(context.Context) (*Result, er
 		ctx, cancel = context.WithTimeout(ctx, e.cfg.Timeout)
 		defer cancel()
 	}
+	release, err := e.Acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	type answer struct {
+		res *Result
+		err error
+	}
+	done := make(chan answer, 1) // the goroutine never blocks on it
+	go func() {
+		defer release()
+		res, err := work(ctx)
+		done <- answer{res, err}
+	}()
+	select {
+	case a := <-done:
+		if a.err != nil && ctx.Err() != nil {
+			return nil, stopped(ctx)
+		}
+		return a.res, a.err
+	case <-ctx.Done():
+		e.abandoned.Add(1)
+		return nil, stopped(ctx)
+	}
+}
+
+// Acquire takes one of the query slots, waiting until ctx ends
+// (ErrBusy past its deadline, ctx.Err() when canceled). Run takes one
+// itself; Acquire is for other work that must count against the same
+// limit. release gives it back; call it once.
+func (e *Engine) Acquire(ctx context.Context) (release func(), err error) {
 	if e.slots != nil {
 		e.waiting.Add(1)
 		select {
@@ -154,31 +185,12 @@ func (e *Engine) do(ctx context.Context, work func(context.Context) (*Result, er
 		}
 	}
 	e.running.Add(1)
-	type answer struct {
-		res *Result
-		err error
-	}
-	done := make(chan answer, 1) // the goroutine never blocks on it
-	go func() {
-		defer func() {
-			e.running.Add(-1)
-			if e.slots != nil {
-				<-e.slots
-			}
-		}()
-		res, err := work(ctx)
-		done <- answer{res, err}
-	}()
-	select {
-	case a := <-done:
-		if a.err != nil && ctx.Err() != nil {
-			return nil, stopped(ctx)
+	return func() {
+		e.running.Add(-1)
+		if e.slots != nil {
+			<-e.slots
 		}
-		return a.res, a.err
-	case <-ctx.Done():
-		e.abandoned.Add(1)
-		return nil, stopped(ctx)
-	}
+	}, nil
 }
 
 // stopped is the error of a query whose context ended: ErrTimeout (and
