@@ -51,8 +51,8 @@ func (m *moduleFlags) register(f *pflag.FlagSet) {
 	f.DurationVar(&m.internet.MinPeriod, "internet-min-period", internet.MinPeriod, "shortest internet monitor period accepted (lower only for tests)")
 	f.MarkHidden("internet-min-period")
 	m.logquery = logquery.DefaultConfig()
-	f.DurationVar(&m.logquery.Timeout, "query-timeout", m.logquery.Timeout, "stop a log query (POST /api/v1/query) after this long")
-	f.IntVar(&m.logquery.MaxConcurrent, "query-max-concurrent", m.logquery.MaxConcurrent, "log queries that run at once; more wait")
+	f.DurationVar(&m.logquery.Timeout, "query-timeout", m.logquery.Timeout, "answer a log query (API or web UI) with a timeout after this long, DuckDB's planning included; its slot stays taken until DuckDB stops")
+	f.IntVar(&m.logquery.MaxConcurrent, "query-max-concurrent", m.logquery.MaxConcurrent, "log queries that run at once, API and web UI (page and CSV download) together; more wait until --query-timeout, then get 503")
 	f.StringVar(&m.web.UsersFile, "users-file", "", "web UI users (YAML: users: [{name, password_hash}]); without it the one user is admin, password from FLOWLENS_ADMIN_PASSWORD or generated into DATA_DIR/admin-password")
 }
 
