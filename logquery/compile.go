@@ -43,11 +43,13 @@ type Range struct {
 }
 
 // frag is compiled SQL with its arguments in textual order and the
-// references (base fields, exported columns) it reads.
+// references (base fields, exported columns) it reads. width estimates
+// the bytes of its value per record (see checkValue).
 type frag struct {
-	sql  string
-	args []any
-	refs []*ref
+	sql   string
+	args  []any
+	refs  []*ref
+	width int
 }
 
 // cat concatenates strings and frags into one frag.
@@ -62,6 +64,7 @@ func cat(parts ...any) frag {
 			b.WriteString(v.sql)
 			out.args = append(out.args, v.args...)
 			out.refs = append(out.refs, v.refs...)
+			out.width += v.width
 		default:
 			panic(fmt.Sprintf("cat: %T", p))
 		}
@@ -71,7 +74,18 @@ func cat(parts ...any) frag {
 }
 
 // param is one bound value.
-func param(v any) frag { return frag{sql: "?", args: []any{v}} }
+func param(v any) frag {
+	w := 8
+	if s, ok := v.(string); ok {
+		w = len(s)
+	}
+	return frag{sql: "?", args: []any{v}, width: w}
+}
+
+// colRef reads an exported column; its value is as wide as the export's.
+func colRef(e *export) frag {
+	return frag{sql: quote(e.alias), refs: []*ref{e.ref}, width: e.f.width}
+}
 
 // joinFrags joins frags with sep.
 func joinFrags(fs []frag, sep string) frag {
@@ -196,7 +210,7 @@ func Compile(q *Query, src *Source, r Range) (*Compiled, error) {
 		f := &src.Fields[i]
 		rf := &ref{field: f}
 		c.fields[f.Name] = rf
-		c.base.define(f.Name, value{f: frag{sql: f.SQL, refs: []*ref{rf}}, kind: f.Kind})
+		c.base.define(f.Name, value{f: frag{sql: f.SQL, refs: []*ref{rf}, width: f.Width}, kind: f.Kind})
 	}
 	if err := c.setRange(r); err != nil {
 		return nil, err
@@ -264,18 +278,19 @@ func (c *compiler) wrap() {
 		if e == nil {
 			e = s.export(col.val.f)
 		}
-		t.define(name, value{f: frag{sql: quote(e.alias), refs: []*ref{e.ref}}, kind: col.val.kind})
+		t.define(name, value{f: colRef(e), kind: col.val.kind})
 	}
 	if s.matchedRef != nil && s.matchedExp == nil {
 		s.matchedExp = s.export(*s.matchedRef)
 	}
 	if e := s.matchedExp; e != nil {
-		t.matchedRef = &frag{sql: quote(e.alias), refs: []*ref{e.ref}}
+		ref := colRef(e)
+		t.matchedRef = &ref
 	}
 	if !s.agg {
 		for _, k := range s.orderBy {
 			e := s.export(k.f)
-			t.orderBy = append(t.orderBy, orderKey{f: frag{sql: quote(e.alias), refs: []*ref{e.ref}}, desc: k.desc})
+			t.orderBy = append(t.orderBy, orderKey{f: colRef(e), desc: k.desc})
 		}
 		if s.limit == 0 {
 			s.orderBy = nil
@@ -332,7 +347,7 @@ func (c *compiler) command(cmd Command) error {
 				// expression as a column of this stage instead.
 				e := c.cur.export(f)
 				e.force = true
-				f = frag{sql: quote(e.alias), refs: []*ref{e.ref}}
+				f = colRef(e)
 			}
 			keys = append(keys, orderKey{f: f, desc: k.Desc})
 		}
@@ -549,8 +564,15 @@ func (c *compiler) finish() (*Compiled, error) {
 		e.force = true
 		out.MatchedInRows = true
 	}
+	if err := c.checkResult(final); err != nil {
+		return nil, err
+	}
 	c.markUsed()
 	main := c.render(final)
+	if len(main.sql) > MaxSQLBytes {
+		return nil, c.tooLarge(c.lastCommand(), "the query compiles to %d KiB of SQL, more than %d KiB: each use of an alias copies its definition; use fewer or smaller expressions",
+			len(main.sql)>>10, MaxSQLBytes>>10)
+	}
 	out.SQL, out.Args = main.sql, main.args
 	scanned, matched := c.renderStats()
 	out.ScannedSQL, out.ScannedArgs = scanned.sql, scanned.args

@@ -14,6 +14,7 @@ import (
 	"math"
 	"math/big"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -54,21 +55,156 @@ type Statistics struct {
 // which are *Error): no groups, an unknown group mix, a bad range.
 var ErrBadRequest = errors.New("bad query request")
 
-// Engine runs queries on the store's database.
-type Engine struct {
-	db *sql.DB
+// ErrBusy: every query slot stayed taken until the query's deadline.
+var ErrBusy = errors.New("too many queries running; try again")
+
+// ErrTimeout: the query ran past the engine's timeout (or its caller's
+// deadline). The error wraps context.DeadlineExceeded too.
+var ErrTimeout = errors.New("query timed out")
+
+// EngineConfig bounds the engine's work. Zero values mean no bound.
+type EngineConfig struct {
+	// Timeout bounds one query from parsing to its last row, DuckDB's
+	// planning included.
+	Timeout time.Duration
+	// MaxConcurrent queries hold a slot at once; more wait for one (until
+	// their deadline). A query keeps its slot until DuckDB has really
+	// stopped, even after its caller was answered.
+	MaxConcurrent int
 }
 
-// NewEngine returns an engine over db (the embedded DuckDB file).
-func NewEngine(db *sql.DB) *Engine { return &Engine{db: db} }
+// Engine runs queries on the store's database. Every caller (the API,
+// the web UI and its CSV download) shares its slots and timeout.
+type Engine struct {
+	db      *sql.DB
+	cfg     EngineConfig
+	slots   chan struct{} // nil: no limit
+	running atomic.Int64  // queries holding a slot (or running, unlimited)
+	waiting atomic.Int64  // queries waiting for a slot
+	// busy counts queries refused for want of a slot; abandoned those
+	// whose caller was answered (timeout, client gone) while DuckDB still
+	// worked on them.
+	busy, abandoned atomic.Int64
+}
 
-// Run parses, compiles and runs a query in one read transaction.
+// NewEngine returns an engine over db (the embedded DuckDB file) with no
+// timeout and no concurrency limit, for local use (CLI, benchmarks).
+func NewEngine(db *sql.DB) *Engine { return NewEngineWith(db, EngineConfig{}) }
+
+// NewEngineWith returns an engine over db with cfg's bounds.
+func NewEngineWith(db *sql.DB, cfg EngineConfig) *Engine {
+	e := &Engine{db: db, cfg: cfg}
+	if cfg.MaxConcurrent > 0 {
+		e.slots = make(chan struct{}, cfg.MaxConcurrent)
+	}
+	return e
+}
+
+// Running is the number of queries holding a slot: answered or not, until
+// DuckDB has stopped working on them.
+func (e *Engine) Running() int64 { return e.running.Load() }
+
+// Waiting is the number of queries waiting for a slot.
+func (e *Engine) Waiting() int64 { return e.waiting.Load() }
+
+// Busy is the number of queries refused because no slot came free.
+func (e *Engine) Busy() int64 { return e.busy.Load() }
+
+// Abandoned is the number of queries answered by their timeout or their
+// caller's cancellation while DuckDB was still working on them.
+func (e *Engine) Abandoned() int64 { return e.abandoned.Load() }
+
+// Run parses, compiles and runs a query in one read transaction, within
+// the engine's timeout and concurrency limit.
 func (e *Engine) Run(ctx context.Context, req Request) (*Result, error) {
 	began := time.Now()
 	q, err := Parse(req.Query)
 	if err != nil {
 		return nil, err
 	}
+	return e.do(ctx, func(ctx context.Context) (*Result, error) { return e.run(ctx, q, req, began) })
+}
+
+// do runs work in a query slot, within the timeout. DuckDB cannot be
+// interrupted while it plans a statement (go-duckdb interrupts only the
+// execution that follows), so work runs in its own goroutine and do
+// returns when ctx ends, whatever work is doing: the caller is answered
+// at its deadline or as soon as its client has gone. The goroutine keeps
+// the slot until work returns; with ctx done, DuckDB's execution is
+// interrupted as soon as planning ends, and the statement size limits
+// keep planning short.
+func (e *Engine) do(ctx context.Context, work func(context.Context) (*Result, error)) (*Result, error) {
+	if e.cfg.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, e.cfg.Timeout)
+		defer cancel()
+	}
+	release, err := e.Acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	type answer struct {
+		res *Result
+		err error
+	}
+	done := make(chan answer, 1) // the goroutine never blocks on it
+	go func() {
+		defer release()
+		res, err := work(ctx)
+		done <- answer{res, err}
+	}()
+	select {
+	case a := <-done:
+		if a.err != nil && ctx.Err() != nil {
+			return nil, stopped(ctx)
+		}
+		return a.res, a.err
+	case <-ctx.Done():
+		e.abandoned.Add(1)
+		return nil, stopped(ctx)
+	}
+}
+
+// Acquire takes one of the query slots, waiting until ctx ends
+// (ErrBusy past its deadline, ctx.Err() when canceled). Run takes one
+// itself; Acquire is for other work that must count against the same
+// limit. release gives it back; call it once.
+func (e *Engine) Acquire(ctx context.Context) (release func(), err error) {
+	if e.slots != nil {
+		e.waiting.Add(1)
+		select {
+		case e.slots <- struct{}{}:
+			e.waiting.Add(-1)
+		case <-ctx.Done():
+			e.waiting.Add(-1)
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				e.busy.Add(1)
+				return nil, ErrBusy
+			}
+			return nil, ctx.Err()
+		}
+	}
+	e.running.Add(1)
+	return func() {
+		e.running.Add(-1)
+		if e.slots != nil {
+			<-e.slots
+		}
+	}, nil
+}
+
+// stopped is the error of a query whose context ended: ErrTimeout (and
+// context.DeadlineExceeded) past the deadline, context.Canceled when the
+// caller went away.
+func stopped(ctx context.Context) error {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return fmt.Errorf("%w: %w", ErrTimeout, context.DeadlineExceeded)
+	}
+	return ctx.Err()
+}
+
+// run compiles q and runs it in one read transaction.
+func (e *Engine) run(ctx context.Context, q *Query, req Request, began time.Time) (*Result, error) {
 	tx, err := e.db.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("query: begin: %w", err)

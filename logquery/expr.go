@@ -25,7 +25,20 @@ const (
 	ctxInAgg                // an aggregate's argument
 )
 
+// expr compiles an expression and checks it against the size limits, so
+// the innermost expression that crosses one is the one named.
 func (c *compiler) expr(e Expr, ctx exprCtx) (value, error) {
+	v, err := c.exprOf(e, ctx)
+	if err != nil {
+		return v, err
+	}
+	if err := c.checkValue(e.exprPos(), &v); err != nil {
+		return value{}, err
+	}
+	return v, nil
+}
+
+func (c *compiler) exprOf(e Expr, ctx exprCtx) (value, error) {
 	switch e := e.(type) {
 	case *FieldRef:
 		if ctx == ctxStats {
@@ -273,6 +286,9 @@ func (c *compiler) regexParam(re *RegexLit) (string, *regexp.Regexp, error) {
 	if strings.ContainsRune(re.Re, 0) {
 		return "", nil, c.errAt(re.At, "bad regular expression: a NUL character (write \\x00)")
 	}
+	if len(re.Re) > MaxRegexLen {
+		return "", nil, c.tooLarge(re.At, "regular expression of %d bytes, more than %d", len(re.Re), MaxRegexLen)
+	}
 	r, err := regexp.Compile(re.Re)
 	if err != nil {
 		msg := err.Error()
@@ -280,6 +296,9 @@ func (c *compiler) regexParam(re *RegexLit) (string, *regexp.Regexp, error) {
 			msg = se.Code.String() + ": " + se.Expr
 		}
 		return "", nil, c.errAt(re.At, "bad regular expression: %s", msg)
+	}
+	if err := c.checkRegex(re); err != nil {
+		return "", nil, err
 	}
 	return strings.ReplaceAll(re.Re, "(?<", "(?P<"), r, nil
 }

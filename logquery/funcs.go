@@ -145,7 +145,12 @@ func (c *compiler) scalar(e *Call, name string, args []value) (frag, Kind, error
 		}
 		return cat(f, ")"), KindString, nil
 	case "replace":
-		return cat("replace(", joinFrags(strs(), ", "), ")"), KindString, nil
+		f := cat("replace(", joinFrags(strs(), ", "), ")")
+		// At worst every occurrence of the search text grows into the
+		// replacement: the value grows by their ratio.
+		from, to := max(1, args[1].f.width), args[2].f.width
+		f.width = args[0].f.width * max(1, (to+from-1)/from)
+		return f, KindString, nil
 	case "strcontains":
 		return cat("CAST(contains(", str(0), ", ", str(1), ") AS INTEGER)"), KindNumber, nil
 	case "frommillis":

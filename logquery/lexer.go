@@ -14,6 +14,8 @@ type Error struct {
 	Line   int    `json:"line"`
 	Column int    `json:"column"`
 	Msg    string `json:"message"`
+	// tooLarge: refused by a size limit (see ErrQueryTooLarge).
+	tooLarge bool
 }
 
 func (e *Error) Error() string {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -21,10 +22,12 @@ import (
 
 // Config tunes the query module.
 type Config struct {
-	// Timeout bounds one query (Logs Insights: 60 minutes; a local
-	// DuckDB answers in seconds, so a runaway query is stopped sooner).
+	// Timeout bounds one query, DuckDB's planning included (Logs
+	// Insights: 60 minutes; a local DuckDB answers in seconds, so a
+	// runaway query is stopped sooner).
 	Timeout time.Duration
-	// MaxConcurrent queries run at once; more wait (up to Timeout).
+	// MaxConcurrent queries run at once, from the API and the web UI
+	// together; more wait (up to Timeout).
 	MaxConcurrent int
 	// DefaultRange is the range of a request without start.
 	DefaultRange time.Duration
@@ -51,7 +54,6 @@ type Module struct {
 	log     *slog.Logger
 	deps    *server.Deps
 	engine  *Engine
-	slots   chan struct{}
 	reg     prometheus.Registerer
 	metrics promset.Set
 	queries *prometheus.CounterVec
@@ -78,15 +80,24 @@ func New(cfg Config, d *server.Deps) (*Module, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	m := &Module{cfg: cfg, log: log, deps: d, engine: NewEngine(d.DB.DB()),
-		slots: make(chan struct{}, cfg.MaxConcurrent), reg: d.Registry}
+	engine := NewEngineWith(d.DB.DB(), EngineConfig{Timeout: cfg.Timeout, MaxConcurrent: cfg.MaxConcurrent})
+	m := &Module{cfg: cfg, log: log, deps: d, engine: engine, reg: d.Registry}
 	m.queries = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "flowlens_logquery_queries_total",
-		Help: "Log queries by result: ok, syntax_error (bad query), bad_request, timeout, error."}, []string{"result"})
+		Help: "API log queries by result: ok, syntax_error (bad query), too_large (refused by a size limit), bad_request, busy (no free slot), timeout, canceled (client gone), error."}, []string{"result"})
 	m.seconds = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "flowlens_logquery_query_seconds",
 		Help: "Time to answer a log query.", Buckets: prometheus.ExponentialBuckets(0.005, 3, 10)})
 	m.scanned = prometheus.NewCounter(prometheus.CounterOpts{Name: "flowlens_logquery_records_scanned_total",
 		Help: "Records in the time range and log groups of answered queries."})
-	m.metrics = promset.Set{m.queries, m.seconds, m.scanned}
+	running := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "flowlens_logquery_running",
+		Help: "Log queries (API and web UI) holding a slot, until DuckDB has stopped working on them."},
+		func() float64 { return float64(engine.Running()) })
+	busy := prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "flowlens_logquery_busy_total",
+		Help: "Log queries (API and web UI) refused because every slot (--query-max-concurrent) stayed taken."},
+		func() float64 { return float64(engine.Busy()) })
+	abandoned := prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "flowlens_logquery_abandoned_total",
+		Help: "Log queries answered by their timeout or their client's departure while DuckDB still worked on them (they keep their slot until it stops)."},
+		func() float64 { return float64(engine.Abandoned()) })
+	m.metrics = promset.Set{m.queries, m.seconds, m.scanned, running, busy, abandoned}
 	return m, nil
 }
 
@@ -135,28 +146,25 @@ const maxBody = 1 << 20
 
 func (m *Module) handleQuery(w http.ResponseWriter, r *http.Request) {
 	var req APIRequest
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
+	body := http.MaxBytesReader(w, r.Body, maxBody)
+	dec := json.NewDecoder(body)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
 		m.fail(w, "bad_request", http.StatusBadRequest, APIError{Error: "bad request body: " + err.Error()})
 		return
 	}
+	// Reading the body to its end lets the server watch the connection,
+	// so that r.Context() ends when the client goes away.
+	io.Copy(io.Discard, body) //nolint:errcheck // bounded by maxBody
 	qr, err := m.request(req, time.Now())
 	if err != nil {
 		m.fail(w, "bad_request", http.StatusBadRequest, APIError{Error: err.Error()})
 		return
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), m.cfg.Timeout)
-	defer cancel()
-	select {
-	case m.slots <- struct{}{}:
-		defer func() { <-m.slots }()
-	case <-ctx.Done():
-		m.fail(w, "timeout", http.StatusServiceUnavailable, APIError{Error: "too many queries running; try again"})
-		return
-	}
 	began := time.Now()
-	res, err := m.engine.Run(ctx, qr)
+	// The request's context ends when the client goes away: the engine
+	// then answers at once and DuckDB's execution is interrupted.
+	res, err := m.engine.Run(r.Context(), qr)
 	m.seconds.Observe(time.Since(began).Seconds())
 	var qe *Error
 	switch {
@@ -165,11 +173,19 @@ func (m *Module) handleQuery(w http.ResponseWriter, r *http.Request) {
 		m.scanned.Add(float64(res.Statistics.RecordsScanned))
 		writeJSON(w, http.StatusOK, res)
 	case errors.As(err, &qe):
-		m.fail(w, "syntax_error", http.StatusBadRequest, APIError{Error: qe.Error(), Line: qe.Line, Column: qe.Column})
+		result := "syntax_error"
+		if errors.Is(err, ErrQueryTooLarge) {
+			result = "too_large"
+		}
+		m.fail(w, result, http.StatusBadRequest, APIError{Error: qe.Error(), Line: qe.Line, Column: qe.Column})
 	case errors.Is(err, ErrBadRequest):
 		m.fail(w, "bad_request", http.StatusBadRequest, APIError{Error: err.Error()})
-	case ctx.Err() != nil:
-		m.fail(w, "timeout", http.StatusGatewayTimeout, APIError{Error: fmt.Sprintf("query stopped after %s", m.cfg.Timeout)})
+	case errors.Is(err, ErrBusy):
+		m.fail(w, "busy", http.StatusServiceUnavailable, APIError{Error: err.Error()})
+	case errors.Is(err, ErrTimeout):
+		m.fail(w, "timeout", http.StatusGatewayTimeout, APIError{Error: fmt.Sprintf("query stopped after %s (--query-timeout)", m.cfg.Timeout)})
+	case errors.Is(err, context.Canceled):
+		m.fail(w, "canceled", 499, APIError{Error: "the client went away"}) // nobody reads it
 	default:
 		m.log.Warn("log query failed", "err", err)
 		m.fail(w, "error", http.StatusInternalServerError, APIError{Error: err.Error()})

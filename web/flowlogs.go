@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"encoding/csv"
+	"errors"
 	"fmt"
 	"net/http"
 	"regexp"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/flowlens/flowlens/insights"
+	"github.com/flowlens/flowlens/logquery"
 )
 
 func (u *UI) flowlogRoutes(mux *http.ServeMux) {
@@ -87,7 +89,7 @@ func (u *UI) handleFlowLogQuery(w http.ResponseWriter, r *http.Request) {
 	res, err := u.runQuery(r.Context(), d.Group, d.Since, d.Query)
 	if err != nil {
 		d.Err = err.Error()
-		u.pages.render(w, http.StatusUnprocessableEntity, "flowlogs", d)
+		u.pages.render(w, queryErrorStatus(err, http.StatusUnprocessableEntity), "flowlogs", d)
 		return
 	}
 	if u.history != nil {
@@ -102,6 +104,8 @@ func (u *UI) handleFlowLogQuery(w http.ResponseWriter, r *http.Request) {
 	u.pages.render(w, http.StatusOK, "flowlogs", d)
 }
 
+// runQuery runs a query through the query module's engine, under the
+// same concurrency limit and timeout as POST /api/v1/query.
 func (u *UI) runQuery(ctx context.Context, group, since, text string) (*queryResult, error) {
 	if text == "" {
 		return nil, fmt.Errorf("the query is empty")
@@ -125,7 +129,7 @@ func (u *UI) handleFlowLogCSV(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	res, err := u.runQuery(r.Context(), q.Get("group"), q.Get("since"), q.Get("q"))
 	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
+		http.Error(w, err.Error(), queryErrorStatus(err, http.StatusBadRequest))
 		return
 	}
 	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
@@ -136,6 +140,19 @@ func (u *UI) handleFlowLogCSV(w http.ResponseWriter, r *http.Request) {
 		cw.Write(csvSafe(row))
 	}
 	cw.Flush()
+}
+
+// queryErrorStatus is the HTTP status of a failed query: the query
+// engine's slots and timeout (shared with the API) have their own, other
+// errors (the query's text, mostly) get def.
+func queryErrorStatus(err error, def int) int {
+	switch {
+	case errors.Is(err, logquery.ErrBusy):
+		return http.StatusServiceUnavailable
+	case errors.Is(err, logquery.ErrTimeout):
+		return http.StatusGatewayTimeout
+	}
+	return def
 }
 
 // csvSafe defuses cells a spreadsheet would run as a formula.
