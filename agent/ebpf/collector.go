@@ -163,6 +163,7 @@ type Collector struct {
 
 	ran       atomic.Bool
 	closeOnce sync.Once
+	ready     chan struct{} // closed once Run has attached and seeded
 
 	// Stats, updated by the snapshot loop.
 	tracked, sampled, mapFull, lost, rttSkipped atomic.Uint64
@@ -213,6 +214,7 @@ func NewWithOptions(opts Options, log *slog.Logger) (*Collector, error) {
 		seeded:    map[uint64]bool{},
 		listeners: map[uint16]bool{},
 		snap:      newSnapshotter(),
+		ready:     make(chan struct{}),
 	}, nil
 }
 
@@ -229,6 +231,10 @@ func (c *Collector) Stats() collect.Stats {
 		RTTSkipped:     c.rttSkipped.Load(),
 	}
 }
+
+// Ready is closed once Run has attached the program and seeded the
+// existing sockets: a socket opened after it is followed from its start.
+func (c *Collector) Ready() <-chan struct{} { return c.ready }
 
 // Close releases the kernel objects; Run does it when it returns.
 func (c *Collector) Close() error {
@@ -265,6 +271,7 @@ func (c *Collector) Run(ctx context.Context, events chan<- collect.Event) error 
 	if err := c.seed(ctx, events); err != nil {
 		return err
 	}
+	close(c.ready)
 	c.log.Info("ebpf collector running", "cgroup", c.cg.path, "max_sockets", c.opts.MaxSockets,
 		"ring_bytes", c.opts.RingBytes, "iterator", iter != nil)
 	return c.loop(ctx, rd, iter, events)
