@@ -268,6 +268,26 @@ func (c *Collector) Stats() collect.Stats {
 // existing sockets: a socket opened after it is followed from its start.
 func (c *Collector) Ready() <-chan struct{} { return c.ready }
 
+// Probe makes one of each kind of kernel call the running collector makes
+// (a bpf() map command, an iterator instance), without changing anything:
+// the agent runs it after dropping privileges to find whether CAP_BPF can
+// go too. The iterator is opened, not run: a run would adopt the sockets
+// that seed has yet to baseline.
+func (c *Collector) Probe() error {
+	var per []uint64
+	if err := c.objs.core.Stats.Lookup(uint32(0), &per); err != nil {
+		return fmt.Errorf("read the stats map: %w", err)
+	}
+	if c.iterLink != nil {
+		r, err := c.iterLink.Open()
+		if err != nil {
+			return fmt.Errorf("open the tcp iterator: %w", err)
+		}
+		r.Close()
+	}
+	return nil
+}
+
 // Close releases the kernel objects; Run does it when it returns.
 func (c *Collector) Close() error {
 	c.closeOnce.Do(func() {
