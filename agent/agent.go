@@ -198,7 +198,7 @@ func (a *Agent) setupPrivileged() error {
 		a.log.Warn("running with the privileges the agent started with (--no-drop-privileges)", "uid", os.Getuid())
 		return nil
 	}
-	id, err := ResolveUser(a.cfg.User)
+	id, err := dropTarget(a.cfg.User)
 	if err != nil {
 		return fmt.Errorf("agent: %w", err)
 	}

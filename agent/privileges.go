@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -60,6 +61,20 @@ func ResolveUser(name string) (Identity, error) {
 		return id, nil
 	}
 	return Identity{Name: "nobody", UID: nobodyID, GID: nobodyID}, nil
+}
+
+// dropTarget is the user to drop to: the one named, else, for an agent
+// started as another user than root (with capabilities of its own), that
+// user, else ResolveUser's default.
+func dropTarget(name string) (Identity, error) {
+	if name != "" || os.Getuid() == 0 {
+		return ResolveUser(name)
+	}
+	id := Identity{Name: strconv.Itoa(os.Getuid()), UID: os.Getuid(), GID: os.Getgid()}
+	if u, err := user.LookupId(id.Name); err == nil {
+		id.Name = u.Username
+	}
+	return id, nil
 }
 
 func lookupUser(name string) (Identity, error) {
@@ -159,42 +174,70 @@ func capNames(mask uint64) string {
 // mode's capabilities and no_new_privs, after handing it spoolDir, and
 // checks the result in /proc. Any error means the drop did not happen (or
 // not completely): the caller must not run.
+//
+// A process that already runs as id (started unprivileged, with file or
+// ambient capabilities) keeps its groups, and its bounding set when it
+// lacks CAP_SETPCAP to shrink it; it still sheds every other capability
+// and sets no_new_privs, so an exec cannot gain any back.
 func dropPrivileges(id Identity, coll collect.Collector, spoolDir string, log *slog.Logger) error {
 	// A harmless all-threads call tells a cgo runtime (ENOTSUP) apart.
 	if _, _, e := syscall.AllThreadsSyscall(unix.SYS_PRCTL, unix.PR_GET_NO_NEW_PRIVS, 0, 0); e == syscall.ENOTSUP {
 		return ErrCgoBuild
 	}
+	self, err := readThreadStatus("/proc/thread-self/status")
+	if err != nil {
+		return fmt.Errorf("drop privileges: %w", err)
+	}
 	mode := coll.Mode()
-	keep := MaxCapabilities(mode)
-	if spoolDir != "" {
+	keep := MaxCapabilities(mode) & self.CapPrm
+	want := Dropped{Identity: id, Bounding: MaxCapabilities(mode)}
+	switchUser := self.UIDs != [4]int{id.UID, id.UID, id.UID, id.UID} || self.GIDs != [4]int{id.GID, id.GID, id.GID, id.GID}
+	if !switchUser {
+		want.Groups = self.Groups
+		if self.CapEff&(1<<unix.CAP_SETPCAP) == 0 {
+			want.Bounding = self.CapBnd
+		}
+	}
+	if switchUser && spoolDir != "" {
 		if err := chownSpool(spoolDir, id); err != nil {
 			return err
 		}
 	}
-	steps := []struct {
+	type step struct {
 		what string
 		do   func() error
-	}{
-		{"drop the bounding set", func() error { return dropBoundingSet(keep) }},
-		{"clear ambient capabilities", func() error {
-			return allThreadsPrctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0)
-		}},
-		{"keep capabilities across setuid", func() error { return allThreadsPrctl(unix.PR_SET_KEEPCAPS, 1, 0) }},
-		// Go's syscall package applies these three to every thread.
-		{"setgroups", func() error { return syscall.Setgroups(nil) }},
-		{"setresgid", func() error { return syscall.Setresgid(id.GID, id.GID, id.GID) }},
-		{"setresuid", func() error { return syscall.Setresuid(id.UID, id.UID, id.UID) }},
-		{"capset", func() error { return capsetAllThreads(keep, keep) }},
-		{"probe the collector", func() (err error) { keep, err = keepForCollector(coll, keep); return err }},
-		{"stop keeping capabilities across setuid", func() error { return allThreadsPrctl(unix.PR_SET_KEEPCAPS, 0, 0) }},
-		{"no_new_privs", func() error { return allThreadsPrctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0) }},
 	}
+	var steps []step
+	if want.Bounding != self.CapBnd {
+		steps = append(steps, step{"drop the bounding set", func() error { return dropBoundingSet(keep) }})
+	}
+	steps = append(steps, step{"clear ambient capabilities", func() error {
+		return allThreadsPrctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0)
+	}})
+	if switchUser {
+		steps = append(steps,
+			step{"keep capabilities across setuid", func() error { return allThreadsPrctl(unix.PR_SET_KEEPCAPS, 1, 0) }},
+			// Go's syscall package applies these three to every thread.
+			step{"setgroups", func() error { return syscall.Setgroups(nil) }},
+			step{"setresgid", func() error { return syscall.Setresgid(id.GID, id.GID, id.GID) }},
+			step{"setresuid", func() error { return syscall.Setresuid(id.UID, id.UID, id.UID) }},
+		)
+	}
+	steps = append(steps,
+		step{"capset", func() error { return capsetAllThreads(keep, keep) }},
+		step{"probe the collector", func() (err error) { keep, err = keepForCollector(coll, keep); return err }},
+	)
+	if switchUser {
+		steps = append(steps, step{"stop keeping capabilities across setuid", func() error { return allThreadsPrctl(unix.PR_SET_KEEPCAPS, 0, 0) }})
+	}
+	steps = append(steps, step{"no_new_privs", func() error { return allThreadsPrctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0) }})
 	for _, s := range steps {
 		if err := s.do(); err != nil {
 			return fmt.Errorf("drop privileges to %s (%d:%d): %s: %w", id.Name, id.UID, id.GID, s.what, err)
 		}
 	}
-	if err := VerifyDropped(os.Getpid(), Dropped{Identity: id, Capabilities: keep, Bounding: MaxCapabilities(mode)}); err != nil {
+	want.Capabilities = keep
+	if err := VerifyDropped(os.Getpid(), want); err != nil {
 		return err
 	}
 	if spoolDir != "" {
@@ -324,21 +367,30 @@ func ReadThreads(pid int) ([]ThreadStatus, error) {
 		if err != nil {
 			continue
 		}
-		b, err := os.ReadFile(filepath.Join(dir, e.Name(), "status"))
+		st, err := readThreadStatus(filepath.Join(dir, e.Name(), "status"))
 		if errors.Is(err, fs.ErrNotExist) {
 			continue // the thread exited
 		}
 		if err != nil {
 			return nil, err
 		}
-		st, err := parseThreadStatus(string(b))
-		if err != nil {
-			return nil, fmt.Errorf("%s/%s/status: %w", dir, e.Name(), err)
-		}
 		st.TID = tid
 		out = append(out, st)
 	}
 	return out, nil
+}
+
+// readThreadStatus reads one status file.
+func readThreadStatus(path string) (ThreadStatus, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return ThreadStatus{}, err
+	}
+	st, err := parseThreadStatus(string(b))
+	if err != nil {
+		return st, fmt.Errorf("%s: %w", path, err)
+	}
+	return st, nil
 }
 
 // parseThreadStatus reads the privilege fields of a status file.
@@ -398,6 +450,9 @@ func parseThreadStatus(s string) (ThreadStatus, error) {
 // Dropped is the state of a process after the drop.
 type Dropped struct {
 	Identity
+	// Groups are the supplementary groups allowed (none when the agent
+	// switched user; its own when it started as that user).
+	Groups []int
 	// Capabilities are the effective and permitted sets (at most).
 	Capabilities uint64
 	// Bounding is the bounding set (at most): the mode's
@@ -442,8 +497,11 @@ func verifyThreads(threads []ThreadStatus, want Dropped) error {
 				break
 			}
 		}
-		if len(t.Groups) != 0 {
-			bad = append(bad, fmt.Sprintf("Groups %v", t.Groups))
+		for _, g := range t.Groups {
+			if !slices.Contains(want.Groups, g) {
+				bad = append(bad, fmt.Sprintf("Groups %v", t.Groups))
+				break
+			}
 		}
 		for _, c := range []struct {
 			name  string

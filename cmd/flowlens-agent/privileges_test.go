@@ -137,7 +137,15 @@ type agentProc struct {
 // that cgroup. It is killed when the test ends if still running.
 func startAgent(t *testing.T, cgroupFD int, args ...string) *agentProc {
 	t.Helper()
-	p := &agentProc{cmd: exec.Command(helper(t), args...), done: make(chan error, 1)}
+	return startAgentVia(t, cgroupFD, nil, args...)
+}
+
+// startAgentVia is startAgent with the agent run by a wrapper command
+// (wrapper..., agent, args...).
+func startAgentVia(t *testing.T, cgroupFD int, wrapper []string, args ...string) *agentProc {
+	t.Helper()
+	argv := append(append(wrapper[:len(wrapper):len(wrapper)], helper(t)), args...)
+	p := &agentProc{cmd: exec.Command(argv[0], argv[1:]...), done: make(chan error, 1)}
 	p.cmd.Env = append(os.Environ(), helperEnv+"=1")
 	p.cmd.Stdout, p.cmd.Stderr = &p.stdout, &p.stderr
 	if cgroupFD >= 0 {
@@ -345,6 +353,50 @@ func TestAgentCannotReadShadowAfterDrop(t *testing.T) {
 			p.stop(t)
 		})
 	}
+}
+
+// TestAgentStartedWithAmbientCapabilitiesShedsThem starts the agent the
+// way a service manager gives an unprivileged user the capabilities to set
+// up a collector (setpriv: nobody with ambient CAP_NET_ADMIN and friends),
+// and checks that once running it keeps none of them and sets
+// no_new_privs, so that neither it nor anything it executes has them.
+func TestAgentStartedWithAmbientCapabilitiesShedsThem(t *testing.T) {
+	requireRoot(t)
+	setpriv, err := exec.LookPath("setpriv")
+	if err != nil {
+		t.Skip("needs util-linux's setpriv")
+	}
+	nobody, err := agent.ResolveUser("nobody")
+	if err != nil {
+		t.Skipf("no nobody user: %v", err)
+	}
+	in := &ingest{}
+	srv := httptest.NewServer(in)
+	defer srv.Close()
+	port := uint32(srv.Listener.Addr().(*net.TCPAddr).Port)
+	spool := spoolDir(t)
+	if err := os.Mkdir(spool, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(spool, nobody.UID, nobody.GID); err != nil {
+		t.Fatal(err)
+	}
+	const caps = "+net_admin,+bpf,+perfmon"
+	p := startAgentVia(t, -1, []string{setpriv, fmt.Sprintf("--reuid=%d", nobody.UID), fmt.Sprintf("--regid=%d", nobody.GID),
+		"--clear-groups", "--inh-caps=" + caps, "--ambient-caps=" + caps},
+		"--mode", "sockdiag", "--server", srv.URL, "--interval", "1s", "--spool-dir", spool, "--metrics-listen", "")
+	waitFor(t, "a report counting the agent's own uploads", func() bool {
+		if p.exited() {
+			t.Fatalf("agent exited: %v\n%s", p.err, p.stderr.String())
+		}
+		return in.clientBytes(port) > 0
+	})
+	// Without CAP_SETPCAP it cannot shrink its bounding set; no_new_privs
+	// keeps an exec from gaining anything from it.
+	if err := agent.VerifyDropped(p.cmd.Process.Pid, agent.Dropped{Identity: nobody, Bounding: ^uint64(0)}); err != nil {
+		t.Error(err)
+	}
+	p.stop(t)
 }
 
 // TestDropFailureRefusesToStart checks that the agent does not run with
