@@ -393,10 +393,14 @@ func readThreadStatus(path string) (ThreadStatus, error) {
 	return st, nil
 }
 
+// statusKeys are the fields parseThreadStatus needs (NoNewPrivs since
+// Linux 4.10).
+var statusKeys = []string{"Uid", "Gid", "Groups", "CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb", "NoNewPrivs"}
+
 // parseThreadStatus reads the privilege fields of a status file.
 func parseThreadStatus(s string) (ThreadStatus, error) {
 	var st ThreadStatus
-	seen := 0
+	seen := map[string]bool{}
 	for line := range strings.Lines(s) {
 		key, val, ok := strings.Cut(strings.TrimSpace(line), ":")
 		if !ok {
@@ -439,10 +443,12 @@ func parseThreadStatus(s string) (ThreadStatus, error) {
 		default:
 			continue
 		}
-		seen++
+		seen[key] = true
 	}
-	if seen < 8 { // Uid, Gid, Groups, five capability sets (NoNewPrivs since 4.10)
-		return st, fmt.Errorf("only %d of the privilege fields", seen)
+	for _, key := range statusKeys {
+		if !seen[key] {
+			return st, fmt.Errorf("no %s field", key)
+		}
 	}
 	return st, nil
 }

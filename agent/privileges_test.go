@@ -75,7 +75,8 @@ func TestVerifyRefusesThreadLeftPrivileged(t *testing.T) {
 
 func TestParseThreadStatusErrors(t *testing.T) {
 	for _, tc := range []struct{ name, text, err string }{
-		{"empty", "", "privilege fields"},
+		{"empty", "", "no Uid field"},
+		{"no Uid", "Gid:\t0 0 0 0\nGroups:\nCapInh:\t0\nCapPrm:\t0\nCapEff:\t0\nCapBnd:\t0\nCapAmb:\t0\nNoNewPrivs:\t0\n", "no Uid field"},
 		{"short Uid", "Uid:\t0\t0\n", "want 4 ids"},
 		{"bad capability", "CapEff:\tzz\n", "CapEff"},
 		{"bad group", "Groups:\tx\n", "Groups"},
@@ -171,4 +172,28 @@ func TestCgoBuildRefusesToStart(t *testing.T) {
 			t.Fatalf("the refusal changed the test process's uid: %v", st[0].UIDs)
 		}
 	}
+}
+
+// FuzzParseThreadStatus checks that no status file makes the parser panic,
+// and that what it accepts has every privilege field.
+func FuzzParseThreadStatus(f *testing.F) {
+	for _, name := range []string{"status-root.txt", "status-dropped.txt"} {
+		b, err := os.ReadFile(filepath.Join("testdata", name))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(string(b))
+	}
+	f.Add("Uid:\t0\t0\t0\t0\nGid:\t1\t1\t1\t1\nGroups:\nCapInh:\t0\nCapPrm:\t0\nCapEff:\t0\nCapBnd:\t0\nCapAmb:\t0\nNoNewPrivs:\t1\n")
+	f.Fuzz(func(t *testing.T, s string) {
+		st, err := parseThreadStatus(s)
+		if err != nil {
+			return
+		}
+		for _, key := range statusKeys {
+			if !strings.Contains(s, key) {
+				t.Fatalf("accepted a status without %s: %+v", key, st)
+			}
+		}
+	})
 }
