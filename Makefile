@@ -51,6 +51,7 @@ fuzz:
 	$(GO) test ./agent/sockdiag -run '^$$' -fuzz '^FuzzParseTCPInfo$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./agent/sockdiag -run '^$$' -fuzz '^FuzzParseSocket$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./server -run '^$$' -fuzz '^FuzzParseAgentTokens$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./agent -run '^$$' -fuzz '^FuzzParseThreadStatus$$' -fuzztime $(FUZZTIME)
 
 # Regenerate the protobuf code (needs protoc and protoc-gen-go) and the
 # committed BPF object and Go bindings (needs clang, llvm, libbpf-dev). After a

@@ -68,10 +68,16 @@ type Config struct {
 	Version       string
 	// PollInterval is the sock_diag poll period (default 1 s).
 	PollInterval time.Duration
-	// DropCapabilities drops the capabilities the collector no longer
-	// needs once it is set up (see capabilities.go). The command sets it;
-	// tests leave it off so the test process keeps its privileges.
-	DropCapabilities bool
+	// DropPrivileges switches the process to User, with only the
+	// capabilities the running collector needs and no_new_privs, once the
+	// collector, the spool and the metrics listener are set up (see
+	// privileges.go); New fails when it cannot. The command sets it unless
+	// --no-drop-privileges; tests leave it off so the test process keeps
+	// its privileges.
+	DropPrivileges bool
+	// User is the account to drop to: a name or a numeric uid; empty:
+	// DefaultUser if it exists, else nobody.
+	User string
 	// StopTimeout bounds how long Stop waits to deliver the last reports.
 	StopTimeout time.Duration
 }
@@ -171,12 +177,36 @@ func NewWithCollector(cfg Config, coll collect.Collector, log *slog.Logger, reg 
 		return nil, fmt.Errorf("agent: register metrics: %w", err)
 	}
 	a.host = hostInfo(&cfg, coll.Mode(), a.log)
-	if cfg.DropCapabilities {
-		if err := dropCapabilities(coll.Mode(), a.log); err != nil {
-			a.log.Warn("could not drop capabilities; the agent keeps running with the ones it started with", "error", err)
-		}
+	if err := a.setupPrivileged(); err != nil {
+		a.Stop()
+		return nil, err
 	}
 	return a, nil
+}
+
+// setupPrivileged opens the metrics listener (a port below 1024 needs
+// privileges) and then drops the process's privileges, when asked to.
+func (a *Agent) setupPrivileged() error {
+	if a.cfg.MetricsListen != "" {
+		ln, err := net.Listen("tcp", a.cfg.MetricsListen)
+		if err != nil {
+			return fmt.Errorf("agent: metrics listener: %w", err)
+		}
+		a.ln = ln
+	}
+	if !a.cfg.DropPrivileges {
+		a.log.Warn("running with the privileges the agent started with (--no-drop-privileges)", "uid", os.Getuid())
+		return nil
+	}
+	id, err := dropTarget(a.cfg.User)
+	if err != nil {
+		return fmt.Errorf("agent: %w", err)
+	}
+	if err := dropPrivileges(id, a.coll, a.cfg.SpoolDir, a.log); err != nil {
+		return fmt.Errorf("agent: %w", err)
+	}
+	a.m.privilegesDropped.Set(1)
+	return nil
 }
 
 // chooseCollector builds the collector cfg.Mode asks for, and logs which
@@ -236,7 +266,7 @@ func (a *Agent) Mode() string { return a.coll.Mode() }
 // Start starts the metrics endpoint, the publisher, the collector and the
 // interval loop.
 func (a *Agent) Start() error {
-	if a.cfg.MetricsListen != "" {
+	if a.ln != nil {
 		if err := a.serveMetrics(); err != nil {
 			return err
 		}
@@ -267,18 +297,14 @@ func (a *Agent) Start() error {
 // clean stop), so the command can exit rather than silently report nothing.
 func (a *Agent) Err() <-chan error { return a.runErr }
 
-// serveMetrics listens on MetricsListen and serves the registry that was
-// passed to New (when it is a Gatherer).
+// serveMetrics serves the registry that was passed to New (when it is a
+// Gatherer) on the listener New opened.
 func (a *Agent) serveMetrics() error {
 	g, ok := a.reg.(prometheus.Gatherer)
 	if !ok {
 		return errors.New("agent: MetricsListen needs a registerer that is also a Gatherer (prometheus.Registry)")
 	}
-	ln, err := net.Listen("tcp", a.cfg.MetricsListen)
-	if err != nil {
-		return fmt.Errorf("agent: metrics listener: %w", err)
-	}
-	a.ln = ln
+	ln := a.ln
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{}))
 	a.http = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
@@ -389,6 +415,8 @@ func (a *Agent) Stop() error {
 		}
 		if a.http != nil {
 			a.http.Close()
+		} else if a.ln != nil {
+			a.ln.Close()
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), a.cfg.StopTimeout)
 		defer cancel()

@@ -22,10 +22,12 @@ type metrics struct {
 	publishErrors prometheus.Counter
 	syncTimeouts  prometheus.Counter
 	flows         prometheus.Gauge
-	sockets       atomic.Uint64
-	merged        atomic.Uint64
-	late          atomic.Uint64
-	collect       promset.Set
+	// privilegesDropped is 1 once the process runs unprivileged.
+	privilegesDropped prometheus.Gauge
+	sockets           atomic.Uint64
+	merged            atomic.Uint64
+	late              atomic.Uint64
+	collect           promset.Set
 }
 
 func newMetrics(a *Agent) *metrics {
@@ -39,6 +41,8 @@ func newMetrics(a *Agent) *metrics {
 			Help: "Interval reports sent without the collector's fresh counters (it did not answer a sync in time; they count in the next interval)."}),
 		flows: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "flows_tracked",
 			Help: "Flows (rows) in the last interval's report."}),
+		privilegesDropped: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "privileges_dropped",
+			Help: "1 when the agent runs as an unprivileged user with only its collector's capabilities and no_new_privs; 0 with --no-drop-privileges."}),
 	}
 	coll := a.coll
 	counterFunc := func(name, help string, f func() uint64) prometheus.Collector {
@@ -53,7 +57,7 @@ func newMetrics(a *Agent) *metrics {
 		Help: "The collector mode that runs (value 1).", ConstLabels: prometheus.Labels{"mode": coll.Mode()}})
 	info.Set(1)
 	m.collect = promset.Set{
-		m.reports, m.publishErrors, m.syncTimeouts, m.flows, info,
+		m.reports, m.publishErrors, m.syncTimeouts, m.flows, m.privilegesDropped, info,
 		gaugeFunc("sockets_tracked", "Sockets the collector tracks now.", func() uint64 { return coll.Stats().SocketsTracked }),
 		gaugeFunc("sockets_aggregated", "Sockets with a live baseline in the aggregator at the last report.", m.sockets.Load),
 		counterFunc("sampled_sockets_total", "Sockets not tracked because a collector map was full.", func() uint64 { return coll.Stats().SampledSockets }),

@@ -92,7 +92,13 @@ func upAgentLab(ctx context.Context, t *testing.T, prefix string, agents lab.Age
 	t.Helper()
 	name := prefix + labtest.RandomHex(t, 5)
 	start := time.Now()
-	l, err := lab.Up(ctx, lab.Config{Name: name, StateRoot: t.TempDir(), Logger: labtest.Logger(t, slog.LevelWarn), Agents: &agents})
+	// The agents drop to nobody, which must reach its spool under the
+	// state root: t.TempDir's parent is 0700, so let others search it.
+	stateRoot := t.TempDir()
+	if err := os.Chmod(filepath.Dir(stateRoot), 0o711); err != nil {
+		t.Fatal(err)
+	}
+	l, err := lab.Up(ctx, lab.Config{Name: name, StateRoot: stateRoot, Logger: labtest.Logger(t, slog.LevelWarn), Agents: &agents})
 	if err != nil {
 		if agents.Mode == "ebpf" && strings.Contains(err.Error(), "eBPF collector") {
 			t.Skipf("eBPF cannot load here: %v", err)

@@ -58,6 +58,11 @@ var labCities = map[string]geoip.Info{
 func TestLabASNLossAndBlackhole(t *testing.T) {
 	skipUnlessLab(t)
 	dir := t.TempDir()
+	// The agent drops to nobody, which must reach its spool under dir:
+	// t.TempDir's parent is 0700, so let others search it.
+	if err := os.Chmod(filepath.Dir(dir), 0o711); err != nil {
+		t.Fatal(err)
+	}
 	ctx := t.Context()
 
 	// The agent binary, built from this tree.

@@ -64,7 +64,7 @@ func ResolveAgentBin(bin string) (string, error) {
 func agentArgs(c AgentConfig, h Host, i int, stateDir string) []string {
 	argv := []string{c.Bin, "--server", c.Server, "--token", c.Token, "--mode", c.Mode,
 		"--host-id", h.Name, "--interval", c.Interval.String(),
-		"--spool-dir", filepath.Join(stateDir, h.Short)}
+		"--spool-dir", filepath.Join(stateDir, h.Short, "agent")} // the agent's own: it hands it to its unprivileged user
 	if c.Mode != "ebpf" {
 		argv = append(argv, "--netns", h.Name)
 	}

@@ -141,7 +141,7 @@ func TestAgentArgs(t *testing.T) {
 	c := AgentConfig{Bin: "/bin/agent", Server: "http://x", Token: "t", Interval: 5e9}
 	for mode, want := range map[string][]string{
 		"sockdiag": {"--netns fl-a2-h1", "--metrics-listen= "},
-		"ebpf":     {"--cgroup /cg/fl-a2-h1", "--spool-dir /st/a2-h1"},
+		"ebpf":     {"--cgroup /cg/fl-a2-h1", "--spool-dir /st/a2-h1/agent"},
 	} {
 		c.Mode = mode
 		c.MetricsBase = 0

@@ -161,8 +161,15 @@ type Collector struct {
 	cg   cgroupInfo
 	objs *loaded
 
+	// Attached and opened by NewWithOptions, while the process still has
+	// the privileges that needs (the agent drops them before Run).
+	cgLink   link.Link
+	iterLink *link.Iter // nil without the iterator
+	rd       *ringbuf.Reader
+
 	ran       atomic.Bool
 	closeOnce sync.Once
+	ready     chan struct{} // closed once Run has attached and seeded
 
 	// Stats, updated by the snapshot loop.
 	tracked, sampled, mapFull, lost, rttSkipped atomic.Uint64
@@ -205,7 +212,7 @@ func NewWithOptions(opts Options, log *slog.Logger) (*Collector, error) {
 		log.Warn("ebpf: tcp iterator unavailable; receive-only sockets are updated only by their own callbacks and at close, and sockets older than the agent only get a baseline",
 			"err", objs.iterErr)
 	}
-	return &Collector{
+	c := &Collector{
 		log:       log,
 		opts:      opts,
 		cg:        cg,
@@ -213,7 +220,34 @@ func NewWithOptions(opts Options, log *slog.Logger) (*Collector, error) {
 		seeded:    map[uint64]bool{},
 		listeners: map[uint16]bool{},
 		snap:      newSnapshotter(),
-	}, nil
+		ready:     make(chan struct{}),
+	}
+	if err := c.attach(); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// attach attaches the sock_ops program to the cgroup and the tcp iterator,
+// and maps the ring buffer: everything that needs privileges (CAP_BPF,
+// CAP_PERFMON, CAP_NET_ADMIN). From here on the program counts; sockets
+// it sees before Run seeds are in its map, and seed skips them.
+func (c *Collector) attach() error {
+	lnk, err := link.AttachCgroup(link.CgroupOptions{
+		Path: c.cg.path, Attach: ebpf.AttachCGroupSockOps, Program: c.objs.core.Prog,
+	})
+	if err != nil {
+		return fmt.Errorf("%w: attach sock_ops to %s: %v", ErrUnavailable, c.cg.path, err)
+	}
+	c.cgLink = lnk
+	c.iterLink = c.attachIter()
+	rd, err := ringbuf.NewReader(c.objs.core.Events)
+	if err != nil {
+		return fmt.Errorf("%w: ring buffer reader: %v", ErrUnavailable, err)
+	}
+	c.rd = rd
+	return nil
 }
 
 // Mode implements collect.Collector.
@@ -230,44 +264,65 @@ func (c *Collector) Stats() collect.Stats {
 	}
 }
 
-// Close releases the kernel objects; Run does it when it returns.
-func (c *Collector) Close() error {
-	c.closeOnce.Do(c.objs.close)
+// Ready is closed once Run has attached the program and seeded the
+// existing sockets: a socket opened after it is followed from its start.
+func (c *Collector) Ready() <-chan struct{} { return c.ready }
+
+// Probe makes one of each kind of kernel call the running collector makes
+// (a bpf() map command, an iterator instance), without changing anything:
+// the agent runs it after dropping privileges to find whether CAP_BPF can
+// go too. The iterator is opened, not run: a run would adopt the sockets
+// that seed has yet to baseline.
+func (c *Collector) Probe() error {
+	var per []uint64
+	if err := c.objs.core.Stats.Lookup(uint32(0), &per); err != nil {
+		return fmt.Errorf("read the stats map: %w", err)
+	}
+	if c.iterLink != nil {
+		r, err := c.iterLink.Open()
+		if err != nil {
+			return fmt.Errorf("open the tcp iterator: %w", err)
+		}
+		r.Close()
+	}
 	return nil
 }
 
-// Run implements collect.Collector: it attaches the program, seeds the
-// existing sockets, then streams events until ctx is done, and detaches
-// and releases everything before it returns.
+// Close releases the kernel objects; Run does it when it returns.
+func (c *Collector) Close() error {
+	c.closeOnce.Do(func() {
+		if c.rd != nil {
+			c.rd.Close()
+		}
+		if c.iterLink != nil {
+			c.iterLink.Close()
+		}
+		if c.cgLink != nil {
+			c.cgLink.Close()
+		}
+		c.objs.close()
+	})
+	return nil
+}
+
+// Run implements collect.Collector: it seeds the existing sockets, then
+// streams events until ctx is done, and detaches and releases everything
+// before it returns. It needs no privilege: the program was attached and
+// the ring buffer mapped by NewWithOptions.
 func (c *Collector) Run(ctx context.Context, events chan<- collect.Event) error {
 	if !c.ran.CompareAndSwap(false, true) {
 		return errors.New("ebpf collector: Run called twice")
 	}
 	defer c.Close()
-	lnk, err := link.AttachCgroup(link.CgroupOptions{
-		Path: c.cg.path, Attach: ebpf.AttachCGroupSockOps, Program: c.objs.core.Prog,
-	})
-	if err != nil {
-		return fmt.Errorf("%w: attach sock_ops to %s: %v", ErrUnavailable, c.cg.path, err)
-	}
-	defer lnk.Close()
-	iter := c.attachIter()
-	if iter != nil {
-		defer iter.Close()
-	}
-	rd, err := ringbuf.NewReader(c.objs.core.Events)
-	if err != nil {
-		return fmt.Errorf("ring buffer reader: %w", err)
-	}
-	defer rd.Close()
-	c.reader.Store(rd)
+	c.reader.Store(c.rd)
 	defer c.reader.Store(nil)
 	if err := c.seed(ctx, events); err != nil {
 		return err
 	}
+	close(c.ready)
 	c.log.Info("ebpf collector running", "cgroup", c.cg.path, "max_sockets", c.opts.MaxSockets,
-		"ring_bytes", c.opts.RingBytes, "iterator", iter != nil)
-	return c.loop(ctx, rd, iter, events)
+		"ring_bytes", c.opts.RingBytes, "iterator", c.iterLink != nil)
+	return c.loop(ctx, c.rd, c.iterLink, events)
 }
 
 // attachIter attaches the tcp iterator, if it loaded; without it the

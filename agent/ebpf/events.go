@@ -27,10 +27,15 @@ func (c *Collector) loop(ctx context.Context, rd *ringbuf.Reader, iter *link.Ite
 	stop := context.AfterFunc(ctx, func() { rd.Flush() })
 	defer stop()
 	var rec ringbuf.Record
-	last := time.Now()
+	next := time.Now().Add(c.opts.SnapshotEvery) // the next backstop snapshot
 	for n := 0; ; n++ {
-		rd.SetDeadline(time.Now().Add(c.opts.DrainEvery))
+		wait := time.Now().Add(c.opts.DrainEvery)
+		if next.Before(wait) {
+			wait = next
+		}
+		rd.SetDeadline(wait)
 		err := rd.ReadInto(&rec)
+		timedOut := false
 		switch {
 		case err == nil:
 			c.forward(rec.RawSample, events)
@@ -43,16 +48,17 @@ func (c *Collector) loop(ctx context.Context, rd *ringbuf.Reader, iter *link.Ite
 			if ctx.Err() != nil {
 				return c.refresh(iter, events)
 			}
+			timedOut = errors.Is(err, os.ErrDeadlineExceeded)
 		case errors.Is(err, ringbuf.ErrClosed), errors.Is(err, os.ErrClosed):
 			return nil
 		default:
 			return fmt.Errorf("read ring buffer: %w", err)
 		}
 		sync := c.syncReq.Swap(false)
-		if !sync && time.Since(last) < c.opts.SnapshotEvery {
+		if !sync && !snapshotDue(next, wait, timedOut) {
 			continue
 		}
-		last = time.Now()
+		next = time.Now().Add(c.opts.SnapshotEvery)
 		if err := c.refresh(iter, events); err != nil {
 			return err
 		}
@@ -60,6 +66,16 @@ func (c *Collector) loop(ctx context.Context, rd *ringbuf.Reader, iter *link.Ite
 			events <- collect.Event{Kind: collect.Synced}
 		}
 	}
+}
+
+// snapshotDue says whether the backstop snapshot is due: its time has
+// come, or the read that waited for it timed out. The ring's poller rounds
+// its timeout down to whole milliseconds and the kernel may end the wait
+// early within its timer slack, so such a read can return just before its
+// deadline; comparing the clock alone then put the snapshot off by a whole
+// DrainEvery, and the tcp iterator's adoption of older sockets with it.
+func snapshotDue(next, wait time.Time, timedOut bool) bool {
+	return !time.Now().Before(next) || (timedOut && wait.Equal(next))
 }
 
 // Sync implements collect.Syncer: the reader drains the ring buffer, then

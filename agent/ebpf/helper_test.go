@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/flowlens/flowlens/agent/collect"
+	"github.com/flowlens/flowlens/agent/sockdiag"
 )
 
 // The tests generate traffic from subprocesses (this test binary re-run
@@ -345,7 +346,12 @@ func startCollector(t testing.TB, e *env, opts Options) *recorder {
 		}
 		<-drained
 	})
-	time.Sleep(100 * time.Millisecond) // attached and seeded
+	select {
+	case <-c.Ready():
+	case err := <-r.done:
+		r.done <- err // for the cleanup
+		t.Fatalf("collector stopped before it was ready: %v", err)
+	}
 	return r
 }
 
@@ -387,4 +393,44 @@ func port(p uint16, passive bool) func(*collect.Event) bool {
 
 func kind(k collect.Kind, sel func(*collect.Event) bool) func(*collect.Event) bool {
 	return func(ev *collect.Event) bool { return ev.Kind == k && sel(ev) }
+}
+
+// waitAcked waits until the client connection to service port p (in the
+// test's own namespace) has had at least n bytes acknowledged.
+func waitAcked(t testing.TB, p uint16, n uint64) {
+	t.Helper()
+	waitFor(t, fmt.Sprintf("%d bytes acknowledged to port %d", n, p), 15*time.Second, func() bool {
+		socks, err := sockdiag.DumpAll()
+		if err != nil {
+			t.Fatalf("sock_diag dump: %v", err)
+		}
+		for _, s := range socks {
+			if s.Remote.Port() == p && s.HasInfo && s.Info.Counters().BytesAcked >= n {
+				return true
+			}
+		}
+		return false
+	})
+}
+
+// waitListening waits until something listens on TCP port p in the env's
+// namespace.
+func waitListening(t testing.TB, e *env, p uint16) {
+	t.Helper()
+	waitFor(t, fmt.Sprintf("a listener on port %d", p), 15*time.Second, func() bool {
+		var socks []sockdiag.Socket
+		err := sockdiag.InNetns(e.netns, func() (err error) {
+			socks, err = sockdiag.DumpAll()
+			return err
+		})
+		if err != nil {
+			t.Fatalf("sock_diag dump in %s: %v", e.netns, err)
+		}
+		for _, s := range socks {
+			if s.State == sockdiag.StateListen && s.Local.Port() == p {
+				return true
+			}
+		}
+		return false
+	})
 }

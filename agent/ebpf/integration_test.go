@@ -102,7 +102,7 @@ func TestCollector(t *testing.T) {
 			"add chain inet flowlens_test_loss in { type filter hook input priority 0; }",
 			"add rule inet flowlens_test_loss in tcp dport 5201 numgen random mod 100 < 5 drop")
 		start(t, e.command("iperf3", "-s", "-1", "-p", "5201", "--forceflush"))
-		time.Sleep(300 * time.Millisecond)
+		waitListening(t, e, 5201)
 		res := iperf(t, run(t, e.command("iperf3", "-c", "127.0.0.1", "-p", "5201", "-t", "3", "-b", "200M", "-J")))
 		final := waitFinal(t, r, port(5201, false), 2) // control and data connections
 		data := final[0]
@@ -260,7 +260,6 @@ func TestPreexisting(t *testing.T) {
 		t.Fatal(err)
 	}
 	start(t, hold)
-	time.Sleep(100 * time.Millisecond)
 
 	r := startCollector(t, e, Options{})
 	if r.c.objs.iter == nil {
@@ -272,7 +271,14 @@ func TestPreexisting(t *testing.T) {
 	if len(base) != 2 {
 		t.Fatalf("%d baselines, want the client's and the server's: %+v", len(base), base)
 	}
-	time.Sleep(1500 * time.Millisecond) // adopted by the iterator
+	// Its close is seen only once the iterator has adopted it (enabled
+	// its callbacks), which the backstop snapshot does within a second.
+	for _, b := range base {
+		waitFor(t, fmt.Sprintf("socket %d adopted by the iterator", b.Cookie), 15*time.Second, func() bool {
+			var st sockopsSockState
+			return r.c.objs.core.Socks.Lookup(b.Cookie, &st) == nil
+		})
+	}
 	stdin.Close()
 	final := waitFinal(t, r, port(p, false), 1)[0]
 	var cli collect.Event
@@ -303,7 +309,7 @@ func TestSync(t *testing.T) {
 		t.Fatal(err)
 	}
 	start(t, hold)
-	time.Sleep(200 * time.Millisecond)
+	waitAcked(t, p, 1000)
 	synced := func(ev *collect.Event) bool { return ev.Kind == collect.Synced }
 	r.c.Sync()
 	waitFor(t, "Synced", 5*time.Second, func() bool { return len(r.events(synced)) == 1 })

@@ -70,6 +70,8 @@ type config struct {
 	reportCap     int
 	insecure      bool
 	cpuProfile    string
+	user          string
+	noDrop        bool
 }
 
 func main() {
@@ -121,6 +123,8 @@ GOMEMLIMIT in the environment to change that.`,
 	f.StringVar(&c.metricsListen, "metrics-listen", "127.0.0.1:9101", "address for the agent's own Prometheus metrics")
 	f.IntVar(&c.reportCap, "report-cap", 10_000, "flows per report; the rest merge per remote prefix so totals stay exact")
 	f.BoolVar(&c.insecure, "insecure", false, "skip TLS certificate verification")
+	f.StringVar(&c.user, "user", "", "user (name or uid) the agent runs as once its collector is set up, with only the capabilities that collector needs (eBPF: CAP_BPF; sock_diag: none) and no_new_privs; it owns --spool-dir (default: "+agent.DefaultUser+" if that user exists, else nobody)")
+	f.BoolVar(&c.noDrop, "no-drop-privileges", false, "keep running as the user and with the capabilities the agent started with (by default it refuses to start when it cannot drop them)")
 	f.StringVar(&c.cpuProfile, "cpu-profile", "", "write a Go CPU profile of the agent to this file until it stops (read it with go tool pprof)")
 	return cmd
 }
@@ -139,6 +143,8 @@ func (c config) validate() error {
 		return errors.New("--report-cap must be at least 1")
 	case c.tokenOnCLI && c.tokenFile != "":
 		return errors.New("give --token or --token-file, not both")
+	case c.noDrop && c.user != "":
+		return errors.New("--user and --no-drop-privileges contradict each other")
 	}
 	return nil
 }
@@ -168,7 +174,7 @@ func run(ctx context.Context, c config) error {
 		Server: c.server, Token: c.token, Mode: c.mode, Cgroup: c.cgroup, MaxSockets: c.maxSockets, Netns: c.netns,
 		Interval: c.interval, HostID: c.hostID, SpoolDir: c.spoolDir, SpoolMaxBytes: c.spoolMaxBytes,
 		MetricsListen: c.metricsListen, ReportCap: c.reportCap, Insecure: c.insecure,
-		Version: version, DropCapabilities: true,
+		Version: version, DropPrivileges: !c.noDrop, User: c.user,
 	}, log, reg)
 	if err != nil {
 		return err
