@@ -60,9 +60,14 @@ func ResolveAgentBin(bin string) (string, error) {
 	return "", fmt.Errorf("%w (looked in %s); build it with `make build` or pass --agent-bin", ErrAgentMissing, strings.Join(tried, " and "))
 }
 
+// agentTokenFile is where host h's agent reads its token.
+func agentTokenFile(stateDir string, h Host) string {
+	return filepath.Join(stateDir, h.Short, "token")
+}
+
 // agentArgs is the command line of host i's agent.
 func agentArgs(c AgentConfig, h Host, i int, stateDir string) []string {
-	argv := []string{c.Bin, "--server", c.Server, "--token", c.Token, "--mode", c.Mode,
+	argv := []string{c.Bin, "--server", c.Server, "--token-file", agentTokenFile(stateDir, h), "--mode", c.Mode,
 		"--host-id", h.Name, "--interval", c.Interval.String(),
 		"--spool-dir", filepath.Join(stateDir, h.Short, "agent")} // the agent's own: it hands it to its unprivileged user
 	if c.Mode != "ebpf" {
@@ -107,6 +112,11 @@ func (l *Lab) StartAgents(ctx context.Context, c AgentConfig) error {
 	var procs []*Process
 	for i, h := range l.Hosts() {
 		if err := os.MkdirAll(filepath.Join(dir, h.Short), 0o755); err != nil {
+			return err
+		}
+		// The token goes in a file only root can read, not on the command
+		// line, where every local user could read it in /proc.
+		if err := os.WriteFile(agentTokenFile(dir, h), []byte(c.Token+"\n"), 0o600); err != nil {
 			return err
 		}
 		p, err := l.start(h.Short, "", "", RoleAgent, agentArgs(c, h, i, dir))

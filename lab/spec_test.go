@@ -146,7 +146,10 @@ func TestAgentArgs(t *testing.T) {
 		c.Mode = mode
 		c.MetricsBase = 0
 		got := strings.Join(agentArgs(c, h, 2, "/st"), " ") + " "
-		for _, w := range append(want, "--host-id fl-a2-h1", "--interval 5s", "--mode "+mode) {
+		if strings.Contains(got, " t ") {
+			t.Errorf("%s: the token is on the command line: %q", mode, got)
+		}
+		for _, w := range append(want, "--host-id fl-a2-h1", "--interval 5s", "--mode "+mode, "--token-file /st/a2-h1/token") {
 			if !strings.Contains(got, w) {
 				t.Errorf("%s: %q lacks %q", mode, got, w)
 			}

@@ -203,13 +203,14 @@ func runOnce(ctx context.Context, o options, root, sinkURL string, sink *sink, s
 			return res, err
 		}
 		defer os.RemoveAll(spool)
-		args := []string{"--server", sinkURL, "--token", "bench", "--mode", mode, "--interval", o.interval.String(),
+		args := []string{"--server", sinkURL, "--mode", mode, "--interval", o.interval.String(),
 			"--host-id", "bench-" + mode, "--spool-dir", spool, "--metrics-listen", ""}
 		if mode == "ebpf" {
 			args = append(args, "--cgroup", cg)
 		}
 		agent = exec.Command(o.agentBin, args...)
 		agent.Stderr = os.Stderr
+		agent.Env = append(os.Environ(), "FLOWLENS_TOKEN=bench") // not --token: /proc shows command lines
 		if err := agent.Start(); err != nil {
 			return res, fmt.Errorf("start agent: %w", err)
 		}
