@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/flowlens/flowlens/agent/collect"
+	"github.com/flowlens/flowlens/publisher"
 )
 
 // The agent starts as root (or with the capabilities to load eBPF, enter a
@@ -299,10 +300,6 @@ func lastCap() uintptr {
 	return uintptr(n)
 }
 
-// spoolEntries are the names the publisher creates in its spool
-// directory; chownSpool refuses a directory holding anything else.
-var spoolEntries = map[string]bool{"sequence": true, "sequence.tmp": true, "spool": true, "split": true}
-
 // writeCheckPrefix names checkWritable's file.
 const writeCheckPrefix = ".write-check-"
 
@@ -317,7 +314,7 @@ func chownSpool(dir string, id Identity) error {
 		return fmt.Errorf("--spool-dir %s: %w", dir, err)
 	}
 	for _, e := range ents {
-		if !spoolEntries[e.Name()] && !strings.HasPrefix(e.Name(), writeCheckPrefix) {
+		if !publisher.OwnsSpoolEntry(e.Name()) && !strings.HasPrefix(e.Name(), writeCheckPrefix) {
 			return fmt.Errorf("--spool-dir %s holds %q, which the agent did not create: give the agent a directory of its own (it hands it to %s)", dir, e.Name(), id.Name)
 		}
 	}

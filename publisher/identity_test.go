@@ -291,3 +291,43 @@ func TestReadTokenFile(t *testing.T) {
 		t.Error("a missing token file was accepted")
 	}
 }
+
+// Every name a publisher leaves in its spool directory is one it claims
+// (OwnsSpoolEntry): the agent refuses to hand a directory holding anything
+// else to its unprivileged user, and refused its own spool once the epoch
+// file was added without being claimed.
+func TestOwnsEverySpoolEntryItCreates(t *testing.T) {
+	srv := newFakeIngest(t)
+	srv.setAnswer(func(*flowlensv1.Report, int) (int, http.Header) {
+		return http.StatusRequestEntityTooLarge, nil // splits: the split state is written too
+	})
+	dir := t.TempDir()
+	cfg := testConfig(dir, srv.srv.URL)
+	cfg.MaxSplitPieces = 2
+	p := newTestPublisher(t, cfg)
+	p.Start()
+	if err := p.Publish(testReport(10)); err != nil {
+		t.Fatal(err)
+	}
+	flush(t, p)
+	p.Stop(canceledCtx())
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+		if !OwnsSpoolEntry(e.Name()) {
+			t.Errorf("the publisher created %q but does not claim it", e.Name())
+		}
+	}
+	if len(names) < 3 {
+		t.Errorf("spool holds only %v", names)
+	}
+	for _, foreign := range []string{"shadow", "epoch.bak", "spool.tmp", "..", "passwd"} {
+		if OwnsSpoolEntry(foreign) {
+			t.Errorf("claims %q", foreign)
+		}
+	}
+}

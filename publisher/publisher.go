@@ -188,7 +188,7 @@ func New(cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*Publisher
 	}
 	p := &Publisher{
 		cfg: cfg, log: log, limit: newLogLimiter(log, time.Minute), tr: tr,
-		splitPath: filepath.Join(cfg.SpoolDir, "split"),
+		splitPath: filepath.Join(cfg.SpoolDir, spoolSplit),
 		sleep:     sleepCtx,
 		wake:      make(chan struct{}, 1),
 		done:      make(chan struct{}),
@@ -212,18 +212,18 @@ func New(cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*Publisher
 // and moves numbering past every sequence found on disk, in case the
 // reservation file was lost.
 func (p *Publisher) loadState() error {
-	sp, err := openSpool(filepath.Join(p.cfg.SpoolDir, "spool"), p.cfg.SpoolMaxBytes, p.log, p.limit, p.countDropped)
+	sp, err := openSpool(filepath.Join(p.cfg.SpoolDir, spoolSegments), p.cfg.SpoolMaxBytes, p.log, p.limit, p.countDropped)
 	if err != nil {
 		return err
 	}
 	p.spool = sp
-	seq, err := loadSequencer(filepath.Join(p.cfg.SpoolDir, "sequence"))
+	seq, err := loadSequencer(filepath.Join(p.cfg.SpoolDir, spoolSequence))
 	if err != nil {
 		sp.close()
 		return err
 	}
 	p.seq = seq
-	if p.epoch, err = loadEpoch(filepath.Join(p.cfg.SpoolDir, "epoch"), p.log); err != nil {
+	if p.epoch, err = loadEpoch(filepath.Join(p.cfg.SpoolDir, spoolEpoch), p.log); err != nil {
 		sp.close()
 		return err
 	}
