@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"sync"
 	"testing"
 	"time"
 
@@ -34,10 +35,14 @@ func slowPlanSQL(levels int) string {
 // slowPlan is engine work that runs slowPlanSQL; started is closed when
 // it is about to hand the statement to DuckDB. With deaf, DuckDB gets a
 // context that is never canceled, so that it surely plans whatever the
-// moment the test cancels the work's context.
-func slowPlan(db *sql.DB, started chan struct{}, deaf bool) func(context.Context) (*Result, error) {
+// moment the test cancels the work's context. The work then waits for
+// hold to close, so that the test's checks while it "still plans" do not
+// depend on how long DuckDB takes to plan (seconds here, but a test must
+// not rest on that).
+func slowPlan(db *sql.DB, started chan struct{}, deaf bool, hold <-chan struct{}) func(context.Context) (*Result, error) {
 	return func(ctx context.Context) (*Result, error) {
 		close(started)
+		defer func() { <-hold }()
 		if deaf {
 			ctx = context.WithoutCancel(ctx)
 		}
@@ -71,7 +76,10 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 func TestQueryTimeoutCoversPlanning(t *testing.T) {
 	st := examplesStore(t)
 	e := NewEngineWith(st.DB(), EngineConfig{Timeout: 100 * time.Millisecond, MaxConcurrent: 1})
-	_, err := e.do(context.Background(), slowPlan(st.DB(), make(chan struct{}), false))
+	hold := make(chan struct{})
+	release := sync.OnceFunc(func() { close(hold) })
+	t.Cleanup(release) // before the store closes, should a check fail
+	_, err := e.do(context.Background(), slowPlan(st.DB(), make(chan struct{}), false, hold))
 	if !errors.Is(err, ErrTimeout) || !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("error %v: want ErrTimeout", err)
 	}
@@ -82,6 +90,7 @@ func TestQueryTimeoutCoversPlanning(t *testing.T) {
 	if !errors.Is(err, ErrBusy) || e.Busy() != 1 {
 		t.Fatalf("a query while the slot is held: %v (busy %d), want ErrBusy", err, e.Busy())
 	}
+	release()
 	waitFor(t, "DuckDB to finish planning and give the slot back", func() bool { return e.Running() == 0 })
 	if _, err := e.do(context.Background(), func(context.Context) (*Result, error) { return &Result{}, nil }); err != nil {
 		t.Fatalf("after the slot came back: %v", err)
@@ -98,13 +107,17 @@ func TestClientGoneCancelsQuery(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	started := make(chan struct{})
 	go func() { <-started; cancel() }()
-	_, err := e.do(ctx, slowPlan(st.DB(), started, true))
+	hold := make(chan struct{})
+	release := sync.OnceFunc(func() { close(hold) })
+	t.Cleanup(release) // before the store closes, should a check fail
+	_, err := e.do(ctx, slowPlan(st.DB(), started, true, hold))
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("error %v: want context.Canceled", err)
 	}
 	if e.Running() != 1 {
 		t.Fatal("answered only after DuckDB finished planning")
 	}
+	release()
 	waitFor(t, "DuckDB to stop and give the slot back", func() bool { return e.Running() == 0 })
 
 	// Through the API: a client that leaves while its query waits for the
