@@ -131,14 +131,14 @@ func TestClientGoneCancelsQuery(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Stop(context.Background())
-	release, held := make(chan struct{}), make(chan struct{})
+	free, held := make(chan struct{}), make(chan struct{})
 	go m.engine.do(context.Background(), func(context.Context) (*Result, error) { //nolint:errcheck
 		close(held)
-		<-release
+		<-free
 		return &Result{}, nil
 	})
 	<-held
-	defer close(release)
+	defer close(free)
 	mux := http.NewServeMux()
 	m.Routes(mux, func(h http.Handler) http.Handler { return h })
 	srv := httptest.NewServer(mux)
