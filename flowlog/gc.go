@@ -9,8 +9,8 @@ import (
 // `flowlens server` runs with GOGC=400 for ingest's sake; an import's
 // garbage (a few hundred MB per GiB of text) then piles up to five times
 // the importer's live chunks before a collection, and one 2 GiB upload
-// raised the server's peak RSS by 475 MB. At 100 it is 240 MB, inside the
-// 300 MB that one request may cost (issue 12, BENCHMARKS.md).
+// raised the server's peak RSS by 861 MB; at 100, by 395 MB, with the same
+// import speed (issue 12, BENCHMARKS.md).
 const importGCPercent = 100
 
 // importGC lowers the GC target while at least one import runs and puts

@@ -34,10 +34,9 @@ type Ingester interface {
 type ImporterConfig struct {
 	// MaxErrors is how many bad lines a summary lists (all are counted).
 	MaxErrors int
-	// ChunkBytes is the text handed to one parser at a time (default 4 MiB:
-	// Parsers+3 chunks and their batches are the import's live memory;
-	// with 8 MiB a 2 GiB upload raised the server's peak RSS by 395 MB
-	// at GOGC=100, with 4 MiB by 240 MB).
+	// ChunkBytes is the text handed to one parser at a time (default 8 MiB;
+	// 4 MiB took a 2 GiB upload's peak RSS from 395 to 240 MB over
+	// baseline but made imports ~10% slower, BENCHMARKS.md).
 	ChunkBytes int
 	// Parsers is the number of parsing goroutines (default: one per
 	// core, at most 4; DuckDB inserts on its own threads meanwhile).
@@ -60,7 +59,7 @@ func (c ImporterConfig) withDefaults() ImporterConfig {
 		c.MaxErrors = 100
 	}
 	if c.ChunkBytes <= 0 {
-		c.ChunkBytes = 4 << 20
+		c.ChunkBytes = 8 << 20
 	}
 	if c.Parsers <= 0 {
 		c.Parsers = min(runtime.GOMAXPROCS(0), 4)

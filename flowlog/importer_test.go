@@ -444,7 +444,7 @@ func TestFutureParquetRecordsRefused(t *testing.T) {
 
 // An import lowers the GC target to importGCPercent while it runs (a
 // server at GOGC=400 otherwise let one 2 GiB upload's garbage raise its
-// peak RSS by 475 MB) and puts back the previous target afterwards; a lower
+// peak RSS by 861 MB) and puts back the previous target afterwards; a lower
 // target or GOGC=off is left alone.
 func TestLargeImportGarbageCollectedAtLowerTarget(t *testing.T) {
 	defer debug.SetGCPercent(debug.SetGCPercent(400))
