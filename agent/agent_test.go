@@ -10,15 +10,14 @@ import (
 	"net/netip"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/flowlens/flowlens/agent/collect"
-	"github.com/flowlens/flowlens/wire"
 	"github.com/flowlens/flowlens/wire/flowlensv1"
+	"github.com/flowlens/flowlens/wire/wiretest"
 )
 
 // fakeCollector replays scripted events, then waits for the end.
@@ -40,33 +39,8 @@ func (f *fakeCollector) Run(ctx context.Context, out chan<- collect.Event) error
 	return nil
 }
 
-// ingest is a fake server that decodes and keeps every report.
-type ingest struct {
-	mu      sync.Mutex
-	reports []*flowlensv1.Report
-}
-
-func (in *ingest) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(r.Body)
-	rep, err := wire.Decode(body, r.Header.Get("Content-Encoding"), 64<<20)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	in.mu.Lock()
-	in.reports = append(in.reports, rep)
-	in.mu.Unlock()
-	w.WriteHeader(http.StatusOK)
-}
-
-func (in *ingest) all() []*flowlensv1.Report {
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	return append([]*flowlensv1.Report(nil), in.reports...)
-}
-
 func TestAgentPublishesIntervals(t *testing.T) {
-	in := &ingest{}
+	in := &wiretest.Recorder{}
 	srv := httptest.NewServer(in)
 	defer srv.Close()
 	local, remote := netip.MustParseAddrPort("10.1.0.5:41000"), netip.MustParseAddrPort("10.2.0.9:443")
@@ -90,7 +64,7 @@ func TestAgentPublishesIntervals(t *testing.T) {
 	if err := a.Stop(); err != nil { // publishes the partial interval
 		t.Fatal(err)
 	}
-	reps := in.all()
+	reps := in.Reports()
 	if len(reps) == 0 {
 		t.Fatal("no report arrived")
 	}
@@ -212,7 +186,7 @@ func (s *syncCollector) Run(ctx context.Context, out chan<- collect.Event) error
 // TestAgentWaitsForSync checks that with a Syncer collector each report
 // carries the counters the collector read when asked at the interval's end.
 func TestAgentWaitsForSync(t *testing.T) {
-	in := &ingest{}
+	in := &wiretest.Recorder{}
 	srv := httptest.NewServer(in)
 	defer srv.Close()
 	sc := &syncCollector{syncs: make(chan struct{}, 4)}
@@ -225,13 +199,13 @@ func TestAgentWaitsForSync(t *testing.T) {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(10 * time.Second)
-	for len(in.all()) < 2 && time.Now().Before(deadline) {
+	for len(in.Reports()) < 2 && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	if err := a.Stop(); err != nil {
 		t.Fatal(err)
 	}
-	reps := in.all()
+	reps := in.Reports()
 	if len(reps) < 2 {
 		t.Fatalf("%d reports in 10 s at a 1 s interval", len(reps))
 	}

@@ -5,9 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"net"
-	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -20,8 +18,8 @@ import (
 	"time"
 
 	"github.com/flowlens/flowlens/agent"
-	"github.com/flowlens/flowlens/wire"
 	"github.com/flowlens/flowlens/wire/flowlensv1"
+	"github.com/flowlens/flowlens/wire/wiretest"
 )
 
 // These tests run the real command in a child process: this package's
@@ -208,31 +206,11 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-// ingest is a fake server that keeps every report.
-type ingest struct {
-	mu      sync.Mutex
-	reports []*flowlensv1.Report
-}
-
-func (in *ingest) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(r.Body)
-	rep, err := wire.Decode(body, r.Header.Get("Content-Encoding"), 64<<20)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	in.mu.Lock()
-	in.reports = append(in.reports, rep)
-	in.mu.Unlock()
-}
-
 // clientBytes is the most bytes any report counts the agent sending to
 // port p (its own report uploads).
-func (in *ingest) clientBytes(p uint32) uint64 {
-	in.mu.Lock()
-	defer in.mu.Unlock()
+func clientBytes(in *wiretest.Recorder, p uint32) uint64 {
 	var most uint64
-	for _, r := range in.reports {
+	for _, r := range in.Reports() {
 		for _, f := range r.Flows {
 			if f.Port == p && f.Direction == flowlensv1.Direction_DIRECTION_CLIENT {
 				most = max(most, f.BytesSent)
@@ -311,7 +289,7 @@ func TestAgentCannotReadShadowAfterDrop(t *testing.T) {
 	requireRoot(t)
 	for _, mode := range []string{"ebpf", "sockdiag"} {
 		t.Run(mode, func(t *testing.T) {
-			in := &ingest{}
+			in := &wiretest.Recorder{}
 			srv := httptest.NewServer(in)
 			defer srv.Close()
 			port := uint32(srv.Listener.Addr().(*net.TCPAddr).Port)
@@ -332,7 +310,7 @@ func TestAgentCannotReadShadowAfterDrop(t *testing.T) {
 					}
 					t.Fatalf("agent exited: %v\n%s", p.err, p.stderr.String())
 				}
-				return in.clientBytes(port) > 0
+				return clientBytes(in, port) > 0
 			})
 			id, err := agent.ResolveUser("")
 			if err != nil {
@@ -370,7 +348,7 @@ func TestAgentStartedWithAmbientCapabilitiesShedsThem(t *testing.T) {
 	if err != nil {
 		t.Skipf("no nobody user: %v", err)
 	}
-	in := &ingest{}
+	in := &wiretest.Recorder{}
 	srv := httptest.NewServer(in)
 	defer srv.Close()
 	port := uint32(srv.Listener.Addr().(*net.TCPAddr).Port)
@@ -389,7 +367,7 @@ func TestAgentStartedWithAmbientCapabilitiesShedsThem(t *testing.T) {
 		if p.exited() {
 			t.Fatalf("agent exited: %v\n%s", p.err, p.stderr.String())
 		}
-		return in.clientBytes(port) > 0
+		return clientBytes(in, port) > 0
 	})
 	// Without CAP_SETPCAP it cannot shrink its bounding set; no_new_privs
 	// keeps an exec from gaining anything from it.
@@ -450,7 +428,7 @@ func TestDropFailureRefusesToStart(t *testing.T) {
 	}
 
 	t.Run("no-drop-privileges", func(t *testing.T) {
-		srv := httptest.NewServer(&ingest{})
+		srv := httptest.NewServer(&wiretest.Recorder{})
 		defer srv.Close()
 		p := startAgent(t, -1, "--mode", "sockdiag", "--server", srv.URL, "--interval", "1s",
 			"--metrics-listen", "", "--spool-dir", spoolDir(t), "--no-drop-privileges")
