@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/flowlens/flowlens/metricstore"
 	"github.com/flowlens/flowlens/store/duckdb"
 )
 
@@ -21,7 +20,7 @@ func BenchmarkEvaluate(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer db.Close()
-	ms, err := metricstore.Open(ctx, db)
+	ms, err := duckdb.OpenMetricPoints(ctx, db)
 	if err != nil {
 		b.Fatal(err)
 	}

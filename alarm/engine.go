@@ -12,7 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/flowlens/flowlens/metricstore"
-	"github.com/flowlens/flowlens/store/duckdb"
+	"github.com/flowlens/flowlens/store"
 )
 
 // Config tunes the engine; zero values take the defaults.
@@ -85,8 +85,8 @@ type Engine struct {
 	cfg     Config
 	log     *slog.Logger
 	reg     prometheus.Registerer
-	db      *duckdb.Store
-	points  *metricstore.Store
+	db      store.ComponentDB
+	points  metricstore.Store
 	metrics *metrics
 	notify  *notifier
 	allow   *Allowlist
@@ -104,7 +104,7 @@ type Engine struct {
 
 // New returns an engine over the DuckDB file and its metric store; it does
 // nothing until Start.
-func New(cfg Config, log *slog.Logger, reg prometheus.Registerer, db *duckdb.Store, points *metricstore.Store) *Engine {
+func New(cfg Config, log *slog.Logger, reg prometheus.Registerer, db store.ComponentDB, points metricstore.Store) *Engine {
 	cfg.defaults()
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)

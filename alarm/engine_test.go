@@ -69,7 +69,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 
 type testEngine struct {
 	*Engine
-	points *metricstore.Store
+	points metricstore.Store
 	reg    *prometheus.Registry
 	db     *duckdb.Store
 	path   string
@@ -99,7 +99,7 @@ func openTestEngineWith(t *testing.T, path string, cfg Config, log *slog.Logger)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ms, err := metricstore.Open(ctx, db)
+	ms, err := duckdb.OpenMetricPoints(ctx, db)
 	if err != nil {
 		t.Fatal(err)
 	}

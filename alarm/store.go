@@ -8,7 +8,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/flowlens/flowlens/store/duckdb"
+	"github.com/flowlens/flowlens/store"
 )
 
 // Status is an alarm's definition with its current state, the API's shape.
@@ -68,7 +68,7 @@ var ErrNotFound = errors.New("no such alarm")
 // ErrExists is returned when creating an alarm whose name is taken.
 var ErrExists = errors.New("alarm already exists")
 
-var migrations = []duckdb.Migration{{Version: 1, Name: "alarms and their history", Stmts: []string{
+var migrations = []store.Migration{{Version: 1, Name: "alarms and their history", Stmts: []string{
 	`CREATE TABLE alarms (
 		name          VARCHAR PRIMARY KEY,
 		definition    VARCHAR NOT NULL,
@@ -95,7 +95,7 @@ type tables struct {
 	db *sql.DB
 }
 
-func openTables(ctx context.Context, db *duckdb.Store) (*tables, error) {
+func openTables(ctx context.Context, db store.ComponentDB) (*tables, error) {
 	if err := db.MigrateComponent(ctx, "alarm", migrations); err != nil {
 		return nil, err
 	}

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/flowlens/flowlens/store/duckdb"
+	"github.com/flowlens/flowlens/store"
 )
 
 // Table holds every stored flow-log record.
@@ -28,12 +28,12 @@ const Component = "flowlog"
 // flowlog_formats lists each distinct format (its AWS field names joined
 // by one space). flowlog_files lists every imported file with its content
 // hash, so importing the same file again stores nothing.
-func migrations() []duckdb.Migration {
+func migrations() []store.Migration {
 	var cols []string
 	for _, f := range Fields {
 		cols = append(cols, `"`+f.Column+`" `+sqlType(f.Type))
 	}
-	return []duckdb.Migration{{Version: 1, Name: "flow-log records, formats and files", Stmts: []string{
+	return []store.Migration{{Version: 1, Name: "flow-log records, formats and files", Stmts: []string{
 		`CREATE TABLE flowlog_formats (
 			id     USMALLINT PRIMARY KEY,
 			fields VARCHAR NOT NULL UNIQUE
@@ -71,7 +71,7 @@ const (
 	tableAll = "flowlog_records_all"
 )
 
-func migration2() duckdb.Migration {
+func migration2() store.Migration {
 	var v2cols, sel []string
 	for _, f := range Fields {
 		if f.Version == 2 {
@@ -81,7 +81,7 @@ func migration2() duckdb.Migration {
 			sel = append(sel, `CAST(NULL AS `+sqlType(f.Type)+`) AS "`+f.Column+`"`)
 		}
 	}
-	return duckdb.Migration{Version: 2, Name: "narrow table for version 2 records behind the flowlog_records view", Stmts: []string{
+	return store.Migration{Version: 2, Name: "narrow table for version 2 records behind the flowlog_records view", Stmts: []string{
 		`ALTER TABLE ` + Table + ` RENAME TO ` + tableAll,
 		`CREATE TABLE ` + tableV2 + ` (
 			log_group  VARCHAR NOT NULL,
@@ -126,7 +126,7 @@ var dictColumns = map[string]bool{"account_id": true, "interface_id": true, "act
 // fixedDict are the values of ids 1..fixedValues.
 var fixedDict = []string{"ACCEPT", "REJECT", "OK", "NODATA", "SKIPDATA"}
 
-func migration3() duckdb.Migration {
+func migration3() store.Migration {
 	var cols, sel, old, joins []string
 	for _, f := range Fields {
 		c := `"` + f.Column + `"`
@@ -154,7 +154,7 @@ func migration3() duckdb.Migration {
 	for _, c := range []string{"log_stream", "account_id", "interface_id", "action", "log_status"} {
 		oldText = append(oldText, `SELECT "`+c+`" AS value FROM `+tableV2)
 	}
-	return duckdb.Migration{Version: 3, Name: "dictionary-encoded text columns for version 2 records", Stmts: []string{
+	return store.Migration{Version: 3, Name: "dictionary-encoded text columns for version 2 records", Stmts: []string{
 		`CREATE TABLE ` + tableDict + ` (
 			id    UINTEGER PRIMARY KEY,
 			value VARCHAR NOT NULL UNIQUE
@@ -207,7 +207,7 @@ func decodeSQL(c string) string {
 // build side, and the group filter prunes them before the probe).
 const tableV2F = "flowlog_records_v2f"
 
-func migration4() duckdb.Migration {
+func migration4() store.Migration {
 	var defs, cols, sel []string
 	for _, f := range Fields {
 		c := `"` + f.Column + `"`
@@ -222,7 +222,7 @@ func migration4() duckdb.Migration {
 			sel = append(sel, c)
 		}
 	}
-	return duckdb.Migration{Version: 4, Name: "version 2 records without a log_group column (read from flowlog_files)", Stmts: []string{
+	return store.Migration{Version: 4, Name: "version 2 records without a log_group column (read from flowlog_files)", Stmts: []string{
 		`CREATE TABLE ` + tableV2F + ` (
 			log_stream UINTEGER NOT NULL,
 			file_id    UINTEGER NOT NULL,
@@ -266,4 +266,4 @@ func sqlType(t Type) string {
 
 // Migrations are the flow-log tables' schema steps, for
 // duckdb.Store.MigrateComponent(ctx, Component, Migrations()).
-func Migrations() []duckdb.Migration { return migrations() }
+func Migrations() []store.Migration { return migrations() }

@@ -9,10 +9,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/flowlens/flowlens/store/duckdb"
+	"github.com/flowlens/flowlens/store"
 )
 
-var migrations = []duckdb.Migration{{Version: 1, Name: "internet monitors, measurements, events", Stmts: []string{
+var migrations = []store.Migration{{Version: 1, Name: "internet monitors, measurements, events", Stmts: []string{
 	`CREATE TABLE internet_monitors (
 		name       VARCHAR PRIMARY KEY,
 		definition VARCHAR NOT NULL
@@ -71,10 +71,10 @@ var migrations = []duckdb.Migration{{Version: 1, Name: "internet monitors, measu
 // DuckDB file.
 type tables struct {
 	db      *sql.DB
-	dbStore *duckdb.Store
+	dbStore store.ComponentDB
 }
 
-func openTables(ctx context.Context, st *duckdb.Store) (*tables, error) {
+func openTables(ctx context.Context, st store.ComponentDB) (*tables, error) {
 	if err := st.MigrateComponent(ctx, "internet", migrations); err != nil {
 		return nil, err
 	}

@@ -69,7 +69,7 @@ type Module struct {
 	cfg     Config
 	log     *slog.Logger
 	tables  *tables
-	metrics *metricstore.Store
+	metrics metricstore.Store
 	topo    func() *topology.Topology
 	geo     *geoip.DB
 	prom    *promMetrics

@@ -30,7 +30,7 @@ type testModule struct {
 	now     time.Time
 	observe func([]*store.Batch)
 	mux     *http.ServeMux
-	metrics *metricstore.Store
+	metrics metricstore.Store
 	reg     *prometheus.Registry
 }
 
@@ -41,7 +41,7 @@ func newTestModule(t *testing.T) *testModule {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	ms, err := metricstore.Open(context.Background(), st)
+	ms, err := duckdb.OpenMetricPoints(context.Background(), st)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -262,7 +262,7 @@ func TestRestartKeepsMonitorsAndActiveEvents(t *testing.T) {
 	id := evs[0].ID
 	tm.Stop(context.Background())
 
-	d := &server.Deps{DB: tm.tables.dbStore, Metrics: tm.metrics, Registry: prometheus.NewRegistry(),
+	d := &server.Deps{DB: tm.tables.dbStore.(*duckdb.Store), Metrics: tm.metrics, Registry: prometheus.NewRegistry(),
 		SubscribeFlows: func(fn func([]*store.Batch)) { tm.observe = fn }, Modules: map[string]server.Module{}}
 	m2, err := New(Config{Grace: time.Second, Now: tm.clock}, d)
 	if err != nil {

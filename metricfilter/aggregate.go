@@ -139,7 +139,7 @@ func toPoints(aggs map[aggKey]agg) ([]metricstore.Point, []aggKey) {
 // copy and readers take the last one, so the new copy must hold the
 // minute's whole total. One query per series covers its minutes. Only
 // points whose minute was written before are passed (see Flush).
-func mergeStored(ctx context.Context, ms *metricstore.Store, pts []*metricstore.Point) error {
+func mergeStored(ctx context.Context, ms metricstore.Store, pts []*metricstore.Point) error {
 	type series struct {
 		id       metricstore.ID
 		from, to time.Time

@@ -20,7 +20,7 @@ import (
 	"github.com/flowlens/flowlens/internal/promset"
 	"github.com/flowlens/flowlens/metricstore"
 	"github.com/flowlens/flowlens/server"
-	"github.com/flowlens/flowlens/store/duckdb"
+	"github.com/flowlens/flowlens/store"
 )
 
 // Config tunes the module; zero values take the defaults.
@@ -65,8 +65,8 @@ type Module struct {
 	cfg     Config
 	log     *slog.Logger
 	reg     prometheus.Registerer
-	db      *duckdb.Store
-	points  *metricstore.Store
+	db      store.ComponentDB
+	points  metricstore.Store
 	metrics *metrics
 
 	mu      sync.RWMutex // guards byGroup and tables
@@ -84,7 +84,7 @@ type Module struct {
 }
 
 // New returns the module; it does nothing until Start.
-func New(cfg Config, log *slog.Logger, reg prometheus.Registerer, db *duckdb.Store, points *metricstore.Store) *Module {
+func New(cfg Config, log *slog.Logger, reg prometheus.Registerer, db store.ComponentDB, points metricstore.Store) *Module {
 	cfg.defaults()
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -104,7 +104,7 @@ func Factory(cfg Config) server.ModuleFactory {
 	}}
 }
 
-var migrations = []duckdb.Migration{{Version: 1, Name: "metric filters", Stmts: []string{
+var migrations = []store.Migration{{Version: 1, Name: "metric filters", Stmts: []string{
 	`CREATE TABLE metric_filters (
 		grp        VARCHAR NOT NULL,
 		name       VARCHAR NOT NULL,

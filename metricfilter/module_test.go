@@ -134,7 +134,7 @@ func TestCompileErrorsNameTheField(t *testing.T) {
 type testModule struct {
 	*Module
 	db    *duckdb.Store
-	ms    *metricstore.Store
+	ms    metricstore.Store
 	clock atomic.Int64
 }
 
@@ -145,7 +145,7 @@ func openModule(t *testing.T, path string) *testModule {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ms, err := metricstore.Open(ctx, db)
+	ms, err := duckdb.OpenMetricPoints(ctx, db)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -103,7 +103,7 @@ func TestMetricPoints(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a 25 s simulated fleet")
 	}
-	var ms *metricstore.Store
+	var ms metricstore.Store
 	s := startServerWith(t, server.ModuleFactory{Name: "monitor", New: func(d *server.Deps) (server.Module, error) {
 		ms = d.Metrics
 		return monitor.New(monitor.Config{Grace: time.Second}, d)

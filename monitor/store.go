@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/flowlens/flowlens/store/duckdb"
+	"github.com/flowlens/flowlens/store"
 	"github.com/flowlens/flowlens/topology"
 )
 
@@ -21,7 +21,7 @@ type Record struct {
 	Updated       time.Time
 }
 
-var migrations = []duckdb.Migration{{Version: 1, Name: "monitors and their evaluations", Stmts: []string{
+var migrations = []store.Migration{{Version: 1, Name: "monitors and their evaluations", Stmts: []string{
 	`CREATE TABLE monitors (
 		name           VARCHAR PRIMARY KEY,
 		local          VARCHAR NOT NULL,
@@ -47,7 +47,7 @@ var migrations = []duckdb.Migration{{Version: 1, Name: "monitors and their evalu
 // db keeps monitors in the server's DuckDB file.
 type db struct{ sql *sql.DB }
 
-func openDB(ctx context.Context, st *duckdb.Store) (*db, error) {
+func openDB(ctx context.Context, st store.ComponentDB) (*db, error) {
 	if err := st.MigrateComponent(ctx, "monitor", migrations); err != nil {
 		return nil, err
 	}

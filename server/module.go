@@ -47,7 +47,7 @@ type Deps struct {
 	DB *duckdb.Store
 	// Metrics keeps metric points (monitors, metric filters, internet
 	// scores) that alarms evaluate.
-	Metrics *metricstore.Store
+	Metrics metricstore.Store
 	// Topology returns the current topology.
 	Topology func() *topology.Topology
 	// SubscribeFlows registers fn to receive every newly stored flow batch,
@@ -66,7 +66,7 @@ type Deps struct {
 }
 
 // buildModules creates the configured modules in order.
-func (s *Server) buildModules(st *duckdb.Store, ms *metricstore.Store) error {
+func (s *Server) buildModules(st *duckdb.Store, ms metricstore.Store) error {
 	d := Deps{Registry: s.registry, DataDir: s.cfg.DataDir, Flows: st, DB: st, Metrics: ms,
 		Topology: s.topology.Load, SubscribeFlows: s.ingester.Subscribe,
 		EnrichRemote: s.ingester.EnrichRemote, Agents: s.agents,

@@ -72,7 +72,7 @@ type Server struct {
 	agents      *ingest.Agents
 	store       store.Store
 	ingester    *ingest.Ingester
-	metrics     *metricstore.Store
+	metrics     metricstore.Store
 	modules     []namedModule
 	http        *http.Server
 	listener    net.Listener
@@ -135,7 +135,7 @@ func (s *Server) Start() error {
 	s.store = st
 	s.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), st)
 	s.ingester = ingest.New(s.cfg.Ingest, st, &s.topology, s.agents, s.log, s.registry)
-	if s.metrics, err = metricstore.Open(context.Background(), st); err != nil {
+	if s.metrics, err = duckdb.OpenMetricPoints(context.Background(), st); err != nil {
 		st.Close()
 		return err
 	}

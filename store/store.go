@@ -1,6 +1,9 @@
-// Package store defines what FlowLens keeps and how it is read back. The
-// embedded DuckDB store (store/duckdb) and the scale-out ClickHouse store
-// implement Store and pass the same conformance suite (store/storetest).
+// Package store defines what FlowLens keeps and how it is read back: the
+// flow store's contract, split by role (FlowWriter, FlowQuerier,
+// Maintainer), the component database features keep their tables in
+// (ComponentDB), and the query types shared by every implementation. The
+// embedded DuckDB store (store/duckdb) implements them and passes the
+// conformance suite (store/storetest) that any other store must pass too.
 package store
 
 import (
@@ -160,20 +163,34 @@ var DefaultRetention = Retention{
 // ErrClosed is returned by a store after Close.
 var ErrClosed = errors.New("store closed")
 
-// Store keeps flows durably and answers insights.
-type Store interface {
+// FlowWriter stores agent reports; the ingest writer is its one user.
+type FlowWriter interface {
 	// Write stores the batches in one transaction and returns only when it
 	// is durable. A batch whose (AgentID, Epoch, Sequence) is already stored is not
 	// stored again; dup[i] reports that for batches[i].
 	Write(ctx context.Context, batches []*Batch) (dup []bool, err error)
+}
+
+// FlowQuerier answers insights over stored flows.
+type FlowQuerier interface {
 	// Top ranks contributors. It reads the coarsest table whose buckets
 	// still answer the range (raw flows for ByFlow).
 	Top(ctx context.Context, q TopQuery) ([]TopRow, error)
 	// Series is Top broken into Step buckets.
 	Series(ctx context.Context, q SeriesQuery) ([]Series, error)
-	// Maintain applies retention and compacts roll-ups; the server calls it
-	// periodically.
+}
+
+// Maintainer applies retention and compacts roll-ups; the server calls it
+// periodically.
+type Maintainer interface {
 	Maintain(ctx context.Context, now time.Time) error
+}
+
+// Store is a whole flow store: what the server opens and closes.
+type Store interface {
+	FlowWriter
+	FlowQuerier
+	Maintainer
 	// Close flushes and releases the store.
 	Close() error
 }

@@ -26,10 +26,10 @@ type monitorModule interface {
 
 type monitorPages struct {
 	m      monitorModule
-	points *metricstore.Store
+	points metricstore.Store
 }
 
-func monitorAdapter(all map[string]server.Module, points *metricstore.Store) monitorsAPI {
+func monitorAdapter(all map[string]server.Module, points metricstore.Store) monitorsAPI {
 	if m, ok := all["monitor"].(monitorModule); ok && points != nil {
 		return monitorPages{m: m, points: points}
 	}

@@ -64,7 +64,7 @@ func (u *UI) handleAlarm(w http.ResponseWriter, r *http.Request) {
 
 // alarmChart draws the watched metric over [start, end) with the
 // threshold as a second line; nil when the metric has no points.
-func alarmChart(ctx context.Context, ms *metricstore.Store, a alarmRow, start, end time.Time) (*chartData, error) {
+func alarmChart(ctx context.Context, ms metricstore.Store, a alarmRow, start, end time.Time) (*chartData, error) {
 	pts, err := ms.Query(ctx, metricstore.Query{ID: a.Series, Start: start, End: end})
 	if err != nil {
 		return nil, fmt.Errorf("alarm %s: %w", a.Name, err)

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/flowlens/flowlens/store/duckdb"
+	"github.com/flowlens/flowlens/store"
 )
 
 // history keeps each user's flow-log queries in the server's DuckDB file,
@@ -24,7 +24,7 @@ type historyEntry struct {
 	Query string
 }
 
-var historyMigrations = []duckdb.Migration{{Version: 1, Name: "query history", Stmts: []string{
+var historyMigrations = []store.Migration{{Version: 1, Name: "query history", Stmts: []string{
 	`CREATE TABLE web_query_history (
 		username  VARCHAR NOT NULL,
 		at        TIMESTAMP NOT NULL,
@@ -33,7 +33,7 @@ var historyMigrations = []duckdb.Migration{{Version: 1, Name: "query history", S
 		query     VARCHAR NOT NULL)`,
 }}}
 
-func openHistory(ctx context.Context, db *duckdb.Store) (*history, error) {
+func openHistory(ctx context.Context, db store.ComponentDB) (*history, error) {
 	if err := db.MigrateComponent(ctx, "web", historyMigrations); err != nil {
 		return nil, err
 	}

@@ -24,7 +24,7 @@ var monitorChartSpecs = []struct {
 
 // monitorCharts reads a monitor's metric points over [start, end) into one
 // chart per metric, all on the same time axis (the union of the windows).
-func monitorCharts(ctx context.Context, ms *metricstore.Store, namespace, name string, start, end time.Time) ([]chartData, error) {
+func monitorCharts(ctx context.Context, ms metricstore.Store, namespace, name string, start, end time.Time) ([]chartData, error) {
 	var charts []chartData
 	for _, spec := range monitorChartSpecs {
 		stats := spec.Stats
@@ -124,7 +124,7 @@ func downsample(c chartData, max int) chartData {
 
 // healthStates reads the health indicator (1 degraded, 0 healthy) of a
 // monitor; a window without a point is UNKNOWN (too little traffic).
-func healthStates(ctx context.Context, ms *metricstore.Store, namespace, name string, start, end time.Time) ([]healthSlot, error) {
+func healthStates(ctx context.Context, ms metricstore.Store, namespace, name string, start, end time.Time) ([]healthSlot, error) {
 	pts, err := ms.Query(ctx, metricstore.Query{ID: metricstore.ID{Namespace: namespace, Metric: "health_indicator",
 		Dimensions: map[string]string{"monitor": name}}, Start: start, End: end})
 	if err != nil {
@@ -154,7 +154,7 @@ func healthStates(ctx context.Context, ms *metricstore.Store, namespace, name st
 }
 
 // healthTimeline lays the states out on the page's bar.
-func healthTimeline(ctx context.Context, ms *metricstore.Store, namespace, name string, start, end time.Time) ([]healthSlot, error) {
+func healthTimeline(ctx context.Context, ms metricstore.Store, namespace, name string, start, end time.Time) ([]healthSlot, error) {
 	slots, err := healthStates(ctx, ms, namespace, name, start, end)
 	if err != nil {
 		return nil, err
@@ -164,7 +164,7 @@ func healthTimeline(ctx context.Context, ms *metricstore.Store, namespace, name 
 
 // healthChanges are the overview's events: each change of a monitor's
 // health between windows.
-func healthChanges(ctx context.Context, ms *metricstore.Store, namespace, name string, start, end time.Time) ([]healthEvent, error) {
+func healthChanges(ctx context.Context, ms metricstore.Store, namespace, name string, start, end time.Time) ([]healthEvent, error) {
 	slots, err := healthStates(ctx, ms, namespace, name, start, end)
 	if err != nil {
 		return nil, err

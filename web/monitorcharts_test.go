@@ -12,14 +12,14 @@ import (
 )
 
 // openPoints opens a real metric store in a temporary DuckDB file.
-func openPoints(t *testing.T) (*duckdb.Store, *metricstore.Store) {
+func openPoints(t *testing.T) (*duckdb.Store, metricstore.Store) {
 	t.Helper()
 	db, err := duckdb.Open(duckdb.Config{Path: filepath.Join(t.TempDir(), "w.duckdb")}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	ms, err := metricstore.Open(context.Background(), db)
+	ms, err := duckdb.OpenMetricPoints(context.Background(), db)
 	if err != nil {
 		t.Fatal(err)
 	}

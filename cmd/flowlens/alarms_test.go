@@ -44,7 +44,7 @@ func TestAlarmFiresToWebhookAndAlertmanager(t *testing.T) {
 	hook := alarmtest.NewWebhook(t)
 	hookStates := func() []string { return hook.Transitions("web-degraded") }
 
-	var metrics *metricstore.Store
+	var metrics metricstore.Store
 	factory := alarm.Factory(alarm.Config{EvalDelay: 300 * time.Millisecond, ResendInterval: 2 * time.Second, NotifyBackoff: 100 * time.Millisecond})
 	inner := factory.New
 	factory.New = func(d *server.Deps) (server.Module, error) {

@@ -5,17 +5,9 @@ import (
 	"database/sql"
 	"fmt"
 	"regexp"
-)
 
-// Migration is one schema step of a component (flow logs, monitors,
-// alarms, metric points, internet monitor) that keeps its tables in this
-// store's file. Steps are applied in Version order (1, 2, ...) and never
-// edited once released: a change is a new step.
-type Migration struct {
-	Version int
-	Name    string
-	Stmts   []string
-}
+	"github.com/flowlens/flowlens/store"
+)
 
 var componentName = regexp.MustCompile(`^[a-z][a-z0-9_]{0,62}$`)
 
@@ -30,7 +22,7 @@ func (s *Store) DB() *sql.DB { return s.db }
 // component_migrations, so components evolve independently of the flow
 // schema and of each other. A file written by a newer binary (a version
 // this one does not know) is refused with ErrSchemaTooNew.
-func (s *Store) MigrateComponent(ctx context.Context, component string, steps []Migration) error {
+func (s *Store) MigrateComponent(ctx context.Context, component string, steps []store.Migration) error {
 	if !componentName.MatchString(component) {
 		return fmt.Errorf("migrate: bad component name %q", component)
 	}

@@ -3,16 +3,17 @@ package duckdb
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/flowlens/flowlens/store"
 )
 
 // ErrSchemaTooNew is returned by Open when the file was written by a newer
 // FlowLens whose schema this binary does not know; running on would risk
 // corrupting it.
-var ErrSchemaTooNew = errors.New("database schema is newer than this binary")
+var ErrSchemaTooNew = store.ErrSchemaTooNew
 
 // migration is one step of the schema. Steps are applied in version order
 // and never edited once released: a change is a new step. Other features

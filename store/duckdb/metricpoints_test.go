@@ -1,4 +1,4 @@
-package metricstore
+package duckdb_test
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flowlens/flowlens/metricstore"
 	"github.com/flowlens/flowlens/store/duckdb"
 )
 
@@ -16,13 +17,13 @@ func TestPutQueryList(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	s, err := Open(ctx, db)
+	s, err := duckdb.OpenMetricPoints(ctx, db)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t0 := time.Unix(1_700_000_000, 0)
 	dims := map[string]string{"monitor": "web", "stat": "avg"}
-	pts := []Point{
+	pts := []metricstore.Point{
 		{Namespace: "FlowLens/Monitors", Metric: "round_trip_time", Dimensions: dims, Time: t0, Period: 10 * time.Second, Value: 5, Count: 2, Sum: 10, Min: 4, Max: 6},
 		{Namespace: "FlowLens/Monitors", Metric: "round_trip_time", Dimensions: dims, Time: t0.Add(10 * time.Second), Period: 10 * time.Second, Value: 7},
 		{Namespace: "FlowLens/Monitors", Metric: "round_trip_time", Dimensions: map[string]string{"monitor": "db", "stat": "avg"}, Time: t0, Value: 1},
@@ -31,7 +32,7 @@ func TestPutQueryList(t *testing.T) {
 	if err := s.Put(ctx, pts); err != nil {
 		t.Fatal(err)
 	}
-	got, err := s.Query(ctx, Query{ID: ID{Namespace: "FlowLens/Monitors", Metric: "round_trip_time",
+	got, err := s.Query(ctx, metricstore.Query{ID: metricstore.ID{Namespace: "FlowLens/Monitors", Metric: "round_trip_time",
 		Dimensions: map[string]string{"stat": "avg", "monitor": "web"}}, Start: t0, End: t0.Add(time.Minute)})
 	if err != nil {
 		t.Fatal(err)
@@ -43,7 +44,7 @@ func TestPutQueryList(t *testing.T) {
 	if err != nil || len(ids) != 3 || ids[0].Namespace != "FlowLens/Logs" || ids[0].Dimensions != nil {
 		t.Fatalf("list: %+v %v", ids, err)
 	}
-	if err := s.Put(ctx, []Point{{Metric: "x"}}); err == nil {
+	if err := s.Put(ctx, []metricstore.Point{{Metric: "x"}}); err == nil {
 		t.Fatal("a point without namespace must be refused")
 	}
 	if err := s.DeleteBefore(ctx, t0.Add(time.Second)); err != nil {
@@ -61,13 +62,13 @@ func BenchmarkPut(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer db.Close()
-	s, err := Open(ctx, db)
+	s, err := duckdb.OpenMetricPoints(ctx, db)
 	if err != nil {
 		b.Fatal(err)
 	}
-	pts := make([]Point, 1000)
+	pts := make([]metricstore.Point, 1000)
 	for i := range pts {
-		pts[i] = Point{Namespace: "FlowLens/Logs", Metric: "m", Dimensions: map[string]string{"src": string(rune('a' + i%26))},
+		pts[i] = metricstore.Point{Namespace: "FlowLens/Logs", Metric: "m", Dimensions: map[string]string{"src": string(rune('a' + i%26))},
 			Time: time.Unix(int64(i)*60, 0), Period: time.Minute, Value: float64(i), Count: 1}
 	}
 	b.ResetTimer()
