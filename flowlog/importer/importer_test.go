@@ -1,131 +1,34 @@
-package flowlog
+package importer_test
 
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	"fmt"
-	"os"
-	"path/filepath"
-	"runtime/debug"
 	"strings"
-	"sync"
 	"testing"
 
-	"github.com/klauspost/compress/gzip"
-
-	"github.com/flowlens/flowlens/store/duckdb"
+	"github.com/flowlens/flowlens/flowlog"
+	"github.com/flowlens/flowlens/flowlog/importer"
+	"github.com/flowlens/flowlens/internal/flowloggen"
+	"github.com/flowlens/flowlens/store/duckdb/flowlogs/flowlogstest"
 )
-
-type recordingSink struct {
-	mu    sync.Mutex
-	group []string
-	times []int64
-	msgs  []string
-}
-
-func (s *recordingSink) Ingested(group string, t []int64, m []string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for range t {
-		s.group = append(s.group, group)
-	}
-	s.times = append(s.times, t...)
-	s.msgs = append(s.msgs, m...)
-}
-
-func newTestImporter(t *testing.T, cfg ImporterConfig, sink Ingester) (*Importer, *duckdb.Store) {
-	t.Helper()
-	st, err := duckdb.Open(duckdb.Config{Path: filepath.Join(t.TempDir(), "f.duckdb")}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if cfg.TempDir == "" {
-		cfg.TempDir = t.TempDir()
-	}
-	im, err := NewImporter(context.Background(), st, cfg, nil, sink, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := im.Close(); err != nil {
-			t.Error(err)
-		}
-		st.Close()
-	})
-	return im, st
-}
-
-func gz(t *testing.T, s string) []byte {
-	var b bytes.Buffer
-	w := gzip.NewWriter(&b)
-	w.Write([]byte(s))
-	w.Close()
-	return b.Bytes()
-}
-
-func referenceText(header bool) string {
-	var b strings.Builder
-	if header {
-		b.WriteString(Default.Names() + "\n")
-	}
-	for _, r := range referenceRecords {
-		b.WriteString(r.line + "\n")
-	}
-	return b.String()
-}
-
-// rows reads query results as strings ("NULL" for NULL), one line per row.
-func rows(t *testing.T, db *sql.DB, q string, args ...any) []string {
-	t.Helper()
-	rs, err := db.Query(q, args...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rs.Close()
-	cols, _ := rs.Columns()
-	var out []string
-	for rs.Next() {
-		vals := make([]any, len(cols))
-		ptrs := make([]any, len(cols))
-		for i := range vals {
-			ptrs[i] = &vals[i]
-		}
-		if err := rs.Scan(ptrs...); err != nil {
-			t.Fatal(err)
-		}
-		parts := make([]string, len(vals))
-		for i, v := range vals {
-			if v == nil {
-				parts[i] = "NULL"
-			} else {
-				parts[i] = fmt.Sprint(v)
-			}
-		}
-		out = append(out, strings.Join(parts, " "))
-	}
-	if err := rs.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
 
 // Acceptance: the reference's example records import correctly (NODATA,
 // SKIPDATA, ICMP, IPv6), from a gzip file with the S3 header line, and
 // importing the same file again stores nothing.
 func TestImportReferenceExamples(t *testing.T) {
-	sink := &recordingSink{}
-	im, st := newTestImporter(t, ImporterConfig{}, sink)
+	sink := &flowlogstest.Sink{}
+	im, st := flowlogstest.NewImporter(t, importer.Config{}, sink)
 	ctx := context.Background()
-	data := gz(t, referenceText(true))
-	sum, err := im.Import(ctx, Request{Group: "vpc", Source: "ref.log.gz"}, bytes.NewReader(data))
+	data := flowlogstest.Gzip(flowloggen.ReferenceText(true))
+	sum, err := im.Import(ctx, importer.Request{Group: "vpc", Source: "ref.log.gz"}, bytes.NewReader(data))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sum.Records != 7 || sum.BadLines != 0 || sum.Duplicate || sum.Bytes != int64(len(data)) || sum.Format != DefaultFormat {
+	if sum.Records != 7 || sum.BadLines != 0 || sum.Duplicate || sum.Bytes != int64(len(data)) || sum.Format != flowlog.DefaultFormat {
 		t.Fatalf("summary %+v", sum)
 	}
-	got := rows(t, st.DB(), `SELECT log_group, log_stream, version, account_id, interface_id, srcaddr, dstaddr, srcport, dstport, protocol,
+	got := flowlogstest.Rows(t, st.DB(), `SELECT log_group, log_stream, version, account_id, interface_id, srcaddr, dstaddr, srcport, dstport, protocol,
 		packets, bytes, start, "end", action, log_status, vpc_id, tcp_flags FROM flowlog_records ORDER BY start, srcaddr NULLS FIRST, interface_id`)
 	want := []string{
 		"vpc eni-1235b8ca123456789 2 123456789010 eni-1235b8ca123456789 172.31.16.139 172.31.16.21 20641 22 6 20 4249 1418530010 1418530070 ACCEPT OK NULL NULL",
@@ -140,34 +43,34 @@ func TestImportReferenceExamples(t *testing.T) {
 		t.Errorf("stored:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 	// The format is recorded so that @message can be rebuilt.
-	if f := rows(t, st.DB(), `SELECT DISTINCT f.fields FROM flowlog_records r JOIN flowlog_formats f ON f.id = r.format_id`); len(f) != 1 || f[0] != Default.Names() {
+	if f := flowlogstest.Rows(t, st.DB(), `SELECT DISTINCT f.fields FROM flowlog_records r JOIN flowlog_formats f ON f.id = r.format_id`); len(f) != 1 || f[0] != flowlog.Default.Names() {
 		t.Errorf("formats %v", f)
 	}
 	// The metric-filter sink saw every record with its start and text.
-	if len(sink.msgs) != 7 || sink.msgs[2] != referenceRecords[2].line || sink.times[6] != 1477913708 || sink.group[0] != "vpc" {
-		t.Errorf("sink saw %d records: %q %v", len(sink.msgs), sink.msgs, sink.times)
+	if len(sink.Msgs) != 7 || sink.Msgs[2] != flowloggen.Reference[2] || sink.Times[6] != 1477913708 || sink.Group[0] != "vpc" {
+		t.Errorf("sink saw %d records: %q %v", len(sink.Msgs), sink.Msgs, sink.Times)
 	}
 
 	// Same content again: nothing stored, said so; with the hash known
 	// up front it is not even read.
-	again, err := im.Import(ctx, Request{Group: "vpc", Source: "copy.gz"}, bytes.NewReader(data))
+	again, err := im.Import(ctx, importer.Request{Group: "vpc", Source: "copy.gz"}, bytes.NewReader(data))
 	if err != nil || !again.Duplicate || again.Records != 0 {
 		t.Fatalf("second import %+v, %v", again, err)
 	}
-	known, err := im.Import(ctx, Request{Group: "vpc", Source: "copy.gz", SHA256: sum.SHA256}, strings.NewReader("never read"))
+	known, err := im.Import(ctx, importer.Request{Group: "vpc", Source: "copy.gz", SHA256: sum.SHA256}, strings.NewReader("never read"))
 	if err != nil || !known.Duplicate {
 		t.Fatalf("import with known hash %+v, %v", known, err)
 	}
-	if n := rows(t, st.DB(), `SELECT count(*) FROM flowlog_records`); n[0] != "7" || len(sink.msgs) != 7 {
-		t.Fatalf("%s records after re-import, sink %d", n[0], len(sink.msgs))
+	if n := flowlogstest.Rows(t, st.DB(), `SELECT count(*) FROM flowlog_records`); n[0] != "7" || len(sink.Msgs) != 7 {
+		t.Fatalf("%s records after re-import, sink %d", n[0], len(sink.Msgs))
 	}
 	// Another group gets its own copy.
-	other, err := im.Import(ctx, Request{Group: "other", Source: "ref.log.gz"}, bytes.NewReader(data))
+	other, err := im.Import(ctx, importer.Request{Group: "other", Source: "ref.log.gz"}, bytes.NewReader(data))
 	if err != nil || other.Duplicate || other.Records != 7 {
 		t.Fatalf("other group %+v, %v", other, err)
 	}
 	// A wrong announced hash stores nothing.
-	if _, err := im.Import(ctx, Request{Group: "third", Source: "x", SHA256: strings.Repeat("0", 64)}, bytes.NewReader(data)); err == nil {
+	if _, err := im.Import(ctx, importer.Request{Group: "third", Source: "x", SHA256: strings.Repeat("0", 64)}, bytes.NewReader(data)); err == nil {
 		t.Fatal("wrong sha256 accepted")
 	}
 	groups, err := im.Groups(ctx)
@@ -180,7 +83,7 @@ func TestImportReferenceExamples(t *testing.T) {
 // MaxErrors of them), every one is counted, and the rest is stored. Small
 // chunks put lines across chunk boundaries.
 func TestImportBadLines(t *testing.T) {
-	im, st := newTestImporter(t, ImporterConfig{MaxErrors: 3, ChunkBytes: 200, Parsers: 2}, nil)
+	im, st := flowlogstest.NewImporter(t, importer.Config{MaxErrors: 3, ChunkBytes: 200, Parsers: 2}, nil)
 	var b strings.Builder
 	var wantBad []int64
 	good := 0
@@ -199,7 +102,7 @@ func TestImportBadLines(t *testing.T) {
 			good++
 		}
 	}
-	sum, err := im.Import(context.Background(), Request{Group: "g", Source: "bad.log"}, strings.NewReader(b.String()))
+	sum, err := im.Import(context.Background(), importer.Request{Group: "g", Source: "bad.log"}, strings.NewReader(b.String()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -212,7 +115,7 @@ func TestImportBadLines(t *testing.T) {
 		}
 	}
 	// Order is kept across chunks: start counts up with the line.
-	if got := rows(t, st.DB(), `SELECT count(*), min(start), max(start), count(DISTINCT log_stream) FROM flowlog_records`); got[0] != fmt.Sprintf("%d 1 399 3", good) {
+	if got := flowlogstest.Rows(t, st.DB(), `SELECT count(*), min(start), max(start), count(DISTINCT log_stream) FROM flowlog_records`); got[0] != fmt.Sprintf("%d 1 399 3", good) {
 		t.Errorf("stored %s", got[0])
 	}
 }
@@ -221,257 +124,71 @@ func TestImportBadLines(t *testing.T) {
 // column of a record without one is the format's version, a header that
 // disagrees with the given format is an error.
 func TestImportCustomFormat(t *testing.T) {
-	im, st := newTestImporter(t, ImporterConfig{}, nil)
+	im, st := flowlogstest.NewImporter(t, importer.Config{}, nil)
 	ctx := context.Background()
-	f, err := ParseFormat("${interface-id} ${srcaddr} ${dstaddr} ${tcp-flags} ${flow-direction} ${traffic-path} ${pkt-src-aws-service} ${start}")
+	f, err := flowlog.ParseFormat("${interface-id} ${srcaddr} ${dstaddr} ${tcp-flags} ${flow-direction} ${traffic-path} ${pkt-src-aws-service} ${start}")
 	if err != nil {
 		t.Fatal(err)
 	}
 	text := "eni-9 10.0.0.1 52.1.2.3 19 egress 8 - 1700000000\neni-9   10.0.0.1 52.1.2.4 3 ingress 1 S3 1700000060\n"
-	sum, err := im.Import(ctx, Request{Group: "custom", Stream: "mystream", Format: f, Source: "c.log"}, strings.NewReader(text))
+	sum, err := im.Import(ctx, importer.Request{Group: "custom", Stream: "mystream", Format: f, Source: "c.log"}, strings.NewReader(text))
 	if err != nil || sum.Records != 2 {
 		t.Fatalf("%+v %v", sum, err)
 	}
-	got := rows(t, st.DB(), `SELECT log_stream, version, interface_id, dstaddr, tcp_flags, flow_direction, traffic_path, pkt_src_aws_service, start, action FROM flowlog_records ORDER BY start`)
+	got := flowlogstest.Rows(t, st.DB(), `SELECT log_stream, version, interface_id, dstaddr, tcp_flags, flow_direction, traffic_path, pkt_src_aws_service, start, action FROM flowlog_records ORDER BY start`)
 	want := "mystream 5 eni-9 52.1.2.3 19 egress 8 NULL 1700000000 NULL\nmystream 5 eni-9 52.1.2.4 3 ingress 1 S3 1700000060 NULL"
 	if strings.Join(got, "\n") != want {
 		t.Errorf("stored:\n%s\nwant:\n%s", strings.Join(got, "\n"), want)
 	}
-	if n := rows(t, st.DB(), `SELECT (SELECT count(*) FROM flowlog_records_all), (SELECT count(*) FROM flowlog_records_v2f)`); n[0] != "2 0" {
+	if n := flowlogstest.Rows(t, st.DB(), `SELECT (SELECT count(*) FROM flowlog_records_all), (SELECT count(*) FROM flowlog_records_v2f)`); n[0] != "2 0" {
 		t.Errorf("physical tables %s", n[0])
 	}
-	_, err = im.Import(ctx, Request{Group: "custom", Format: f, Source: "h.log"}, strings.NewReader(referenceText(true)))
+	_, err = im.Import(ctx, importer.Request{Group: "custom", Format: f, Source: "h.log"}, strings.NewReader(flowloggen.ReferenceText(true)))
 	if err == nil || !strings.Contains(err.Error(), "h.log:1: bad flow-log format: the header line says") {
 		t.Errorf("header mismatch: %v", err)
 	}
 }
 
-// Parquet as AWS delivers it: underscore column names, typed columns.
-func TestImportParquet(t *testing.T) {
-	sink := &recordingSink{}
-	im, st := newTestImporter(t, ImporterConfig{}, sink)
-	path := filepath.Join(t.TempDir(), "flows.parquet")
-	if _, err := st.DB().Exec(`COPY (SELECT * FROM (VALUES
-		(5, '123456789010', 'eni-1', '10.0.0.1', '10.0.0.2', 443, 51000, 6, 10::BIGINT, 5000::BIGINT, 1700000000::BIGINT, 1700000060::BIGINT, 'ACCEPT', 'OK', 'vpc-1', 'egress', 1),
-		(5, '123456789010', 'eni-2', NULL, NULL, NULL, NULL, NULL, NULL, NULL, 1700000000::BIGINT, 1700000060::BIGINT, NULL, 'NODATA', 'vpc-1', NULL, NULL)
-	) t(version, account_id, interface_id, srcaddr, dstaddr, srcport, dstport, protocol, packets, bytes, start, "end", action, log_status, vpc_id, flow_direction, traffic_path))
-	TO '` + path + `' (FORMAT PARQUET)`); err != nil {
-		t.Fatal(err)
-	}
-	in, err := ExpandPaths(context.Background(), []string{path}, SourceOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sum, err := im.ImportInputs(context.Background(), "pq", in, ImportOptions{})
-	if err != nil || sum.Records != 2 || sum.FailedFiles != 0 {
-		t.Fatalf("%+v %v", sum, err)
-	}
-	got := rows(t, st.DB(), `SELECT log_stream, version, srcaddr, srcport, packets, action, log_status, vpc_id, flow_direction, traffic_path FROM flowlog_records ORDER BY log_stream`)
-	want := "eni-1 5 10.0.0.1 443 10 ACCEPT OK vpc-1 egress 1\neni-2 5 NULL NULL NULL NULL NODATA vpc-1 NULL NULL"
-	if strings.Join(got, "\n") != want {
-		t.Errorf("stored:\n%s\nwant:\n%s", strings.Join(got, "\n"), want)
-	}
-	if len(sink.msgs) != 2 || !strings.HasPrefix(sink.msgs[0]+sink.msgs[1], "5 123456789010 eni-") || !strings.Contains(strings.Join(sink.msgs, "|"), "- - - - - - - 1700000000 1700000060 - NODATA vpc-1 - -") {
-		t.Errorf("sink %q", sink.msgs)
-	}
-	again, err := im.ImportInputs(context.Background(), "pq", in, ImportOptions{})
-	if err != nil || again.Duplicates != 1 || again.Records != 0 {
-		t.Fatalf("again %+v %v", again, err)
-	}
-	// Unknown columns are a clear error.
-	bad := filepath.Join(t.TempDir(), "bad.parquet")
-	st.DB().Exec(`COPY (SELECT 1 AS srcaddr, 2 AS colour) TO '` + bad + `' (FORMAT PARQUET)`)
-	in, _ = ExpandPaths(context.Background(), []string{bad}, SourceOptions{})
-	s, _ := im.ImportInputs(context.Background(), "pq", in, ImportOptions{})
-	if s.FailedFiles != 1 || !strings.Contains(s.Files[0].Error, `parquet column "colour"`) {
-		t.Errorf("unknown column: %+v", s)
-	}
-}
-
-// Directories are walked recursively for flow-log files, in name order.
-func TestExpandPaths(t *testing.T) {
-	dir := t.TempDir()
-	for _, p := range []string{"a/2026/11/01/x.log.gz", "a/2026/11/01/y.log", "a/notes.md", "b.parquet", "c/z.txt"} {
-		full := filepath.Join(dir, p)
-		os.MkdirAll(filepath.Dir(full), 0o755)
-		os.WriteFile(full, []byte("x"), 0o644)
-	}
-	in, err := ExpandPaths(context.Background(), []string{dir, filepath.Join(dir, "a/notes.md")}, SourceOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, i := range in {
-		names = append(names, strings.TrimPrefix(i.Name, dir+"/"))
-	}
-	if got := strings.Join(names, " "); got != "a/2026/11/01/x.log.gz a/2026/11/01/y.log b.parquet c/z.txt a/notes.md" {
-		t.Errorf("inputs %s", got)
-	}
-	if _, err := ExpandPaths(context.Background(), []string{filepath.Join(dir, "missing")}, SourceOptions{}); err == nil {
-		t.Error("missing path accepted")
-	}
-}
-
 // A generated file of many chunks imports whole, with every parser.
 func TestImportGenerated(t *testing.T) {
-	im, st := newTestImporter(t, ImporterConfig{ChunkBytes: 64 << 10, Parsers: 3}, nil)
+	im, st := flowlogstest.NewImporter(t, importer.Config{ChunkBytes: 64 << 10, Parsers: 3}, nil)
 	var b bytes.Buffer
-	if err := Generate(&b, GenConfig{Records: 20000, Seed: 3, Header: true}); err != nil {
+	if err := flowloggen.Generate(&b, flowloggen.GenConfig{Records: 20000, Seed: 3, Header: true}); err != nil {
 		t.Fatal(err)
 	}
-	sum, err := im.Import(context.Background(), Request{Group: "gen", Source: "gen.log"}, &b)
+	sum, err := im.Import(context.Background(), importer.Request{Group: "gen", Source: "gen.log"}, &b)
 	if err != nil || sum.Records != 20000 || sum.BadLines != 0 {
 		t.Fatalf("%+v %v", sum, err)
 	}
-	got := rows(t, st.DB(), `SELECT count(*) FILTER (WHERE action = 'REJECT') BETWEEN 600 AND 1400, count(*) FILTER (WHERE log_status = 'NODATA') > 0 FROM flowlog_records`)
+	got := flowlogstest.Rows(t, st.DB(), `SELECT count(*) FILTER (WHERE action = 'REJECT') BETWEEN 600 AND 1400, count(*) FILTER (WHERE log_status = 'NODATA') > 0 FROM flowlog_records`)
 	if got[0] != "true true" {
 		t.Errorf("generated mix: %s", got[0])
 	}
 }
 
-// The watcher takes a file once its size and time hold still for a poll,
-// once only.
-func TestWatcher(t *testing.T) {
-	dir := t.TempDir()
-	var taken []string
-	w := NewWatcher(WatchConfig{Dir: dir}, nil, func(_ context.Context, in Input) error {
-		taken = append(taken, filepath.Base(in.Name))
-		return nil
-	})
-	ctx := context.Background()
-	poll := func() int {
-		n, err := w.Poll(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return n
-	}
-	p := filepath.Join(dir, "x.log")
-	os.WriteFile(p, []byte("a\n"), 0o644)
-	if poll() != 0 {
-		t.Fatal("taken at first sight")
-	}
-	os.WriteFile(p, []byte("a\nb\n"), 0o644) // still being written
-	if poll() != 0 {
-		t.Fatal("taken while growing")
-	}
-	if poll() != 1 || poll() != 0 {
-		t.Fatalf("taken %v", taken)
-	}
-	os.WriteFile(filepath.Join(dir, "notes.md"), []byte("x"), 0o644)
-	os.WriteFile(filepath.Join(dir, "empty.gz"), nil, 0o644)
-	poll()
-	poll()
-	if strings.Join(taken, " ") != "x.log" {
-		t.Errorf("taken %v", taken)
-	}
-}
-
-// ImportFiles is the server-less path of flowlens query --files.
-func TestImportFiles(t *testing.T) {
-	st, err := duckdb.Open(duckdb.Config{Path: filepath.Join(t.TempDir(), "q.duckdb")}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	p := filepath.Join(t.TempDir(), "ref.log")
-	os.WriteFile(p, []byte(referenceText(false)), 0o644)
-	sum, err := ImportFiles(context.Background(), st, "files", []string{p}, ImportOptions{}, SourceOptions{})
-	if err != nil || sum.Records != 7 {
-		t.Fatalf("%+v %v", sum, err)
-	}
-	if _, err := ImportFiles(context.Background(), st, "files", []string{t.TempDir()}, ImportOptions{}, SourceOptions{}); err == nil {
-		t.Error("empty directory accepted")
-	}
-}
-
 // A file in which no line parses is an error, not an empty import.
 func TestImportNothingParses(t *testing.T) {
-	im, st := newTestImporter(t, ImporterConfig{}, nil)
-	_, err := im.Import(context.Background(), Request{Group: "g", Source: "app.log"}, strings.NewReader("starting up\nlistening on :80\n"))
+	im, st := flowlogstest.NewImporter(t, importer.Config{}, nil)
+	_, err := im.Import(context.Background(), importer.Request{Group: "g", Source: "app.log"}, strings.NewReader("starting up\nlistening on :80\n"))
 	if err == nil || !strings.Contains(err.Error(), "app.log: bad flow-log record: none of its 2 lines is a record") || !strings.Contains(err.Error(), "app.log:1: 2 fields") {
 		t.Fatalf("error %v", err)
 	}
-	if n := rows(t, st.DB(), `SELECT count(*) FROM flowlog_files`); n[0] != "0" {
+	if n := flowlogstest.Rows(t, st.DB(), `SELECT count(*) FROM flowlog_files`); n[0] != "0" {
 		t.Error("file recorded")
 	}
 }
 
 // A truncated gzip file stores nothing and says which file.
 func TestImportTruncatedGzip(t *testing.T) {
-	im, st := newTestImporter(t, ImporterConfig{}, nil)
+	im, st := flowlogstest.NewImporter(t, importer.Config{}, nil)
 	var b bytes.Buffer
-	Generate(&b, GenConfig{Records: 5000, Seed: 9})
-	data := gz(t, b.String())
-	_, err := im.Import(context.Background(), Request{Group: "g", Source: "cut.log.gz"}, bytes.NewReader(data[:len(data)/2]))
+	flowloggen.Generate(&b, flowloggen.GenConfig{Records: 5000, Seed: 9})
+	data := flowlogstest.Gzip(b.String())
+	_, err := im.Import(context.Background(), importer.Request{Group: "g", Source: "cut.log.gz"}, bytes.NewReader(data[:len(data)/2]))
 	if err == nil || !strings.HasPrefix(err.Error(), "cut.log.gz: ") || !strings.Contains(err.Error(), "unexpected EOF") {
 		t.Fatalf("error %v", err)
 	}
-	if n := rows(t, st.DB(), `SELECT (SELECT count(*) FROM flowlog_records), (SELECT count(*) FROM flowlog_files)`); n[0] != "0 0" {
+	if n := flowlogstest.Rows(t, st.DB(), `SELECT (SELECT count(*) FROM flowlog_records), (SELECT count(*) FROM flowlog_files)`); n[0] != "0 0" {
 		t.Errorf("stored %s", n[0])
 	}
-}
-
-// Parquet rows whose start or end lies more than MaxFuture ahead are left
-// out and counted as bad lines, like text records (TestFutureFlowLogRecordRefused).
-func TestFutureParquetRecordsRefused(t *testing.T) {
-	sink := &recordingSink{}
-	im, st := newTestImporter(t, ImporterConfig{}, sink)
-	path := filepath.Join(t.TempDir(), "future.parquet")
-	if _, err := st.DB().Exec(`COPY (SELECT * FROM (VALUES
-		(2, 'eni-1', 1700000000::BIGINT, 1700000060::BIGINT, 'OK'),
-		(2, 'eni-2', 9999999999::BIGINT, 9999999999::BIGINT, 'OK'),
-		(2, 'eni-3', NULL, NULL, 'NODATA')
-	) t(version, interface_id, start, "end", log_status)) TO '` + path + `' (FORMAT PARQUET)`); err != nil {
-		t.Fatal(err)
-	}
-	in, err := ExpandPaths(context.Background(), []string{path}, SourceOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sum, err := im.ImportInputs(context.Background(), "pq", in, ImportOptions{})
-	if err != nil || sum.Records != 2 || sum.Files[0].BadLines != 1 || len(sum.Files[0].Errors) != 1 ||
-		!strings.Contains(sum.Files[0].Errors[0].Reason, "1 records with a start or end more than 10m0s in the future") {
-		t.Fatalf("%+v %v", sum, err)
-	}
-	if got := strings.Join(rows(t, st.DB(), `SELECT log_stream FROM flowlog_records ORDER BY log_stream`), " "); got != "eni-1 eni-3" {
-		t.Errorf("stored %s, want eni-1 eni-3", got)
-	}
-	if strings.Contains(strings.Join(sink.msgs, "|"), "9999999999") {
-		t.Errorf("the future record reached metric filters: %q", sink.msgs)
-	}
-}
-
-// An import lowers the GC target to importGCPercent while it runs (a
-// server at GOGC=400 otherwise let one 2 GiB upload's garbage raise its
-// peak RSS by 861 MB) and puts back the previous target afterwards; a lower
-// target or GOGC=off is left alone.
-func TestLargeImportGarbageCollectedAtLowerTarget(t *testing.T) {
-	defer debug.SetGCPercent(debug.SetGCPercent(400))
-	restore := lowerGCWhileImporting()
-	nested := lowerGCWhileImporting()
-	nested()
-	if got := gcPercent(); got != importGCPercent {
-		t.Errorf("GC target while an import runs: %d, want %d", got, importGCPercent)
-	}
-	restore()
-	if got := gcPercent(); got != 400 {
-		t.Errorf("GC target after the imports: %d, want 400 back", got)
-	}
-	for _, prev := range []int{50, -1} {
-		debug.SetGCPercent(prev)
-		r := lowerGCWhileImporting()
-		got := gcPercent()
-		r()
-		if got != prev {
-			t.Errorf("GOGC %d became %d during an import", prev, got)
-		}
-	}
-}
-
-// gcPercent reads the GC target (SetGCPercent is the only accessor).
-func gcPercent() int {
-	p := debug.SetGCPercent(100)
-	debug.SetGCPercent(p)
-	return p
 }
