@@ -1,6 +1,10 @@
-// Package flowlog reads VPC Flow Logs (versions 2 to 8, default and custom
-// formats, text, gzip and Parquet) and keeps their records in the embedded
-// store, where the Logs Insights language (package logquery) queries them.
+// Package flowlog is the VPC Flow Logs format (versions 2 to 8, default and
+// custom formats, the header line), its field catalogue, the record parser
+// and the time bounds of a record: pure Go, with no storage, network or
+// file access. The importer (flowlog/importer), the sources
+// (flowlog/source), the /api/v1/logs module (flowlog/logsapi) and the
+// record storage (store/duckdb/flowlogs) build on it; the query language
+// (logquery) needs only the catalogue.
 package flowlog
 
 import (

@@ -1,11 +1,7 @@
 package flowlog
 
 import (
-	"context"
-	"path/filepath"
 	"testing"
-
-	"github.com/flowlens/flowlens/store/duckdb"
 )
 
 func TestFieldNames(t *testing.T) {
@@ -26,19 +22,5 @@ func TestFieldNames(t *testing.T) {
 	}
 	if len(Fields) != 14+7+4+4+10+3 {
 		t.Errorf("%d fields", len(Fields))
-	}
-}
-
-func TestSchemaMigrates(t *testing.T) {
-	db, err := duckdb.Open(duckdb.Config{Path: filepath.Join(t.TempDir(), "f.duckdb")}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if err := db.MigrateComponent(context.Background(), Component, migrations()); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.DB().Exec(`SELECT "srcaddr", "end", "pkt_src_aws_service", "encryption_status" FROM ` + Table); err != nil {
-		t.Fatal(err)
 	}
 }

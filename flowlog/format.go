@@ -15,11 +15,9 @@ const maxFields = 64
 
 // Format is the order of the fields in a record. It is immutable.
 type Format struct {
-	idx        []uint8 // indexes into Fields, in record order
-	version    int     // the highest version among the fields
-	versionPos int     // position of the version field, or -1
-	ifacePos   int     // position of interface-id, or -1
-	startPos   int     // position of start, or -1
+	idx      []uint8 // indexes into Fields, in record order
+	version  int     // the highest version among the fields
+	startPos int     // position of start, or -1
 }
 
 // Default is the version 2 default format.
@@ -93,7 +91,7 @@ func newFormat(names []string) (*Format, error) {
 	if len(names) == 0 {
 		return nil, fmt.Errorf("%w: no fields", ErrFormat)
 	}
-	f := &Format{versionPos: -1, ifacePos: -1, startPos: -1}
+	f := &Format{startPos: -1}
 	seen := make(map[uint8]bool, len(names))
 	for i, n := range names {
 		ix, ok := fieldIndex[n]
@@ -106,12 +104,7 @@ func newFormat(names []string) (*Format, error) {
 		seen[ix] = true
 		f.idx = append(f.idx, ix)
 		f.version = max(f.version, Fields[ix].Version)
-		switch n {
-		case "version":
-			f.versionPos = i
-		case "interface-id":
-			f.ifacePos = i
-		case "start":
+		if n == "start" {
 			f.startPos = i
 		}
 	}
@@ -134,6 +127,36 @@ func clip(s string) string {
 		return s[:40] + "..."
 	}
 	return s
+}
+
+// ColumnsFormat is the format of records stored as named columns (Parquet
+// files as AWS delivers them): each column is a field's AWS name or its
+// name with '_' for '-' (account_id, pkt_src_aws_service), in column order.
+func ColumnsFormat(columns []string) (*Format, error) {
+	names := make([]string, len(columns))
+	for i, c := range columns {
+		f, ok := FieldByName(strings.ReplaceAll(c, "_", "-"))
+		if !ok {
+			return nil, fmt.Errorf("column %q: %w: unknown field%s", c, ErrFormat, suggest(c))
+		}
+		names[i] = f.Name
+	}
+	f, err := newFormat(names)
+	if err != nil {
+		return nil, fmt.Errorf("columns: %w", err)
+	}
+	return f, nil
+}
+
+// Position is the index of the field named name (AWS name) in a record,
+// or -1 when the format does not have it.
+func (f *Format) Position(name string) int {
+	for i, ix := range f.idx {
+		if Fields[ix].Name == name {
+			return i
+		}
+	}
+	return -1
 }
 
 // Len is the number of fields in a record.

@@ -95,3 +95,43 @@ func FuzzParseFormat(f *testing.F) {
 		}
 	})
 }
+
+// Stored columns (Parquet as AWS delivers it) name fields with '_' or '-';
+// an unknown or repeated column is a format error naming it.
+func TestColumnsFormat(t *testing.T) {
+	cases := []struct {
+		cols  []string
+		names string
+		err   string
+	}{
+		{[]string{"version", "account_id", "pkt-src-aws-service", "end"}, "version account-id pkt-src-aws-service end", ""},
+		{[]string{"srcaddr", "colour"}, "", `column "colour": bad flow-log format: unknown field`},
+		{[]string{"srcAddr"}, "", `column "srcAddr": bad flow-log format: unknown field (did you mean "srcaddr"?)`},
+		{[]string{"start", "start"}, "", `columns: bad flow-log format: field 2: "start" given twice`},
+		{nil, "", "columns: bad flow-log format: no fields"},
+	}
+	for _, c := range cases {
+		f, err := ColumnsFormat(c.cols)
+		if c.err != "" {
+			if err == nil || err.Error() != c.err || !errors.Is(err, ErrFormat) {
+				t.Errorf("%q: error %v, want %q", c.cols, err, c.err)
+			}
+			continue
+		}
+		if err != nil || f.Names() != c.names {
+			t.Errorf("%q: %v %v, want %q", c.cols, f, err, c.names)
+		}
+	}
+}
+
+func TestFormatPosition(t *testing.T) {
+	f, err := ParseFormat("${srcaddr} ${interface-id} ${start}")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]int{"srcaddr": 0, "interface-id": 1, "start": 2, "version": -1, "bogus": -1} {
+		if got := f.Position(name); got != want {
+			t.Errorf("Position(%q) = %d, want %d", name, got, want)
+		}
+	}
+}

@@ -28,7 +28,7 @@ type column struct {
 	data  []byte
 	valid []byte
 	nulls int
-	ids   []uint32 // dictionary ids of a text column stored encoded
+	ids   []uint32 // dictionary ids of a text column (EncodeColumn)
 	time  bool     // start or end: bounded by Batch.latest
 }
 
@@ -257,8 +257,11 @@ func (b *Batch) Value(row, k int) any {
 // Text returns record row's line as it was read (keepText batches only).
 func (b *Batch) Text(row int) []byte { return b.text[b.textOff[row]:b.textOff[row+1]] }
 
-// texts returns every line as strings sharing one allocation.
-func (b *Batch) texts() []string {
+// KeepsText says whether the batch keeps every record's line (Texts).
+func (b *Batch) KeepsText() bool { return b.keepText }
+
+// Texts returns every line as strings sharing one allocation.
+func (b *Batch) Texts() []string {
 	all := string(b.text)
 	out := make([]string, b.n)
 	for i := range out {
@@ -267,8 +270,8 @@ func (b *Batch) texts() []string {
 	return out
 }
 
-// starts returns every record's start (Unix seconds; 0 when absent).
-func (b *Batch) starts() []int64 {
+// Starts returns every record's start (Unix seconds; 0 when absent).
+func (b *Batch) Starts() []int64 {
 	out := make([]int64, b.n)
 	p := b.format.startPos
 	if p < 0 {
@@ -281,4 +284,50 @@ func (b *Batch) starts() []int64 {
 		}
 	}
 	return out
+}
+
+// Column is one field's values in a batch, laid out as Arrow wants them,
+// for the storage that writes the batch: the slices are the batch's own
+// (no copy), valid until the batch is reset, and must not be modified.
+type Column struct {
+	Type    Type
+	Int32   []int32  // Int32 fields: one value per record
+	Int64   []int64  // Int64 fields: one value per record
+	Offsets []int32  // String fields: len records+1, into Data
+	Data    []byte   // String fields: the values, back to back
+	Valid   []byte   // validity bitmap (bit set = present); nil when Nulls == 0
+	Nulls   int      // records where the field is NULL ('-')
+	IDs     []uint32 // String fields after EncodeColumn: one id per record, 0 where NULL
+}
+
+// Column returns field k's values.
+func (b *Batch) Column(k int) Column {
+	c := &b.cols[k]
+	col := Column{Type: c.typ, Int32: c.i32, Int64: c.i64, Offsets: c.off, Data: c.data, Nulls: c.nulls, IDs: c.ids}
+	if c.nulls > 0 {
+		col.Valid = c.valid
+	}
+	return col
+}
+
+// Dictionary gives text values integer ids, for storage that keeps a text
+// column as ids into a table of its values.
+type Dictionary interface {
+	ID(value []byte) uint32
+}
+
+// EncodeColumn sets the ids of text field k from d (0 where NULL: never
+// read, the validity bitmap says NULL); Column(k).IDs returns them. The
+// storage's parser-side work (see importer.TextWriter.Prepare) runs it, so
+// that encoding runs on the parser goroutines.
+func (b *Batch) EncodeColumn(k int, d Dictionary) {
+	c := &b.cols[k]
+	c.ids = c.ids[:0]
+	for r := range b.n {
+		if c.nulls > 0 && c.valid[r/8]&(1<<(r%8)) == 0 {
+			c.ids = append(c.ids, 0)
+			continue
+		}
+		c.ids = append(c.ids, d.ID(c.data[c.off[r]:c.off[r+1]]))
+	}
 }

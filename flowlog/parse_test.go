@@ -6,26 +6,29 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/flowlens/flowlens/internal/flowloggen"
 )
 
-// The example records of the AWS reference (default format).
+// The example records of the AWS reference (default format) and their
+// values.
 var referenceRecords = []struct {
 	line string
 	want []any
 }{
-	{"2 123456789010 eni-1235b8ca123456789 172.31.16.139 172.31.16.21 20641 22 6 20 4249 1418530010 1418530070 ACCEPT OK",
+	{flowloggen.Reference[0],
 		[]any{int32(2), "123456789010", "eni-1235b8ca123456789", "172.31.16.139", "172.31.16.21", int32(20641), int32(22), int32(6), int64(20), int64(4249), int64(1418530010), int64(1418530070), "ACCEPT", "OK"}},
-	{"2 123456789010 eni-1235b8ca123456789 172.31.9.69 172.31.9.12 49761 3389 6 20 4249 1418530010 1418530070 REJECT OK",
+	{flowloggen.Reference[1],
 		[]any{int32(2), "123456789010", "eni-1235b8ca123456789", "172.31.9.69", "172.31.9.12", int32(49761), int32(3389), int32(6), int64(20), int64(4249), int64(1418530010), int64(1418530070), "REJECT", "OK"}},
-	{"2 123456789010 eni-1235b8ca123456789 - - - - - - - 1431280876 1431280934 - NODATA",
+	{flowloggen.Reference[2],
 		[]any{int32(2), "123456789010", "eni-1235b8ca123456789", nil, nil, nil, nil, nil, nil, nil, int64(1431280876), int64(1431280934), nil, "NODATA"}},
-	{"2 123456789010 eni-11111111aaaaaaaaa - - - - - - - 1431280876 1431280934 - SKIPDATA",
+	{flowloggen.Reference[3],
 		[]any{int32(2), "123456789010", "eni-11111111aaaaaaaaa", nil, nil, nil, nil, nil, nil, nil, int64(1431280876), int64(1431280934), nil, "SKIPDATA"}},
-	{"2 123456789010 eni-1235b8ca123456789 203.0.113.12 172.31.16.139 0 0 1 4 336 1432917027 1432917142 ACCEPT OK",
+	{flowloggen.Reference[4],
 		[]any{int32(2), "123456789010", "eni-1235b8ca123456789", "203.0.113.12", "172.31.16.139", int32(0), int32(0), int32(1), int64(4), int64(336), int64(1432917027), int64(1432917142), "ACCEPT", "OK"}},
-	{"2 123456789010 eni-1235b8ca123456789 172.31.16.139 203.0.113.12 0 0 1 4 336 1432917094 1432917142 REJECT OK",
+	{flowloggen.Reference[5],
 		[]any{int32(2), "123456789010", "eni-1235b8ca123456789", "172.31.16.139", "203.0.113.12", int32(0), int32(0), int32(1), int64(4), int64(336), int64(1432917094), int64(1432917142), "REJECT", "OK"}},
-	{"2 123456789010 eni-1235b8ca123456789 2001:db8:1234:a100:8d6e:3477:df66:f105 2001:db8:1234:a102:3304:8879:34cf:4071 34892 22 6 54 8855 1477913708 1477913820 ACCEPT OK",
+	{flowloggen.Reference[6],
 		[]any{int32(2), "123456789010", "eni-1235b8ca123456789", "2001:db8:1234:a100:8d6e:3477:df66:f105", "2001:db8:1234:a102:3304:8879:34cf:4071", int32(34892), int32(22), int32(6), int64(54), int64(8855), int64(1477913708), int64(1477913820), "ACCEPT", "OK"}},
 }
 
@@ -215,5 +218,50 @@ func TestFutureFlowLogRecordRefused(t *testing.T) {
 				t.Fatalf("error %v (%d records), want %q and nothing stored", err, b.Len(), c.err)
 			}
 		})
+	}
+}
+
+type mapDict map[string]uint32
+
+func (d mapDict) ID(v []byte) uint32 {
+	if id, ok := d[string(v)]; ok {
+		return id
+	}
+	d[string(v)] = uint32(len(d) + 1)
+	return uint32(len(d))
+}
+
+// The columns a storage writer reads are the parsed values, NULLs in the
+// validity bitmap only when a NULL was seen; dictionary ids are 0 where
+// NULL; starts and texts follow the records.
+func TestBatchColumnsForStorage(t *testing.T) {
+	b := NewBatch(Default, true)
+	for _, r := range referenceRecords {
+		if err := b.AppendLine([]byte(r.line)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ver := b.Column(0)
+	if ver.Type != Int32 || len(ver.Int32) != 7 || ver.Valid != nil || ver.Nulls != 0 {
+		t.Errorf("version column %+v", ver)
+	}
+	src := b.Column(3)
+	if src.Type != String || src.Nulls != 2 || src.Valid == nil || len(src.Offsets) != 8 ||
+		string(src.Data[src.Offsets[1]:src.Offsets[2]]) != "172.31.9.69" {
+		t.Errorf("srcaddr column %+v", src)
+	}
+	b.EncodeColumn(12, mapDict{"ACCEPT": 1, "REJECT": 2}) // action
+	if got := fmt.Sprint(b.Column(12).IDs); got != "[1 2 0 0 1 2 1]" {
+		t.Errorf("action ids %s", got)
+	}
+	if got := fmt.Sprint(b.Starts()); got != "[1418530010 1418530010 1431280876 1431280876 1432917027 1432917094 1477913708]" {
+		t.Errorf("starts %s", got)
+	}
+	if texts := b.Texts(); len(texts) != 7 || texts[3] != referenceRecords[3].line || !b.KeepsText() {
+		t.Errorf("texts %q", texts)
+	}
+	b.Reset()
+	if b.Column(3).Nulls != 0 || b.Column(3).Valid != nil || len(b.Starts()) != 0 {
+		t.Error("reset batch still has values")
 	}
 }

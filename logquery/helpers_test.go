@@ -11,6 +11,7 @@ import (
 
 	"github.com/flowlens/flowlens/flowlog"
 	"github.com/flowlens/flowlens/store/duckdb"
+	"github.com/flowlens/flowlens/store/duckdb/flowlogs"
 )
 
 // openStore opens a real DuckDB file in a temporary directory with the
@@ -22,7 +23,7 @@ func openStore(t testing.TB) *duckdb.Store {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	if err := st.MigrateComponent(context.Background(), flowlog.Component, flowlog.Migrations()); err != nil {
+	if err := st.MigrateComponent(context.Background(), flowlogs.Component, flowlogs.Migrations()); err != nil {
 		t.Fatal(err)
 	}
 	return st

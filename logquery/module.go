@@ -14,10 +14,10 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/flowlens/flowlens/flowlog"
 	"github.com/flowlens/flowlens/insights"
 	"github.com/flowlens/flowlens/internal/promset"
 	"github.com/flowlens/flowlens/server"
+	"github.com/flowlens/flowlens/store/duckdb/flowlogs"
 )
 
 // Config tunes the query module.
@@ -104,7 +104,7 @@ func New(cfg Config, d *server.Deps) (*Module, error) {
 // Start creates the flow-log tables if the flow-log module has not (so a
 // query finds an empty table rather than none) and registers metrics.
 func (m *Module) Start(ctx context.Context) error {
-	if err := m.deps.DB.MigrateComponent(ctx, flowlog.Component, flowlog.Migrations()); err != nil {
+	if err := m.deps.DB.MigrateComponent(ctx, flowlogs.Component, flowlogs.Migrations()); err != nil {
 		return fmt.Errorf("logquery: %w", err)
 	}
 	return m.metrics.Register(m.reg)

@@ -6,7 +6,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/flowlens/flowlens/flowlog"
+	"github.com/flowlens/flowlens/flowlog/importer"
 	"github.com/flowlens/flowlens/logquery"
 	"github.com/flowlens/flowlens/server"
 )
@@ -18,7 +18,7 @@ type queryModule interface {
 
 // importerOwner is the flow-log module: its importer lists the groups.
 type importerOwner interface {
-	Importer() *flowlog.Importer
+	Importer() *importer.Importer
 }
 
 type flowlogPages struct {

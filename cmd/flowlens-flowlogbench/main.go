@@ -1,6 +1,6 @@
 // Command flowlens-flowlogbench measures flow-log import and storage: it
 // generates a default-format file, imports it into a fresh DuckDB file
-// through flowlog.Importer (the code the server runs), and compares the
+// through flowlog/importer with the DuckDB record store (the code the server runs), and compares the
 // stored size with the same text under gzip -6. It then times the REJECT
 // top-talkers question in SQL and with mawk over the text.
 package main
@@ -22,9 +22,12 @@ import (
 
 	"github.com/flowlens/flowlens/internal/cpuprofile"
 
-	"github.com/flowlens/flowlens/flowlog"
+	"github.com/flowlens/flowlens/flowlog/importer"
+	"github.com/flowlens/flowlens/flowlog/source"
+	"github.com/flowlens/flowlens/internal/flowloggen"
 	"github.com/flowlens/flowlens/logquery"
 	"github.com/flowlens/flowlens/store/duckdb"
+	"github.com/flowlens/flowlens/store/duckdb/flowlogs"
 )
 
 func main() {
@@ -97,7 +100,11 @@ func run(records int, dir string, keep, reuse bool, parsers int, fromGz, queries
 		return err
 	}
 	ctx := context.Background()
-	im, err := flowlog.NewImporter(ctx, st, flowlog.ImporterConfig{Parsers: parsers}, nil, nil, nil)
+	recordStore, err := flowlogs.Open(ctx, st, flowlogs.Config{}, nil)
+	if err != nil {
+		return err
+	}
+	im, err := importer.New(recordStore, importer.Config{Parsers: parsers}, nil, nil, nil)
 	if err != nil {
 		return err
 	}
@@ -105,7 +112,7 @@ func run(records int, dir string, keep, reuse bool, parsers int, fromGz, queries
 	if fromGz {
 		src = gz
 	}
-	inputs, err := flowlog.ExpandPaths(ctx, []string{src}, flowlog.SourceOptions{})
+	inputs, err := source.ExpandPaths(ctx, []string{src}, source.SourceOptions{})
 	if err != nil {
 		return err
 	}
@@ -118,7 +125,7 @@ func run(records int, dir string, keep, reuse bool, parsers int, fromGz, queries
 	if err != nil {
 		return err
 	}
-	sum, err := im.ImportInputs(ctx, "bench", inputs, flowlog.ImportOptions{})
+	sum, err := source.ImportInputs(ctx, im, "bench", inputs, source.ImportOptions{})
 	stopProfile()
 	if err != nil {
 		return err
@@ -168,7 +175,7 @@ func timeQueries(ctx context.Context, dbPath, text string, runs int) error {
 	// A file kept by an older binary is upgraded first (timed: the
 	// migration moves every stored record).
 	t0 := time.Now()
-	if err := st.MigrateComponent(ctx, flowlog.Component, flowlog.Migrations()); err != nil {
+	if err := st.MigrateComponent(ctx, flowlogs.Component, flowlogs.Migrations()); err != nil {
 		return err
 	}
 	fmt.Printf("schema up to date in %.2f s\n", time.Since(t0).Seconds())
@@ -260,7 +267,7 @@ func generate(text, gz string, records int) error {
 	if err != nil {
 		return err
 	}
-	if err := flowlog.Generate(f, flowlog.GenConfig{Records: records, Seed: 1}); err != nil {
+	if err := flowloggen.Generate(f, flowloggen.GenConfig{Records: records, Seed: 1}); err != nil {
 		f.Close()
 		return err
 	}

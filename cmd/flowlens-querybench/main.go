@@ -25,6 +25,7 @@ import (
 	"github.com/flowlens/flowlens/flowlog"
 	"github.com/flowlens/flowlens/logquery"
 	"github.com/flowlens/flowlens/store/duckdb"
+	"github.com/flowlens/flowlens/store/duckdb/flowlogs"
 )
 
 type config struct {
@@ -86,7 +87,7 @@ func run(c config) error {
 		return err
 	}
 	defer st.Close()
-	if err := st.MigrateComponent(ctx, flowlog.Component, flowlog.Migrations()); err != nil {
+	if err := st.MigrateComponent(ctx, flowlogs.Component, flowlogs.Migrations()); err != nil {
 		return err
 	}
 	if c.openPath == "" {

@@ -14,6 +14,7 @@ import (
 	"github.com/flowlens/flowlens/apiclient"
 	"github.com/flowlens/flowlens/flowlog"
 	"github.com/flowlens/flowlens/geoip"
+	"github.com/flowlens/flowlens/internal/flowloggen"
 	"github.com/flowlens/flowlens/internet"
 	"github.com/flowlens/flowlens/sim"
 )
@@ -143,7 +144,7 @@ func seedDemoFlowLogs(ctx context.Context, c *apiclient.Client) error {
 	var buf bytes.Buffer
 	zw := gzip.NewWriter(&buf)
 	start := time.Now().Add(-2 * time.Hour).Unix()
-	if err := flowlog.Generate(zw, flowlog.GenConfig{Records: 100_000, Seed: uint64(start), Start: start, Header: true}); err != nil {
+	if err := flowloggen.Generate(zw, flowloggen.GenConfig{Records: 100_000, Seed: uint64(start), Start: start, Header: true}); err != nil {
 		return err
 	}
 	if err := zw.Close(); err != nil {

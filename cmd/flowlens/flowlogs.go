@@ -15,6 +15,8 @@ import (
 
 	"github.com/flowlens/flowlens/apiclient"
 	"github.com/flowlens/flowlens/flowlog"
+	"github.com/flowlens/flowlens/flowlog/importer"
+	"github.com/flowlens/flowlens/flowlog/source"
 )
 
 func newFlowLogsCmd(g *globals) *cobra.Command {
@@ -33,7 +35,7 @@ CloudWatch Logs Insights language.`,
 type uploadFlags struct {
 	group, format, stream string
 	output                string
-	s3                    flowlog.SourceOptions
+	s3                    source.SourceOptions
 }
 
 func (u *uploadFlags) register(cmd *cobra.Command) {
@@ -89,7 +91,7 @@ Exits non-zero when a file could not be imported (not for bad lines).`,
 			if err := u.check(); err != nil {
 				return err
 			}
-			inputs, err := flowlog.ExpandPaths(cmd.Context(), paths, u.s3)
+			inputs, err := source.ExpandPaths(cmd.Context(), paths, u.s3)
 			if err != nil {
 				return err
 			}
@@ -97,7 +99,7 @@ Exits non-zero when a file could not be imported (not for bad lines).`,
 				return fmt.Errorf("no flow-log files found in %s", strings.Join(paths, ", "))
 			}
 			t0 := time.Now()
-			sum := &flowlog.Summary{Group: u.group}
+			sum := &importer.Summary{Group: u.group}
 			prog := newProgress(os.Stderr, len(inputs))
 			for _, in := range inputs {
 				if err := cmd.Context().Err(); err != nil {
@@ -125,10 +127,10 @@ Exits non-zero when a file could not be imported (not for bad lines).`,
 
 // uploadInput sends one file: hash, ask whether the group has it, stream
 // it. Failures are reported in the summary, not returned.
-func uploadInput(ctx context.Context, g *globals, u *uploadFlags, in flowlog.Input, prog *progress) flowlog.FileSummary {
-	fs := flowlog.FileSummary{Source: in.Name}
+func uploadInput(ctx context.Context, g *globals, u *uploadFlags, in source.Input, prog *progress) importer.FileSummary {
+	fs := importer.FileSummary{Source: in.Name}
 	t0 := time.Now()
-	fail := func(err error) flowlog.FileSummary {
+	fail := func(err error) importer.FileSummary {
 		fs.Error = err.Error()
 		fs.DurationMs = float64(time.Since(t0).Microseconds()) / 1000
 		return fs
@@ -182,8 +184,8 @@ Runs until interrupted; prints one summary line per file.`,
 			if st, err := os.Stat(args[0]); err != nil || !st.IsDir() {
 				return fmt.Errorf("watch: %s is not a directory", args[0])
 			}
-			w := flowlog.NewWatcher(flowlog.WatchConfig{Dir: args[0], Interval: interval}, g.logger(),
-				func(ctx context.Context, in flowlog.Input) error {
+			w := source.NewWatcher(source.WatchConfig{Dir: args[0], Interval: interval}, g.logger(),
+				func(ctx context.Context, in source.Input) error {
 					fs := uploadInput(ctx, g, &u, in, nil)
 					if fs.Error != "" {
 						return fmt.Errorf("%s", fs.Error)
@@ -245,7 +247,7 @@ func writeJSONOut(w io.Writer, v any) error {
 
 // printSummary prints an import's outcome: one line per file, the bad
 // lines reported by the server, and the totals.
-func printSummary(w io.Writer, output string, s *flowlog.Summary) error {
+func printSummary(w io.Writer, output string, s *importer.Summary) error {
 	if output == "json" {
 		return writeJSONOut(w, s)
 	}
@@ -259,7 +261,7 @@ func printSummary(w io.Writer, output string, s *flowlog.Summary) error {
 	return nil
 }
 
-func printFileLine(w io.Writer, output string, f *flowlog.FileSummary) error {
+func printFileLine(w io.Writer, output string, f *importer.FileSummary) error {
 	if output == "json" {
 		return json.NewEncoder(w).Encode(f)
 	}
@@ -358,6 +360,6 @@ func (pr *progressReader) Read(b []byte) (int, error) {
 	return n, err
 }
 
-func apiclientUpload(u *uploadFlags, in flowlog.Input, sha string) apiclient.FlowLogUpload {
+func apiclientUpload(u *uploadFlags, in source.Input, sha string) apiclient.FlowLogUpload {
 	return apiclient.FlowLogUpload{Group: u.group, Source: in.Name, Format: u.format, Stream: u.stream, SHA256: sha, Size: in.Size}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/klauspost/compress/gzip"
 
 	"github.com/flowlens/flowlens/flowlog"
+	"github.com/flowlens/flowlens/flowlog/importer"
 	"github.com/flowlens/flowlens/server"
 )
 
@@ -60,7 +61,7 @@ func TestFlowLogsImportCLI(t *testing.T) {
 		}
 	}
 	out, err = runCLI(t, "--server", s.URL(), "--token", "tok", "flowlogs", "import", "--group", "prod", "-o", "json", filepath.Join(dir, "a", "1.log.gz"))
-	var sum flowlog.Summary
+	var sum importer.Summary
 	if err != nil || json.Unmarshal([]byte(out), &sum) != nil || sum.Duplicates != 1 || sum.Records != 0 {
 		t.Fatalf("json re-import: %v %s", err, out)
 	}

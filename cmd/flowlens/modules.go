@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"log/slog"
 	"os"
 	"time"
 
@@ -8,13 +10,16 @@ import (
 
 	"github.com/flowlens/flowlens/alarm"
 	"github.com/flowlens/flowlens/config"
-	"github.com/flowlens/flowlens/flowlog"
+	"github.com/flowlens/flowlens/flowlog/importer"
+	"github.com/flowlens/flowlens/flowlog/logsapi"
 	"github.com/flowlens/flowlens/geoip"
 	"github.com/flowlens/flowlens/internet"
 	"github.com/flowlens/flowlens/logquery"
 	"github.com/flowlens/flowlens/metricfilter"
 	"github.com/flowlens/flowlens/monitor"
 	"github.com/flowlens/flowlens/server"
+	"github.com/flowlens/flowlens/store"
+	"github.com/flowlens/flowlens/store/duckdb/flowlogs"
 	"github.com/flowlens/flowlens/web"
 )
 
@@ -30,7 +35,7 @@ type moduleFlags struct {
 	monitor      monitor.Config
 	alarm        alarm.Config
 	metricfilter metricfilter.Config
-	flowlog      flowlog.ModuleConfig
+	flowlog      logsapi.ModuleConfig
 	geoip        geoip.Config
 	internet     internet.Config
 	logquery     logquery.Config
@@ -46,9 +51,9 @@ func (m *moduleFlags) register(f *pflag.FlagSet) {
 	f.DurationVar(&m.alarm.ResendInterval, "alarm-resend-interval", 0, "re-send firing alerts to Alertmanager this often (default 1m)")
 	f.StringSliceVar(&m.alarm.NotifyAllowedHosts, "notify-allowed-hosts", nil, "the only places alarm webhooks and Alertmanagers may be: host names (hooks.example.com), name suffixes (*.example.com), addresses or networks (10.0.0.0/8), comma-separated or repeated; a listed name is trusted wherever it resolves, any other target only at listed addresses, checked on every connection (default: anywhere)")
 	f.IntVar(&m.flowlog.Importer.MaxErrors, "flowlog-max-errors", 100, "bad flow-log lines listed per file in an import's answer (all are counted)")
-	f.Int64Var(&m.flowlog.MaxUploadBytes, "max-upload-bytes", flowlog.DefaultMaxUploadBytes, "largest flow-log upload accepted, in bytes as sent (compressed files count compressed); larger ones get 413")
-	f.Int64Var(&m.flowlog.MaxDecompressedBytes, "max-upload-decompressed-bytes", flowlog.DefaultMaxDecompressedBytes, "most bytes one flow-log upload may decompress to (gzip Content-Encoding or a .gz file); beyond it the upload gets 413 and nothing is stored")
-	f.DurationVar(&m.flowlog.UploadStallTimeout, "upload-stall-timeout", flowlog.DefaultUploadStallTimeout, "a flow-log upload is cut off (408) when less than 64 KiB of it arrives within this; a slow link needs a longer one")
+	f.Int64Var(&m.flowlog.MaxUploadBytes, "max-upload-bytes", logsapi.DefaultMaxUploadBytes, "largest flow-log upload accepted, in bytes as sent (compressed files count compressed); larger ones get 413")
+	f.Int64Var(&m.flowlog.MaxDecompressedBytes, "max-upload-decompressed-bytes", logsapi.DefaultMaxDecompressedBytes, "most bytes one flow-log upload may decompress to (gzip Content-Encoding or a .gz file); beyond it the upload gets 413 and nothing is stored")
+	f.DurationVar(&m.flowlog.UploadStallTimeout, "upload-stall-timeout", logsapi.DefaultUploadStallTimeout, "a flow-log upload is cut off (408) when less than 64 KiB of it arrives within this; a slow link needs a longer one")
 	f.StringVar(&m.geoip.CityPath, "geoip-city", "", "MMDB file with client cities (MaxMind GeoLite2-City or IPinfo location; a combined city+ASN file works too)")
 	f.StringVar(&m.geoip.ASNPath, "geoip-asn", "", "MMDB file with ASNs (MaxMind GeoLite2-ASN or IPinfo ASN; may be the same file as --geoip-city)")
 	f.DurationVar(&m.internet.Grace, "internet-grace", 40*time.Second, "how long the internet monitor waits after a period for late agent reports")
@@ -90,10 +95,15 @@ func (m *moduleFlags) factories() []server.ModuleFactory {
 		}},
 		alarm.Factory(m.alarm),
 		metricfilter.Factory(m.metricfilter), // before the flow-log importer, which calls it
-		flowlog.Factory(m.flowlog),
+		logsapi.Factory(m.flowlog, openFlowLogStore),
 		logquery.Factory(&m.logquery),
 		geoip.Factory(m.geoip), // before internet, which reads its database
 		internet.Factory(m.internet),
 		web.Factory(m.web), // last: it reaches the modules above
 	}
+}
+
+// openFlowLogStore keeps flow-log records in the server's DuckDB file.
+func openFlowLogStore(ctx context.Context, db store.ComponentDB, log *slog.Logger) (importer.Store, error) {
+	return flowlogs.Open(ctx, db, flowlogs.Config{}, log)
 }

@@ -19,9 +19,11 @@ import (
 
 	"github.com/flowlens/flowlens/apiclient"
 	"github.com/flowlens/flowlens/flowlog"
+	"github.com/flowlens/flowlens/flowlog/source"
 	"github.com/flowlens/flowlens/insights"
 	"github.com/flowlens/flowlens/logquery"
 	"github.com/flowlens/flowlens/store/duckdb"
+	"github.com/flowlens/flowlens/store/duckdb/flowlogs"
 )
 
 type queryFlags struct {
@@ -256,14 +258,18 @@ func queryFiles(ctx context.Context, f queryFlags, query string, start, end time
 		return nil, err
 	}
 	defer st.Close()
-	var opts flowlog.ImportOptions
+	var opts source.ImportOptions
 	if f.format != "" {
 		if opts.Format, err = flowlog.ParseFormat(f.format); err != nil {
 			return nil, fmt.Errorf("--format: %w", err)
 		}
 	}
 	const group = "files"
-	sum, err := flowlog.ImportFiles(ctx, st, group, f.files, opts, flowlog.SourceOptions{})
+	records, err := flowlogs.Open(ctx, st, flowlogs.Config{}, quiet)
+	if err != nil {
+		return nil, err
+	}
+	sum, err := source.ImportFiles(ctx, records, group, f.files, opts, source.SourceOptions{})
 	if err != nil {
 		return nil, err
 	}

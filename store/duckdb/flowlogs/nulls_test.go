@@ -1,4 +1,4 @@
-package flowlog
+package flowlogs_test
 
 import (
 	"context"
@@ -6,12 +6,15 @@ import (
 	"math/rand/v2"
 	"strings"
 	"testing"
+
+	"github.com/flowlens/flowlens/flowlog/importer"
+	"github.com/flowlens/flowlens/store/duckdb/flowlogs/flowlogstest"
 )
 
 // Every field of every record reads back from DuckDB as written, NULLs
 // included, across many batches: '-' appears at random in every field.
 func TestImportNullsRoundTrip(t *testing.T) {
-	im, st := newTestImporter(t, ImporterConfig{ChunkBytes: 256 << 10, Parsers: 2}, nil)
+	im, st := flowlogstest.NewImporter(t, importer.Config{ChunkBytes: 256 << 10, Parsers: 2}, nil)
 	rng := rand.New(rand.NewPCG(7, 7))
 	const n = 60000
 	var text strings.Builder
@@ -38,11 +41,11 @@ func TestImportNullsRoundTrip(t *testing.T) {
 		}
 		want[i] = strings.Join(out, " ")
 	}
-	sum, err := im.Import(context.Background(), Request{Group: "n", Source: "nulls.log"}, strings.NewReader(text.String()))
+	sum, err := im.Import(context.Background(), importer.Request{Group: "n", Source: "nulls.log"}, strings.NewReader(text.String()))
 	if err != nil || sum.Records != n {
 		t.Fatalf("%+v %v", sum, err)
 	}
-	got := rows(t, st.DB(), `SELECT version, account_id, interface_id, srcaddr, dstaddr, srcport, dstport, protocol, packets, bytes, start, "end", action, log_status, log_stream FROM flowlog_records ORDER BY start`)
+	got := flowlogstest.Rows(t, st.DB(), `SELECT version, account_id, interface_id, srcaddr, dstaddr, srcport, dstport, protocol, packets, bytes, start, "end", action, log_status, log_stream FROM flowlog_records ORDER BY start`)
 	bad := 0
 	for i := range want {
 		if got[i] != want[i] {

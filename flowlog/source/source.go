@@ -1,4 +1,8 @@
-package flowlog
+// Package source finds flow-log files to import: local files, directories
+// (walked recursively), s3://bucket/prefix through the AWS SDK, and a
+// polling watcher for a directory; it imports them with an
+// importer.Importer.
+package source
 
 import (
 	"context"
@@ -14,7 +18,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/flowlens/flowlens/store/duckdb"
+	"github.com/flowlens/flowlens/flowlog"
+	"github.com/flowlens/flowlens/flowlog/importer"
 )
 
 // Input is one file to import: a local file or an S3 object.
@@ -117,59 +122,24 @@ func localInput(path string, size int64) Input {
 	}}
 }
 
-// Summary adds up the files of one import.
-type Summary struct {
-	Group            string        `json:"group"`
-	Files            []FileSummary `json:"files"`
-	Records          int64         `json:"records"`
-	BadLines         int64         `json:"bad_lines"`
-	Bytes            int64         `json:"bytes"`
-	Duplicates       int           `json:"duplicates"`
-	FailedFiles      int           `json:"failed_files"`
-	DurationMs       float64       `json:"duration_ms"`
-	RecordsPerSecond float64       `json:"records_per_second"`
-}
-
-// Add counts one file's outcome.
-func (s *Summary) Add(f FileSummary) {
-	s.Files = append(s.Files, f)
-	s.Records += f.Records
-	s.BadLines += f.BadLines
-	s.Bytes += f.Bytes
-	if f.Duplicate {
-		s.Duplicates++
-	}
-	if f.Error != "" {
-		s.FailedFiles++
-	}
-}
-
-// Finish sets the duration and rate.
-func (s *Summary) Finish(d time.Duration) {
-	s.DurationMs = float64(d.Microseconds()) / 1000
-	if d > 0 {
-		s.RecordsPerSecond = float64(s.Records) / d.Seconds()
-	}
-}
-
 // ImportOptions apply to every file of an import.
 type ImportOptions struct {
 	Stream   string
-	Format   *Format
+	Format   *flowlog.Format
 	Progress func(file string, read, size int64)
 }
 
 // ImportInputs imports each input in turn. A file that fails is reported
 // in its summary (Error) and the others still import; the error return is
 // for the context only.
-func (im *Importer) ImportInputs(ctx context.Context, group string, inputs []Input, opts ImportOptions) (*Summary, error) {
+func ImportInputs(ctx context.Context, im *importer.Importer, group string, inputs []Input, opts ImportOptions) (*importer.Summary, error) {
 	t0 := time.Now()
-	sum := &Summary{Group: group}
+	sum := &importer.Summary{Group: group}
 	for _, in := range inputs {
 		if err := ctx.Err(); err != nil {
 			return sum, err
 		}
-		fs, err := im.importInput(ctx, group, in, opts)
+		fs, err := importInput(ctx, im, group, in, opts)
 		if err != nil {
 			fs.Error = err.Error()
 		}
@@ -179,8 +149,8 @@ func (im *Importer) ImportInputs(ctx context.Context, group string, inputs []Inp
 	return sum, nil
 }
 
-func (im *Importer) importInput(ctx context.Context, group string, in Input, opts ImportOptions) (*FileSummary, error) {
-	req := Request{Group: group, Stream: opts.Stream, Format: opts.Format, Source: in.Name, Size: in.Size}
+func importInput(ctx context.Context, im *importer.Importer, group string, in Input, opts ImportOptions) (*importer.FileSummary, error) {
+	req := importer.Request{Group: group, Stream: opts.Stream, Format: opts.Format, Source: in.Name, Size: in.Size}
 	if opts.Progress != nil {
 		req.Progress = func(n int64) { opts.Progress(in.Name, n, in.Size) }
 	}
@@ -189,7 +159,7 @@ func (im *Importer) importInput(ctx context.Context, group string, in Input, opt
 	// into the group at the end, and its transaction is rolled back.
 	r, err := in.Open(ctx)
 	if err != nil {
-		return &FileSummary{Source: in.Name}, err
+		return &importer.FileSummary{Source: in.Name}, err
 	}
 	defer r.Close()
 	return im.Import(ctx, req, r)
@@ -204,21 +174,22 @@ func modTime(path string) time.Time {
 }
 
 // ImportFiles imports paths (files, directories, s3:// prefixes) into
-// group of any store, without a server: `flowlens query --files` loads
-// files into a temporary store this way. The summary lists each file's
-// outcome; the error is for what stops the whole import.
-func ImportFiles(ctx context.Context, st *duckdb.Store, group string, paths []string, opts ImportOptions, src SourceOptions) (*Summary, error) {
+// group of a record store, without a server: `flowlens query --files`
+// loads files into a temporary store this way. st is closed at the end.
+// The summary lists each file's outcome; the error is for what stops the
+// whole import.
+func ImportFiles(ctx context.Context, st importer.Store, group string, paths []string, opts ImportOptions, src SourceOptions) (*importer.Summary, error) {
 	inputs, err := ExpandPaths(ctx, paths, src)
 	if err != nil {
-		return nil, err
+		return nil, errors.Join(err, st.Close())
 	}
 	if len(inputs) == 0 {
-		return nil, fmt.Errorf("no flow-log files in %s", strings.Join(paths, ", "))
+		return nil, errors.Join(fmt.Errorf("no flow-log files in %s", strings.Join(paths, ", ")), st.Close())
 	}
-	im, err := NewImporter(ctx, st, ImporterConfig{}, nil, nil, nil)
+	im, err := importer.New(st, importer.Config{}, nil, nil, nil)
 	if err != nil {
-		return nil, err
+		return nil, errors.Join(err, st.Close())
 	}
-	sum, err := im.ImportInputs(ctx, group, inputs, opts)
+	sum, err := ImportInputs(ctx, im, group, inputs, opts)
 	return sum, errors.Join(err, im.Close())
 }

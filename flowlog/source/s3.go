@@ -1,4 +1,4 @@
-package flowlog
+package source
 
 import (
 	"context"

@@ -1,4 +1,7 @@
-package flowlog
+// Package logsapi is the flow-log feature inside flowlens server: the
+// /api/v1/logs endpoints (uploads, groups, files) over an importer.Importer
+// on the server's record store.
+package logsapi
 
 import (
 	"context"
@@ -13,7 +16,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/flowlens/flowlens/flowlog"
+	"github.com/flowlens/flowlens/flowlog/importer"
 	"github.com/flowlens/flowlens/server"
+	"github.com/flowlens/flowlens/store"
 )
 
 // HeaderSHA256 carries the hex sha256 of an upload's content (after any
@@ -26,7 +32,7 @@ const HeaderSHA256 = "X-Flowlens-Sha256"
 // ModuleConfig configures the server module; zero limits take the
 // defaults.
 type ModuleConfig struct {
-	Importer ImporterConfig
+	Importer importer.Config
 	// MaxUploadBytes bounds an upload's body as sent (compressed when it
 	// is). Default 1 GiB.
 	MaxUploadBytes int64
@@ -38,34 +44,39 @@ type ModuleConfig struct {
 	UploadStallTimeout time.Duration
 }
 
+// OpenStore opens the record store in the server's database (Start calls
+// it): cmd/flowlens passes the DuckDB one (store/duckdb/flowlogs.Open).
+type OpenStore func(ctx context.Context, db store.ComponentDB, log *slog.Logger) (importer.Store, error)
+
 // Module is the flow-log feature inside flowlens server: the importer on
-// the server's DuckDB file and its HTTP endpoints.
+// the server's record store and its HTTP endpoints.
 type Module struct {
 	cfg    ModuleConfig
+	open   OpenStore
 	deps   *server.Deps
 	log    *slog.Logger
-	sink   Ingester
-	im     *Importer
+	sink   importer.Ingester
+	im     *importer.Importer
 	upload *uploadMetrics
 }
 
 // Factory builds the module; metricfilter, when present, must come before
 // it.
-func Factory(cfg ModuleConfig) server.ModuleFactory {
+func Factory(cfg ModuleConfig, open OpenStore) server.ModuleFactory {
 	return server.ModuleFactory{Name: "flowlog", New: func(d *server.Deps) (server.Module, error) {
-		return NewModule(cfg, d), nil
+		return NewModule(cfg, open, d), nil
 	}}
 }
 
-// NewModule is inert: the importer is created by Start.
-func NewModule(cfg ModuleConfig, d *server.Deps) *Module {
-	m := &Module{cfg: cfg.withDefaults(), deps: d, log: d.Log, upload: newUploadMetrics()}
+// NewModule is inert: the store and the importer are opened by Start.
+func NewModule(cfg ModuleConfig, open OpenStore, d *server.Deps) *Module {
+	m := &Module{cfg: cfg.withDefaults(), open: open, deps: d, log: d.Log, upload: newUploadMetrics()}
 	if m.log == nil {
 		m.log = slog.New(slog.DiscardHandler)
 	}
 	// The metric-filter module, when built, sees every stored batch. A
 	// typed nil inside the interface would panic later, so check both.
-	if mf, ok := d.Modules["metricfilter"].(Ingester); ok && mf != nil {
+	if mf, ok := d.Modules["metricfilter"].(importer.Ingester); ok && mf != nil {
 		m.sink = mf
 	}
 	if m.cfg.Importer.TempDir == "" && d.DataDir != "" {
@@ -74,15 +85,20 @@ func NewModule(cfg ModuleConfig, d *server.Deps) *Module {
 	return m
 }
 
-// Start migrates the tables and opens the importer.
+// Start opens the store (which migrates its tables) and the importer.
 func (m *Module) Start(ctx context.Context) error {
 	if dir := m.cfg.Importer.TempDir; dir != "" {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return fmt.Errorf("flow-log temp dir: %w", err)
 		}
 	}
-	im, err := NewImporter(ctx, m.deps.DB, m.cfg.Importer, m.log, m.sink, m.deps.Registry)
+	st, err := m.open(ctx, m.deps.DB, m.log)
 	if err != nil {
+		return err
+	}
+	im, err := importer.New(st, m.cfg.Importer, m.log, m.sink, m.deps.Registry)
+	if err != nil {
+		st.Close()
 		return err
 	}
 	if err := m.upload.set.Register(m.deps.Registry); err != nil {
@@ -98,13 +114,13 @@ func (m *Module) Stop(context.Context) error {
 	if m.im == nil {
 		return nil
 	}
-	m.im.metrics.set.Unregister(m.deps.Registry)
+	m.im.Unregister(m.deps.Registry)
 	m.upload.set.Unregister(m.deps.Registry)
 	return m.im.Close()
 }
 
 // Importer is the module's importer (nil before Start), for other modules.
-func (m *Module) Importer() *Importer { return m.im }
+func (m *Module) Importer() *importer.Importer { return m.im }
 
 // Routes mounts the flow-log API.
 func (m *Module) Routes(mux *http.ServeMux, protect func(http.Handler) http.Handler) {
@@ -156,8 +172,8 @@ func (m *Module) handleUpload(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if dup {
-			m.im.metrics.duplicates.Inc()
-			writeJSON(w, http.StatusOK, &FileSummary{Source: req.Source, SHA256: req.SHA256, Duplicate: true})
+			m.im.CountDuplicate()
+			writeJSON(w, http.StatusOK, &importer.FileSummary{Source: req.Source, SHA256: req.SHA256, Duplicate: true})
 			return
 		}
 	}
@@ -170,7 +186,7 @@ func (m *Module) handleUpload(w http.ResponseWriter, r *http.Request) {
 	defer os.Remove(spooled.Name())
 	defer spooled.Close()
 	if req.SHA256 != "" && req.SHA256 != sha {
-		writeError(w, http.StatusBadRequest, fmt.Errorf("%s: %w (given %s, read %s)", req.Source, ErrChecksum, req.SHA256, sha))
+		writeError(w, http.StatusBadRequest, fmt.Errorf("%s: %w (given %s, read %s)", req.Source, importer.ErrChecksum, req.SHA256, sha))
 		return
 	}
 	req.SHA256, req.MaxDecompressedBytes = sha, m.cfg.MaxDecompressedBytes
@@ -179,7 +195,7 @@ func (m *Module) handleUpload(w http.ResponseWriter, r *http.Request) {
 		m.log.Warn("flow-log upload failed", "group", req.Group, "source", req.Source, "err", err)
 		writeJSON(w, m.upload.refusal(err), struct {
 			Error string `json:"error"`
-			*FileSummary
+			*importer.FileSummary
 		}{err.Error(), sum})
 		return
 	}
@@ -189,16 +205,16 @@ func (m *Module) handleUpload(w http.ResponseWriter, r *http.Request) {
 }
 
 // uploadRequest reads the group, the query parameters and the hash header.
-func uploadRequest(r *http.Request) (Request, error) {
-	req := Request{Group: r.PathValue("group"), Stream: r.URL.Query().Get("stream"), Source: r.URL.Query().Get("source")}
-	if err := CheckGroup(req.Group); err != nil {
+func uploadRequest(r *http.Request) (importer.Request, error) {
+	req := importer.Request{Group: r.PathValue("group"), Stream: r.URL.Query().Get("stream"), Source: r.URL.Query().Get("source")}
+	if err := flowlog.CheckGroup(req.Group); err != nil {
 		return req, err
 	}
 	if req.Source == "" {
 		req.Source = "upload"
 	}
 	if fs := r.URL.Query().Get("format"); fs != "" {
-		f, err := ParseFormat(fs)
+		f, err := flowlog.ParseFormat(fs)
 		if err != nil {
 			return req, fmt.Errorf("format: %w", err)
 		}
@@ -224,7 +240,7 @@ func (m *Module) handleGroups(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if gs == nil {
-		gs = []Group{}
+		gs = []flowlog.Group{}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"groups": gs})
 }

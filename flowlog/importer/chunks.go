@@ -1,4 +1,4 @@
-package flowlog
+package importer
 
 import (
 	"bytes"
@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"sync"
+
+	"github.com/flowlens/flowlens/flowlog"
 )
 
 // maxLine bounds one record line; longer lines make the file unreadable.
@@ -15,16 +17,16 @@ const maxLine = 64 << 20
 // parsedChunk is one chunk of text parsed into a batch; done returns its
 // memory to the pools once the batch has been inserted.
 type parsedChunk struct {
-	batch *Batch
+	batch *flowlog.Batch
 	bad   int64
-	errs  []LineError
+	errs  []flowlog.LineError
 	err   error
 	done  func()
 }
 
 type chunkJob struct {
 	data      []byte
-	batch     *Batch
+	batch     *flowlog.Batch
 	firstLine int64
 	res       chan parsedChunk
 }
@@ -33,18 +35,15 @@ type chunkJob struct {
 // Parsers goroutines; the returned channel yields the results in file
 // order and is closed at the end (or after an error result). Memory is
 // bounded: Parsers+3 chunks and batches exist at once.
-// With d, the dictionary-encoded columns get their ids there too.
-func (im *Importer) parseChunks(ctx context.Context, r io.Reader, f *Format, header []byte, d *dict) <-chan parsedChunk {
-	var encoded []bool // nil: nothing to encode
-	if d != nil {
-		encoded = dictEncoded(f)
-	}
+// prepare (may be nil) gives each parser goroutine the store's work on a
+// parsed batch (see TextWriter.Prepare), e.g. dictionary ids.
+func (im *Importer) parseChunks(ctx context.Context, r io.Reader, f *flowlog.Format, header []byte, prepare func() func(*flowlog.Batch)) <-chan parsedChunk {
 	n, m := im.cfg.Parsers, 1 // parsers, chunks held by the inserter
 	bufs := make(chan []byte, n+m+2)
-	batches := make(chan *Batch, n+m+2)
+	batches := make(chan *flowlog.Batch, n+m+2)
 	for range n + m + 2 {
 		bufs <- make([]byte, 0, im.cfg.ChunkBytes)
-		batches <- NewBatch(f, im.sink != nil)
+		batches <- flowlog.NewBatch(f, im.sink != nil)
 	}
 	jobs := make(chan chunkJob)
 	order := make(chan chan parsedChunk, n+1)
@@ -55,18 +54,16 @@ func (im *Importer) parseChunks(ctx context.Context, r io.Reader, f *Format, hea
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			var ids *cache
-			if d != nil {
-				ids = newCache(d)
+			var prep func(*flowlog.Batch)
+			if prepare != nil {
+				prep = prepare()
 			}
 			for j := range jobs {
 				b := j.batch
 				b.Reset()
 				pc := im.parseChunk(j, b, header)
-				for i, enc := range encoded {
-					if enc {
-						encode(&b.cols[i], b.n, ids)
-					}
+				if prep != nil {
+					prep(b)
 				}
 				data := j.data
 				pc.done = func() { batches <- b; bufs <- data[:0] }
@@ -100,7 +97,7 @@ func (im *Importer) parseChunks(ctx context.Context, r io.Reader, f *Format, hea
 			}
 			// The batch is taken here, in file order, so the oldest
 			// chunk never waits for one held by a later chunk.
-			var b *Batch
+			var b *flowlog.Batch
 			select {
 			case b = <-batches:
 			case <-ctx.Done():
@@ -169,7 +166,7 @@ func fill(r io.Reader, buf []byte, size int) (data, rest []byte, err error) {
 
 // parseChunk parses every line of j into b. Blank lines and repeated
 // header lines (concatenated files) are skipped silently.
-func (im *Importer) parseChunk(j chunkJob, b *Batch, header []byte) parsedChunk {
+func (im *Importer) parseChunk(j chunkJob, b *flowlog.Batch, header []byte) parsedChunk {
 	pc := parsedChunk{batch: b}
 	data := j.data
 	ln := j.firstLine
@@ -184,7 +181,7 @@ func (im *Importer) parseChunk(j chunkJob, b *Batch, header []byte) parsedChunk 
 			if err := b.AppendLine(line); err != nil {
 				pc.bad++
 				if len(pc.errs) < im.cfg.MaxErrors {
-					pc.errs = append(pc.errs, LineError{Line: ln, Reason: err.Error()})
+					pc.errs = append(pc.errs, flowlog.LineError{Line: ln, Reason: err.Error()})
 				}
 			}
 		}

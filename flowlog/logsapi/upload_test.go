@@ -1,4 +1,4 @@
-package flowlog
+package logsapi
 
 import (
 	"bufio"
@@ -22,8 +22,10 @@ import (
 	"github.com/klauspost/compress/gzip"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/flowlens/flowlens/internal/flowloggen"
 	"github.com/flowlens/flowlens/server"
 	"github.com/flowlens/flowlens/store/duckdb"
+	"github.com/flowlens/flowlens/store/duckdb/flowlogs/flowlogstest"
 )
 
 // startLimitedServer runs a server with the flow-log module configured by
@@ -32,7 +34,7 @@ func startLimitedServer(t *testing.T, cfg ModuleConfig) (*server.Server, string)
 	t.Helper()
 	dir := t.TempDir()
 	s, err := server.New(server.Config{DataDir: dir, Listen: "127.0.0.1:0", Tokens: []string{"secret"},
-		Modules: []server.ModuleFactory{Factory(cfg)}}, nil)
+		Modules: []server.ModuleFactory{Factory(cfg, openStore)}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +106,7 @@ func TestUploadBodyTooLarge(t *testing.T) {
 	const limit = 64 << 10
 	s, dir := startLimitedServer(t, ModuleConfig{MaxUploadBytes: limit})
 	var text bytes.Buffer
-	Generate(&text, GenConfig{Records: 2000, Seed: 1}) // ~150 KB
+	flowloggen.Generate(&text, flowloggen.GenConfig{Records: 2000, Seed: 1}) // ~150 KB
 	if text.Len() <= limit {
 		t.Fatalf("test records: %d bytes", text.Len())
 	}
@@ -221,7 +223,7 @@ func startModule(t *testing.T, cfg ModuleConfig) (url string, slowRead <-chan st
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := NewModule(cfg, &server.Deps{DB: st, Registry: prometheus.NewRegistry(), DataDir: dir})
+	m := NewModule(cfg, openStore, &server.Deps{DB: st, Registry: prometheus.NewRegistry(), DataDir: dir})
 	if err := m.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -248,7 +250,7 @@ func startModule(t *testing.T, cfg ModuleConfig) (url string, slowRead <-chan st
 func TestSlowUploadDoesNotBlockOtherGroups(t *testing.T) {
 	url, slowRead := startModule(t, ModuleConfig{})
 	var text bytes.Buffer
-	Generate(&text, GenConfig{Records: 1000, Seed: 7})
+	flowloggen.Generate(&text, flowloggen.GenConfig{Records: 1000, Seed: 7})
 	all := text.Bytes()
 	head := all[:bytes.IndexByte(all, '\n')+1]
 
@@ -275,7 +277,7 @@ func TestSlowUploadDoesNotBlockOtherGroups(t *testing.T) {
 	fastDone := make(chan int, 1)
 	go func() {
 		var b bytes.Buffer
-		Generate(&b, GenConfig{Records: 100, Seed: 8})
+		flowloggen.Generate(&b, flowloggen.GenConfig{Records: 100, Seed: 8})
 		resp, err := http.Post(url+"/api/v1/logs/fast", "text/plain", &b)
 		if err != nil {
 			fastDone <- 0
@@ -335,8 +337,8 @@ func TestTrickledUploadTimesOut(t *testing.T) {
 func TestUploadImportOutlivesStallTimeout(t *testing.T) {
 	s, _ := startLimitedServer(t, ModuleConfig{UploadStallTimeout: 20 * time.Millisecond})
 	var text bytes.Buffer
-	Generate(&text, GenConfig{Records: 200000, Seed: 3})
-	code, out := post(t, s.URL()+"/api/v1/logs/long", nil, gz(t, text.String()), false)
+	flowloggen.Generate(&text, flowloggen.GenConfig{Records: 200000, Seed: 3})
+	code, out := post(t, s.URL()+"/api/v1/logs/long", nil, flowlogstest.Gzip(text.String()), false)
 	if code != 200 || out["records"] != 200000.0 {
 		t.Fatalf("%d %v", code, out)
 	}

@@ -1,4 +1,4 @@
-package flowlog
+package importer
 
 import (
 	"runtime/debug"

@@ -1,4 +1,4 @@
-package flowlog
+package source
 
 import (
 	"context"
@@ -11,6 +11,10 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/flowlens/flowlens/flowlog/importer"
+	"github.com/flowlens/flowlens/internal/flowloggen"
+	"github.com/flowlens/flowlens/store/duckdb/flowlogs/flowlogstest"
 )
 
 // fakeS3 serves the two S3 calls the importer makes, ListObjectsV2 (two
@@ -104,11 +108,11 @@ func TestImportS3(t *testing.T) {
 	s3Env(t)
 	prefix := "AWSLogs/123456789010/vpcflowlogs/eu-west-1/2026/11/01/"
 	fake := &fakeS3{bucket: "logs", objects: map[string][]byte{
-		prefix + "a_vpcflowlogs_0000Z_1.log.gz": gz(t, referenceText(true)),
-		prefix + "a_vpcflowlogs_0005Z_2.log.gz": gz(t, Default.Names()+"\n"+referenceRecords[0].line+"\n"),
-		prefix + "a_vpcflowlogs_0010Z_3.log":    []byte(referenceRecords[1].line + "\n"),
+		prefix + "a_vpcflowlogs_0000Z_1.log.gz": flowlogstest.Gzip(flowloggen.ReferenceText(true)),
+		prefix + "a_vpcflowlogs_0005Z_2.log.gz": flowlogstest.Gzip(flowloggen.Header + "\n" + flowloggen.Reference[0] + "\n"),
+		prefix + "a_vpcflowlogs_0010Z_3.log":    []byte(flowloggen.Reference[1] + "\n"),
 		prefix + "README":                       []byte("not a flow log"),
-		"other/x.log.gz":                        gz(t, "x"),
+		"other/x.log.gz":                        flowlogstest.Gzip("x"),
 	}}
 	srv := httptest.NewServer(fake)
 	defer srv.Close()
@@ -118,22 +122,22 @@ func TestImportS3(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(in) != 3 || in[0].Name != "s3://logs/"+prefix+"a_vpcflowlogs_0000Z_1.log.gz" || in[2].Size != int64(len(referenceRecords[1].line)+1) {
+	if len(in) != 3 || in[0].Name != "s3://logs/"+prefix+"a_vpcflowlogs_0000Z_1.log.gz" || in[2].Size != int64(len(flowloggen.Reference[1])+1) {
 		t.Fatalf("inputs %+v", in)
 	}
 	if fake.lists < 2 {
 		t.Errorf("%d list calls: continuation not followed", fake.lists)
 	}
-	im, st := newTestImporter(t, ImporterConfig{}, nil)
-	sum, err := im.ImportInputs(ctx, "s3", in, ImportOptions{})
+	im, st := flowlogstest.NewImporter(t, importer.Config{}, nil)
+	sum, err := ImportInputs(ctx, im, "s3", in, ImportOptions{})
 	if err != nil || sum.Records != 9 || sum.FailedFiles != 0 || len(fake.gets) != 3 {
 		t.Fatalf("%+v %v gets %v", sum, err, fake.gets)
 	}
-	if n := rows(t, st.DB(), `SELECT count(*) FROM flowlog_records WHERE log_group = 's3'`); n[0] != "9" {
+	if n := flowlogstest.Rows(t, st.DB(), `SELECT count(*) FROM flowlog_records WHERE log_group = 's3'`); n[0] != "9" {
 		t.Errorf("%s records", n[0])
 	}
 	// S3 content is hashed while read: a second import stores nothing.
-	again, err := im.ImportInputs(ctx, "s3", in, ImportOptions{})
+	again, err := ImportInputs(ctx, im, "s3", in, ImportOptions{})
 	if err != nil || again.Duplicates != 3 || again.Records != 0 {
 		t.Fatalf("again %+v %v", again, err)
 	}

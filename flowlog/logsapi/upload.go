@@ -1,6 +1,8 @@
-package flowlog
+package logsapi
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +13,7 @@ import (
 	"github.com/klauspost/compress/gzip"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/flowlens/flowlens/flowlog/importer"
 	"github.com/flowlens/flowlens/internal/promset"
 )
 
@@ -33,7 +36,7 @@ const (
 
 // Upload refusals (the module answers 413 and 408).
 var (
-	ErrTooLarge = errors.New("too large")
+	ErrTooLarge = importer.ErrTooLarge
 	ErrTooSlow  = errors.New("too slow")
 )
 
@@ -77,7 +80,7 @@ func (m *uploadMetrics) refusal(err error) int {
 	case errors.Is(err, ErrTooSlow):
 		m.refused.WithLabelValues("too_slow").Inc()
 		return http.StatusRequestTimeout
-	case errors.Is(err, ErrStore):
+	case errors.Is(err, importer.ErrStore):
 		return http.StatusInternalServerError
 	}
 	return http.StatusBadRequest
@@ -93,8 +96,7 @@ func (m *Module) receive(w http.ResponseWriter, r *http.Request, gzipped bool) (
 	if r.ContentLength > maxBody {
 		return nil, "", fmt.Errorf("%w: body of %d bytes, more than %d (--max-upload-bytes)", ErrTooLarge, r.ContentLength, maxBody)
 	}
-	body := io.Reader(&capReader{r: r.Body, left: maxBody,
-		err: fmt.Errorf("%w: body larger than %d bytes (--max-upload-bytes)", ErrTooLarge, maxBody)})
+	body := importer.CapReader(r.Body, maxBody, fmt.Errorf("%w: body larger than %d bytes (--max-upload-bytes)", ErrTooLarge, maxBody))
 	body = newRateReader(body, http.NewResponseController(w), m.cfg.UploadStallTimeout)
 	if gzipped {
 		zr, err := gzip.NewReader(body)
@@ -104,7 +106,7 @@ func (m *Module) receive(w http.ResponseWriter, r *http.Request, gzipped bool) (
 			}
 			return nil, "", fmt.Errorf("gzip body: %w", err)
 		}
-		body = capDecompressed(zr, m.cfg.MaxDecompressedBytes)
+		body = importer.CapDecompressed(zr, m.cfg.MaxDecompressedBytes)
 	}
 	return m.spool(body)
 }
@@ -113,7 +115,7 @@ func (m *Module) receive(w http.ResponseWriter, r *http.Request, gzipped bool) (
 func (m *Module) spool(r io.Reader) (*os.File, string, error) {
 	f, err := os.CreateTemp(m.cfg.Importer.TempDir, "upload-*")
 	if err != nil {
-		return nil, "", fmt.Errorf("%w: spool upload: %w", ErrStore, err)
+		return nil, "", fmt.Errorf("%w: spool upload: %w", importer.ErrStore, err)
 	}
 	cw := &countingWriter{w: f}
 	sha, err := copyHash(cw, r)
@@ -140,35 +142,14 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// capReader yields at most left bytes of r, then err: nothing beyond the
-// cap is ever handed on.
-type capReader struct {
-	r    io.Reader
-	left int64
-	err  error
-}
-
-func (c *capReader) Read(p []byte) (int, error) {
-	if int64(len(p)) > c.left+1 {
-		p = p[:c.left+1]
+// copyHash copies r to w and returns the hex sha256 of what it copied.
+// Large reads and writes: uploads of hundreds of MB are spooled this way.
+func copyHash(w io.Writer, r io.Reader) (string, error) {
+	h := sha256.New()
+	if _, err := io.CopyBuffer(io.MultiWriter(w, h), r, make([]byte, 1<<20)); err != nil {
+		return "", err
 	}
-	n, err := c.r.Read(p)
-	if int64(n) > c.left {
-		n = int(c.left)
-		c.left = 0
-		return n, c.err
-	}
-	c.left -= int64(n)
-	return n, err
-}
-
-// capDecompressed bounds decompressed content (max <= 0: no bound).
-func capDecompressed(r io.Reader, max int64) io.Reader {
-	if max <= 0 {
-		return r
-	}
-	return &capReader{r: r, left: max,
-		err: fmt.Errorf("%w: decompresses to more than %d bytes (--max-upload-decompressed-bytes)", ErrTooLarge, max)}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // rateReader keeps a minimum rate on a request body: the connection's

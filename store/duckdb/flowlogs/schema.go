@@ -1,14 +1,15 @@
-package flowlog
+package flowlogs
 
 import (
 	"fmt"
 	"strings"
 
+	"github.com/flowlens/flowlens/flowlog"
 	"github.com/flowlens/flowlens/store"
 )
 
-// Table holds every stored flow-log record.
-const Table = "flowlog_records"
+// Table is the view queries read (flowlog.Table).
+const Table = flowlog.Table
 
 // Component is this package's name in the store's component_migrations.
 const Component = "flowlog"
@@ -30,7 +31,7 @@ const Component = "flowlog"
 // hash, so importing the same file again stores nothing.
 func migrations() []store.Migration {
 	var cols []string
-	for _, f := range Fields {
+	for _, f := range flowlog.Fields {
 		cols = append(cols, `"`+f.Column+`" `+sqlType(f.Type))
 	}
 	return []store.Migration{{Version: 1, Name: "flow-log records, formats and files", Stmts: []string{
@@ -73,7 +74,7 @@ const (
 
 func migration2() store.Migration {
 	var v2cols, sel []string
-	for _, f := range Fields {
+	for _, f := range flowlog.Fields {
 		if f.Version == 2 {
 			v2cols = append(v2cols, `"`+f.Column+`" `+sqlType(f.Type))
 			sel = append(sel, `"`+f.Column+`"`)
@@ -128,7 +129,7 @@ var fixedDict = []string{"ACCEPT", "REJECT", "OK", "NODATA", "SKIPDATA"}
 
 func migration3() store.Migration {
 	var cols, sel, old, joins []string
-	for _, f := range Fields {
+	for _, f := range flowlog.Fields {
 		c := `"` + f.Column + `"`
 		switch {
 		case f.Version != 2:
@@ -209,7 +210,7 @@ const tableV2F = "flowlog_records_v2f"
 
 func migration4() store.Migration {
 	var defs, cols, sel []string
-	for _, f := range Fields {
+	for _, f := range flowlog.Fields {
 		c := `"` + f.Column + `"`
 		switch {
 		case f.Version != 2:
@@ -243,27 +244,27 @@ func migration4() store.Migration {
 
 // rowsCarryGroup says whether f's table stores the log group in every row
 // (the wide table) or takes it from the file (flowlog_records_v2f).
-func rowsCarryGroup(f *Format) bool { return physicalTable(f) != tableV2F }
+func rowsCarryGroup(f *flowlog.Format) bool { return physicalTable(f) != tableV2F }
 
 // physicalTable is where records of format f are stored by the text
 // importer (Parquet goes through insertTable).
-func physicalTable(f *Format) string {
-	if f.version == 2 {
+func physicalTable(f *flowlog.Format) string {
+	if f.Version() == 2 {
 		return tableV2F
 	}
 	return tableAll
 }
 
-func sqlType(t Type) string {
+func sqlType(t flowlog.Type) string {
 	switch t {
-	case Int32:
+	case flowlog.Int32:
 		return "INTEGER"
-	case Int64:
+	case flowlog.Int64:
 		return "BIGINT"
 	}
 	return "VARCHAR"
 }
 
 // Migrations are the flow-log tables' schema steps, for
-// duckdb.Store.MigrateComponent(ctx, Component, Migrations()).
+// MigrateComponent(ctx, Component, Migrations()) of a DuckDB store.
 func Migrations() []store.Migration { return migrations() }

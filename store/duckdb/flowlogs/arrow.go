@@ -1,4 +1,4 @@
-package flowlog
+package flowlogs
 
 import (
 	"context"
@@ -8,10 +8,11 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"github.com/flowlens/flowlens/flowlog"
 	"github.com/flowlens/flowlens/internal/arrowview"
 )
 
-// feed is one Arrow view registered on the importer's connection for one
+// feed is one Arrow view registered on the writer connection for one
 // format (once: see internal/arrowview); every insert stages a batch's
 // record and scans the view once.
 type feed struct {
@@ -20,7 +21,7 @@ type feed struct {
 	view   *arrowview.View
 }
 
-func feedSchema(f *Format) *arrow.Schema {
+func feedSchema(f *flowlog.Format) *arrow.Schema {
 	fields := make([]arrow.Field, f.Len())
 	encoded := dictEncoded(f)
 	for i := range fields {
@@ -29,9 +30,9 @@ func feedSchema(f *Format) *arrow.Schema {
 		switch {
 		case encoded[i]:
 			dt = arrow.PrimitiveTypes.Uint32
-		case fd.Type == Int32:
+		case fd.Type == flowlog.Int32:
 			dt = arrow.PrimitiveTypes.Int32
-		case fd.Type == Int64:
+		case fd.Type == flowlog.Int64:
 			dt = arrow.PrimitiveTypes.Int64
 		}
 		fields[i] = arrow.Field{Name: fd.Column, Type: dt, Nullable: true}
@@ -39,7 +40,7 @@ func feedSchema(f *Format) *arrow.Schema {
 	return arrow.NewSchema(fields, nil)
 }
 
-func newFeed(dc any, formatID uint16, f *Format) (*feed, error) {
+func newFeed(dc any, formatID uint16, f *flowlog.Format) (*feed, error) {
 	fd := &feed{name: "flowlog_feed_" + strconv.Itoa(int(formatID)), schema: feedSchema(f)}
 	var err error
 	if fd.view, err = arrowview.Register(dc, fd.name, fd.schema); err != nil {
@@ -54,33 +55,33 @@ func (fd *feed) close(ctx context.Context, dc any) error {
 
 // record wraps the batch's slices as Arrow arrays without copying them;
 // valid until the batch is reset. Text columns the feed's schema has as
-// Uint32 carry the ids the parser set (encode).
-func (fd *feed) record(b *Batch) arrow.Record {
-	n := b.n
-	cols := make([]arrow.Array, len(b.cols))
-	for i := range b.cols {
-		c := &b.cols[i]
+// Uint32 carry the ids the parser goroutine set (textWriter.Prepare).
+func (fd *feed) record(b *flowlog.Batch) arrow.Record {
+	n := b.Len()
+	cols := make([]arrow.Array, b.Format().Len())
+	for i := range cols {
+		c := b.Column(i)
 		var validity *memory.Buffer
-		if c.nulls > 0 {
-			validity = memory.NewBufferBytes(c.valid)
+		if c.Nulls > 0 {
+			validity = memory.NewBufferBytes(c.Valid)
 		}
 		var bufs []*memory.Buffer
 		dt := fd.schema.Field(i).Type
 		switch {
 		case dt.ID() == arrow.UINT32:
-			bufs = []*memory.Buffer{validity, memory.NewBufferBytes(arrow.Uint32Traits.CastToBytes(c.ids))}
-		case c.typ == Int32:
-			bufs = []*memory.Buffer{validity, memory.NewBufferBytes(arrow.Int32Traits.CastToBytes(c.i32))}
-		case c.typ == Int64:
-			bufs = []*memory.Buffer{validity, memory.NewBufferBytes(arrow.Int64Traits.CastToBytes(c.i64))}
+			bufs = []*memory.Buffer{validity, memory.NewBufferBytes(arrow.Uint32Traits.CastToBytes(c.IDs))}
+		case c.Type == flowlog.Int32:
+			bufs = []*memory.Buffer{validity, memory.NewBufferBytes(arrow.Int32Traits.CastToBytes(c.Int32))}
+		case c.Type == flowlog.Int64:
+			bufs = []*memory.Buffer{validity, memory.NewBufferBytes(arrow.Int64Traits.CastToBytes(c.Int64))}
 		default:
-			data := c.data
+			data := c.Data
 			if len(data) == 0 {
 				data = []byte{0} // never read: every value is NULL or empty
 			}
-			bufs = []*memory.Buffer{validity, memory.NewBufferBytes(arrow.Int32Traits.CastToBytes(c.off)), memory.NewBufferBytes(data)}
+			bufs = []*memory.Buffer{validity, memory.NewBufferBytes(arrow.Int32Traits.CastToBytes(c.Offsets)), memory.NewBufferBytes(data)}
 		}
-		d := array.NewData(dt, n, bufs, nil, c.nulls, 0)
+		d := array.NewData(dt, n, bufs, nil, c.Nulls, 0)
 		cols[i] = array.MakeFromData(d)
 		d.Release()
 	}
@@ -91,22 +92,8 @@ func (fd *feed) record(b *Batch) arrow.Record {
 	return rec
 }
 
-// encode sets the dictionary ids of text column c (0 where NULL: never
-// read, the validity bitmap says NULL). Parser goroutines run it, each with
-// its own cache, so that the inserter only stages the batch.
-func encode(c *column, n int, ids *cache) {
-	c.ids = c.ids[:0]
-	for r := range n {
-		if c.nulls > 0 && c.valid[r/8]&(1<<(r%8)) == 0 {
-			c.ids = append(c.ids, 0)
-			continue
-		}
-		c.ids = append(c.ids, ids.id(c.data[c.off[r]:c.off[r+1]]))
-	}
-}
-
 // dictEncoded says which columns of format f are stored as dictionary ids.
-func dictEncoded(f *Format) []bool {
+func dictEncoded(f *flowlog.Format) []bool {
 	out := make([]bool, f.Len())
 	for i := range out {
 		out[i] = physicalTable(f) == tableV2F && dictColumns[f.Field(i).Column]

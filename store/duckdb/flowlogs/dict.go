@@ -1,4 +1,4 @@
-package flowlog
+package flowlogs
 
 import (
 	"context"
@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+
+	"github.com/flowlens/flowlens/flowlog/importer"
 )
 
-// dict is the importer's copy of flowlog_strings: text values of the
+// dict is the store's copy of flowlog_strings: text values of the
 // dictionary-encoded columns and their ids. Ids are dense and assigned in
 // order; new ones are written in the transaction of the file that needs
 // them (before its records), and forgotten again when that file is rolled
@@ -78,7 +80,7 @@ func (d *dict) flush(ctx context.Context, tx *sql.Tx) error {
 		}
 		q := `INSERT INTO ` + tableDict + ` (id, value) VALUES ` + strings.Repeat("(?, ?), ", n-1) + "(?, ?)"
 		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
-			return fmt.Errorf("%w: record flow-log strings: %w", ErrStore, err)
+			return fmt.Errorf("%w: record flow-log strings: %w", importer.ErrStore, err)
 		}
 		d.written += n
 	}
@@ -115,7 +117,8 @@ type cache struct {
 
 func newCache(d *dict) *cache { return &cache{d: d, ids: map[string]uint32{}} }
 
-func (c *cache) id(v []byte) uint32 {
+// ID implements flowlog.Dictionary.
+func (c *cache) ID(v []byte) uint32 {
 	if id, ok := c.ids[string(v)]; ok {
 		return id
 	}

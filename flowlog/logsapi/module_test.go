@@ -1,21 +1,32 @@
-package flowlog
+package logsapi
 
 import (
 	"bytes"
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
 	"testing"
 
+	"github.com/flowlens/flowlens/flowlog/importer"
+	"github.com/flowlens/flowlens/internal/flowloggen"
 	"github.com/flowlens/flowlens/server"
+	"github.com/flowlens/flowlens/store"
+	"github.com/flowlens/flowlens/store/duckdb/flowlogs"
+	"github.com/flowlens/flowlens/store/duckdb/flowlogs/flowlogstest"
 )
+
+// openStore is the server's record store (what cmd/flowlens wires).
+func openStore(ctx context.Context, db store.ComponentDB, log *slog.Logger) (importer.Store, error) {
+	return flowlogs.Open(ctx, db, flowlogs.Config{}, log)
+}
 
 // fakeMetricFilter stands in for the metric-filter module: a server module
 // with the Ingested method the flow-log module looks for.
-type fakeMetricFilter struct{ recordingSink }
+type fakeMetricFilter struct{ flowlogstest.Sink }
 
 func (*fakeMetricFilter) Routes(*http.ServeMux, func(http.Handler) http.Handler) {}
 func (*fakeMetricFilter) Start(context.Context) error                            { return nil }
@@ -23,7 +34,7 @@ func (*fakeMetricFilter) Stop(context.Context) error                            
 
 func startServer(t *testing.T, mf *fakeMetricFilter) *server.Server {
 	t.Helper()
-	mods := []server.ModuleFactory{Factory(ModuleConfig{Importer: ImporterConfig{MaxErrors: 2}})}
+	mods := []server.ModuleFactory{Factory(ModuleConfig{Importer: importer.Config{MaxErrors: 2}}, openStore)}
 	if mf != nil {
 		mods = append([]server.ModuleFactory{{Name: "metricfilter", New: func(*server.Deps) (server.Module, error) { return mf, nil }}}, mods...)
 	}
@@ -72,7 +83,7 @@ func TestModuleHTTP(t *testing.T) {
 		"eni-2   10.0.0.3 10.0.0.2 443 ACCEPT 1700000002\n" +
 		"too few\n" +
 		"one two three four five six seven\n"
-	body := gz(t, text)
+	body := flowlogstest.Gzip(text)
 	url := base + "/prod?source=records.txt&format=" + strings.ReplaceAll("${interface-id}+${srcaddr}+${dstaddr}+${dstport}+${action}+${start}", "$", "%24")
 
 	if code, _ := call(t, "POST", url, "", nil, body); code != 401 {
@@ -86,13 +97,13 @@ func TestModuleHTTP(t *testing.T) {
 	if len(errs) != 2 || errs[0].(map[string]any)["line"] != 2.0 || !strings.Contains(errs[0].(map[string]any)["reason"].(string), `field 4 (dstport): "http"`) {
 		t.Errorf("errors %v", errs)
 	}
-	if len(mf.msgs) != 2 || mf.msgs[1] != "eni-2   10.0.0.3 10.0.0.2 443 ACCEPT 1700000002" || mf.times[0] != 1700000000 {
-		t.Errorf("metric filter saw %q %v", mf.msgs, mf.times)
+	if len(mf.Msgs) != 2 || mf.Msgs[1] != "eni-2   10.0.0.3 10.0.0.2 443 ACCEPT 1700000002" || mf.Times[0] != 1700000000 {
+		t.Errorf("metric filter saw %q %v", mf.Msgs, mf.Times)
 	}
 
 	code, again := call(t, "POST", url, "secret", map[string]string{"Content-Encoding": "gzip"}, body)
-	if code != 200 || again["duplicate"] != true || again["records"] != 0.0 || len(mf.msgs) != 2 {
-		t.Fatalf("again: %d %v (metric filter %d)", code, again, len(mf.msgs))
+	if code != 200 || again["duplicate"] != true || again["records"] != 0.0 || len(mf.Msgs) != 2 {
+		t.Fatalf("again: %d %v (metric filter %d)", code, again, len(mf.Msgs))
 	}
 	code, groups := call(t, "GET", base, "secret", nil, nil)
 	g := groups["groups"].([]any)
@@ -108,7 +119,7 @@ func TestModuleHTTP(t *testing.T) {
 	}
 
 	// The hash announced by a client is checked.
-	code, bad := call(t, "POST", base+"/prod", "secret", map[string]string{HeaderSHA256: strings.Repeat("ab", 32)}, []byte(referenceText(false)))
+	code, bad := call(t, "POST", base+"/prod", "secret", map[string]string{HeaderSHA256: strings.Repeat("ab", 32)}, []byte(flowloggen.ReferenceText(false)))
 	if code != 400 || !strings.Contains(bad["error"].(string), "does not match") {
 		t.Fatalf("wrong hash: %d %v", code, bad)
 	}
@@ -131,7 +142,7 @@ func TestModuleConcurrentUploads(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			var b bytes.Buffer
-			Generate(&b, GenConfig{Records: 2000, Seed: uint64(i + 1)})
+			flowloggen.Generate(&b, flowloggen.GenConfig{Records: 2000, Seed: uint64(i + 1)})
 			if code, out := call(t, "POST", s.URL()+"/api/v1/logs/c", "secret", nil, b.Bytes()); code != 200 || out["records"] != 2000.0 {
 				t.Errorf("upload %d: %d %v", i, code, out)
 			}

@@ -1,4 +1,4 @@
-package flowlog
+package importer
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
