@@ -20,7 +20,7 @@ import (
 	"github.com/klauspost/compress/gzip"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/flowlens/flowlens/store/duckdb"
+	"github.com/flowlens/flowlens/store"
 )
 
 // Ingester receives every batch of stored records: the metric-filter
@@ -68,12 +68,13 @@ func (c ImporterConfig) withDefaults() ImporterConfig {
 }
 
 // Importer stores flow-log files in a DuckDB store's flowlog_records. It
-// works on any *duckdb.Store: the server's (module flowlog) or a
-// temporary one (flowlens query --files). Imports are serialized on one
+// works on the component database of any DuckDB store: the server's
+// (module flowlog) or a temporary one (flowlens query --files); its
+// connection must be DuckDB's, for the Arrow views. Imports are serialized on one
 // connection, where the Arrow views live.
 type Importer struct {
 	cfg     ImporterConfig
-	db      *duckdb.Store
+	db      store.ComponentDB
 	log     *slog.Logger
 	sink    Ingester
 	metrics *metrics
@@ -89,7 +90,7 @@ type Importer struct {
 // NewImporter migrates the flow-log tables and readies the writer
 // connection. sink (may be nil) sees every stored batch; reg (may be nil)
 // gets the import counters.
-func NewImporter(ctx context.Context, db *duckdb.Store, cfg ImporterConfig, log *slog.Logger, sink Ingester, reg prometheus.Registerer) (*Importer, error) {
+func NewImporter(ctx context.Context, db store.ComponentDB, cfg ImporterConfig, log *slog.Logger, sink Ingester, reg prometheus.Registerer) (*Importer, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}

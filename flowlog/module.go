@@ -13,7 +13,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/flowlens/flowlens/server"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/flowlens/flowlens/module"
+	"github.com/flowlens/flowlens/store"
 )
 
 // HeaderSHA256 carries the hex sha256 of an upload's content (after any
@@ -38,35 +41,39 @@ type ModuleConfig struct {
 	UploadStallTimeout time.Duration
 }
 
+// Dependencies are what the module uses of the server.
+type Dependencies struct {
+	Log      *slog.Logger
+	Registry prometheus.Registerer
+	// DataDir holds the uploads' temporary files (DATA_DIR/tmp) unless
+	// the importer's TempDir says otherwise.
+	DataDir string
+	// DB is the embedded store's component database: the flow-log tables
+	// and the importer's DuckDB connection.
+	DB store.ComponentDB
+	// Ingester sees every stored batch (the metric-filter module); nil:
+	// nobody does.
+	Ingester Ingester
+}
+
 // Module is the flow-log feature inside flowlens server: the importer on
 // the server's DuckDB file and its HTTP endpoints.
 type Module struct {
 	cfg    ModuleConfig
-	deps   *server.Deps
+	deps   Dependencies
 	log    *slog.Logger
 	sink   Ingester
 	im     *Importer
 	upload *uploadMetrics
 }
 
-// Factory builds the module; metricfilter, when present, must come before
-// it.
-func Factory(cfg ModuleConfig) server.ModuleFactory {
-	return server.ModuleFactory{Name: "flowlog", New: func(d *server.Deps) (server.Module, error) {
-		return NewModule(cfg, d), nil
-	}}
-}
+var _ module.Module = (*Module)(nil)
 
 // NewModule is inert: the importer is created by Start.
-func NewModule(cfg ModuleConfig, d *server.Deps) *Module {
-	m := &Module{cfg: cfg.withDefaults(), deps: d, log: d.Log, upload: newUploadMetrics()}
+func NewModule(cfg ModuleConfig, d Dependencies) *Module {
+	m := &Module{cfg: cfg.withDefaults(), deps: d, log: d.Log, sink: d.Ingester, upload: newUploadMetrics()}
 	if m.log == nil {
 		m.log = slog.New(slog.DiscardHandler)
-	}
-	// The metric-filter module, when built, sees every stored batch. A
-	// typed nil inside the interface would panic later, so check both.
-	if mf, ok := d.Modules["metricfilter"].(Ingester); ok && mf != nil {
-		m.sink = mf
 	}
 	if m.cfg.Importer.TempDir == "" && d.DataDir != "" {
 		m.cfg.Importer.TempDir = filepath.Join(d.DataDir, "tmp")
