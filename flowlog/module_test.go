@@ -6,9 +6,9 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"sync"
-	"path/filepath"
 	"testing"
 
 	"github.com/flowlens/flowlens/module"
