@@ -8,7 +8,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
-	"github.com/flowlens/flowlens/internal/arrowview"
+	"github.com/flowlens/flowlens/store/duckdb/arrowview"
 )
 
 // feed is one Arrow view registered on the importer's connection for one
