@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"reflect"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -81,16 +82,17 @@ func StopAll(ctx context.Context, mods []Named) error {
 	return err
 }
 
-// Check refuses a module list with an unnamed or nil module or a name used
-// twice: a wiring mistake that would otherwise surface as a confusing log
-// line or a nil dereference at start.
+// Check refuses a module list with an unnamed or nil module (a nil
+// pointer of a module type included: a module the wiring never built) or a
+// name used twice: a wiring mistake that would otherwise surface as a
+// confusing log line or a nil dereference at start.
 func Check(mods []Named) error {
 	seen := map[string]bool{}
 	for i, m := range mods {
 		switch {
 		case m.Name == "":
 			return fmt.Errorf("module %d has no name", i)
-		case m.Module == nil:
+		case isNil(m.Module):
 			return fmt.Errorf("module %s is nil", m.Name)
 		case seen[m.Name]:
 			return fmt.Errorf("module name %s is used twice", m.Name)
@@ -98,4 +100,13 @@ func Check(mods []Named) error {
 		seen[m.Name] = true
 	}
 	return nil
+}
+
+// isNil reports a nil interface or an interface holding a nil pointer.
+func isNil(m Module) bool {
+	if m == nil {
+		return true
+	}
+	v := reflect.ValueOf(m)
+	return v.Kind() == reflect.Pointer && v.IsNil()
 }

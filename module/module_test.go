@@ -94,6 +94,7 @@ func TestCheckRefusesWiringMistakes(t *testing.T) {
 		{"fine", ok, ""},
 		{"unnamed", []Named{{Module: ok[0].Module}}, "module 0 has no name"},
 		{"nil", []Named{{Name: "x"}}, "module x is nil"},
+		{"nil pointer", []Named{ok[0], {Name: "never-built", Module: (*recorder)(nil)}}, "module never-built is nil"},
 		{"twice", []Named{ok[0], ok[1], ok[0]}, "module name a is used twice"},
 	}
 	for _, tc := range cases {

@@ -23,7 +23,7 @@ import (
 )
 
 // configSections are the sections a --config file may have; a feature
-// that reads one adds its name here and decodes it in its factory.
+// that reads one adds its name here and decodes it in build.
 var configSections = []string{monitor.ConfigSection}
 
 // moduleFlags are the settings of the features built into the server
