@@ -3,10 +3,13 @@ package server
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/flowlens/flowlens/module"
 	"github.com/flowlens/flowlens/store"
@@ -111,5 +114,21 @@ func TestModuleBuildErrorsFailTheServer(t *testing.T) {
 func TestServerWithoutStoreIsRefused(t *testing.T) {
 	if _, err := New(Config{DataDir: t.TempDir()}, nil); err == nil || !strings.Contains(err.Error(), "OpenStore is required") {
 		t.Fatalf("New without a store: %v", err)
+	}
+}
+
+func TestIncompleteStoreIsRefused(t *testing.T) {
+	dir := t.TempDir()
+	open := func(log *slog.Logger, reg prometheus.Registerer) (store.Backend, error) {
+		be, err := embeddedStore(dir)(log, reg)
+		be.Metrics = nil // a store without metric points
+		return be, err
+	}
+	s, err := New(Config{DataDir: dir, Listen: "127.0.0.1:0", OpenStore: open}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err == nil || !strings.Contains(err.Error(), "no flow store, component database or metric store") {
+		t.Fatalf("Start on a store without metric points: %v", err)
 	}
 }

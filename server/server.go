@@ -143,6 +143,12 @@ func (s *Server) Start() error {
 	if err != nil {
 		return fmt.Errorf("open store: %w", err)
 	}
+	if be.Flows == nil || be.DB == nil || be.Metrics == nil {
+		if be.Flows != nil {
+			be.Flows.Close()
+		}
+		return errors.New("open store: the store gave no flow store, component database or metric store")
+	}
 	st := be.Flows
 	s.store, s.metrics = st, be.Metrics
 	s.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
