@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -123,4 +124,29 @@ func TestServerRefusesUnknownStore(t *testing.T) {
 			t.Errorf("--store %s: %v, want an error naming duckdb:PATH", spec, err)
 		}
 	}
+}
+
+// FuzzParseStore: any --store value either names a DuckDB file (exactly
+// what follows duckdb:, or the data dir's file for an empty value) or is
+// refused with an error quoting it.
+func FuzzParseStore(f *testing.F) {
+	for _, s := range []string{"", "duckdb:/x.duckdb", "duckdb:", "duckdb://x", "clickhouse://h:9000/db", "x", ":", "duckdb:a:b"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, spec string) {
+		c, err := parseStore(spec, "/data")
+		if err != nil {
+			if !strings.Contains(err.Error(), fmt.Sprintf("%q", spec)) {
+				t.Fatalf("parseStore(%q): error %q does not quote the value", spec, err)
+			}
+			return
+		}
+		want := strings.TrimPrefix(spec, "duckdb:")
+		if spec == "" {
+			want = filepath.Join("/data", DefaultStoreFile)
+		}
+		if c.scheme != "duckdb" || c.path == "" || c.path != want {
+			t.Fatalf("parseStore(%q) = %+v, want duckdb at %q", spec, c, want)
+		}
+	})
 }
