@@ -49,6 +49,7 @@ fuzz:
 	$(GO) test ./topology -run '^$$' -fuzz '^FuzzImportAWS$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./alarm -run '^$$' -fuzz FuzzAllowlist -fuzztime $(FUZZTIME)
 	$(GO) test ./agent/sockdiag -run '^$$' -fuzz '^FuzzParseTCPInfo$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./cmd/flowlens -run '^$$' -fuzz '^FuzzParseStore$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./agent/sockdiag -run '^$$' -fuzz '^FuzzParseSocket$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./server -run '^$$' -fuzz '^FuzzParseAgentTokens$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./agent -run '^$$' -fuzz '^FuzzParseThreadStatus$$' -fuzztime $(FUZZTIME)

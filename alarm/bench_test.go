@@ -32,7 +32,7 @@ func BenchmarkEvaluate(b *testing.B) {
 		FROM range(%d) t(i)`, series, start, series, series*perSeries)); err != nil {
 		b.Fatal(err)
 	}
-	e := New(Config{}, nil, nil, db, ms)
+	e := New(Config{}, Dependencies{DB: db, Metrics: ms})
 	if err := e.Start(ctx); err != nil {
 		b.Fatal(err)
 	}

@@ -102,14 +102,25 @@ type Engine struct {
 	done   chan struct{}
 }
 
-// New returns an engine over the DuckDB file and its metric store; it does
-// nothing until Start.
-func New(cfg Config, log *slog.Logger, reg prometheus.Registerer, db store.ComponentDB, points metricstore.Store) *Engine {
+// Dependencies are what the engine uses of the server.
+type Dependencies struct {
+	Log      *slog.Logger
+	Registry prometheus.Registerer
+	// DB keeps the alarms, their state and history.
+	DB store.ComponentDB
+	// Metrics holds the series alarms evaluate.
+	Metrics metricstore.Store
+}
+
+// New returns an engine over the component database and the metric
+// store; it does nothing until Start.
+func New(cfg Config, d Dependencies) *Engine {
 	cfg.defaults()
+	log := d.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	e := &Engine{cfg: cfg, log: log, reg: reg, db: db, points: points, metrics: newMetrics(),
+	e := &Engine{cfg: cfg, log: log, reg: d.Registry, db: d.DB, points: d.Metrics, metrics: newMetrics(),
 		alarms: map[string]*entry{}, wake: make(chan struct{}, 1)}
 	e.allow, e.badCfg = ParseAllowlist(cfg.NotifyAllowedHosts)
 	e.notify = newNotifier(cfg, e.allow, log, e.metrics, e.notified)

@@ -109,7 +109,7 @@ func openTestEngineWith(t *testing.T, path string, cfg Config, log *slog.Logger)
 	te := &testEngine{points: ms, reg: reg, db: db, path: path}
 	te.clock.Store(time.Unix(1_800_000_000, 0))
 	cfg.NotifyBackoff, cfg.Now = time.Millisecond, func() time.Time { return te.clock.Load().(time.Time) }
-	e := New(cfg, log, reg, db, ms)
+	e := New(cfg, Dependencies{Log: log, Registry: reg, DB: db, Metrics: ms})
 	if err := e.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -367,7 +367,7 @@ func TestAlertmanagerResendAndResolve(t *testing.T) {
 }
 
 func TestScheduleAlignsToStepBoundaries(t *testing.T) {
-	e := New(Config{}, nil, nil, nil, nil)
+	e := New(Config{}, Dependencies{})
 	base := time.Unix(1_800_000_000, 0) // a multiple of 60 s
 	cases := []struct {
 		period, now      time.Duration // now as an offset from base

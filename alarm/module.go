@@ -10,7 +10,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/flowlens/flowlens/server"
+	"github.com/flowlens/flowlens/module"
 )
 
 // Module runs the engine inside the server and serves its API:
@@ -25,14 +25,14 @@ type Module struct {
 	*Engine
 }
 
-// Factory builds the module from the server's parts.
-func Factory(cfg Config) server.ModuleFactory {
-	return server.ModuleFactory{Name: "alarm", New: func(d *server.Deps) (server.Module, error) {
-		if d.DB == nil || d.Metrics == nil {
-			return nil, errors.New("the alarm engine needs the DuckDB store and the metric store")
-		}
-		return &Module{Engine: New(cfg, d.Log, d.Registry, d.DB, d.Metrics)}, nil
-	}}
+var _ module.Module = (*Module)(nil)
+
+// NewModule builds the module; it does nothing until Start.
+func NewModule(cfg Config, d Dependencies) (*Module, error) {
+	if d.DB == nil || d.Metrics == nil {
+		return nil, errors.New("the alarm engine needs the component database and the metric store")
+	}
+	return &Module{Engine: New(cfg, d)}, nil
 }
 
 // Routes mounts the API.

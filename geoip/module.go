@@ -3,33 +3,45 @@ package geoip
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"net/netip"
 
-	"github.com/flowlens/flowlens/server"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/flowlens/flowlens/module"
+	"github.com/flowlens/flowlens/topology"
 )
 
-// ModuleName is the geoip module's name in server.Deps.Modules.
-const ModuleName = "geoip"
-
 // Module runs the databases inside the server: it enriches internet flows
-// at ingest and answers GET /api/v1/internet/geoip?ip=ADDR.
+// at ingest and answers GET /api/v1/internet/geoip?ip=ADDR. The internet
+// monitor takes its DB.
 type Module struct {
 	DB *DB
 }
 
-// Factory builds the module from cfg; put it before the internet module.
-func Factory(cfg Config) server.ModuleFactory {
-	return server.ModuleFactory{Name: ModuleName, New: func(d *server.Deps) (server.Module, error) {
-		db, err := New(cfg, d.Log, d.Registry)
-		if err != nil {
-			return nil, err
-		}
-		if db.Configured() && d.EnrichRemote != nil {
-			d.EnrichRemote(db.EnrichRemote)
-		}
-		return &Module{DB: db}, nil
-	}}
+var _ module.Module = (*Module)(nil)
+
+// Dependencies are what the module uses of the server.
+type Dependencies struct {
+	Log      *slog.Logger
+	Registry prometheus.Registerer
+	// EnrichRemote registers the lookup that completes every internet
+	// flow's remote end before it is stored (nil: no enrichment).
+	EnrichRemote func(fn func(ip netip.Addr, loc *topology.Location))
+}
+
+// NewModule opens the configured databases and, when there are any,
+// registers their lookup with ingest.
+func NewModule(cfg Config, d Dependencies) (*Module, error) {
+	db, err := New(cfg, d.Log, d.Registry)
+	if err != nil {
+		return nil, err
+	}
+	if db.Configured() && d.EnrichRemote != nil {
+		d.EnrichRemote(db.EnrichRemote)
+	}
+	return &Module{DB: db}, nil
 }
 
 // Routes mounts the lookup endpoint.

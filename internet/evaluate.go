@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/flowlens/flowlens/geoip"
 	"github.com/flowlens/flowlens/metricstore"
 	"github.com/flowlens/flowlens/store"
 )
@@ -143,7 +142,7 @@ type judged struct {
 }
 
 // evaluate closes the period starting at start.
-func (s *state) evaluate(start int64, geo *geoip.DB, metricLocations int) periodResult {
+func (s *state) evaluate(start int64, geo GeoLookup, metricLocations int) periodResult {
 	per := s.periods[start]
 	delete(s.periods, start)
 	s.lastClosed = start
@@ -271,7 +270,7 @@ func keyLess(a, b cityNet) bool {
 }
 
 // location describes a city-network, looking its details up once.
-func (s *state) location(k cityNet, a *acc, geo *geoip.DB) Location {
+func (s *state) location(k cityNet, a *acc, geo GeoLookup) Location {
 	if l, ok := s.locations[k]; ok {
 		if l.ASName == "" && a.asName != "" {
 			l.ASName = a.asName

@@ -21,7 +21,9 @@ import (
 	"github.com/flowlens/flowlens/internet"
 	"github.com/flowlens/flowlens/lab"
 	"github.com/flowlens/flowlens/lab/labtest"
+	"github.com/flowlens/flowlens/module"
 	"github.com/flowlens/flowlens/server"
+	"github.com/flowlens/flowlens/store/duckdb"
 )
 
 // labPeriod is the monitor period of the lab test: a test-only floor
@@ -112,10 +114,21 @@ func TestLabASNLossAndBlackhole(t *testing.T) {
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
-	srv, err := server.New(server.Config{DataDir: filepath.Join(dir, "data"), Listen: "127.0.0.1:0", TopologyPath: topo,
-		Tokens: []string{simToken}, Modules: []server.ModuleFactory{
-			geoip.Factory(geoip.Config{CityPath: db, ASNPath: db}),
-			internet.Factory(internet.Config{MinPeriod: time.Second, Grace: 1500 * time.Millisecond, Tick: 250 * time.Millisecond}),
+	data := filepath.Join(dir, "data")
+	srv, err := server.New(server.Config{DataDir: data, Listen: "127.0.0.1:0", TopologyPath: topo,
+		Tokens: []string{simToken}, OpenStore: duckdb.Opener(duckdb.Config{Path: filepath.Join(data, "flowlens.duckdb")}),
+		Modules: func(h *server.Host) ([]module.Named, error) {
+			geo, err := geoip.NewModule(geoip.Config{CityPath: db, ASNPath: db},
+				geoip.Dependencies{Log: h.Log, Registry: h.Registry, EnrichRemote: h.EnrichRemote})
+			if err != nil {
+				return nil, err
+			}
+			inet, err := internet.New(internet.Config{MinPeriod: time.Second, Grace: 1500 * time.Millisecond, Tick: 250 * time.Millisecond},
+				internetDeps(h, geo.DB))
+			if err != nil {
+				return nil, err
+			}
+			return []module.Named{{Name: "geoip", Module: geo}, {Name: "internet", Module: inet}}, nil
 		}}, log)
 	if err != nil {
 		t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"sort"
 	"strings"
 	"sync"
@@ -20,13 +21,10 @@ import (
 	"github.com/flowlens/flowlens/geoip"
 	"github.com/flowlens/flowlens/internal/promset"
 	"github.com/flowlens/flowlens/metricstore"
-	"github.com/flowlens/flowlens/server"
+	"github.com/flowlens/flowlens/module"
 	"github.com/flowlens/flowlens/store"
 	"github.com/flowlens/flowlens/topology"
 )
-
-// ModuleName is the internet module's name in server.Deps.Modules.
-const ModuleName = "internet"
 
 // Config tunes the evaluator.
 type Config struct {
@@ -71,7 +69,7 @@ type Module struct {
 	tables  *tables
 	metrics metricstore.Store
 	topo    func() *topology.Topology
-	geo     *geoip.DB
+	geo     GeoLookup
 	prom    *promMetrics
 	reg     prometheus.Registerer
 
@@ -82,17 +80,34 @@ type Module struct {
 	done   chan struct{}
 }
 
-// Factory builds the module; it finds the geoip module if one was built
-// before it.
-func Factory(cfg Config) server.ModuleFactory {
-	return server.ModuleFactory{Name: ModuleName, New: func(d *server.Deps) (server.Module, error) {
-		return New(cfg, d)
-	}}
+// GeoLookup describes an internet address (the geoip module's DB): the
+// coordinates and AS name of the city-networks the monitor reports.
+type GeoLookup interface {
+	Lookup(ip netip.Addr) geoip.Info
 }
+
+// Dependencies are what the module uses of the server.
+type Dependencies struct {
+	Log      *slog.Logger
+	Registry prometheus.Registerer
+	// DB keeps the monitors, measurements and health events.
+	DB store.ComponentDB
+	// Metrics receives the scores and city-network metric points.
+	Metrics metricstore.Store
+	// Topology returns the topology in force.
+	Topology func() *topology.Topology
+	// SubscribeFlows registers the module for every stored flow batch
+	// (ingest.Ingester.Subscribe); nil: the module sees no flows.
+	SubscribeFlows func(fn func(stored []*store.Batch))
+	// GeoIP, when not nil, completes the locations the monitor reports.
+	GeoIP GeoLookup
+}
+
+var _ module.Module = (*Module)(nil)
 
 // New migrates the tables and subscribes to stored flows; Start runs the
 // evaluator.
-func New(cfg Config, d *server.Deps) (*Module, error) {
+func New(cfg Config, d Dependencies) (*Module, error) {
 	cfg.defaults()
 	ctx := context.Background()
 	t, err := openTables(ctx, d.DB)
@@ -104,9 +119,7 @@ func New(cfg Config, d *server.Deps) (*Module, error) {
 	if m.log == nil {
 		m.log = slog.New(slog.DiscardHandler)
 	}
-	if g, ok := d.Modules[geoip.ModuleName].(*geoip.Module); ok {
-		m.geo = g.DB
-	}
+	m.geo = d.GeoIP
 	if err := promset.Set(m.prom.all()).Register(d.Registry); err != nil {
 		return nil, fmt.Errorf("internet metrics: %w", err)
 	}

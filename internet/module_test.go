@@ -16,7 +16,6 @@ import (
 
 	"github.com/flowlens/flowlens/examples"
 	"github.com/flowlens/flowlens/metricstore"
-	"github.com/flowlens/flowlens/server"
 	"github.com/flowlens/flowlens/store"
 	"github.com/flowlens/flowlens/store/duckdb"
 	"github.com/flowlens/flowlens/topology"
@@ -50,8 +49,8 @@ func newTestModule(t *testing.T) *testModule {
 		t.Fatal(err)
 	}
 	tm := &testModule{now: timeAt(0), mux: http.NewServeMux(), metrics: ms, reg: prometheus.NewRegistry()}
-	d := &server.Deps{DB: st, Metrics: ms, Registry: tm.reg, Topology: func() *topology.Topology { return topo },
-		SubscribeFlows: func(fn func([]*store.Batch)) { tm.observe = fn }, Modules: map[string]server.Module{}}
+	d := Dependencies{DB: st, Metrics: ms, Registry: tm.reg, Topology: func() *topology.Topology { return topo },
+		SubscribeFlows: func(fn func([]*store.Batch)) { tm.observe = fn }}
 	m, err := New(Config{Grace: time.Second, Now: tm.clock}, d)
 	if err != nil {
 		t.Fatal(err)
@@ -262,8 +261,8 @@ func TestRestartKeepsMonitorsAndActiveEvents(t *testing.T) {
 	id := evs[0].ID
 	tm.Stop(context.Background())
 
-	d := &server.Deps{DB: tm.tables.dbStore.(*duckdb.Store), Metrics: tm.metrics, Registry: prometheus.NewRegistry(),
-		SubscribeFlows: func(fn func([]*store.Batch)) { tm.observe = fn }, Modules: map[string]server.Module{}}
+	d := Dependencies{DB: tm.tables.dbStore.(*duckdb.Store), Metrics: tm.metrics, Registry: prometheus.NewRegistry(),
+		SubscribeFlows: func(fn func([]*store.Batch)) { tm.observe = fn }}
 	m2, err := New(Config{Grace: time.Second, Now: tm.clock}, d)
 	if err != nil {
 		t.Fatal(err)

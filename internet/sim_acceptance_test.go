@@ -15,13 +15,22 @@ import (
 	"github.com/flowlens/flowlens/examples"
 	"github.com/flowlens/flowlens/geoip"
 	"github.com/flowlens/flowlens/internet"
+	"github.com/flowlens/flowlens/module"
 	"github.com/flowlens/flowlens/server"
 	"github.com/flowlens/flowlens/sim"
 	"github.com/flowlens/flowlens/store"
+	"github.com/flowlens/flowlens/store/duckdb"
 	"github.com/flowlens/flowlens/topology"
 )
 
 const simToken = "internet-sim-token"
+
+// internetDeps gives the module the server's parts and the GeoIP
+// database, as cmd/flowlens does.
+func internetDeps(h *server.Host, geo internet.GeoLookup) internet.Dependencies {
+	return internet.Dependencies{Log: h.Log, Registry: h.Registry, DB: h.DB, Metrics: h.Metrics,
+		Topology: h.Topology, SubscribeFlows: h.SubscribeFlows, GeoIP: geo}
+}
 
 // simRun is one acceptance scenario: a real server (real DuckDB file, HTTP
 // API, ingest, modules) with the generated GeoIP database, and the
@@ -58,22 +67,25 @@ func startSimServer(t *testing.T) *simRun {
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	}
-	srv, err := server.New(server.Config{DataDir: filepath.Join(dir, "data"), Listen: "127.0.0.1:0", TopologyPath: topo,
-		Tokens: []string{simToken},
-		Modules: []server.ModuleFactory{
-			{Name: "alarm", New: func(d *server.Deps) (server.Module, error) {
-				m, err := alarm.Factory(alarm.Config{Now: clock.Now}).New(d)
-				if err == nil {
-					r.alarms = m.(*alarm.Module)
-				}
-				return m, err
-			}},
-			geoip.Factory(geoip.Config{CityPath: db, ASNPath: db}),
-			{Name: internet.ModuleName, New: func(d *server.Deps) (server.Module, error) {
-				m, err := internet.New(internet.Config{Now: clock.Now, Grace: time.Millisecond, Tick: time.Hour}, d)
-				r.mod = m
-				return m, err
-			}},
+	data := filepath.Join(dir, "data")
+	srv, err := server.New(server.Config{DataDir: data, Listen: "127.0.0.1:0", TopologyPath: topo,
+		Tokens: []string{simToken}, OpenStore: duckdb.Opener(duckdb.Config{Path: filepath.Join(data, "flowlens.duckdb")}),
+		Modules: func(h *server.Host) ([]module.Named, error) {
+			var err error
+			if r.alarms, err = alarm.NewModule(alarm.Config{Now: clock.Now},
+				alarm.Dependencies{Log: h.Log, Registry: h.Registry, DB: h.DB, Metrics: h.Metrics}); err != nil {
+				return nil, err
+			}
+			geo, err := geoip.NewModule(geoip.Config{CityPath: db, ASNPath: db},
+				geoip.Dependencies{Log: h.Log, Registry: h.Registry, EnrichRemote: h.EnrichRemote})
+			if err != nil {
+				return nil, err
+			}
+			if r.mod, err = internet.New(internet.Config{Now: clock.Now, Grace: time.Millisecond, Tick: time.Hour},
+				internetDeps(h, geo.DB)); err != nil {
+				return nil, err
+			}
+			return []module.Named{{Name: "alarm", Module: r.alarms}, {Name: "geoip", Module: geo}, {Name: "internet", Module: r.mod}}, nil
 		}}, log)
 	if err != nil {
 		t.Fatal(err)

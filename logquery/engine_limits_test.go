@@ -14,8 +14,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
-
-	"github.com/flowlens/flowlens/server"
 )
 
 // slowPlanSQL is a statement DuckDB takes seconds to plan and cannot be
@@ -123,7 +121,7 @@ func TestClientGoneCancelsQuery(t *testing.T) {
 	// Through the API: a client that leaves while its query waits for the
 	// only slot is answered and counted as canceled, not as a timeout.
 	reg := prometheus.NewRegistry()
-	m, err := New(Config{MaxConcurrent: 1, Timeout: time.Hour}, &server.Deps{DB: st, Registry: reg})
+	m, err := New(Config{MaxConcurrent: 1, Timeout: time.Hour}, Dependencies{DB: st, Registry: reg})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,7 +16,8 @@ import (
 
 	"github.com/flowlens/flowlens/insights"
 	"github.com/flowlens/flowlens/internal/promset"
-	"github.com/flowlens/flowlens/server"
+	"github.com/flowlens/flowlens/module"
+	"github.com/flowlens/flowlens/store"
 	"github.com/flowlens/flowlens/store/duckdb/flowlogs"
 )
 
@@ -38,21 +39,22 @@ func DefaultConfig() Config {
 	return Config{Timeout: 5 * time.Minute, MaxConcurrent: 4, DefaultRange: time.Hour}
 }
 
-// Name is the module's name in the server.
-const Name = "logquery"
-
-// Factory builds the module inside the server.
-func Factory(cfg *Config) server.ModuleFactory {
-	return server.ModuleFactory{Name: Name, New: func(d *server.Deps) (server.Module, error) {
-		return New(*cfg, d)
-	}}
+// Dependencies are what the module uses of the server.
+type Dependencies struct {
+	Log      *slog.Logger
+	Registry prometheus.Registerer
+	// DB is the database the queries run on (the flow-log tables and the
+	// agents' flows).
+	DB store.ComponentDB
 }
+
+var _ module.Module = (*Module)(nil)
 
 // Module serves POST /api/v1/query.
 type Module struct {
 	cfg     Config
 	log     *slog.Logger
-	deps    *server.Deps
+	deps    Dependencies
 	engine  *Engine
 	reg     prometheus.Registerer
 	metrics promset.Set
@@ -62,7 +64,7 @@ type Module struct {
 }
 
 // New builds the module; it does nothing until Start.
-func New(cfg Config, d *server.Deps) (*Module, error) {
+func New(cfg Config, d Dependencies) (*Module, error) {
 	def := DefaultConfig()
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = def.Timeout

@@ -9,15 +9,13 @@ import (
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/flowlens/flowlens/server"
 )
 
 // TestAPI drives POST /api/v1/query over HTTP against a real DuckDB file.
 func TestAPI(t *testing.T) {
 	st := examplesStore(t)
 	reg := prometheus.NewRegistry()
-	m, err := New(DefaultConfig(), &server.Deps{DB: st, Registry: reg})
+	m, err := New(DefaultConfig(), Dependencies{DB: st, Registry: reg})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,7 +19,7 @@ import (
 
 	"github.com/flowlens/flowlens/internal/promset"
 	"github.com/flowlens/flowlens/metricstore"
-	"github.com/flowlens/flowlens/server"
+	"github.com/flowlens/flowlens/module"
 	"github.com/flowlens/flowlens/store"
 )
 
@@ -83,25 +83,36 @@ type Module struct {
 	done    chan struct{}
 }
 
-// New returns the module; it does nothing until Start.
-func New(cfg Config, log *slog.Logger, reg prometheus.Registerer, db store.ComponentDB, points metricstore.Store) *Module {
+// Dependencies are what the module uses of the server.
+type Dependencies struct {
+	Log      *slog.Logger
+	Registry prometheus.Registerer
+	// DB keeps the filters and the minutes each has written.
+	DB store.ComponentDB
+	// Metrics receives the filters' one-minute points.
+	Metrics metricstore.Store
+}
+
+var _ module.Module = (*Module)(nil)
+
+// New returns the module; it does nothing until Start. The flow-log
+// importer takes it as its Ingester.
+func New(cfg Config, d Dependencies) *Module {
 	cfg.defaults()
+	log := d.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Module{cfg: cfg, log: log, reg: reg, db: db, points: points, metrics: newMetrics(),
+	return &Module{cfg: cfg, log: log, reg: d.Registry, db: d.DB, points: d.Metrics, metrics: newMetrics(),
 		byGroup: map[string][]*Compiled{}, pending: map[aggKey]agg{}, wake: make(chan struct{}, 1)}
 }
 
-// Factory builds the module from the server's parts (name "metricfilter",
-// which the flow-log importer looks up in Deps.Modules).
-func Factory(cfg Config) server.ModuleFactory {
-	return server.ModuleFactory{Name: "metricfilter", New: func(d *server.Deps) (server.Module, error) {
-		if d.DB == nil || d.Metrics == nil {
-			return nil, errors.New("metric filters need the DuckDB store and the metric store")
-		}
-		return New(cfg, d.Log, d.Registry, d.DB, d.Metrics), nil
-	}}
+// NewModule is New for the server: it refuses missing dependencies.
+func NewModule(cfg Config, d Dependencies) (*Module, error) {
+	if d.DB == nil || d.Metrics == nil {
+		return nil, errors.New("metric filters need the component database and the metric store")
+	}
+	return New(cfg, d), nil
 }
 
 var migrations = []store.Migration{{Version: 1, Name: "metric filters", Stmts: []string{

@@ -152,7 +152,7 @@ func openModule(t *testing.T, path string) *testModule {
 	tm := &testModule{db: db, ms: ms}
 	tm.clock.Store(1_800_000_000)
 	tm.Module = New(Config{FlushEvery: time.Hour, Now: func() time.Time { return time.Unix(tm.clock.Load(), 0) }},
-		nil, prometheus.NewRegistry(), db, ms)
+		Dependencies{Registry: prometheus.NewRegistry(), DB: db, Metrics: ms})
 	if err := tm.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -397,7 +397,7 @@ func BenchmarkIngestedBytesBySource(b *testing.B) {
 
 // BenchmarkIngestedNoFilter is a group without filters, through the module.
 func BenchmarkIngestedNoFilter(b *testing.B) {
-	m := New(Config{}, nil, nil, nil, nil)
+	m := New(Config{}, Dependencies{})
 	times, lines := benchLines(10000)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {

@@ -13,9 +13,11 @@ import (
 	"time"
 
 	"github.com/flowlens/flowlens/examples"
+	"github.com/flowlens/flowlens/module"
 	"github.com/flowlens/flowlens/monitor"
 	"github.com/flowlens/flowlens/server"
 	"github.com/flowlens/flowlens/sim"
+	"github.com/flowlens/flowlens/store/duckdb"
 	"github.com/flowlens/flowlens/topology"
 )
 
@@ -23,18 +25,37 @@ import (
 // monitor module and the example topology.
 func startServer(t *testing.T, cfg monitor.Config) *server.Server {
 	t.Helper()
-	return startServerWith(t, monitor.Factory(cfg))
+	return startServerWith(t, func(h *server.Host) (module.Module, error) { return monitor.New(cfg, monitorDeps(h)) })
 }
 
-func startServerWith(t *testing.T, factory server.ModuleFactory) *server.Server {
+// monitorDeps gives the module the server's parts, as cmd/flowlens does.
+func monitorDeps(h *server.Host) monitor.Dependencies {
+	return monitor.Dependencies{Log: h.Log, Registry: h.Registry, DB: h.DB, Metrics: h.Metrics,
+		Topology: h.Topology, SubscribeFlows: h.SubscribeFlows}
+}
+
+// serverConfig is a server on a DuckDB file in dir running the module
+// build makes.
+func serverConfig(dir, topo, token string, build func(h *server.Host) (module.Module, error)) server.Config {
+	return server.Config{DataDir: dir, Listen: "127.0.0.1:0", TopologyPath: topo, Tokens: []string{token},
+		OpenStore: duckdb.Opener(duckdb.Config{Path: filepath.Join(dir, "flowlens.duckdb")}),
+		Modules: func(h *server.Host) ([]module.Named, error) {
+			m, err := build(h)
+			if err != nil {
+				return nil, err
+			}
+			return []module.Named{{Name: "monitor", Module: m}}, nil
+		}}
+}
+
+func startServerWith(t *testing.T, build func(h *server.Host) (module.Module, error)) *server.Server {
 	t.Helper()
 	dir := t.TempDir()
 	topo := filepath.Join(dir, "topology.yaml")
 	if err := os.WriteFile(topo, examples.Topology, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	s, err := server.New(server.Config{DataDir: dir, Listen: "127.0.0.1:0", TopologyPath: topo, Tokens: []string{"test-token"},
-		Modules: []server.ModuleFactory{factory}}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	s, err := server.New(serverConfig(dir, topo, "test-token", build), slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,8 +15,9 @@ import (
 	"github.com/flowlens/flowlens/health"
 	"github.com/flowlens/flowlens/internal/promset"
 	"github.com/flowlens/flowlens/metricstore"
-	"github.com/flowlens/flowlens/server"
+	"github.com/flowlens/flowlens/module"
 	"github.com/flowlens/flowlens/store"
+	"github.com/flowlens/flowlens/topology"
 )
 
 // Config tunes the monitor module.
@@ -52,17 +53,27 @@ func (c *Config) defaults() {
 	}
 }
 
-// Factory builds the module for the server.
-func Factory(cfg Config) server.ModuleFactory {
-	return server.ModuleFactory{Name: "monitor", New: func(d *server.Deps) (server.Module, error) {
-		return New(cfg, d)
-	}}
+// Dependencies are what the module uses of the server.
+type Dependencies struct {
+	Log      *slog.Logger
+	Registry prometheus.Registerer
+	// DB keeps the monitors and their evaluations.
+	DB store.ComponentDB
+	// Metrics receives the monitors' metric points.
+	Metrics metricstore.Store
+	// Topology returns the topology in force.
+	Topology func() *topology.Topology
+	// SubscribeFlows registers the module for every stored flow batch
+	// (ingest.Ingester.Subscribe).
+	SubscribeFlows func(fn func(stored []*store.Batch))
 }
+
+var _ module.Module = (*Module)(nil)
 
 // Module is the monitor feature inside the server.
 type Module struct {
 	cfg  Config
-	deps *server.Deps
+	deps Dependencies
 	log  *slog.Logger
 	db   *db
 
@@ -92,7 +103,7 @@ func (a *accumulator) index(t time.Time) int64 { return t.UnixMilli() / a.period
 
 // New migrates the module's tables and subscribes to stored flows. It runs
 // nothing; Start does.
-func New(cfg Config, d *server.Deps) (*Module, error) {
+func New(cfg Config, d Dependencies) (*Module, error) {
 	cfg.defaults()
 	if d.DB == nil || d.Metrics == nil || d.Topology == nil || d.SubscribeFlows == nil {
 		return nil, errors.New("monitor: the server's store, metric store, topology and flow subscription are needed")

@@ -16,6 +16,7 @@ import (
 	"github.com/flowlens/flowlens/apiclient"
 	"github.com/flowlens/flowlens/examples"
 	"github.com/flowlens/flowlens/metricstore"
+	"github.com/flowlens/flowlens/module"
 	"github.com/flowlens/flowlens/monitor"
 	"github.com/flowlens/flowlens/server"
 	"github.com/flowlens/flowlens/sim"
@@ -32,8 +33,9 @@ func TestCRUDThroughAPI(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := func(cfg monitor.Config) (*server.Server, *apiclient.Client) {
-		s, err := server.New(server.Config{DataDir: dir, Listen: "127.0.0.1:0", TopologyPath: topo, Tokens: []string{"tok"},
-			Modules: []server.ModuleFactory{monitor.Factory(cfg)}}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		s, err := server.New(serverConfig(dir, topo, "tok", func(h *server.Host) (module.Module, error) {
+			return monitor.New(cfg, monitorDeps(h))
+		}), slog.New(slog.NewTextHandler(io.Discard, nil)))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -104,10 +106,10 @@ func TestMetricPoints(t *testing.T) {
 		t.Skip("runs a 25 s simulated fleet")
 	}
 	var ms metricstore.Store
-	s := startServerWith(t, server.ModuleFactory{Name: "monitor", New: func(d *server.Deps) (server.Module, error) {
-		ms = d.Metrics
-		return monitor.New(monitor.Config{Grace: time.Second}, d)
-	}})
+	s := startServerWith(t, func(h *server.Host) (module.Module, error) {
+		ms = h.Metrics
+		return monitor.New(monitor.Config{Grace: time.Second}, monitorDeps(h))
+	})
 	c := apiclient.New(s.URL(), "test-token", false)
 	ctx := context.Background()
 	if err := c.CreateMonitor(ctx, monitor.Request{Name: "web-a", Local: []string{"subnet:web-a"}, Period: "10s"}, nil); err != nil {

@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/flowlens/flowlens/module"
 	"github.com/flowlens/flowlens/server"
 	"github.com/flowlens/flowlens/store/duckdb"
 	"github.com/flowlens/flowlens/web"
@@ -48,8 +49,15 @@ func TestDataFilesNotWorldReadable(t *testing.T) {
 		}
 	}
 
-	srv, err := server.New(server.Config{DataDir: dir, Listen: "127.0.0.1:0",
-		Modules: []server.ModuleFactory{web.Factory(web.Config{})}}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	srv, err := server.New(server.Config{DataDir: dir, Listen: "127.0.0.1:0", OpenStore: embeddedStoreIn(dir),
+		Modules: func(h *server.Host) ([]module.Named, error) {
+			ui, err := web.New(web.Config{}, web.Dependencies{Log: h.Log, Registry: h.Registry, DataDir: h.DataDir,
+				DB: h.DB, Metrics: h.Metrics, Flows: h.Flows, Topology: h.Topology, Agents: h.Agents})
+			if err != nil {
+				return nil, err
+			}
+			return []module.Named{{Name: "web", Module: ui}}, nil
+		}}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,20 +3,25 @@ package server_test
 import (
 	"context"
 	"log/slog"
+	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/flowlens/flowlens/publisher"
 	"github.com/flowlens/flowlens/server"
 	"github.com/flowlens/flowlens/sim"
 	"github.com/flowlens/flowlens/store"
+	"github.com/flowlens/flowlens/store/duckdb"
 	pb "github.com/flowlens/flowlens/wire/flowlensv1"
 )
 
 // startServer runs a server on a temporary DuckDB file (no modules).
 func startServer(t *testing.T, token string) *server.Server {
 	t.Helper()
-	s, err := server.New(server.Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0",
+	dir := t.TempDir()
+	s, err := server.New(server.Config{DataDir: dir, Listen: "127.0.0.1:0", OpenStore: embeddedStoreIn(dir),
 		TopologyPath: "../examples/topology.yaml", Tokens: []string{token}}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
@@ -26,6 +31,14 @@ func startServer(t *testing.T, token string) *server.Server {
 	}
 	t.Cleanup(func() { s.Stop(context.Background()) })
 	return s
+}
+
+// embeddedStoreIn opens the DuckDB store in dir, as `flowlens server`
+// does by default.
+func embeddedStoreIn(dir string) func(*slog.Logger, prometheus.Registerer) (store.Backend, error) {
+	return func(log *slog.Logger, reg prometheus.Registerer) (store.Backend, error) {
+		return duckdb.OpenBackend(duckdb.Config{Path: filepath.Join(dir, "flowlens.duckdb")}, log, reg)
+	}
 }
 
 // storedBytes sums data transferred over every stored flow in [from, to).

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/flowlens/flowlens/module"
 )
 
 // rawRequest sends a request on a fresh connection and returns the
@@ -87,7 +89,7 @@ func (echoModule) Stop(context.Context) error  { return nil }
 // the body timeout, whatever the handler.
 func TestTrickledBodyCutOffAtDeadline(t *testing.T) {
 	s := startTestServer(t, Config{Tokens: []string{"tok"}, Limits: Limits{BodyTimeout: 200 * time.Millisecond},
-		Modules: []ModuleFactory{{Name: "echo", New: func(*Deps) (Module, error) { return echoModule{}, nil }}}})
+		Modules: func(*Host) ([]module.Named, error) { return []module.Named{{Name: "echo", Module: echoModule{}}}, nil }})
 	c := rawRequest(t, s.listener.Addr().String(),
 		"POST /api/v1/test/echo HTTP/1.1\r\nHost: flowlens\r\nAuthorization: Bearer tok\r\nContent-Length: 100000\r\n\r\nx")
 	if got := readUntilClosed(t, c); !strings.HasPrefix(got, "HTTP/1.1 400") || !strings.Contains(got, "timeout") {

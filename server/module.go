@@ -1,50 +1,31 @@
 package server
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"net/netip"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/flowlens/flowlens/ingest"
 	"github.com/flowlens/flowlens/metricstore"
+	"github.com/flowlens/flowlens/module"
 	"github.com/flowlens/flowlens/store"
-	"github.com/flowlens/flowlens/store/duckdb"
 	"github.com/flowlens/flowlens/topology"
 )
 
-// Module is a feature that runs inside the server (monitors, alarms, flow
-// logs, the internet monitor, the web UI). The server builds modules after
-// it has opened the store, mounts their routes, starts them in order and
-// stops them in reverse order before it closes the store.
-type Module interface {
-	// Routes mounts the module's endpoints. protect wraps a handler so
-	// that it requires the API token.
-	Routes(mux *http.ServeMux, protect func(http.Handler) http.Handler)
-	Start(ctx context.Context) error
-	Stop(ctx context.Context) error
-}
-
-// ModuleFactory builds one module from the server's shared parts.
-type ModuleFactory struct {
-	Name string // short, for logs and Deps.Modules
-	New  func(d *Deps) (Module, error)
-}
-
-// Deps are the server's shared parts a module may use.
-type Deps struct {
-	Log      *slog.Logger // already tagged with the module's name
+// Host is what the server shares with the modules it runs. Config.Modules
+// receives it once the store is open and builds the modules from it, each
+// taking only the parts it declares in its own Dependencies.
+type Host struct {
+	Log      *slog.Logger // the server's; Common tags it per module
 	Registry prometheus.Registerer
 	DataDir  string
 	// Flows answers insights over stored flows.
 	Flows store.Store
-	// DB is the embedded DuckDB file; modules keep their own tables in it
+	// DB is the component database; modules keep their own tables in it
 	// (DB.MigrateComponent, DB.DB), never in the flow tables.
-	DB *duckdb.Store
+	DB store.ComponentDB
 	// Metrics keeps metric points (monitors, metric filters, internet
 	// scores) that alarms evaluate.
 	Metrics metricstore.Store
@@ -60,55 +41,30 @@ type Deps struct {
 	EnrichRemote func(fn func(ip netip.Addr, loc *topology.Location))
 	// Agents is the registry of agents that have reported.
 	Agents *ingest.Agents
-	// Modules holds the modules built before this one, by name, so that a
-	// later module (the web UI) can reach an earlier one's Go API.
-	Modules map[string]Module
 }
 
-// buildModules creates the configured modules in order.
-func (s *Server) buildModules(st *duckdb.Store, ms metricstore.Store) error {
-	d := Deps{Registry: s.registry, DataDir: s.cfg.DataDir, Flows: st, DB: st, Metrics: ms,
-		Topology: s.topology.Load, SubscribeFlows: s.ingester.Subscribe,
-		EnrichRemote: s.ingester.EnrichRemote, Agents: s.agents,
-		Modules: map[string]Module{}}
-	for _, f := range s.cfg.Modules {
-		md := d
-		md.Log = s.log.With("module", f.Name)
-		m, err := f.New(&md)
-		if err != nil {
-			return fmt.Errorf("%s: %w", f.Name, err)
-		}
-		d.Modules[f.Name] = m
-		s.modules = append(s.modules, namedModule{f.Name, m})
+// Common is the part of h every module takes, with the log tagged with
+// the module's name.
+func (h *Host) Common(name string) module.Common {
+	return module.Common{Log: h.Log.With("module", name), Registry: h.Registry, DataDir: h.DataDir}
+}
+
+// buildModules has the configured builder create the modules, in start
+// order.
+func (s *Server) buildModules(be store.Backend) error {
+	if s.cfg.Modules == nil {
+		return nil
 	}
+	h := &Host{Log: s.log, Registry: s.registry, DataDir: s.cfg.DataDir, Flows: be.Flows, DB: be.DB,
+		Metrics: be.Metrics, Topology: s.topology.Load, SubscribeFlows: s.ingester.Subscribe,
+		EnrichRemote: s.ingester.EnrichRemote, Agents: s.agents}
+	mods, err := s.cfg.Modules(h)
+	if err != nil {
+		return fmt.Errorf("build modules: %w", err)
+	}
+	if err := module.Check(mods); err != nil {
+		return fmt.Errorf("build modules: %w", err)
+	}
+	s.modules = mods
 	return nil
-}
-
-type namedModule struct {
-	name string
-	Module
-}
-
-// startModules starts modules in order; on failure it stops those started.
-func (s *Server) startModules(ctx context.Context) error {
-	for i, m := range s.modules {
-		if err := m.Start(ctx); err != nil {
-			for j := i - 1; j >= 0; j-- {
-				s.modules[j].Stop(ctx) //nolint:errcheck // already failing
-			}
-			return fmt.Errorf("start %s: %w", m.name, err)
-		}
-	}
-	return nil
-}
-
-// stopModules stops modules in reverse order.
-func (s *Server) stopModules(ctx context.Context) error {
-	var err error
-	for i := len(s.modules) - 1; i >= 0; i-- {
-		if e := s.modules[i].Stop(ctx); e != nil {
-			err = errors.Join(err, fmt.Errorf("stop %s: %w", s.modules[i].name, e))
-		}
-	}
-	return err
 }

@@ -3,18 +3,21 @@ package server
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 	"strings"
 	"sync/atomic"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/flowlens/flowlens/module"
 	"github.com/flowlens/flowlens/store"
 )
 
 // probeModule records what the server does with it.
 type probeModule struct {
 	path             string
-	deps             *Deps
 	started, stopped atomic.Int32
 	failStart        bool
 }
@@ -35,23 +38,16 @@ func (p *probeModule) Stop(context.Context) error { p.stopped.Add(1); return nil
 
 func TestModulesAreBuiltMountedStartedAndStopped(t *testing.T) {
 	first, second := &probeModule{path: "probe"}, &probeModule{path: "second"}
-	cfg := Config{Modules: []ModuleFactory{
-		{Name: "first", New: func(d *Deps) (Module, error) {
-			first.deps = d
-			d.SubscribeFlows(func([]*store.Batch) {})
-			return first, nil
-		}},
-		{Name: "second", New: func(d *Deps) (Module, error) {
-			if d.Modules["first"] != first {
-				t.Error("a later module must see the earlier ones")
-			}
-			second.deps = d
-			return second, nil
-		}},
+	var host *Host
+	cfg := Config{Modules: func(h *Host) ([]module.Named, error) {
+		host = h
+		h.SubscribeFlows(func([]*store.Batch) {})
+		return []module.Named{{Name: "first", Module: first}, {Name: "second", Module: second}}, nil
 	}}
 	s := startTestServer(t, cfg)
-	if first.deps.DB == nil || first.deps.Metrics == nil || first.deps.Topology() == nil || first.deps.Log == nil {
-		t.Fatalf("deps incomplete: %+v", first.deps)
+	if host.DB == nil || host.Flows == nil || host.Metrics == nil || host.Topology() == nil || host.Log == nil ||
+		host.Agents == nil || host.Registry == nil || host.DataDir == "" || host.EnrichRemote == nil {
+		t.Fatalf("host incomplete: %+v", host)
 	}
 	if code, body := get(t, http.DefaultClient, s.URL()+"/api/v1/probe", ""); code != 401 {
 		t.Fatalf("module route without token: %d %s", code, body)
@@ -71,14 +67,68 @@ func TestModulesAreBuiltMountedStartedAndStopped(t *testing.T) {
 }
 
 func TestModuleStartFailureFailsTheServer(t *testing.T) {
-	bad := &probeModule{path: "bad", failStart: true}
-	cfg := Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0",
-		Modules: []ModuleFactory{{Name: "bad", New: func(*Deps) (Module, error) { return bad, nil }}}}
+	good, bad := &probeModule{path: "good"}, &probeModule{path: "bad", failStart: true}
+	dir := t.TempDir()
+	cfg := Config{DataDir: dir, Listen: "127.0.0.1:0", OpenStore: embeddedStore(dir),
+		Modules: func(*Host) ([]module.Named, error) {
+			return []module.Named{{Name: "good", Module: good}, {Name: "bad", Module: bad}}, nil
+		}}
 	s, err := New(cfg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Start(); err == nil || !strings.Contains(err.Error(), "start bad: boom") {
 		t.Fatalf("Start: %v", err)
+	}
+	if good.stopped.Load() != 1 {
+		t.Fatal("the module started before the failing one was not stopped")
+	}
+}
+
+func TestModuleBuildErrorsFailTheServer(t *testing.T) {
+	cases := []struct {
+		name  string
+		build func(*Host) ([]module.Named, error)
+		want  string
+	}{
+		{"builder error", func(*Host) ([]module.Named, error) { return nil, errors.New("no geoip file") }, "build modules: no geoip file"},
+		{"name used twice", func(*Host) ([]module.Named, error) {
+			p := &probeModule{path: "p"}
+			return []module.Named{{Name: "p", Module: p}, {Name: "p", Module: p}}, nil
+		}, "build modules: module name p is used twice"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			s, err := New(Config{DataDir: dir, Listen: "127.0.0.1:0", OpenStore: embeddedStore(dir), Modules: tc.build}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Start(); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Start: %v, want %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestServerWithoutStoreIsRefused(t *testing.T) {
+	if _, err := New(Config{DataDir: t.TempDir()}, nil); err == nil || !strings.Contains(err.Error(), "OpenStore is required") {
+		t.Fatalf("New without a store: %v", err)
+	}
+}
+
+func TestIncompleteStoreIsRefused(t *testing.T) {
+	dir := t.TempDir()
+	open := func(log *slog.Logger, reg prometheus.Registerer) (store.Backend, error) {
+		be, err := embeddedStore(dir)(log, reg)
+		be.Metrics = nil // a store without metric points
+		return be, err
+	}
+	s, err := New(Config{DataDir: dir, Listen: "127.0.0.1:0", OpenStore: open}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err == nil || !strings.Contains(err.Error(), "no flow store, component database or metric store") {
+		t.Fatalf("Start on a store without metric points: %v", err)
 	}
 }

@@ -1,5 +1,8 @@
-// Package server wires the FlowLens server: the store, the topology, the
-// ingest path, the JSON API, Prometheus metrics and the start page.
+// Package server runs the FlowLens server: listening (TLS, connection and
+// body limits), admin and agent tokens, the ingest endpoint, /metrics,
+// /healthz, pprof, the store's maintenance loop and the modules'
+// lifecycle. It opens no store itself (Config.OpenStore does, chosen by
+// the command) and knows no feature: Config.Modules builds them.
 package server
 
 import (
@@ -26,8 +29,8 @@ import (
 
 	"github.com/flowlens/flowlens/ingest"
 	"github.com/flowlens/flowlens/metricstore"
+	"github.com/flowlens/flowlens/module"
 	"github.com/flowlens/flowlens/store"
-	"github.com/flowlens/flowlens/store/duckdb"
 	"github.com/flowlens/flowlens/topology"
 )
 
@@ -42,15 +45,19 @@ type Config struct {
 	AgentTokens   []AgentToken
 	TLSCert       string
 	TLSKey        string
-	Retention     store.Retention
 	Ingest        ingest.Config
 	MaintainEvery time.Duration // retention and roll-up compaction, default 1m
 	// DebugListen, if set, serves Go's pprof profiles there (keep it on
 	// loopback).
 	DebugListen string
-	// Modules are the features built into the server after the store
-	// opens (monitors, alarms, flow logs, internet, web UI), in order.
-	Modules []ModuleFactory
+	// OpenStore opens the storage once the data dir is ready (required).
+	// cmd/flowlens builds it from --store; the server closes the backend
+	// (Flows.Close) when it stops.
+	OpenStore func(log *slog.Logger, reg prometheus.Registerer) (store.Backend, error)
+	// Modules builds the features run inside the server (APIs, monitors,
+	// alarms, flow logs, internet, web UI) from the server's shared parts,
+	// in start order: each after the modules it needs. Nil: none.
+	Modules func(h *Host) ([]module.Named, error)
 	// MetricRetention is how long metric points are kept (default 400 days).
 	MetricRetention time.Duration
 	// Limits bound connections and slow clients (server/limits.go).
@@ -73,7 +80,7 @@ type Server struct {
 	store       store.Store
 	ingester    *ingest.Ingester
 	metrics     metricstore.Store
-	modules     []namedModule
+	modules     []module.Named
 	http        *http.Server
 	listener    net.Listener
 	tokens      [][]byte     // admin tokens, as configured
@@ -90,6 +97,9 @@ type Server struct {
 func New(cfg Config, log *slog.Logger) (*Server, error) {
 	if cfg.DataDir == "" {
 		return nil, errors.New("--data-dir is required")
+	}
+	if cfg.OpenStore == nil {
+		return nil, errors.New("no store: Config.OpenStore is required")
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -110,7 +120,8 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 		stopped: make(chan struct{}), serveErr: make(chan error, 1)}, nil
 }
 
-// Start opens the store, loads the topology and starts serving. It returns
+// Start prepares the data dir, loads the topology, opens the store, builds
+// and starts the modules and starts serving. It returns
 // once the listener is bound; /healthz answers 200 from then on.
 func (s *Server) Start() error {
 	s.started = time.Now()
@@ -128,29 +139,32 @@ func (s *Server) Start() error {
 		return err
 	}
 	s.topology.Store(topo)
-	st, err := duckdb.Open(duckdb.Config{Path: filepath.Join(s.cfg.DataDir, "flowlens.duckdb"), Retention: s.cfg.Retention}, s.log)
+	be, err := s.cfg.OpenStore(s.log, s.registry)
 	if err != nil {
-		return fmt.Errorf("open store in %s: %w", s.cfg.DataDir, err)
+		return fmt.Errorf("open store: %w", err)
 	}
-	s.store = st
-	s.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), st)
+	if be.Flows == nil || be.DB == nil || be.Metrics == nil {
+		if be.Flows != nil {
+			be.Flows.Close()
+		}
+		return errors.New("open store: the store gave no flow store, component database or metric store")
+	}
+	st := be.Flows
+	s.store, s.metrics = st, be.Metrics
+	s.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.ingester = ingest.New(s.cfg.Ingest, st, &s.topology, s.agents, s.log, s.registry)
-	if s.metrics, err = duckdb.OpenMetricPoints(context.Background(), st); err != nil {
-		st.Close()
-		return err
-	}
-	if err := s.buildModules(st, s.metrics); err != nil {
+	if err := s.buildModules(be); err != nil {
 		st.Close()
 		return err
 	}
 	s.ingester.Start()
-	if err := s.startModules(context.Background()); err != nil {
+	if err := module.StartAll(context.Background(), s.modules); err != nil {
 		s.ingester.Stop(context.Background())
 		st.Close()
 		return err
 	}
 	if err := s.listen(); err != nil {
-		s.stopModules(context.Background())
+		module.StopAll(context.Background(), s.modules)
 		s.ingester.Stop(context.Background())
 		st.Close()
 		return err
@@ -248,7 +262,7 @@ func (s *Server) Stop(ctx context.Context) error {
 		if s.ingester != nil {
 			err = errors.Join(err, s.ingester.Stop(ctx))
 		}
-		err = errors.Join(err, s.stopModules(ctx))
+		err = errors.Join(err, module.StopAll(ctx, s.modules))
 		if s.store != nil {
 			err = errors.Join(err, s.store.Close())
 		}

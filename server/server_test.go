@@ -19,13 +19,44 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/flowlens/flowlens/insights/insightsapi"
+	"github.com/flowlens/flowlens/metricstore/seriesapi"
+	"github.com/flowlens/flowlens/module"
+	"github.com/flowlens/flowlens/store"
+	"github.com/flowlens/flowlens/store/duckdb"
 )
 
+// embeddedStore opens the DuckDB store in the data dir, as `flowlens
+// server` does by default.
+func embeddedStore(dir string) func(*slog.Logger, prometheus.Registerer) (store.Backend, error) {
+	return func(log *slog.Logger, reg prometheus.Registerer) (store.Backend, error) {
+		return duckdb.OpenBackend(duckdb.Config{Path: filepath.Join(dir, "flowlens.duckdb")}, log, reg)
+	}
+}
+
+// apiModules are the insights, topology, agents and metric-series APIs,
+// wired as cmd/flowlens wires them.
+func apiModules(h *Host) ([]module.Named, error) {
+	return []module.Named{
+		{Name: "insights", Module: insightsapi.New(insightsapi.Dependencies{Flows: h.Flows, Topology: h.Topology, Agents: h.Agents})},
+		{Name: "metrics", Module: seriesapi.New(seriesapi.Dependencies{Metrics: h.Metrics})},
+	}, nil
+}
+
+// startTestServer runs a server on a DuckDB file in a temporary data dir,
+// with the API modules unless cfg has modules of its own.
 func startTestServer(t *testing.T, cfg Config) *Server {
 	t.Helper()
 	cfg.DataDir = t.TempDir()
 	cfg.Listen = "127.0.0.1:0"
 	cfg.TopologyPath = "../examples/topology.yaml"
+	cfg.OpenStore = embeddedStore(cfg.DataDir)
+	if cfg.Modules == nil {
+		cfg.Modules = apiModules
+	}
 	s, err := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
@@ -114,7 +145,7 @@ func TestTLS(t *testing.T) {
 			t.Error("plain HTTP answered 200 on the TLS listener")
 		}
 	}
-	if _, err := New(Config{DataDir: dir, TLSCert: certFile}, nil); err == nil {
+	if _, err := New(Config{DataDir: dir, TLSCert: certFile, OpenStore: embeddedStore(dir)}, nil); err == nil {
 		t.Error("a certificate without a key was accepted")
 	}
 }

@@ -93,7 +93,8 @@ func FuzzParseAgentTokens(f *testing.F) {
 }
 
 func TestAdminTokenAlsoAgentTokenRefused(t *testing.T) {
-	s, err := New(Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0", Tokens: []string{"same-token-as-agent"},
+	dir := t.TempDir()
+	s, err := New(Config{DataDir: dir, Listen: "127.0.0.1:0", OpenStore: embeddedStore(dir), Tokens: []string{"same-token-as-agent"},
 		AgentTokens: []AgentToken{{Token: "same-token-as-agent", AgentGlob: "*", Source: "agents.txt:4"}}}, nil)
 	if err != nil {
 		t.Fatal(err)

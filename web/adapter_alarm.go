@@ -9,23 +9,22 @@ import (
 
 	"github.com/flowlens/flowlens/alarm"
 	"github.com/flowlens/flowlens/metricstore"
-	"github.com/flowlens/flowlens/server"
 )
 
-// alarmEngine is what the pages use of the alarm module.
-type alarmEngine interface {
+// AlarmEngine is what the pages use of the alarm module.
+type AlarmEngine interface {
 	List() []alarm.Status
 	Get(name string) (alarm.Status, error)
 	History(ctx context.Context, name string, limit int) ([]alarm.HistoryItem, error)
 }
 
-type alarmPages struct{ e alarmEngine }
+type alarmPages struct{ e AlarmEngine }
 
-func alarmAdapter(all map[string]server.Module) alarmsAPI {
-	if e, ok := all["alarm"].(alarmEngine); ok {
-		return alarmPages{e}
+func alarmAdapter(e AlarmEngine) alarmsAPI {
+	if e == nil {
+		return nil
 	}
-	return nil
+	return alarmPages{e}
 }
 
 func alarmRowOf(s alarm.Status) alarmRow {

@@ -11,7 +11,6 @@ import (
 
 	"github.com/flowlens/flowlens/alarm"
 	"github.com/flowlens/flowlens/metricstore"
-	"github.com/flowlens/flowlens/server"
 )
 
 // TestAlarmPagesOverTheRealEngine runs the alarm module on a real DuckDB
@@ -21,7 +20,7 @@ func TestAlarmPagesOverTheRealEngine(t *testing.T) {
 	db, ms := openPoints(t)
 	ctx := context.Background()
 	now := time.Unix(1_800_000_000, 0)
-	mod, err := alarm.Factory(alarm.Config{Now: func() time.Time { return now }}).New(&server.Deps{DB: db, Metrics: ms, Registry: prometheus.NewRegistry()})
+	mod, err := alarm.NewModule(alarm.Config{Now: func() time.Time { return now }}, alarm.Dependencies{DB: db, Metrics: ms, Registry: prometheus.NewRegistry()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -29,11 +28,11 @@ func TestAlarmPagesOverTheRealEngine(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer mod.Stop(ctx)
-	api := alarmAdapter(map[string]server.Module{"alarm": mod})
+	api := alarmAdapter(mod)
 	if api == nil {
 		t.Fatal("the alarm module does not satisfy the pages' interface")
 	}
-	eng := mod.(*alarm.Module)
+	eng := mod
 	def := alarm.Definition{Name: "retrans-high", Namespace: "FlowLens/Monitors", Metric: "retransmissions",
 		Dimensions: map[string]string{"monitor": "web"}, Statistic: alarm.Sum, Period: alarm.Duration(time.Minute),
 		EvaluationPeriods: 1, DatapointsToAlarm: 1, Comparison: alarm.GreaterOrEqual, Threshold: 10}

@@ -7,23 +7,22 @@ import (
 	"time"
 
 	"github.com/flowlens/flowlens/internet"
-	"github.com/flowlens/flowlens/server"
 )
 
-// internetModule is what the pages use of the internet monitor.
-type internetModule interface {
+// InternetModule is what the pages use of the internet monitor.
+type InternetModule interface {
 	Monitors() []internet.Monitor
 	TopLocations(ctx context.Context, q internet.MeasurementQuery) ([]internet.TopLocation, error)
 	Events(ctx context.Context, q internet.EventQuery) ([]internet.Event, error)
 }
 
-type internetPages struct{ m internetModule }
+type internetPages struct{ m InternetModule }
 
-func internetAdapter(all map[string]server.Module) internetAPI {
-	if m, ok := all["internet"].(internetModule); ok {
-		return internetPages{m}
+func internetAdapter(m InternetModule) internetAPI {
+	if m == nil {
+		return nil
 	}
-	return nil
+	return internetPages{m}
 }
 
 func (p internetPages) monitors() []string {

@@ -10,7 +10,6 @@ import (
 
 	"github.com/flowlens/flowlens/flow"
 	"github.com/flowlens/flowlens/internet"
-	"github.com/flowlens/flowlens/server"
 	"github.com/flowlens/flowlens/store"
 	"github.com/flowlens/flowlens/topology"
 )
@@ -23,13 +22,13 @@ func TestInternetPagesOverTheRealModule(t *testing.T) {
 	ctx := context.Background()
 	now := time.Now().Truncate(time.Minute).Add(-5 * time.Minute)
 	var subscriber func([]*store.Batch)
-	d := &server.Deps{DB: db, Metrics: ms, Registry: prometheus.NewRegistry(), Topology: topology.Empty,
-		SubscribeFlows: func(fn func([]*store.Batch)) { subscriber = fn }, Modules: map[string]server.Module{}}
+	d := internet.Dependencies{DB: db, Metrics: ms, Registry: prometheus.NewRegistry(), Topology: topology.Empty,
+		SubscribeFlows: func(fn func([]*store.Batch)) { subscriber = fn }}
 	mod, err := internet.New(internet.Config{Now: func() time.Time { return now }, Grace: time.Second}, d)
 	if err != nil {
 		t.Fatal(err)
 	}
-	api := internetAdapter(map[string]server.Module{"internet": mod})
+	api := internetAdapter(mod)
 	if api == nil {
 		t.Fatal("the internet module does not satisfy the page's interface")
 	}

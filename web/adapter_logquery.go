@@ -8,34 +8,31 @@ import (
 
 	"github.com/flowlens/flowlens/flowlog/importer"
 	"github.com/flowlens/flowlens/logquery"
-	"github.com/flowlens/flowlens/server"
 )
 
-// queryModule is the query-language module: the page runs its engine.
-type queryModule interface {
-	Engine() *logquery.Engine
+// QueryEngine is the query-language module's engine (logquery.Engine):
+// the page runs queries on it, under the same slots and timeout as the
+// API.
+type QueryEngine interface {
+	Run(ctx context.Context, req logquery.Request) (*logquery.Result, error)
 }
 
-// importerOwner is the flow-log module: its importer lists the groups.
-type importerOwner interface {
+// FlowLogImporter is the flow-log module: its importer (nil before it
+// starts) lists the groups.
+type FlowLogImporter interface {
 	Importer() *importer.Importer
 }
 
 type flowlogPages struct {
-	engine *logquery.Engine
-	lister importerOwner // nil: no flow-log module, only the agent's flows
+	engine QueryEngine
+	lister FlowLogImporter // nil: no flow-log module, only the agent's flows
 }
 
-func flowlogAdapter(all map[string]server.Module) flowlogsAPI {
-	q, ok := all[logquery.Name].(queryModule)
-	if !ok || q.Engine() == nil {
+func flowlogAdapter(q QueryEngine, f FlowLogImporter) flowlogsAPI {
+	if q == nil {
 		return nil
 	}
-	p := flowlogPages{engine: q.Engine()}
-	if f, ok := all["flowlog"].(importerOwner); ok {
-		p.lister = f
-	}
-	return p
+	return flowlogPages{engine: q, lister: f}
 }
 
 // groups lists the agent's flows first, then the flow-log groups.

@@ -10,7 +10,6 @@ import (
 
 	"github.com/flowlens/flowlens/flow"
 	"github.com/flowlens/flowlens/logquery"
-	"github.com/flowlens/flowlens/server"
 	"github.com/flowlens/flowlens/store"
 	"github.com/flowlens/flowlens/topology"
 )
@@ -34,10 +33,10 @@ func TestFlowLogPagesQueryTheAgentsFlows(t *testing.T) {
 	if _, err := db.Write(ctx, batches); err != nil {
 		t.Fatal(err)
 	}
-	if flowlogAdapter(map[string]server.Module{}) != nil {
+	if flowlogAdapter(nil, nil) != nil {
 		t.Fatal("without the query module the page must say not available")
 	}
-	mod, err := logquery.New(logquery.DefaultConfig(), &server.Deps{DB: db, Registry: prometheus.NewRegistry()})
+	mod, err := logquery.New(logquery.DefaultConfig(), logquery.Dependencies{DB: db, Registry: prometheus.NewRegistry()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,7 +44,7 @@ func TestFlowLogPagesQueryTheAgentsFlows(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer mod.Stop(ctx)
-	api := flowlogAdapter(map[string]server.Module{logquery.Name: mod})
+	api := flowlogAdapter(mod.Engine(), nil)
 	if api == nil {
 		t.Fatal("the query module does not satisfy the page's interface")
 	}

@@ -11,11 +11,10 @@ import (
 	"github.com/flowlens/flowlens/health"
 	"github.com/flowlens/flowlens/metricstore"
 	"github.com/flowlens/flowlens/monitor"
-	"github.com/flowlens/flowlens/server"
 )
 
-// monitorModule is what the pages use of the monitor module.
-type monitorModule interface {
+// MonitorModule is what the pages use of the monitor module.
+type MonitorModule interface {
 	List() []monitor.Record
 	Get(name string) (monitor.Record, error)
 	Last(name string) *monitor.Evaluation
@@ -25,15 +24,15 @@ type monitorModule interface {
 }
 
 type monitorPages struct {
-	m      monitorModule
+	m      MonitorModule
 	points metricstore.Store
 }
 
-func monitorAdapter(all map[string]server.Module, points metricstore.Store) monitorsAPI {
-	if m, ok := all["monitor"].(monitorModule); ok && points != nil {
-		return monitorPages{m: m, points: points}
+func monitorAdapter(m MonitorModule, points metricstore.Store) monitorsAPI {
+	if m == nil || points == nil {
+		return nil
 	}
-	return nil
+	return monitorPages{m: m, points: points}
 }
 
 func resourceTexts[T fmt.Stringer](rs []T) []string {

@@ -11,7 +11,6 @@ import (
 
 	"github.com/flowlens/flowlens/examples"
 	"github.com/flowlens/flowlens/monitor"
-	"github.com/flowlens/flowlens/server"
 	"github.com/flowlens/flowlens/store"
 	"github.com/flowlens/flowlens/topology"
 )
@@ -26,9 +25,8 @@ func TestMonitorPagesOverTheRealModule(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := &server.Deps{DB: db, Metrics: ms, Registry: prometheus.NewRegistry(), Flows: db,
-		Topology: func() *topology.Topology { return topo }, SubscribeFlows: func(func([]*store.Batch)) {},
-		Modules: map[string]server.Module{}}
+	d := monitor.Dependencies{DB: db, Metrics: ms, Registry: prometheus.NewRegistry(),
+		Topology: func() *topology.Topology { return topo }, SubscribeFlows: func(func([]*store.Batch)) {}}
 	mod, err := monitor.New(monitor.Config{}, d)
 	if err != nil {
 		t.Fatal(err)
@@ -37,7 +35,7 @@ func TestMonitorPagesOverTheRealModule(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer mod.Stop(ctx)
-	api := monitorAdapter(map[string]server.Module{"monitor": mod}, ms)
+	api := monitorAdapter(mod, ms)
 	if api == nil {
 		t.Fatal("the monitor module does not satisfy the pages' interface")
 	}

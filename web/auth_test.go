@@ -18,7 +18,6 @@ import (
 
 	"github.com/flowlens/flowlens/examples"
 	"github.com/flowlens/flowlens/ingest"
-	"github.com/flowlens/flowlens/server"
 	"github.com/flowlens/flowlens/topology"
 )
 
@@ -38,8 +37,8 @@ func testUIWith(t *testing.T, cfg Config, log *slog.Logger) (*UI, *httptest.Serv
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := &server.Deps{DataDir: t.TempDir(), Registry: prometheus.NewRegistry(), Agents: ingest.NewAgents(),
-		Topology: func() *topology.Topology { return topo }, Modules: map[string]server.Module{}, Log: log}
+	d := Dependencies{DataDir: t.TempDir(), Registry: prometheus.NewRegistry(), Agents: ingest.NewAgents(),
+		Topology: func() *topology.Topology { return topo }, Log: log}
 	u, err := New(cfg, d)
 	if err != nil {
 		t.Fatal(err)
@@ -260,8 +259,8 @@ func TestUsersFileReplacesAdmin(t *testing.T) {
 	if err := os.WriteFile(path, []byte("users:\n  - name: alice\n    password_hash: "+string(hash)+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	d := &server.Deps{DataDir: t.TempDir(), Registry: prometheus.NewRegistry(), Agents: ingest.NewAgents(),
-		Topology: topology.Empty, Modules: map[string]server.Module{}}
+	d := Dependencies{DataDir: t.TempDir(), Registry: prometheus.NewRegistry(), Agents: ingest.NewAgents(),
+		Topology: topology.Empty}
 	u, err := New(Config{UsersFile: path, AdminPassword: testPassword}, d)
 	if err != nil {
 		t.Fatal(err)

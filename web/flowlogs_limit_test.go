@@ -10,7 +10,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/flowlens/flowlens/logquery"
-	"github.com/flowlens/flowlens/server"
 )
 
 // TestWebQueriesShareConcurrencyLimit: the flow-log page and its CSV
@@ -21,7 +20,7 @@ func TestWebQueriesShareConcurrencyLimit(t *testing.T) {
 	db, _ := openPoints(t)
 	ctx := context.Background()
 	mod, err := logquery.New(logquery.Config{MaxConcurrent: 1, Timeout: 300 * time.Millisecond},
-		&server.Deps{DB: db, Registry: prometheus.NewRegistry()})
+		logquery.Dependencies{DB: db, Registry: prometheus.NewRegistry()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,7 +29,7 @@ func TestWebQueriesShareConcurrencyLimit(t *testing.T) {
 	}
 	defer mod.Stop(ctx)
 	u, ts := testUI(t)
-	u.mods.flowlogs = flowlogAdapter(map[string]server.Module{logquery.Name: mod})
+	u.mods.flowlogs = flowlogAdapter(mod.Engine(), nil)
 	c := browser(t)
 	_, csrf := login(t, c, ts.URL, "admin", testPassword)
 	query := url.Values{"group": {logquery.FlowsGroup}, "since": {"1h"}, "q": {"stats count(*) as n"}, "csrf_token": {csrf}}

@@ -6,14 +6,13 @@ import (
 	"time"
 
 	"github.com/flowlens/flowlens/metricstore"
-	"github.com/flowlens/flowlens/server"
 )
 
 // The UI reaches the other features through small interfaces of its own
-// (below), implemented by adapters over each module's Go API (the
-// *_adapter.go files). findModules type-asserts Deps.Modules entries to
-// what each adapter needs; a feature that is not built in, or whose module
-// lacks a method, stays nil and its pages say "not available".
+// (below), implemented by adapters (the adapter_*.go files) over each
+// module's Go API, which Dependencies hands over typed: a module that lacks
+// a method the UI needs is a compile error in the wiring. A feature that is
+// not built in stays nil and its pages say "not available".
 type modules struct {
 	monitors monitorsAPI
 	alarms   alarmsAPI
@@ -30,12 +29,13 @@ func (m modules) features() features {
 	return features{Monitors: m.monitors != nil, Alarms: m.alarms != nil, FlowLogs: m.flowlogs != nil, Internet: m.internet != nil}
 }
 
-func findModules(d *server.Deps) modules {
+// adapters builds the pages' view of the features d hands over.
+func adapters(d Dependencies) modules {
 	return modules{
-		monitors: monitorAdapter(d.Modules, d.Metrics),
-		alarms:   alarmAdapter(d.Modules),
-		flowlogs: flowlogAdapter(d.Modules),
-		internet: internetAdapter(d.Modules),
+		monitors: monitorAdapter(d.Monitors, d.Metrics),
+		alarms:   alarmAdapter(d.Alarms),
+		flowlogs: flowlogAdapter(d.Query, d.FlowLogs),
+		internet: internetAdapter(d.Internet),
 	}
 }
 

@@ -1,8 +1,9 @@
 // Package web is FlowLens's web UI: server-rendered pages (html/template,
 // htmx, uPlot, all embedded) behind a form login with server-side sessions
 // and CSRF tokens. It runs as the last server module and reaches the other
-// features through their Go APIs (Deps.Modules), so a page whose feature is
-// not built in says so instead of failing.
+// features through their Go APIs, handed to it as typed Dependencies; a
+// page whose feature is not wired in (a nil field) says so instead of
+// failing.
 package web
 
 import (
@@ -17,8 +18,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/flowlens/flowlens/ingest"
 	"github.com/flowlens/flowlens/internal/promset"
-	"github.com/flowlens/flowlens/server"
+	"github.com/flowlens/flowlens/metricstore"
+	"github.com/flowlens/flowlens/module"
+	"github.com/flowlens/flowlens/store"
+	"github.com/flowlens/flowlens/topology"
 )
 
 // Config is what `flowlens server` tells the UI.
@@ -41,18 +46,46 @@ type Config struct {
 	LoginWindow      time.Duration
 }
 
-// Name is the module's name in Deps.Modules.
-const Name = "web"
+// Dependencies are what the UI uses of the server and of the other
+// features. The features' fields are their modules' Go APIs (nil: the
+// feature is not built in and its pages say so).
+type Dependencies struct {
+	Log      *slog.Logger
+	Registry prometheus.Registerer
+	// DataDir keeps the generated admin password.
+	DataDir string
+	// DB keeps the health-event history (nil: none kept).
+	DB store.ComponentDB
+	// Metrics feeds the monitor and alarm charts.
+	Metrics metricstore.Store
+	// Flows answers the insights pages.
+	Flows store.FlowQuerier
+	// Topology returns the topology in force.
+	Topology func() *topology.Topology
+	// SubscribeFlows registers the overview's ingest-rate meter for every
+	// stored flow batch (nil: no meter).
+	SubscribeFlows func(fn func(stored []*store.Batch))
+	// Agents lists the agents that have reported.
+	Agents AgentLister
 
-// Factory returns the server module factory for the UI; register it last.
-func Factory(cfg Config) server.ModuleFactory {
-	return server.ModuleFactory{Name: Name, New: func(d *server.Deps) (server.Module, error) { return New(cfg, d) }}
+	Monitors MonitorModule
+	Alarms   AlarmEngine
+	Query    QueryEngine
+	FlowLogs FlowLogImporter // lists the groups; nil: only the agents' flows
+	Internet InternetModule
 }
+
+// AgentLister lists the agents that have reported (ingest.Agents).
+type AgentLister interface {
+	List() []ingest.AgentInfo
+}
+
+var _ module.Module = (*UI)(nil)
 
 // UI is the web UI module.
 type UI struct {
 	cfg      Config
-	deps     *server.Deps
+	deps     Dependencies
 	log      *slog.Logger
 	users    map[string][]byte // name -> bcrypt hash
 	sessions *sessions
@@ -85,7 +118,7 @@ type uiMetrics struct {
 
 // New builds the UI: users, templates, the ingest-rate subscription. It
 // serves nothing until the server mounts its routes.
-func New(cfg Config, d *server.Deps) (*UI, error) {
+func New(cfg Config, d Dependencies) (*UI, error) {
 	if cfg.SessionIdle <= 0 {
 		cfg.SessionIdle = 8 * time.Hour
 	}
@@ -131,7 +164,7 @@ func New(cfg Config, d *server.Deps) (*UI, error) {
 	if d.SubscribeFlows != nil {
 		d.SubscribeFlows(u.rate.observe)
 	}
-	u.mods = findModules(d)
+	u.mods = adapters(d)
 	u.metrics = uiMetrics{
 		requests: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "flowlens_web_request_seconds",
 			Help:    "Time to answer web UI requests, by page.",

@@ -16,6 +16,7 @@ import (
 	"github.com/flowlens/flowlens/alarm/alarmtest"
 	"github.com/flowlens/flowlens/internal/golden"
 	"github.com/flowlens/flowlens/metricstore"
+	"github.com/flowlens/flowlens/module"
 	"github.com/flowlens/flowlens/server"
 )
 
@@ -45,14 +46,14 @@ func TestAlarmFiresToWebhookAndAlertmanager(t *testing.T) {
 	hookStates := func() []string { return hook.Transitions("web-degraded") }
 
 	var metrics metricstore.Store
-	factory := alarm.Factory(alarm.Config{EvalDelay: 300 * time.Millisecond, ResendInterval: 2 * time.Second, NotifyBackoff: 100 * time.Millisecond})
-	inner := factory.New
-	factory.New = func(d *server.Deps) (server.Module, error) {
-		metrics = d.Metrics
-		return inner(d)
-	}
-	srv, err := server.New(server.Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0", Tokens: []string{"alarm-test-token"},
-		Modules: []server.ModuleFactory{factory}}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	dir := t.TempDir()
+	srv, err := server.New(server.Config{DataDir: dir, Listen: "127.0.0.1:0", Tokens: []string{"alarm-test-token"},
+		OpenStore: embeddedStore(t, dir), Modules: func(h *server.Host) ([]module.Named, error) {
+			metrics = h.Metrics
+			al, err := alarm.NewModule(alarm.Config{EvalDelay: 300 * time.Millisecond, ResendInterval: 2 * time.Second,
+				NotifyBackoff: 100 * time.Millisecond}, alarmDeps(h))
+			return []module.Named{{Name: "alarm", Module: al}}, err
+		}}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -57,7 +57,8 @@ func startFullServer(t *testing.T, cfg server.Config) *server.Server {
 	t.Helper()
 	var mods moduleFlags
 	mods.register(pflag.NewFlagSet("test", pflag.ContinueOnError))
-	cfg.DataDir, cfg.Listen, cfg.Modules = t.TempDir(), "127.0.0.1:0", mods.factories()
+	cfg.DataDir, cfg.Listen, cfg.Modules = t.TempDir(), "127.0.0.1:0", mods.builder(nil)
+	cfg.OpenStore = embeddedStore(t, cfg.DataDir)
 	srv, err := server.New(cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)

@@ -13,14 +13,14 @@ import (
 	"github.com/flowlens/flowlens/examples"
 	"github.com/flowlens/flowlens/server"
 	"github.com/flowlens/flowlens/sim"
-	"github.com/flowlens/flowlens/store"
 	"github.com/flowlens/flowlens/topology"
 	"github.com/flowlens/flowlens/web"
 )
 
 func newDemoCmd(g *globals) *cobra.Command {
-	cfg := server.Config{Retention: store.DefaultRetention}
+	var cfg server.Config
 	var mods moduleFlags
+	var stores storeFlags
 	var agents, flows, internetClients int
 	var interval time.Duration
 	var faults []string
@@ -60,7 +60,11 @@ and run until interrupted (Ctrl-C).`,
 				return err
 			}
 			adminPassword := demoAdminPassword(&mods)
-			cfg.Modules = mods.factories()
+			open, err := stores.opener(cfg.DataDir)
+			if err != nil {
+				return err
+			}
+			cfg.OpenStore, cfg.Modules = open, mods.builder(nil)
 			return runServer(cmd.Context(), g, cfg, func(srv *server.Server) error {
 				printDemoBanner(srv, cfg.DataDir, adminPassword, faults)
 				go seedDemo(cmd.Context(), apiclient.New(srv.URL(), srv.Token(), true), g.logger().With("component", "demo"))
@@ -71,6 +75,7 @@ and run until interrupted (Ctrl-C).`,
 	}
 	f := cmd.Flags()
 	mods.register(f)
+	stores.register(f, false)
 	f.StringVar(&cfg.DataDir, "data-dir", "", "keep data here (default: a temporary directory removed at exit)")
 	f.StringVar(&cfg.Listen, "listen", server.DefaultListen, "address to listen on")
 	f.IntVar(&agents, "agents", 20, "simulated agents")

@@ -32,8 +32,9 @@ func TestDotNamesRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	mods.web.AdminPassword = "pw"
-	srv, err := server.New(server.Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0", Tokens: []string{"tok"},
-		TopologyPath: "../../examples/topology.yaml", Modules: mods.factories()}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	dir := t.TempDir()
+	srv, err := server.New(server.Config{DataDir: dir, Listen: "127.0.0.1:0", Tokens: []string{"tok"}, OpenStore: embeddedStore(t, dir),
+		TopologyPath: "../../examples/topology.yaml", Modules: mods.builder(nil)}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,7 +23,9 @@ import (
 func TestFlowLogsImportCLI(t *testing.T) {
 	mods := moduleFlags{}
 	mods.flowlog.Importer.MaxErrors = 100
-	s, err := server.New(server.Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0", Tokens: []string{"tok"}, Modules: mods.factories()}, nil)
+	dataDir := t.TempDir()
+	s, err := server.New(server.Config{DataDir: dataDir, Listen: "127.0.0.1:0", Tokens: []string{"tok"},
+		OpenStore: embeddedStore(t, dataDir), Modules: mods.builder(nil)}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/flowlens/flowlens/alarm"
 	"github.com/flowlens/flowlens/internal/golden"
 	"github.com/flowlens/flowlens/metricfilter"
+	"github.com/flowlens/flowlens/module"
 	"github.com/flowlens/flowlens/server"
 )
 
@@ -75,20 +76,18 @@ func TestMetricFilterToAlarm(t *testing.T) {
 	}
 	var mf *metricfilter.Module
 	var alarms *alarm.Module
-	mfFactory, alFactory := metricfilter.Factory(metricfilter.Config{}), alarm.Factory(alarm.Config{})
-	mfNew, alNew := mfFactory.New, alFactory.New
-	mfFactory.New = func(d *server.Deps) (server.Module, error) {
-		m, err := mfNew(d)
-		mf, _ = m.(*metricfilter.Module)
-		return m, err
-	}
-	alFactory.New = func(d *server.Deps) (server.Module, error) {
-		m, err := alNew(d)
-		alarms, _ = m.(*alarm.Module)
-		return m, err
-	}
-	srv, err := server.New(server.Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0", Tokens: []string{"mf-token"},
-		Modules: []server.ModuleFactory{alFactory, mfFactory}}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	dir := t.TempDir()
+	srv, err := server.New(server.Config{DataDir: dir, Listen: "127.0.0.1:0", Tokens: []string{"mf-token"},
+		OpenStore: embeddedStore(t, dir), Modules: func(h *server.Host) ([]module.Named, error) {
+			var err error
+			if alarms, err = alarm.NewModule(alarm.Config{}, alarmDeps(h)); err != nil {
+				return nil, err
+			}
+			if mf, err = metricfilter.NewModule(metricfilter.Config{}, metricfilterDeps(h)); err != nil {
+				return nil, err
+			}
+			return []module.Named{{Name: "alarm", Module: alarms}, {Name: "metricfilter", Module: mf}}, nil
+		}}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,8 +159,9 @@ func TestFlowLogImportToMetricFilterToAlarm(t *testing.T) {
 		t.Skip("starts a server")
 	}
 	mods := moduleFlags{alarm: alarm.Config{EvalDelay: 200 * time.Millisecond}, metricfilter: metricfilter.Config{FlushEvery: 200 * time.Millisecond}}
-	srv, err := server.New(server.Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0", Tokens: []string{"e2e-token"},
-		Modules: mods.factories()}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	dir := t.TempDir()
+	srv, err := server.New(server.Config{DataDir: dir, Listen: "127.0.0.1:0", Tokens: []string{"e2e-token"},
+		OpenStore: embeddedStore(t, dir), Modules: mods.builder(nil)}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
 	"time"
@@ -13,9 +14,12 @@ import (
 	"github.com/flowlens/flowlens/flowlog/importer"
 	"github.com/flowlens/flowlens/flowlog/logsapi"
 	"github.com/flowlens/flowlens/geoip"
+	"github.com/flowlens/flowlens/insights/insightsapi"
 	"github.com/flowlens/flowlens/internet"
 	"github.com/flowlens/flowlens/logquery"
 	"github.com/flowlens/flowlens/metricfilter"
+	"github.com/flowlens/flowlens/metricstore/seriesapi"
+	"github.com/flowlens/flowlens/module"
 	"github.com/flowlens/flowlens/monitor"
 	"github.com/flowlens/flowlens/server"
 	"github.com/flowlens/flowlens/store"
@@ -24,7 +28,7 @@ import (
 )
 
 // configSections are the sections a --config file may have; a feature
-// that reads one adds its name here and decodes it in its factory.
+// that reads one adds its name here and decodes it in build.
 var configSections = []string{monitor.ConfigSection}
 
 // moduleFlags are the settings of the features built into the server
@@ -75,32 +79,126 @@ func (m *moduleFlags) loadConfig() (*config.File, error) {
 	return config.Load(m.configPath, configSections...)
 }
 
-// factories lists the modules in start order; a module may use those
-// before it (the web UI comes last).
-func (m *moduleFlags) factories() []server.ModuleFactory {
+// serverModules are the modules `flowlens server` and `demo` run, each
+// typed, so that a module that needs another takes it as a value and
+// removing one is a compile error where it is needed.
+type serverModules struct {
+	insights     *insightsapi.Module
+	metrics      *seriesapi.Module
+	monitor      *monitor.Module
+	alarm        *alarm.Module
+	metricfilter *metricfilter.Module
+	flowlog      *logsapi.Module
+	logquery     *logquery.Module
+	geoip        *geoip.Module
+	internet     *internet.Module
+	web          *web.UI
+}
+
+// builder is the server's Config.Modules: it builds every module from the
+// server's shared parts and hands them over in start order. built, when
+// not nil, sees the modules (tests reach one through it).
+func (m *moduleFlags) builder(built func(*serverModules)) func(h *server.Host) ([]module.Named, error) {
 	if m.web.AdminPassword == "" {
 		m.web.AdminPassword = os.Getenv("FLOWLENS_ADMIN_PASSWORD")
 	}
-	return []server.ModuleFactory{
-		{Name: "monitor", New: func(d *server.Deps) (server.Module, error) {
-			f, err := m.loadConfig()
-			if err != nil {
-				return nil, err
-			}
-			cfg := m.monitor
-			if cfg.Monitors, err = monitor.FromConfig(f); err != nil {
-				return nil, err
-			}
-			return monitor.New(cfg, d)
-		}},
-		alarm.Factory(m.alarm),
-		metricfilter.Factory(m.metricfilter), // before the flow-log importer, which calls it
-		logsapi.Factory(m.flowlog, openFlowLogStore),
-		logquery.Factory(&m.logquery),
-		geoip.Factory(m.geoip), // before internet, which reads its database
-		internet.Factory(m.internet),
-		web.Factory(m.web), // last: it reaches the modules above
+	return func(h *server.Host) ([]module.Named, error) {
+		s, err := m.build(h)
+		if err != nil {
+			return nil, err
+		}
+		if built != nil {
+			built(s)
+		}
+		return s.startOrder(), nil
 	}
+}
+
+// build creates the modules in dependency order: a module comes after
+// those it takes as dependencies.
+func (m *moduleFlags) build(h *server.Host) (*serverModules, error) {
+	var s serverModules
+	var err error
+	s.insights = insightsapi.New(insightsapi.Dependencies{Flows: h.Flows, Topology: h.Topology, Agents: h.Agents})
+	s.metrics = seriesapi.New(seriesapi.Dependencies{Metrics: h.Metrics})
+	f, err := m.loadConfig()
+	if err != nil {
+		return nil, fmt.Errorf("monitor: %w", err)
+	}
+	monCfg := m.monitor
+	if monCfg.Monitors, err = monitor.FromConfig(f); err != nil {
+		return nil, fmt.Errorf("monitor: %w", err)
+	}
+	if s.monitor, err = monitor.New(monCfg, monitorDeps(h)); err != nil {
+		return nil, fmt.Errorf("monitor: %w", err)
+	}
+	if s.alarm, err = alarm.NewModule(m.alarm, alarmDeps(h)); err != nil {
+		return nil, fmt.Errorf("alarm: %w", err)
+	}
+	if s.metricfilter, err = metricfilter.NewModule(m.metricfilter, metricfilterDeps(h)); err != nil {
+		return nil, fmt.Errorf("metricfilter: %w", err)
+	}
+	c := h.Common("flowlog")
+	s.flowlog = logsapi.NewModule(m.flowlog, logsapi.Dependencies{Log: c.Log, Registry: c.Registry, DataDir: c.DataDir,
+		DB: h.DB, OpenStore: openFlowLogStore, Ingester: s.metricfilter})
+	c = h.Common("logquery")
+	if s.logquery, err = logquery.New(m.logquery, logquery.Dependencies{Log: c.Log, Registry: c.Registry, DB: h.DB}); err != nil {
+		return nil, fmt.Errorf("logquery: %w", err)
+	}
+	c = h.Common("geoip")
+	if s.geoip, err = geoip.NewModule(m.geoip, geoip.Dependencies{Log: c.Log, Registry: c.Registry, EnrichRemote: h.EnrichRemote}); err != nil {
+		return nil, fmt.Errorf("geoip: %w", err)
+	}
+	if s.internet, err = internet.New(m.internet, internetDeps(h, s.geoip.DB)); err != nil {
+		return nil, fmt.Errorf("internet: %w", err)
+	}
+	c = h.Common("web")
+	if s.web, err = web.New(m.web, web.Dependencies{Log: c.Log, Registry: c.Registry, DataDir: c.DataDir, DB: h.DB,
+		Metrics: h.Metrics, Flows: h.Flows, Topology: h.Topology, SubscribeFlows: h.SubscribeFlows, Agents: h.Agents,
+		Monitors: s.monitor, Alarms: s.alarm, Query: s.logquery.Engine(), FlowLogs: s.flowlog, Internet: s.internet}); err != nil {
+		return nil, fmt.Errorf("web: %w", err)
+	}
+	return &s, nil
+}
+
+// startOrder lists the modules as the server starts them (and stops them
+// in reverse): the metric filters before the flow-log importer that feeds
+// them, the GeoIP databases before the internet monitor, the web UI last.
+func (s *serverModules) startOrder() []module.Named {
+	return []module.Named{
+		{Name: "insights", Module: s.insights},
+		{Name: "metrics", Module: s.metrics},
+		{Name: "monitor", Module: s.monitor},
+		{Name: "alarm", Module: s.alarm},
+		{Name: "metricfilter", Module: s.metricfilter},
+		{Name: "flowlog", Module: s.flowlog},
+		{Name: "logquery", Module: s.logquery},
+		{Name: "geoip", Module: s.geoip},
+		{Name: "internet", Module: s.internet},
+		{Name: "web", Module: s.web},
+	}
+}
+
+func monitorDeps(h *server.Host) monitor.Dependencies {
+	c := h.Common("monitor")
+	return monitor.Dependencies{Log: c.Log, Registry: c.Registry, DB: h.DB, Metrics: h.Metrics,
+		Topology: h.Topology, SubscribeFlows: h.SubscribeFlows}
+}
+
+func alarmDeps(h *server.Host) alarm.Dependencies {
+	c := h.Common("alarm")
+	return alarm.Dependencies{Log: c.Log, Registry: c.Registry, DB: h.DB, Metrics: h.Metrics}
+}
+
+func metricfilterDeps(h *server.Host) metricfilter.Dependencies {
+	c := h.Common("metricfilter")
+	return metricfilter.Dependencies{Log: c.Log, Registry: c.Registry, DB: h.DB, Metrics: h.Metrics}
+}
+
+func internetDeps(h *server.Host, geo internet.GeoLookup) internet.Dependencies {
+	c := h.Common("internet")
+	return internet.Dependencies{Log: c.Log, Registry: c.Registry, DB: h.DB, Metrics: h.Metrics,
+		Topology: h.Topology, SubscribeFlows: h.SubscribeFlows, GeoIP: geo}
 }
 
 // openFlowLogStore keeps flow-log records in the server's DuckDB file.

@@ -13,18 +13,21 @@ import (
 
 	"github.com/flowlens/flowlens/ingest"
 	"github.com/flowlens/flowlens/server"
-	"github.com/flowlens/flowlens/store"
 )
 
 func newServerCmd(g *globals) *cobra.Command {
-	cfg := server.Config{Retention: store.DefaultRetention}
+	var cfg server.Config
 	var mods moduleFlags
+	var stores storeFlags
 	var tokensFile, agentTokensFile string
 	cmd := &cobra.Command{
 		Use:   "server",
 		Short: "Run the FlowLens server on an embedded DuckDB store",
 		Long: `Run the FlowLens server: agent ingest, workload insights, the JSON API, Prometheus
-/metrics and the web page, keeping everything in one DuckDB file under --data-dir.
+/metrics and the web page, keeping everything in one DuckDB file: DATA_DIR/flowlens.duckdb,
+or the file --store duckdb:PATH names. The data dir keeps the token and the web UI's
+password either way. (--store clickhouse://... is reserved for the scale-out store, which
+is not built yet.)
 
 The CLI and the API authenticate with an admin bearer token: FLOWLENS_TOKEN (or --token),
 plus any in --tokens-file (one per line, for rotation). With none, the server generates one
@@ -63,13 +66,18 @@ before listening beyond loopback.`,
 				}
 				cfg.AgentTokens = agents
 			}
-			cfg.Modules = mods.factories()
+			open, err := stores.opener(cfg.DataDir)
+			if err != nil {
+				return err
+			}
+			cfg.OpenStore, cfg.Modules = open, mods.builder(nil)
 			return runServer(cmd.Context(), g, cfg, nil)
 		},
 	}
 	f := cmd.Flags()
 	mods.register(f)
-	f.StringVar(&cfg.DataDir, "data-dir", "", "directory for the DuckDB file and state (required)")
+	stores.register(f, true)
+	f.StringVar(&cfg.DataDir, "data-dir", "", "directory for the DuckDB file (unless --store) and state: token, web UI password, uploads' temporary files (required)")
 	f.StringVar(&cfg.Listen, "listen", server.DefaultListen, "address to listen on")
 	f.StringVar(&cfg.TopologyPath, "topology", "", "topology YAML file (see examples/topology.yaml)")
 	f.StringVar(&cfg.TLSCert, "tls-cert", "", "TLS certificate file (PEM)")
@@ -77,10 +85,6 @@ before listening beyond loopback.`,
 	f.StringVar(&cfg.DebugListen, "debug-listen", "", "serve Go pprof profiles on this address (e.g. 127.0.0.1:6060)")
 	f.StringVar(&tokensFile, "tokens-file", "", "file with more admin tokens, one per line")
 	f.StringVar(&agentTokensFile, "agent-tokens-file", "", "file of ingest-only agent tokens: TOKEN [AGENT-ID-GLOB] per line (see above)")
-	f.DurationVar(&cfg.Retention.Raw, "retention-raw", store.DefaultRetention.Raw, "how long raw flows are kept")
-	f.DurationVar(&cfg.Retention.Min1, "retention-1m", store.DefaultRetention.Min1, "how long 1-minute roll-ups are kept")
-	f.DurationVar(&cfg.Retention.Min10, "retention-10m", store.DefaultRetention.Min10, "how long 10-minute roll-ups are kept")
-	f.DurationVar(&cfg.Retention.Hour1, "retention-1h", store.DefaultRetention.Hour1, "how long 1-hour roll-ups are kept")
 	f.IntVar(&cfg.Ingest.MaxConcurrentDecodes, "ingest-max-decodes", 0,
 		"agent reports decoded at once (default 2 per CPU); each may hold up to ~50 MB while it is decoded; others wait up to 5s, then get 503 + Retry-After")
 	f.IntVar(&cfg.Ingest.Agents.MaxAgents, "agents-max", ingest.DefaultAgentsConfig().MaxAgents,

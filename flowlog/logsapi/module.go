@@ -16,9 +16,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/flowlens/flowlens/flowlog"
 	"github.com/flowlens/flowlens/flowlog/importer"
-	"github.com/flowlens/flowlens/server"
+	"github.com/flowlens/flowlens/module"
 	"github.com/flowlens/flowlens/store"
 )
 
@@ -48,36 +50,40 @@ type ModuleConfig struct {
 // it): cmd/flowlens passes the DuckDB one (store/duckdb/flowlogs.Open).
 type OpenStore func(ctx context.Context, db store.ComponentDB, log *slog.Logger) (importer.Store, error)
 
+// Dependencies are what the module uses of the server.
+type Dependencies struct {
+	Log      *slog.Logger
+	Registry prometheus.Registerer
+	// DataDir holds the uploads' temporary files (DATA_DIR/tmp) unless
+	// the importer's TempDir says otherwise.
+	DataDir string
+	// DB is the component database the record store lives in.
+	DB store.ComponentDB
+	// OpenStore opens the record store in DB.
+	OpenStore OpenStore
+	// Ingester sees every stored batch (the metric-filter module); nil:
+	// nobody does.
+	Ingester importer.Ingester
+}
+
 // Module is the flow-log feature inside flowlens server: the importer on
 // the server's record store and its HTTP endpoints.
 type Module struct {
 	cfg    ModuleConfig
-	open   OpenStore
-	deps   *server.Deps
+	deps   Dependencies
 	log    *slog.Logger
 	sink   importer.Ingester
 	im     *importer.Importer
 	upload *uploadMetrics
 }
 
-// Factory builds the module; metricfilter, when present, must come before
-// it.
-func Factory(cfg ModuleConfig, open OpenStore) server.ModuleFactory {
-	return server.ModuleFactory{Name: "flowlog", New: func(d *server.Deps) (server.Module, error) {
-		return NewModule(cfg, open, d), nil
-	}}
-}
+var _ module.Module = (*Module)(nil)
 
 // NewModule is inert: the store and the importer are opened by Start.
-func NewModule(cfg ModuleConfig, open OpenStore, d *server.Deps) *Module {
-	m := &Module{cfg: cfg.withDefaults(), open: open, deps: d, log: d.Log, upload: newUploadMetrics()}
+func NewModule(cfg ModuleConfig, d Dependencies) *Module {
+	m := &Module{cfg: cfg.withDefaults(), deps: d, log: d.Log, sink: d.Ingester, upload: newUploadMetrics()}
 	if m.log == nil {
 		m.log = slog.New(slog.DiscardHandler)
-	}
-	// The metric-filter module, when built, sees every stored batch. A
-	// typed nil inside the interface would panic later, so check both.
-	if mf, ok := d.Modules["metricfilter"].(importer.Ingester); ok && mf != nil {
-		m.sink = mf
 	}
 	if m.cfg.Importer.TempDir == "" && d.DataDir != "" {
 		m.cfg.Importer.TempDir = filepath.Join(d.DataDir, "tmp")
@@ -92,7 +98,7 @@ func (m *Module) Start(ctx context.Context) error {
 			return fmt.Errorf("flow-log temp dir: %w", err)
 		}
 	}
-	st, err := m.open(ctx, m.deps.DB, m.log)
+	st, err := m.deps.OpenStore(ctx, m.deps.DB, m.log)
 	if err != nil {
 		return err
 	}

@@ -7,14 +7,17 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/flowlens/flowlens/flowlog/importer"
 	"github.com/flowlens/flowlens/internal/flowloggen"
+	"github.com/flowlens/flowlens/module"
 	"github.com/flowlens/flowlens/server"
 	"github.com/flowlens/flowlens/store"
+	"github.com/flowlens/flowlens/store/duckdb"
 	"github.com/flowlens/flowlens/store/duckdb/flowlogs"
 	"github.com/flowlens/flowlens/store/duckdb/flowlogs/flowlogstest"
 )
@@ -32,13 +35,26 @@ func (*fakeMetricFilter) Routes(*http.ServeMux, func(http.Handler) http.Handler)
 func (*fakeMetricFilter) Start(context.Context) error                            { return nil }
 func (*fakeMetricFilter) Stop(context.Context) error                             { return nil }
 
+// serverConfig is a server on a DuckDB file in dir running the flow-log
+// module, after the metric-filter stand-in mf when there is one (as
+// cmd/flowlens wires the real one: the module's Ingester).
+func serverConfig(dir string, cfg ModuleConfig, mf *fakeMetricFilter) server.Config {
+	return server.Config{DataDir: dir, Listen: "127.0.0.1:0", Tokens: []string{"secret"},
+		OpenStore: duckdb.Opener(duckdb.Config{Path: filepath.Join(dir, "flowlens.duckdb")}),
+		Modules: func(h *server.Host) ([]module.Named, error) {
+			d := Dependencies{Log: h.Log, Registry: h.Registry, DataDir: h.DataDir, DB: h.DB, OpenStore: openStore}
+			var mods []module.Named
+			if mf != nil {
+				d.Ingester = mf
+				mods = append(mods, module.Named{Name: "metricfilter", Module: mf})
+			}
+			return append(mods, module.Named{Name: "flowlog", Module: NewModule(cfg, d)}), nil
+		}}
+}
+
 func startServer(t *testing.T, mf *fakeMetricFilter) *server.Server {
 	t.Helper()
-	mods := []server.ModuleFactory{Factory(ModuleConfig{Importer: importer.Config{MaxErrors: 2}}, openStore)}
-	if mf != nil {
-		mods = append([]server.ModuleFactory{{Name: "metricfilter", New: func(*server.Deps) (server.Module, error) { return mf, nil }}}, mods...)
-	}
-	s, err := server.New(server.Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0", Tokens: []string{"secret"}, Modules: mods}, nil)
+	s, err := server.New(serverConfig(t.TempDir(), ModuleConfig{Importer: importer.Config{MaxErrors: 2}}, mf), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -33,8 +33,7 @@ import (
 func startLimitedServer(t *testing.T, cfg ModuleConfig) (*server.Server, string) {
 	t.Helper()
 	dir := t.TempDir()
-	s, err := server.New(server.Config{DataDir: dir, Listen: "127.0.0.1:0", Tokens: []string{"secret"},
-		Modules: []server.ModuleFactory{Factory(cfg, openStore)}}, nil)
+	s, err := server.New(serverConfig(dir, cfg, nil), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -223,7 +222,7 @@ func startModule(t *testing.T, cfg ModuleConfig) (url string, slowRead <-chan st
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := NewModule(cfg, openStore, &server.Deps{DB: st, Registry: prometheus.NewRegistry(), DataDir: dir})
+	m := NewModule(cfg, Dependencies{DB: st, OpenStore: openStore, Registry: prometheus.NewRegistry(), DataDir: dir})
 	if err := m.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}

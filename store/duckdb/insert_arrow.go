@@ -10,7 +10,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/bitutil"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
-	"github.com/flowlens/flowlens/internal/arrowview"
+	"github.com/flowlens/flowlens/store/duckdb/arrowview"
 )
 
 // feedView is the temporary view, private to the writer connection, over

@@ -9,7 +9,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/flowlens/flowlens/flowlog"
-	"github.com/flowlens/flowlens/internal/arrowview"
+	"github.com/flowlens/flowlens/store/duckdb/arrowview"
 )
 
 // feed is one Arrow view registered on the writer connection for one
