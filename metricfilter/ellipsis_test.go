@@ -108,7 +108,7 @@ func alignAll(p *Pattern, fs []string) (bool, []int) {
 			}
 			return false
 		}
-		if fi >= len(fs) || !p.fields[si].matches(fs[fi]) {
+		if fi >= len(fs) || !p.fields[si].matches(fs[fi:]) {
 			return false
 		}
 		bind[si] = fi
