@@ -116,6 +116,9 @@ func TestCompileErrorsNameTheField(t *testing.T) {
 			f.DefaultValue = &one
 		}},
 		{"metric_value: \"$x\" names a field", func(f *Filter) { f.Pattern, f.MetricValue = "ERROR", "$x" }},
+		{`metric_value: "$0": want a field position`, func(f *Filter) { f.MetricValue = "$0" }},
+		{`metric_value: "$1": want a field position`, func(f *Filter) { f.Pattern, f.MetricValue = "[]", "$1" }},
+		{`unit: "Byte" is not a CloudWatch unit`, func(f *Filter) { f.Unit = "Byte" }},
 	}
 	for _, c := range cases {
 		f := base()

@@ -92,6 +92,39 @@ func TestMatch(t *testing.T) {
 		{`{ $.n != 3 }`, `{"n":4}`, true},
 		{`{ $.a = "REJECT" }`, `{"a":"REJ\u0045CT"}`, true}, // escapes defeat no prefilter
 		{`[a, b="x y", c]`, `1 "x y" 3`, true},
+		// conditions across fields: the names after && and || are the
+		// fields that follow
+		{`[a, b=1 && c>5]`, "x 1 9", true},
+		{`[a, b=1 && c>5]`, "x 1 2", false},
+		{`[a, b=1 && c>5]`, "x 1", false},
+		{`[a, b=1 || c>5]`, "x 0 9", true},
+		{`[a, b=1 || c>5]`, "x 0 2", false},
+		{`[a, b=1 || c=2 && b=3]`, "x 3 2", true}, // && binds tighter
+		{`[a, b=1 || c=2 && b=3]`, "x 4 2", false},
+		{`[..., b=1 && c=2, d]`, "x y 1 2 z", true},
+		{`[..., b=1 && c=2, d]`, "x y 1 3 z", false},
+		{`[b=1 && c=2, ..., d=9]`, "1 2 x 9", true},
+		{`[b=1 && c=2, ..., d=9]`, "1 2", false},
+		// trailing comma: one more unnamed field
+		{`[a, b,]`, "1 2 3", true},
+		{`[a, b,]`, "1 2", false},
+		{`[]`, "", true},
+		// regular expressions
+		{`[a=%^1[0-9]$%, b]`, "15 x", true},
+		{`[a=%^1[0-9]$%, b]`, "150 x", false},
+		{`[a!=%^1%, b]`, "25 x", true},
+		{`[a!=%^1%, b]`, "15 x", false},
+		{`{ $.code = %^4\d\d$% }`, `{"code": 404}`, true},
+		{`{ $.code = %^4\d\d$% }`, `{"code": 504}`, false},
+		{`{ $.code != %^4% }`, `{"code": "504"}`, true},
+		{`{ $.code != %^4% }`, `{}`, false}, // a missing field compares false
+		{`{ $.ok = %true% }`, `{"ok": true}`, false}, // regex matches strings and numbers only
+		{`ERROR %\d{3}% -%^DEBUG%`, "ERROR 503 upstream", true},
+		{`ERROR %\d{3}% -%^DEBUG%`, "DEBUG ERROR 503 upstream", false},
+		{`ERROR %\d{3}% -%^DEBUG%`, "ERROR upstream", false},
+		{`?%^WARN% ?%^ERROR%`, "ERROR x", true},
+		{`?%^WARN% ?%^ERROR%`, "INFO ERROR", false},
+		{`50%`, "at 50% load", true}, // not a regex: no opening %
 	}
 	var r Record
 	for _, c := range cases {
@@ -180,7 +213,10 @@ func TestFieldsSplitting(t *testing.T) {
 
 func FuzzParse(f *testing.F) {
 	for _, s := range []string{``, `ERROR`, `?a ?"b c" -d`, reject22, `[..., a=1 || a=2 && a!=3, ...]`,
-		`{ ($.a = "x*" || $.b[0] > 5) && $.c IS NULL && $.d NOT EXISTS }`, `{ $.a = }`, `[a,`, `"\"`} {
+		`{ ($.a = "x*" || $.b[0] > 5) && $.c IS NULL && $.d NOT EXISTS }`, `{ $.a = }`, `[a,`, `"\"`,
+		`[]`, `[..., request=*.html*, status_code=4*,]`, `[ip, user, ..., status_code = 4* && bytes > 1000]`,
+		`[a, b=1 || c=2 && b!=3, ...]`, `%^[hc]at|\d{1,3}\.\x3A%`, `[ip=%127\.0\.0\.[1-9]%, ...]`,
+		`{ $.eventType = %Trail% || $.n != %^4% }`, `ERROR %a{,2}b% -%[^x]%`, `%(a)%`, `%a\%`} {
 		f.Add(s, sshReject)
 	}
 	f.Fuzz(func(t *testing.T, pattern, line string) {
@@ -197,6 +233,11 @@ func FuzzParse(f *testing.F) {
 		got := p.Match(&r) // must not panic
 		for _, name := range p.Fields() {
 			p.Field(&r, name)
+		}
+		for _, n := range p.Unnamed(&r) {
+			if _, ok := p.Position(&r, n); !ok {
+				t.Fatalf("unnamed position $%d of %q on %q has no value", n, pattern, line)
+			}
 		}
 		// The substring prefilter must never change the answer.
 		p.mustContain = nil

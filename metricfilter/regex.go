@@ -166,3 +166,21 @@ func (p *parser) regex() (literal, error) {
 // HasRegex tells whether the pattern uses a regular expression (CloudWatch
 // allows at most MaxRegexPerGroup such metric filters per log group).
 func (p *Pattern) HasRegex() bool { return p.regexes > 0 }
+
+// checkRegexQuota refuses c when its group already has MaxRegexPerGroup
+// other filters with a regular expression (replacing one keeps its place).
+func checkRegexQuota(group []*Compiled, c *Compiled) error {
+	if !c.pattern.HasRegex() {
+		return nil
+	}
+	n := 0
+	for _, o := range group {
+		if o.Name != c.Name && o.pattern.HasRegex() {
+			n++
+		}
+	}
+	if n >= MaxRegexPerGroup {
+		return invalid("pattern", "log group %q already has %d metric filters with a regular expression, CloudWatch's limit", c.Group, n)
+	}
+	return nil
+}
