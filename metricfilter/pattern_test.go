@@ -117,7 +117,7 @@ func TestMatch(t *testing.T) {
 		{`{ $.code = %^4\d\d$% }`, `{"code": 404}`, true},
 		{`{ $.code = %^4\d\d$% }`, `{"code": 504}`, false},
 		{`{ $.code != %^4% }`, `{"code": "504"}`, true},
-		{`{ $.code != %^4% }`, `{}`, false}, // a missing field compares false
+		{`{ $.code != %^4% }`, `{}`, false},          // a missing field compares false
 		{`{ $.ok = %true% }`, `{"ok": true}`, false}, // regex matches strings and numbers only
 		{`ERROR %\d{3}% -%^DEBUG%`, "ERROR 503 upstream", true},
 		{`ERROR %\d{3}% -%^DEBUG%`, "DEBUG ERROR 503 upstream", false},
