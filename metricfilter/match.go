@@ -351,7 +351,7 @@ func compareNum(op string, a, b float64) bool {
 // characters; a regular expression matches anywhere in v.
 func (l *literal) matchText(v string) bool {
 	if l.re != nil {
-		return l.re.MatchString(v)
+		return l.re.match(v)
 	}
 	if l.glob == nil {
 		return v == l.text

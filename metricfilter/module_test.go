@@ -398,6 +398,20 @@ func BenchmarkIngestedBytesBySource(b *testing.B) {
 		Dimensions: map[string]string{"src": "$source"}}})
 }
 
+// BenchmarkIngestedRegexField is a space-delimited pattern whose source
+// address is a regular expression and whose action is a cross-field
+// condition (no = literal to prefilter on: every record is split).
+func BenchmarkIngestedRegexField(b *testing.B) {
+	benchmarkIngested(b, []Filter{{Group: "g", Name: "f", MetricName: "m",
+		Pattern: `[v, acct, eni, src=%^10\.0\.1[0-9]\.%, dst, sp, dp, proto, packets, bytes, start, end, action!=ACCEPT && status=OK]`}})
+}
+
+// BenchmarkIngestedRegexTerm is a term pattern that is one regular
+// expression, tried on the whole record.
+func BenchmarkIngestedRegexTerm(b *testing.B) {
+	benchmarkIngested(b, []Filter{{Group: "g", Name: "f", MetricName: "m", Pattern: `%REJECT|NODATA%`}})
+}
+
 // BenchmarkIngestedNoFilter is a group without filters, through the module.
 func BenchmarkIngestedNoFilter(b *testing.B) {
 	m := New(Config{}, nil, nil, nil, nil)

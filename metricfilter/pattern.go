@@ -25,7 +25,6 @@ package metricfilter
 
 import (
 	"fmt"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -82,12 +81,12 @@ type Pattern struct {
 // term is one word, phrase or regular expression of a terms pattern.
 type term struct {
 	text string
-	re   *regexp.Regexp
+	re   *rx
 }
 
 func (t *term) in(line string) bool {
 	if t.re != nil {
-		return t.re.MatchString(line)
+		return t.re.match(line)
 	}
 	return strings.Contains(line, t.text)
 }
@@ -120,7 +119,7 @@ type literal struct {
 	isNum   bool           // an unquoted number
 	glob    []string       // parts around '*' when the text has a wildcard
 	keyword string         // json: "true", "false", "null" when unquoted
-	re      *regexp.Regexp // %regex%: matched anywhere in the value
+	re      *rx      // %regex%: matched anywhere in the value
 }
 
 // Fields lists the named fields of a space-delimited pattern.
@@ -844,6 +843,9 @@ func (c *cond) required(out []string) []string {
 
 func (l *literal) required(out []string) []string {
 	if l.re != nil {
+		if len(l.re.anyOf) == 1 {
+			out = append(out, l.re.anyOf[0])
+		}
 		return out
 	}
 	if l.isNum && !l.quoted {

@@ -247,3 +247,48 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// TestRegexPrefilterKeepsAnswers: the substring prefilter of a regular
+// expression (every match contains one of its literals) never changes an
+// answer, on expressions of each shape it handles and on lines with and
+// without those literals.
+func TestRegexPrefilterKeepsAnswers(t *testing.T) {
+	exprs := []string{`REJECT|NODATA`, `^10\.0\.1[0-9]\.`, `ab+c`, `x{2,}y|z`, `a{0,3}b`, `[Ee]rror|[Ff]ail`,
+		`colou?r`, `^starting|^initializing|^shutting down`, `\d{1,3}\.\d{1,3}`, `abc|d*`, `.at$`}
+	lines := []string{"", "REJECT", "xNODATAy", "10.0.15.3", "10.0.1.3", "abbbc", "ac", "xxy", "z", "b", "aaab",
+		"Error", "fail", "colour", "color", "starting now", "now starting", "shutting down", "1.22", "hat", "hats", "d"}
+	for _, e := range exprs {
+		r, err := compileRegex(e)
+		if err != nil {
+			t.Fatalf("%s: %s", e, err.msg)
+		}
+		for _, l := range lines {
+			if got, want := r.match(l), r.re.MatchString(l); got != want {
+				t.Errorf("%%%s%% on %q: prefiltered %v, the expression says %v (prefilter %q, exact %v)", e, l, got, want, r.anyOf, r.exact)
+			}
+		}
+	}
+	if r, _ := compileRegex(`REJECT|NODATA`); len(r.anyOf) != 2 || !r.exact {
+		t.Errorf("REJECT|NODATA: prefilter %q exact %v, want both literals, exact", r.anyOf, r.exact)
+	}
+}
+
+// FuzzRegexPrefilter: whatever the expression, the prefiltered match
+// agrees with the expression, and a refused one says where.
+func FuzzRegexPrefilter(f *testing.F) {
+	for _, s := range []string{`REJECT|NODATA`, `^10\.0\.1[0-9]\.`, `a{,3}b|c+`, `[^]x]|\x3A`, `(a)`, `\b`} {
+		f.Add(s, "10.0.15.3 REJECT")
+	}
+	f.Fuzz(func(t *testing.T, expr, line string) {
+		r, err := compileRegex(expr)
+		if err != nil {
+			if err.at < 0 || err.at > len(expr) || err.msg == "" {
+				t.Fatalf("%q: error at %d: %q", expr, err.at, err.msg)
+			}
+			return
+		}
+		if got, want := r.match(line), r.re.MatchString(line); got != want {
+			t.Fatalf("%%%s%% on %q: prefiltered %v, expression %v (prefilter %q)", expr, line, got, want, r.anyOf)
+		}
+	})
+}

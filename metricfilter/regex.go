@@ -47,7 +47,7 @@ type regexErr struct {
 
 // compileRegex checks body (the text between the % signs) against the
 // documented rules and compiles it.
-func compileRegex(body string) (*regexp.Regexp, *regexErr) {
+func compileRegex(body string) (*rx, *regexErr) {
 	if body == "" {
 		return nil, &regexErr{0, "empty regular expression %%"}
 	}
@@ -107,7 +107,107 @@ func compileRegex(body string) (*regexp.Regexp, *regexErr) {
 	if err != nil {
 		return nil, &regexErr{0, "invalid regular expression: " + err.Error()}
 	}
-	return re, nil
+	simple := parsed.Simplify()
+	return &rx{re: re, anyOf: literalsOf(simple), exact: onlyLiterals(simple)}, nil
+}
+
+// rx is a compiled regular expression with a cheap prefilter: every match
+// contains one of anyOf (none: no prefilter). RE2 tries the expression at
+// every position of the text (%REJECT|NODATA% took 5 us on a 110-byte
+// record); a substring search rejects most records in tens of ns.
+type rx struct {
+	re    *regexp.Regexp
+	anyOf []string
+	exact bool // the expression is just anyOf (%REJECT|NODATA%)
+}
+
+func (r *rx) match(s string) bool {
+	if len(r.anyOf) > 0 {
+		found := false
+		for _, lit := range r.anyOf {
+			if strings.Contains(s, lit) {
+				found = true
+				break
+			}
+		}
+		if !found || r.exact {
+			return found
+		}
+	}
+	return r.re.MatchString(s)
+}
+
+// onlyLiterals tells whether re is a literal or an alternation of
+// literals, which its prefilter answers exactly.
+func onlyLiterals(re *syntax.Regexp) bool {
+	switch re.Op {
+	case syntax.OpLiteral:
+		return re.Flags&syntax.FoldCase == 0
+	case syntax.OpAlternate:
+		for _, sub := range re.Sub {
+			if !onlyLiterals(sub) {
+				return false
+			}
+		}
+		return len(re.Sub) <= maxAnyOf
+	}
+	return false
+}
+
+// maxAnyOf bounds a prefilter's alternatives (more cost more than the
+// expression saves).
+const maxAnyOf = 8
+
+// literalsOf returns strings one of which every match of re contains, or
+// nil when it cannot tell.
+func literalsOf(re *syntax.Regexp) []string {
+	switch re.Op {
+	case syntax.OpLiteral:
+		if re.Flags&syntax.FoldCase != 0 {
+			return nil
+		}
+		return []string{string(re.Rune)}
+	case syntax.OpCapture, syntax.OpPlus:
+		return literalsOf(re.Sub[0])
+	case syntax.OpRepeat:
+		if re.Min >= 1 {
+			return literalsOf(re.Sub[0])
+		}
+	case syntax.OpConcat:
+		// Any one part's literals will do: keep the part whose shortest
+		// literal is longest (the most selective).
+		var best []string
+		bestLen := 0
+		for _, sub := range re.Sub {
+			lits := literalsOf(sub)
+			if shortest := shortestLen(lits); shortest > bestLen {
+				best, bestLen = lits, shortest
+			}
+		}
+		return best
+	case syntax.OpAlternate:
+		var out []string
+		for _, sub := range re.Sub {
+			lits := literalsOf(sub)
+			if lits == nil || len(out)+len(lits) > maxAnyOf {
+				return nil
+			}
+			out = append(out, lits...)
+		}
+		return out
+	}
+	return nil
+}
+
+func shortestLen(lits []string) int {
+	if len(lits) == 0 {
+		return 0
+	}
+	n := len(lits[0])
+	for _, l := range lits[1:] {
+		n = min(n, len(l))
+	}
+	return n
 }
 
 // checkEscape validates the escape at body[i] (a backslash) and returns
