@@ -116,9 +116,9 @@ type literal struct {
 	text    string
 	quoted  bool
 	num     float64
-	isNum   bool           // an unquoted number
-	glob    []string       // parts around '*' when the text has a wildcard
-	keyword string         // json: "true", "false", "null" when unquoted
+	isNum   bool     // an unquoted number
+	glob    []string // parts around '*' when the text has a wildcard
+	keyword string   // json: "true", "false", "null" when unquoted
 	re      *rx      // %regex%: matched anywhere in the value
 }
 
