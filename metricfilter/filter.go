@@ -148,6 +148,9 @@ func newExtractor(pat *Pattern, src string, allowConst bool) (extractor, error) 
 		if err != nil {
 			return extractor{}, fmt.Errorf("%q: %v", src, err)
 		}
+		if s.wild {
+			return extractor{}, fmt.Errorf("%q: a wildcard selects any number of values; name one value", src)
+		}
 		return extractor{sel: &s}, nil
 	case strings.HasPrefix(src, "$"):
 		name := src[1:]

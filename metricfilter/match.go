@@ -378,23 +378,29 @@ func (l *literal) matchText(v string) bool {
 func (s *selector) lookup(doc any) (any, bool) {
 	cur := doc
 	for _, st := range s.steps {
-		if st.index < 0 {
-			m, ok := cur.(map[string]any)
-			if !ok {
-				return nil, false
-			}
-			if cur, ok = m[st.key]; !ok {
-				return nil, false
-			}
-			continue
-		}
-		a, ok := cur.([]any)
-		if !ok || st.index >= len(a) {
+		var ok bool
+		if cur, ok = st.into(cur); !ok {
 			return nil, false
 		}
-		cur = a[st.index]
 	}
 	return cur, true
+}
+
+// into takes one key or index step (not a wildcard).
+func (st *step) into(cur any) (any, bool) {
+	if st.index < 0 {
+		m, ok := cur.(map[string]any)
+		if !ok {
+			return nil, false
+		}
+		v, ok := m[st.key]
+		return v, ok
+	}
+	a, ok := cur.([]any)
+	if !ok || st.index >= len(a) {
+		return nil, false
+	}
+	return a[st.index], true
 }
 
 func (e *jsonExpr) eval(doc any) bool {
@@ -404,7 +410,19 @@ func (e *jsonExpr) eval(doc any) bool {
 	case "||":
 		return e.left.eval(doc) || e.right.eval(doc)
 	}
+	if e.sel.wild {
+		// Any selected value will do; NOT EXISTS: none selected.
+		if e.test == "notexists" {
+			return !e.sel.each(doc, func(any) bool { return true })
+		}
+		return e.sel.each(doc, func(v any) bool { return e.holds(v, true) })
+	}
 	v, ok := e.sel.lookup(doc)
+	return e.holds(v, ok)
+}
+
+// holds applies the test to a selected value (ok false: none there).
+func (e *jsonExpr) holds(v any, ok bool) bool {
 	switch e.test {
 	case "notexists":
 		return !ok
@@ -418,6 +436,39 @@ func (e *jsonExpr) eval(doc any) bool {
 		return false
 	}
 	return compareJSON(e.test, v, &e.lit)
+}
+
+// each calls fn with every value a wildcard selector selects until fn
+// returns true, and tells whether it did.
+func (s *selector) each(doc any, fn func(any) bool) bool {
+	return walkSteps(doc, s.steps, fn)
+}
+
+func walkSteps(cur any, steps []step, fn func(any) bool) bool {
+	for i, st := range steps {
+		if st.wild {
+			switch c := cur.(type) {
+			case map[string]any:
+				for _, v := range c {
+					if walkSteps(v, steps[i+1:], fn) {
+						return true
+					}
+				}
+			case []any:
+				for _, v := range c {
+					if walkSteps(v, steps[i+1:], fn) {
+						return true
+					}
+				}
+			}
+			return false
+		}
+		var ok bool
+		if cur, ok = st.into(cur); !ok {
+			return false
+		}
+	}
+	return fn(cur)
 }
 
 // compareJSON compares a JSON value: numbers numerically, strings as text

@@ -119,6 +119,7 @@ func TestCompileErrorsNameTheField(t *testing.T) {
 		{`metric_value: "$0": want a field position`, func(f *Filter) { f.MetricValue = "$0" }},
 		{`metric_value: "$1": want a field position`, func(f *Filter) { f.Pattern, f.MetricValue = "[]", "$1" }},
 		{`unit: "Byte" is not a CloudWatch unit`, func(f *Filter) { f.Unit = "Byte" }},
+		{`metric_value: "$.a[*]": a wildcard selects any number of values`, func(f *Filter) { f.Pattern, f.MetricValue = "{ $.a[*] = 1 }", "$.a[*]" }},
 	}
 	for _, c := range cases {
 		f := base()

@@ -139,6 +139,7 @@ type parser struct {
 	pos        int
 	regexes    int  // %...% read so far
 	limitRegex bool // at most maxRegexPerPattern (space-delimited and JSON)
+	wildcards  int  // JSON wildcard selectors read so far
 }
 
 func (p *parser) errAt(pos int, format string, args ...any) error {
@@ -600,12 +601,22 @@ type jsonExpr struct {
 type selector struct {
 	text  string
 	steps []step
+	wild  bool // has a * step: selects any number of values
 }
 
 type step struct {
 	key   string
-	index int // -1 for a key step
+	index int  // -1 for a key step
+	wild  bool // `.*` or `[*]`: every field of an object, every element of an array
 }
+
+// CloudWatch's limits on JSON wildcard selectors ("You can only use up to
+// one wildcard selector in a property selector, and up to three wildcard
+// selectors in a filter pattern with compound expressions").
+const (
+	maxWildPerSelector = 1
+	maxWildPerPattern  = 3
+)
 
 const maxDepth = 50
 
@@ -751,7 +762,8 @@ func (p *parser) word() string {
 	return p.src[start:p.pos]
 }
 
-// selector parses $.a.b[0].c (also $ alone: the whole document).
+// selector parses $.a.b[0].c, with wildcards $.* and $.a[*] and keys in
+// brackets $.['cluster.name'] (also $ alone: the whole document).
 func (p *parser) selector() (selector, error) {
 	p.skipSpace()
 	start := p.pos
@@ -761,8 +773,27 @@ func (p *parser) selector() (selector, error) {
 	p.pos++
 	var s selector
 	for {
-		switch p.peek() {
-		case '.':
+		at := p.pos
+		switch {
+		case p.consume(".*"), p.consume("[*]"):
+			if s.wild {
+				return s, p.errAt(at, "at most %d wildcard in a selector (CloudWatch's limit)", maxWildPerSelector)
+			}
+			p.wildcards++
+			if p.wildcards > maxWildPerPattern {
+				return s, p.errAt(at, "more than %d wildcard selectors in one pattern (CloudWatch's limit)", maxWildPerPattern)
+			}
+			s.wild = true
+			s.steps = append(s.steps, step{index: -1, wild: true})
+		case p.consume(".['"), p.consume("['"):
+			// A key with a period (or any character but ') in brackets.
+			end := strings.Index(p.src[p.pos:], "']")
+			if end <= 0 {
+				return s, p.errAt(at, "want a key and '] after [' (as in $.['cluster.name'])")
+			}
+			s.steps = append(s.steps, step{key: p.src[p.pos : p.pos+end], index: -1})
+			p.pos += end + 2
+		case p.peek() == '.':
 			p.pos++
 			kstart := p.pos
 			for !p.eof() && (isIdentByte(p.peek(), false) || p.peek() >= 0x80 || p.peek() == '@' || p.peek() == ':') {
@@ -772,7 +803,7 @@ func (p *parser) selector() (selector, error) {
 				return s, p.errAt(p.pos, "want a key after '.', found %s", p.found())
 			}
 			s.steps = append(s.steps, step{key: p.src[kstart:p.pos], index: -1})
-		case '[':
+		case p.peek() == '[':
 			p.pos++
 			istart := p.pos
 			for !p.eof() && p.peek() >= '0' && p.peek() <= '9' {

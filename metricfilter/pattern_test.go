@@ -125,6 +125,17 @@ func TestMatch(t *testing.T) {
 		{`?%^WARN% ?%^ERROR%`, "ERROR x", true},
 		{`?%^WARN% ?%^ERROR%`, "INFO ERROR", false},
 		{`50%`, "at 50% load", true}, // not a regex: no opening %
+		// wildcard selectors: any selected value; NOT EXISTS: none
+		{`{ $.users[*].id = 3 }`, `{"users":[{"id":2},{"id":3}]}`, true},
+		{`{ $.users[*].id = 4 }`, `{"users":[{"id":2},{"id":3}]}`, false},
+		{`{ $.users[*].id != 2 }`, `{"users":[{"id":2},{"id":3}]}`, true},
+		{`{ $.users[*].id > 2 }`, `{"users":[{"id":1},{"id":2}]}`, false},
+		{`{ $.users[*].x NOT EXISTS }`, `{"users":[{"id":2}]}`, true},
+		{`{ $.users[*].id NOT EXISTS }`, `{"users":[{"id":2}]}`, false},
+		{`{ $.* IS NULL }`, `{"a":1,"b":null}`, true},
+		{`{ $.* IS TRUE }`, `{"a":1,"b":null}`, false},
+		{`{ $.['a.b'] = 1 && $.a.b = 2 }`, `{"a.b":1,"a":{"b":2}}`, true},
+		{`{ $['a b'] = 1 }`, `{"a b":1}`, true},
 	}
 	var r Record
 	for _, c := range cases {
@@ -189,6 +200,8 @@ func TestParseErrorsHaveColumns(t *testing.T) {
 		{`{ $.a = 1 } extra`, "column 13: unexpected 'e' after the closing }"},
 		{`{ $.a = 1 & $.b = 2 }`, "column 11: want &&, || or }, found '&'"},
 		{`{ $.a < "x" }`, `column 7: < needs a number, found "x"`},
+		{`{ $.[' = 1 }`, `column 4: want a key and '] after ['`},
+		{`{ $.a[*][*] = 1 }`, `column 9: at most 1 wildcard in a selector`},
 	}
 	for _, c := range cases {
 		_, err := Parse(c.pattern)
@@ -216,7 +229,7 @@ func FuzzParse(f *testing.F) {
 		`{ ($.a = "x*" || $.b[0] > 5) && $.c IS NULL && $.d NOT EXISTS }`, `{ $.a = }`, `[a,`, `"\"`,
 		`[]`, `[..., request=*.html*, status_code=4*,]`, `[ip, user, ..., status_code = 4* && bytes > 1000]`,
 		`[a, b=1 || c=2 && b!=3, ...]`, `%^[hc]at|\d{1,3}\.\x3A%`, `[ip=%127\.0\.0\.[1-9]%, ...]`,
-		`{ $.eventType = %Trail% || $.n != %^4% }`, `ERROR %a{,2}b% -%[^x]%`, `%(a)%`, `%a\%`} {
+		`{ $.eventType = %Trail% || $.n != %^4% }`, `{ $.a[*].b = 1 && $.* NOT EXISTS && $.['c.d'] IS NULL }`, `ERROR %a{,2}b% -%[^x]%`, `%(a)%`, `%a\%`} {
 		f.Add(s, sshReject)
 	}
 	f.Fuzz(func(t *testing.T, pattern, line string) {
