@@ -56,11 +56,13 @@ func TestManyEllipsisPatternBounded(t *testing.T) {
 	for i := 0; i < 20000; i++ {
 		var slots []string
 		for n := rng.Intn(7); len(slots) <= n; {
-			switch rng.Intn(4) {
+			switch rng.Intn(5) {
 			case 0:
 				slots = append(slots, "...")
 			case 1:
 				slots = append(slots, fmt.Sprintf("f%d", len(slots)))
+			case 2: // a condition over this field and the next
+				slots = append(slots, fmt.Sprintf("f%d=%c && g%d=%c", len(slots), 'A'+rng.Intn(2), len(slots), 'A'+rng.Intn(2)))
 			default:
 				slots = append(slots, fmt.Sprintf("f%d=%c", len(slots), 'A'+rng.Intn(2)))
 			}
@@ -108,7 +110,7 @@ func alignAll(p *Pattern, fs []string) (bool, []int) {
 			}
 			return false
 		}
-		if fi >= len(fs) || !p.fields[si].matches(fs[fi]) {
+		if fi >= len(fs) || !p.fields[si].matches(fs[fi:]) {
 			return false
 		}
 		bind[si] = fi

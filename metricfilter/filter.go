@@ -35,7 +35,10 @@ type Filter struct {
 	DefaultValue *float64 `json:"default_value,omitempty"`
 	// Dimensions maps a dimension name to a field ("$srcaddr" or "$.user").
 	Dimensions map[string]string `json:"dimensions,omitempty"`
-	Created    time.Time         `json:"created,omitzero"`
+	// Unit is the metric's CloudWatch unit (Units); empty means "None", as
+	// in CloudWatch.
+	Unit    string    `json:"unit,omitempty"`
+	Created time.Time `json:"created,omitzero"`
 }
 
 // ErrInvalid marks a filter that cannot be accepted; the message names the
@@ -68,10 +71,11 @@ type dimExtractor struct {
 }
 
 // extractor reads a value from a matched record: a constant, a named
-// space-delimited field or a JSON selector.
+// space-delimited field, a field position ($7) or a JSON selector.
 type extractor struct {
 	constant float64
 	field    string    // space-delimited field name
+	pos      int       // space-delimited field position, 1-based
 	sel      *selector // JSON selector
 }
 
@@ -93,6 +97,11 @@ func Compile(f Filter) (*Compiled, error) {
 	if !metricPattern.MatchString(f.MetricName) {
 		return nil, invalid("metric_name", "%q must be 1-255 characters of a-z, A-Z, 0-9, '_', '.', '-'", f.MetricName)
 	}
+	unit, ok := CanonicalUnit(f.Unit)
+	if !ok {
+		return nil, invalid("unit", "%q is not a CloudWatch unit (one of %s)", f.Unit, strings.Join(Units, ", "))
+	}
+	f.Unit = unit
 	pat, err := Parse(f.Pattern)
 	if err != nil {
 		return nil, fmt.Errorf("%w: pattern: %w", ErrInvalid, err)
@@ -139,11 +148,21 @@ func newExtractor(pat *Pattern, src string, allowConst bool) (extractor, error) 
 		if err != nil {
 			return extractor{}, fmt.Errorf("%q: %v", src, err)
 		}
+		if s.wild {
+			return extractor{}, fmt.Errorf("%q: a wildcard selects any number of values; name one value", src)
+		}
 		return extractor{sel: &s}, nil
 	case strings.HasPrefix(src, "$"):
 		name := src[1:]
 		if pat.Kind != KindSpace {
 			return extractor{}, fmt.Errorf("%q names a field, which needs a space-delimited pattern [...]", src)
+		}
+		if n, err := strconv.Atoi(name); err == nil && name[0] != '+' && name[0] != '-' {
+			// $7: the event's 7th field, as CloudWatch numbers them.
+			if n < 1 || n > maxPosition || pat.matchAll {
+				return extractor{}, fmt.Errorf("%q: want a field position $1..$%d of a pattern that names fields", src, maxPosition)
+			}
+			return extractor{pos: n}, nil
 		}
 		if _, ok := pat.fieldByID[name]; !ok {
 			return extractor{}, fmt.Errorf("%q is not a named field of the pattern (fields: %s)", src, strings.Join(pat.Fields(), ", "))
@@ -160,11 +179,16 @@ func newExtractor(pat *Pattern, src string, allowConst bool) (extractor, error) 
 	return extractor{constant: v}, nil
 }
 
+// maxPosition bounds a $N field position.
+const maxPosition = 10000
+
 // text returns the extractor's value as text (dimension values).
 func (c *Compiled) text(ex *extractor, r *Record) (string, bool) {
 	switch {
 	case ex.field != "":
 		return c.pattern.Field(r, ex.field)
+	case ex.pos > 0:
+		return c.pattern.Position(r, ex.pos)
 	case ex.sel != nil:
 		doc, _ := r.JSON()
 		v, ok := ex.sel.lookup(doc)
@@ -180,8 +204,8 @@ func (c *Compiled) text(ex *extractor, r *Record) (string, bool) {
 // number returns the extractor's value as a number (metric values).
 func (c *Compiled) number(ex *extractor, r *Record) (float64, bool) {
 	switch {
-	case ex.field != "":
-		s, ok := c.pattern.Field(r, ex.field)
+	case ex.field != "", ex.pos > 0:
+		s, ok := c.text(ex, r)
 		if !ok {
 			return 0, false
 		}

@@ -126,21 +126,21 @@ func (p *Pattern) prefilter(line string) bool {
 }
 
 func (p *Pattern) matchTerms(line string) bool {
-	for _, t := range p.required {
-		if !strings.Contains(line, t) {
+	for i := range p.required {
+		if !p.required[i].in(line) {
 			return false
 		}
 	}
-	for _, t := range p.excluded {
-		if strings.Contains(line, t) {
+	for i := range p.excluded {
+		if p.excluded[i].in(line) {
 			return false
 		}
 	}
 	if len(p.optional) == 0 {
 		return true
 	}
-	for _, t := range p.optional {
-		if strings.Contains(line, t) {
+	for i := range p.optional {
+		if p.optional[i].in(line) {
 			return true
 		}
 	}
@@ -156,8 +156,43 @@ func (p *Pattern) Field(r *Record, name string) (string, bool) {
 	return r.fields[r.bind[i]], true
 }
 
+// Position returns the n-th field (1-based) of the event the last
+// space-delimited match split: CloudWatch's $n.
+func (p *Pattern) Position(r *Record, n int) (string, bool) {
+	if r.boundTo != p || n < 1 || n > len(r.fields) {
+		return "", false
+	}
+	return r.fields[n-1], true
+}
+
+// Unnamed lists the 1-based positions of the last space-delimited match's
+// fields that no named field took (those covered by `...` or a trailing
+// comma): CloudWatch returns them as $1..$N among the extracted values.
+func (p *Pattern) Unnamed(r *Record) []int {
+	if r.boundTo != p || p.matchAll {
+		return nil
+	}
+	named := make([]bool, len(r.fields))
+	for si := range p.fields {
+		if p.fields[si].name != "" && r.bind[si] >= 0 && r.bind[si] < len(named) {
+			named[r.bind[si]] = true
+		}
+	}
+	var out []int
+	for i, isNamed := range named {
+		if !isNamed {
+			out = append(out, i+1)
+		}
+	}
+	return out
+}
+
 func (p *Pattern) matchSpace(r *Record) bool {
 	r.boundTo = nil
+	if p.matchAll {
+		r.boundTo = p
+		return true
+	}
 	if p.matchSlots(r) {
 		r.boundTo = p
 		return true
@@ -176,7 +211,7 @@ func (p *Pattern) matchSlots(r *Record) bool {
 			return false
 		}
 		for i := range p.fields {
-			if !p.fields[i].matches(fs[i]) {
+			if !p.fields[i].matches(fs[i:]) {
 				return false
 			}
 			r.bind[i] = i
@@ -244,7 +279,7 @@ func (p *Pattern) matchEllipses(r *Record, fs []string) bool {
 func (p *Pattern) matchRun(r *Record, fs []string, from, to, at int) bool {
 	for si := from; si < to; si++ {
 		r.work++
-		if !p.fields[si].matches(fs[at+si-from]) {
+		if !p.fields[si].matches(fs[at+si-from : at+to-from]) {
 			return false
 		}
 		r.bind[si] = at + si - from
@@ -252,18 +287,23 @@ func (p *Pattern) matchRun(r *Record, fs []string, from, to, at int) bool {
 	return true
 }
 
-func (f *fieldPat) matches(v string) bool {
-	return f.cond == nil || f.cond.eval(v)
+// matches tests the slot's condition on fs, the event's fields from the
+// slot's own on (a condition may test the fields that follow it).
+func (f *fieldPat) matches(fs []string) bool {
+	return f.cond == nil || f.cond.eval(fs)
 }
 
-func (c *cond) eval(v string) bool {
+func (c *cond) eval(fs []string) bool {
 	switch c.op {
 	case "&&":
-		return c.left.eval(v) && c.right.eval(v)
+		return c.left.eval(fs) && c.right.eval(fs)
 	case "||":
-		return c.left.eval(v) || c.right.eval(v)
+		return c.left.eval(fs) || c.right.eval(fs)
 	}
-	return compareString(c.op, v, &c.lit)
+	if c.off >= len(fs) {
+		return false
+	}
+	return compareString(c.op, fs[c.off], &c.lit)
 }
 
 // compareString applies op to a field's text.
@@ -308,8 +348,11 @@ func compareNum(op string, a, b float64) bool {
 }
 
 // matchText compares v with the literal, '*' matching any run of
-// characters.
+// characters; a regular expression matches anywhere in v.
 func (l *literal) matchText(v string) bool {
+	if l.re != nil {
+		return l.re.match(v)
+	}
 	if l.glob == nil {
 		return v == l.text
 	}
@@ -335,23 +378,29 @@ func (l *literal) matchText(v string) bool {
 func (s *selector) lookup(doc any) (any, bool) {
 	cur := doc
 	for _, st := range s.steps {
-		if st.index < 0 {
-			m, ok := cur.(map[string]any)
-			if !ok {
-				return nil, false
-			}
-			if cur, ok = m[st.key]; !ok {
-				return nil, false
-			}
-			continue
-		}
-		a, ok := cur.([]any)
-		if !ok || st.index >= len(a) {
+		var ok bool
+		if cur, ok = st.into(cur); !ok {
 			return nil, false
 		}
-		cur = a[st.index]
 	}
 	return cur, true
+}
+
+// into takes one key or index step (not a wildcard).
+func (st *step) into(cur any) (any, bool) {
+	if st.index < 0 {
+		m, ok := cur.(map[string]any)
+		if !ok {
+			return nil, false
+		}
+		v, ok := m[st.key]
+		return v, ok
+	}
+	a, ok := cur.([]any)
+	if !ok || st.index >= len(a) {
+		return nil, false
+	}
+	return a[st.index], true
 }
 
 func (e *jsonExpr) eval(doc any) bool {
@@ -361,7 +410,19 @@ func (e *jsonExpr) eval(doc any) bool {
 	case "||":
 		return e.left.eval(doc) || e.right.eval(doc)
 	}
+	if e.sel.wild {
+		// Any selected value will do; NOT EXISTS: none selected.
+		if e.test == "notexists" {
+			return !e.sel.each(doc, func(any) bool { return true })
+		}
+		return e.sel.each(doc, func(v any) bool { return e.holds(v, true) })
+	}
 	v, ok := e.sel.lookup(doc)
+	return e.holds(v, ok)
+}
+
+// holds applies the test to a selected value (ok false: none there).
+func (e *jsonExpr) holds(v any, ok bool) bool {
 	switch e.test {
 	case "notexists":
 		return !ok
@@ -375,6 +436,39 @@ func (e *jsonExpr) eval(doc any) bool {
 		return false
 	}
 	return compareJSON(e.test, v, &e.lit)
+}
+
+// each calls fn with every value a wildcard selector selects until fn
+// returns true, and tells whether it did.
+func (s *selector) each(doc any, fn func(any) bool) bool {
+	return walkSteps(doc, s.steps, fn)
+}
+
+func walkSteps(cur any, steps []step, fn func(any) bool) bool {
+	for i, st := range steps {
+		if st.wild {
+			switch c := cur.(type) {
+			case map[string]any:
+				for _, v := range c {
+					if walkSteps(v, steps[i+1:], fn) {
+						return true
+					}
+				}
+			case []any:
+				for _, v := range c {
+					if walkSteps(v, steps[i+1:], fn) {
+						return true
+					}
+				}
+			}
+			return false
+		}
+		var ok bool
+		if cur, ok = st.into(cur); !ok {
+			return false
+		}
+	}
+	return fn(cur)
 }
 
 // compareJSON compares a JSON value: numbers numerically, strings as text

@@ -412,6 +412,9 @@ func (m *Module) Put(ctx context.Context, f Filter) (Filter, bool, error) {
 	if m.tables == nil {
 		return Filter{}, false, errors.New("metric filters not started")
 	}
+	if err := checkRegexQuota(m.byGroup[f.Group], c); err != nil {
+		return Filter{}, false, err
+	}
 	def, _ := json.Marshal(c.Filter)
 	if _, err := m.tables.ExecContext(ctx, `INSERT OR REPLACE INTO metric_filters VALUES (?, ?, ?)`, f.Group, f.Name, string(def)); err != nil {
 		return Filter{}, false, fmt.Errorf("save metric filter %s/%s: %w", f.Group, f.Name, err)

@@ -116,6 +116,10 @@ func TestCompileErrorsNameTheField(t *testing.T) {
 			f.DefaultValue = &one
 		}},
 		{"metric_value: \"$x\" names a field", func(f *Filter) { f.Pattern, f.MetricValue = "ERROR", "$x" }},
+		{`metric_value: "$0": want a field position`, func(f *Filter) { f.MetricValue = "$0" }},
+		{`metric_value: "$1": want a field position`, func(f *Filter) { f.Pattern, f.MetricValue = "[]", "$1" }},
+		{`unit: "Byte" is not a CloudWatch unit`, func(f *Filter) { f.Unit = "Byte" }},
+		{`metric_value: "$.a[*]": a wildcard selects any number of values`, func(f *Filter) { f.Pattern, f.MetricValue = "{ $.a[*] = 1 }", "$.a[*]" }},
 	}
 	for _, c := range cases {
 		f := base()
@@ -393,6 +397,20 @@ func BenchmarkIngestedTerm(b *testing.B) {
 func BenchmarkIngestedBytesBySource(b *testing.B) {
 	benchmarkIngested(b, []Filter{{Group: "g", Name: "f", MetricName: "m", Pattern: reject22, MetricValue: "$bytes",
 		Dimensions: map[string]string{"src": "$source"}}})
+}
+
+// BenchmarkIngestedRegexField is a space-delimited pattern whose source
+// address is a regular expression and whose action is a cross-field
+// condition (no = literal to prefilter on: every record is split).
+func BenchmarkIngestedRegexField(b *testing.B) {
+	benchmarkIngested(b, []Filter{{Group: "g", Name: "f", MetricName: "m",
+		Pattern: `[v, acct, eni, src=%^10\.0\.1[0-9]\.%, dst, sp, dp, proto, packets, bytes, start, end, action!=ACCEPT && status=OK]`}})
+}
+
+// BenchmarkIngestedRegexTerm is a term pattern that is one regular
+// expression, tried on the whole record.
+func BenchmarkIngestedRegexTerm(b *testing.B) {
+	benchmarkIngested(b, []Filter{{Group: "g", Name: "f", MetricName: "m", Pattern: `%REJECT|NODATA%`}})
 }
 
 // BenchmarkIngestedNoFilter is a group without filters, through the module.

@@ -5,16 +5,22 @@
 //
 // Pattern grammar (one of three forms, chosen by the first character):
 //
-//	terms:  ERROR "exact phrase" ?either ?or -excluded
-//	        every plain term must occur, at least one ?term (if any), no -term;
-//	        terms are case-sensitive substrings; the empty pattern matches everything
-//	space:  [name, name=value, name!="x*", n>1000, n<=5, ..., a=1 || a=2, ...]
+//	terms:  ERROR "exact phrase" ?either ?or -excluded %regex%
+//	        every plain term must occur and no -term; ?terms count only in a
+//	        pattern of nothing but ?terms (one of them must occur); terms
+//	        are case-sensitive substrings; the empty pattern and " " match
+//	        everything
+//	space:  [name, name=value, name!="x*", n>1000, n<=5, ..., a=1 || a=2, ip=%^10\.%,]
 //	        the record is split on spaces ("..." and [...] are one field);
 //	        `...` stands for any number of fields; `*` in a value is a wildcard;
 //	        < <= > >= compare numbers; = and != compare numbers when the value
-//	        is an unquoted number, strings otherwise
+//	        is an unquoted number, strings otherwise; a condition may name
+//	        the fields that follow (status=4* && bytes>1000 is two fields);
+//	        a trailing comma is one more unnamed field; [] matches everything
 //	json:   { $.a.b = "x*" && ($.n > 5 || $.list[0] != 3) && $.c IS NULL && $.d NOT EXISTS }
 //	        also IS TRUE / IS FALSE; a comparison on a missing field is false
+//
+// A value written %...% is a regular expression (see regex.go).
 package metricfilter
 
 import (
@@ -53,12 +59,15 @@ type Pattern struct {
 	Kind   Kind
 
 	// terms
-	required, optional, excluded []string
+	required, optional, excluded []term
 
 	// space-delimited
 	fields    []fieldPat
 	ellipses  int
 	fieldByID map[string]int // named field -> index in fields
+	matchAll  bool           // `[]`
+
+	regexes int // %...% regular expressions in the pattern
 
 	// json
 	expr jsonExpr
@@ -69,17 +78,36 @@ type Pattern struct {
 	mustContain []string
 }
 
-// fieldPat is one slot of a space-delimited pattern.
+// term is one word, phrase or regular expression of a terms pattern.
+type term struct {
+	text string
+	re   *rx
+}
+
+func (t *term) in(line string) bool {
+	if t.re != nil {
+		return t.re.match(line)
+	}
+	return strings.Contains(line, t.text)
+}
+
+// fieldPat is one field position of a space-delimited pattern: a `...`,
+// a named field, or the unnamed field of a trailing comma. A condition
+// naming several fields (status=4* && bytes>1000) makes one fieldPat per
+// field; the first holds the condition, whose leaves say which of the
+// group's fields they test.
 type fieldPat struct {
-	name     string // empty for `...`
+	name     string // empty for `...` and a trailing comma's field
 	ellipsis bool
 	cond     *cond // nil: any value
 }
 
-// cond is a condition tree over one value (a field or a JSON selector).
+// cond is a condition tree over a field group (space-delimited) or one
+// JSON selector.
 type cond struct {
 	op          string // "=", "!=", "<", "<=", ">", ">=", "&&", "||"
 	left, right *cond  // for && and ||
+	off         int    // the field this leaf tests: 0 the slot's own, 1 the next...
 	lit         literal
 }
 
@@ -91,6 +119,7 @@ type literal struct {
 	isNum   bool     // an unquoted number
 	glob    []string // parts around '*' when the text has a wildcard
 	keyword string   // json: "true", "false", "null" when unquoted
+	re      *rx      // %regex%: matched anywhere in the value
 }
 
 // Fields lists the named fields of a space-delimited pattern.
@@ -106,8 +135,11 @@ func (p *Pattern) Fields() []string {
 
 // parser is a recursive-descent parser over the pattern text.
 type parser struct {
-	src string
-	pos int
+	src        string
+	pos        int
+	regexes    int  // %...% read so far
+	limitRegex bool // at most maxRegexPerPattern (space-delimited and JSON)
+	wildcards  int  // JSON wildcard selectors read so far
 }
 
 func (p *parser) errAt(pos int, format string, args ...any) error {
@@ -157,9 +189,11 @@ func Parse(src string) (*Pattern, error) {
 	switch p.peek() {
 	case '[':
 		pat.Kind = KindSpace
+		p.limitRegex = true
 		err = p.parseSpace(pat)
 	case '{':
 		pat.Kind = KindJSON
+		p.limitRegex = true
 		pat.expr, err = p.parseJSON()
 	default:
 		pat.Kind = KindTerms
@@ -168,6 +202,7 @@ func Parse(src string) (*Pattern, error) {
 	if err != nil {
 		return nil, err
 	}
+	pat.regexes = p.regexes
 	pat.mustContain = requiredSubstrings(pat)
 	return pat, nil
 }
@@ -178,7 +213,7 @@ func (p *parser) parseTerms(pat *Pattern) error {
 	for {
 		p.skipSpace()
 		if p.eof() {
-			return nil
+			break
 		}
 		start := p.pos
 		mod := byte(0)
@@ -186,31 +221,53 @@ func (p *parser) parseTerms(pat *Pattern) error {
 			mod = c
 			p.pos++
 		}
-		var text string
-		if p.peek() == '"' {
+		var t term
+		switch p.peek() {
+		case '"':
 			s, err := p.quoted()
 			if err != nil {
 				return err
 			}
-			text = s
-		} else {
+			t.text = s
+			if strings.TrimSpace(s) == "" && mod == 0 {
+				// " " matches every event (CloudWatch's "Match
+				// everything" example): a blank phrase asks nothing.
+				continue
+			}
+		case '%':
+			lit, err := p.regex()
+			if err != nil {
+				return err
+			}
+			if !p.eof() && !isSpace(p.peek()) {
+				return p.errAt(p.pos, "want a space after the regular expression, found %s", p.found())
+			}
+			t.text, t.re = lit.text, lit.re
+		default:
 			for !p.eof() && !isSpace(p.peek()) && p.peek() != '"' {
 				p.pos++
 			}
-			text = p.src[start+boolInt(mod != 0) : p.pos]
+			t.text = p.src[start+boolInt(mod != 0) : p.pos]
 		}
-		if text == "" {
+		if t.text == "" || strings.TrimSpace(t.text) == "" {
 			return p.errAt(start, "empty term after %q", string(mod))
 		}
 		switch mod {
 		case '?':
-			pat.optional = append(pat.optional, text)
+			pat.optional = append(pat.optional, t)
 		case '-':
-			pat.excluded = append(pat.excluded, text)
+			pat.excluded = append(pat.excluded, t)
 		default:
-			pat.required = append(pat.required, text)
+			pat.required = append(pat.required, t)
 		}
 	}
+	// "If you combine ? with other filter patterns, all question mark
+	// terms will be ignored" (CloudWatch Logs User Guide, matching terms
+	// in unstructured log events).
+	if len(pat.required) > 0 || len(pat.excluded) > 0 {
+		pat.optional = nil
+	}
+	return nil
 }
 
 func boolInt(b bool) int {
@@ -252,6 +309,13 @@ func (p *parser) parseSpace(pat *Pattern) error {
 	open := p.pos
 	p.pos++ // [
 	pat.fieldByID = map[string]int{}
+	p.skipSpace()
+	if p.peek() == ']' {
+		// `[]` names no field and matches every event.
+		pat.matchAll = true
+		p.pos++
+		return p.closeSpace()
+	}
 	for {
 		p.skipSpace()
 		if p.eof() {
@@ -260,48 +324,29 @@ func (p *parser) parseSpace(pat *Pattern) error {
 		if len(pat.fields) >= maxFields {
 			return p.errAt(p.pos, "more than %d fields", maxFields)
 		}
-		fstart := p.pos
-		var f fieldPat
-		if p.consume("...") {
-			f.ellipsis = true
+		switch {
+		case p.consume("..."):
+			pat.fields = append(pat.fields, fieldPat{ellipsis: true})
 			pat.ellipses++
-		} else {
-			name := p.ident()
-			if name == "" {
-				if p.peek() == ']' && len(pat.fields) == 0 {
-					return p.errAt(p.pos, "empty field list: name at least one field")
-				}
-				return p.errAt(p.pos, "want a field name or ..., found %s", p.found())
+		case p.peek() == ']':
+			// A trailing comma, as in CloudWatch's own example
+			// [..., request=*.html*, status_code=4*,]: one more field,
+			// unnamed (its value is extracted as $N).
+			pat.fields = append(pat.fields, fieldPat{})
+			p.pos++
+			return p.closeSpace()
+		default:
+			if err := p.namedSlot(pat); err != nil {
+				return err
 			}
-			if _, dup := pat.fieldByID[name]; dup {
-				return p.errAt(fstart, "field %q named twice", name)
-			}
-			f.name = name
-			p.skipSpace()
-			if p.eof() {
-				return p.errAt(open, "missing ] to close the field list")
-			}
-			if c := p.peek(); c != ',' && c != ']' {
-				cd, err := p.spaceCond(name)
-				if err != nil {
-					return err
-				}
-				f.cond = cd
-			}
-			pat.fieldByID[name] = len(pat.fields)
 		}
-		pat.fields = append(pat.fields, f)
 		p.skipSpace()
 		switch p.peek() {
 		case ',':
 			p.pos++
 		case ']':
 			p.pos++
-			p.skipSpace()
-			if !p.eof() {
-				return p.errAt(p.pos, "unexpected %s after the closing ]", p.found())
-			}
-			return nil
+			return p.closeSpace()
 		default:
 			if p.eof() {
 				return p.errAt(open, "missing ] to close the field list")
@@ -309,6 +354,136 @@ func (p *parser) parseSpace(pat *Pattern) error {
 			return p.errAt(p.pos, "want , or ] after field, found %s", p.found())
 		}
 	}
+}
+
+// closeSpace checks that nothing follows the closing ].
+func (p *parser) closeSpace() error {
+	p.skipSpace()
+	if !p.eof() {
+		return p.errAt(p.pos, "unexpected %s after the closing ]", p.found())
+	}
+	return nil
+}
+
+// namedSlot parses `name [condition]`. The condition may name fields
+// that follow this one (status_code = 4* && bytes > 1000 is the fields
+// status_code and bytes, in that order), as CloudWatch's example
+// [ip, user, username, timestamp, request, status_code = 4* && bytes > 1000]
+// does for seven-field events.
+func (p *parser) namedSlot(pat *Pattern) error {
+	fstart := p.pos
+	name := p.ident()
+	if name == "" {
+		return p.errAt(p.pos, "want a field name or ..., found %s", p.found())
+	}
+	if _, dup := pat.fieldByID[name]; dup {
+		return p.errAt(fstart, "field %q named twice", name)
+	}
+	g := &slotGroup{pat: pat, base: len(pat.fields), names: []string{name}}
+	pat.fieldByID[name] = g.base
+	p.skipSpace()
+	var cd *cond
+	if c := p.peek(); c != ',' && c != ']' && !p.eof() {
+		var err error
+		if cd, err = p.slotOr(g, true); err != nil {
+			return err
+		}
+	}
+	for i, n := range g.names {
+		f := fieldPat{name: n}
+		if i == 0 {
+			f.cond = cd
+		}
+		pat.fields = append(pat.fields, f)
+	}
+	return nil
+}
+
+// slotGroup is the fields one slot's condition names.
+type slotGroup struct {
+	pat   *Pattern
+	base  int // index of the first in pat.fields
+	names []string
+}
+
+// field resolves a name used in the condition to its offset in the group,
+// adding it as the next field when it is new.
+func (p *parser) groupField(g *slotGroup, at int, name string) (int, error) {
+	for i, n := range g.names {
+		if n == name {
+			return i, nil
+		}
+	}
+	if _, dup := g.pat.fieldByID[name]; dup {
+		return 0, p.errAt(at, "field %q is declared before this one: a condition can name only its own field and new fields that follow it", name)
+	}
+	if g.base+len(g.names) >= maxFields {
+		return 0, p.errAt(at, "more than %d fields", maxFields)
+	}
+	g.pat.fieldByID[name] = g.base + len(g.names)
+	g.names = append(g.names, name)
+	return len(g.names) - 1, nil
+}
+
+// slotOr parses cmp { && cmp } { || cmp { && cmp } } (&& binds tighter).
+func (p *parser) slotOr(g *slotGroup, first bool) (*cond, error) {
+	left, err := p.slotAnd(g, first)
+	if err != nil {
+		return nil, err
+	}
+	for {
+		p.skipSpace()
+		if !p.consume("||") {
+			return left, nil
+		}
+		right, err := p.slotAnd(g, false)
+		if err != nil {
+			return nil, err
+		}
+		left = &cond{op: "||", left: left, right: right}
+	}
+}
+
+func (p *parser) slotAnd(g *slotGroup, first bool) (*cond, error) {
+	left, err := p.slotCmp(g, first)
+	if err != nil {
+		return nil, err
+	}
+	for {
+		p.skipSpace()
+		if !p.consume("&&") {
+			return left, nil
+		}
+		right, err := p.slotCmp(g, false)
+		if err != nil {
+			return nil, err
+		}
+		left = &cond{op: "&&", left: left, right: right}
+	}
+}
+
+// slotCmp parses `[name] op value`; the name is already read for the
+// slot's first comparison.
+func (p *parser) slotCmp(g *slotGroup, first bool) (*cond, error) {
+	off := 0
+	if !first {
+		p.skipSpace()
+		at := p.pos
+		name := p.ident()
+		if name == "" {
+			return nil, p.errAt(at, "want a field name after && or ||, found %s", p.found())
+		}
+		var err error
+		if off, err = p.groupField(g, at, name); err != nil {
+			return nil, err
+		}
+	}
+	c, err := p.spaceCmp()
+	if err != nil {
+		return nil, err
+	}
+	c.off = off
+	return c, nil
 }
 
 func (p *parser) found() string {
@@ -329,55 +504,6 @@ func (p *parser) ident() string {
 		p.pos++
 	}
 	return p.src[start:p.pos]
-}
-
-// spaceCond parses `op value` and any `&& name op value` / `|| ...` that
-// follow (the name repeated, as CloudWatch writes it; && binds tighter).
-func (p *parser) spaceCond(name string) (*cond, error) {
-	first, err := p.spaceCmp()
-	if err != nil {
-		return nil, err
-	}
-	var terms []*cond // || of && chains
-	cur := first
-	for {
-		p.skipSpace()
-		var op string
-		switch {
-		case p.consume("&&"):
-			op = "&&"
-		case p.consume("||"):
-			op = "||"
-		default:
-			return orAll(append(terms, cur)), nil
-		}
-		p.skipSpace()
-		at := p.pos
-		if n := p.ident(); n != name {
-			if n == "" {
-				return nil, p.errAt(at, "want the field name %q after %s, found %s", name, op, p.found())
-			}
-			return nil, p.errAt(at, "a condition after %s must be on the same field %q, not %q", op, name, n)
-		}
-		next, err := p.spaceCmp()
-		if err != nil {
-			return nil, err
-		}
-		if op == "&&" {
-			cur = &cond{op: "&&", left: cur, right: next}
-		} else {
-			terms = append(terms, cur)
-			cur = next
-		}
-	}
-}
-
-func orAll(cs []*cond) *cond {
-	out := cs[0]
-	for _, c := range cs[1:] {
-		out = &cond{op: "||", left: out, right: c}
-	}
-	return out
 }
 
 func (p *parser) operator() string {
@@ -403,6 +529,9 @@ func (p *parser) spaceCmp() (*cond, error) {
 	if err := p.checkLiteral(at, op, lit); err != nil {
 		return nil, err
 	}
+	if lit.re != nil && !p.eof() && !isSpace(p.peek()) && p.peek() != ',' && p.peek() != ']' && p.peek() != '&' && p.peek() != '|' {
+		return nil, p.errAt(p.pos, "want , or ] after the regular expression, found %s", p.found())
+	}
 	return &cond{op: op, lit: lit}, nil
 }
 
@@ -411,6 +540,9 @@ func (p *parser) literal(stop func(byte) bool, json bool) (literal, error) {
 	p.skipSpace()
 	start := p.pos
 	var lit literal
+	if p.peek() == '%' {
+		return p.regex()
+	}
 	if p.peek() == '"' {
 		s, err := p.quoted()
 		if err != nil {
@@ -444,6 +576,9 @@ func (p *parser) literal(stop func(byte) bool, json bool) (literal, error) {
 func (p *parser) checkLiteral(at int, op string, lit literal) error {
 	switch op {
 	case "<", "<=", ">", ">=":
+		if lit.re != nil {
+			return p.errAt(at, "%s cannot compare with a regular expression: use = or !=", op)
+		}
 		if !lit.isNum {
 			return p.errAt(at, "%s needs a number, found %q", op, lit.text)
 		}
@@ -466,12 +601,22 @@ type jsonExpr struct {
 type selector struct {
 	text  string
 	steps []step
+	wild  bool // has a * step: selects any number of values
 }
 
 type step struct {
 	key   string
-	index int // -1 for a key step
+	index int  // -1 for a key step
+	wild  bool // `.*` or `[*]`: every field of an object, every element of an array
 }
+
+// CloudWatch's limits on JSON wildcard selectors ("You can only use up to
+// one wildcard selector in a property selector, and up to three wildcard
+// selectors in a filter pattern with compound expressions").
+const (
+	maxWildPerSelector = 1
+	maxWildPerPattern  = 3
+)
 
 const maxDepth = 50
 
@@ -617,7 +762,8 @@ func (p *parser) word() string {
 	return p.src[start:p.pos]
 }
 
-// selector parses $.a.b[0].c (also $ alone: the whole document).
+// selector parses $.a.b[0].c, with wildcards $.* and $.a[*] and keys in
+// brackets $.['cluster.name'] (also $ alone: the whole document).
 func (p *parser) selector() (selector, error) {
 	p.skipSpace()
 	start := p.pos
@@ -627,8 +773,27 @@ func (p *parser) selector() (selector, error) {
 	p.pos++
 	var s selector
 	for {
-		switch p.peek() {
-		case '.':
+		at := p.pos
+		switch {
+		case p.consume(".*"), p.consume("[*]"):
+			if s.wild {
+				return s, p.errAt(at, "at most %d wildcard in a selector (CloudWatch's limit)", maxWildPerSelector)
+			}
+			p.wildcards++
+			if p.wildcards > maxWildPerPattern {
+				return s, p.errAt(at, "more than %d wildcard selectors in one pattern (CloudWatch's limit)", maxWildPerPattern)
+			}
+			s.wild = true
+			s.steps = append(s.steps, step{index: -1, wild: true})
+		case p.consume(".['"), p.consume("['"):
+			// A key with a period (or any character but ') in brackets.
+			end := strings.Index(p.src[p.pos:], "']")
+			if end <= 0 {
+				return s, p.errAt(at, "want a key and '] after [' (as in $.['cluster.name'])")
+			}
+			s.steps = append(s.steps, step{key: p.src[p.pos : p.pos+end], index: -1})
+			p.pos += end + 2
+		case p.peek() == '.':
 			p.pos++
 			kstart := p.pos
 			for !p.eof() && (isIdentByte(p.peek(), false) || p.peek() >= 0x80 || p.peek() == '@' || p.peek() == ':') {
@@ -638,7 +803,7 @@ func (p *parser) selector() (selector, error) {
 				return s, p.errAt(p.pos, "want a key after '.', found %s", p.found())
 			}
 			s.steps = append(s.steps, step{key: p.src[kstart:p.pos], index: -1})
-		case '[':
+		case p.peek() == '[':
 			p.pos++
 			istart := p.pos
 			for !p.eof() && p.peek() >= '0' && p.peek() <= '9' {
@@ -708,6 +873,12 @@ func (c *cond) required(out []string) []string {
 }
 
 func (l *literal) required(out []string) []string {
+	if l.re != nil {
+		if len(l.re.anyOf) == 1 {
+			out = append(out, l.re.anyOf[0])
+		}
+		return out
+	}
 	if l.isNum && !l.quoted {
 		return out // numeric equality: "22" also equals "22.0"
 	}

@@ -1,6 +1,9 @@
 package metricfilter
 
-import "fmt"
+import (
+	"fmt"
+	"strconv"
+)
 
 // TestRequest asks which sample lines a pattern matches and what they
 // yield (POST /api/v1/metric-filters/test, `flowlens metric-filters test`).
@@ -19,8 +22,12 @@ type TestResult struct {
 	Matched    bool              `json:"matched"`
 	Value      *float64          `json:"value,omitempty"` // the metric value, or the default for a non-match
 	Dimensions map[string]string `json:"dimensions,omitempty"`
-	Fields     map[string]string `json:"fields,omitempty"` // named fields of a space-delimited match
-	Error      string            `json:"error,omitempty"`  // matched, but no usable value: not counted
+	// Fields are the values a space-delimited match extracted: the named
+	// fields by name, and the positions no named field took (covered by
+	// `...` or a trailing comma) as "$N", N counting the event's fields
+	// from 1, as CloudWatch's TestMetricFilter reports them.
+	Fields map[string]string `json:"fields,omitempty"`
+	Error  string            `json:"error,omitempty"` // matched, but no usable value: not counted
 }
 
 // TestResponse is the outcome of every line.
@@ -73,14 +80,26 @@ func RunTest(req TestRequest) (TestResponse, error) {
 			}
 		}
 		if res.Matched && c.pattern.Kind == KindSpace {
-			res.Fields = map[string]string{}
-			for _, name := range c.pattern.Fields() {
-				if v, ok := c.pattern.Field(&r, name); ok {
-					res.Fields[name] = v
-				}
-			}
+			res.Fields = extracted(c.pattern, &r)
 		}
 		resp.Results = append(resp.Results, res)
 	}
 	return resp, nil
+}
+
+// extracted returns the named fields and the unnamed positions ("$N") of
+// a space-delimited match.
+func extracted(p *Pattern, r *Record) map[string]string {
+	out := map[string]string{}
+	for _, name := range p.Fields() {
+		if v, ok := p.Field(r, name); ok {
+			out[name] = v
+		}
+	}
+	for _, n := range p.Unnamed(r) {
+		if v, ok := p.Position(r, n); ok {
+			out["$"+strconv.Itoa(n)] = v
+		}
+	}
+	return out
 }

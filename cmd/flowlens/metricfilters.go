@@ -27,14 +27,25 @@ to 3 dimensions taken from fields. Alarms then watch those metrics.
 
 Pattern syntax (CloudWatch's):
   ERROR "exact phrase"       every term must occur (case-sensitive)
-  ?ERROR ?WARN               at least one of the ? terms
+  ?ERROR ?WARN               at least one of the ? terms (ignored beside other terms)
   ERROR -debug               excludes records with "debug"
   [a, b=x*, c!=3, n>1000, ...]
                              space-delimited fields, named in order; ... is any
                              number of fields; * is a wildcard; < <= > >= compare
                              numbers; a=1 || a=2 and a>1 && a!=3 on one field
+  [ip, ..., status=4* && bytes>1000]
+                             a condition naming new fields spans them (here the
+                             last two); unnamed positions are $1..$N
+  [..., status=4*,]          a trailing comma is one more unnamed field
+  []                         matches every record
   { $.x = "a*" && ($.n > 5 || $.y IS NULL) && $.z NOT EXISTS }
-                             JSON records (also IS TRUE, IS FALSE)`,
+                             JSON records (also IS TRUE, IS FALSE)
+  %ERROR [0-9]+%   [ip=%^10\.%, ...]   { $.m = %Trail$% }
+                             regular expressions between % signs, as CloudWatch
+                             allows them: letters, digits, space, : _ # = @ / ; , -
+                             and ^ $ ? [ ] { } | \ * + . (no parentheses; \d \s \w
+                             \xhh); at most 2 in a [...] or {...} pattern, and 5
+                             filters with one per log group`,
 	}
 	cmd.AddCommand(newMFCreateCmd(g), newMFListCmd(g), newMFDeleteCmd(g), newMFTestCmd(g))
 	return cmd
@@ -117,6 +128,7 @@ func newMFCreateCmd(g *globals) *cobra.Command {
 	fl.StringVar(&f.Pattern, "pattern", "", "filter pattern (empty matches every record)")
 	fl.StringVar(&f.MetricName, "metric-name", "", "metric to publish (required)")
 	fl.StringVar(&f.MetricNamespace, "metric-namespace", metricfilter.DefaultNamespace, "metric namespace")
+	fl.StringVar(&f.Unit, "unit", "", "the metric's unit, one of CloudWatch's: "+strings.Join(metricfilter.Units, ", ")+" (default None)")
 	vals.register(cmd, "metric-value")
 	fl.StringVarP(&output, "output", "o", "table", "table or json")
 	cmd.MarkFlagRequired("group")
@@ -261,13 +273,17 @@ func printMetricFilters(w io.Writer, output string, fs []metricfilter.Filter) er
 		return nil
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "GROUP\tNAME\tMETRIC\tVALUE\tDIMENSIONS\tPATTERN")
+	fmt.Fprintln(tw, "GROUP\tNAME\tMETRIC\tVALUE\tUNIT\tDIMENSIONS\tPATTERN")
 	for _, f := range fs {
 		dims := mfDims(f.Dimensions)
 		if f.DefaultValue != nil {
 			dims += " (default " + strconv.FormatFloat(*f.DefaultValue, 'g', -1, 64) + ")"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s/%s\t%s\t%s\t%s\n", f.Group, f.Name, f.MetricNamespace, f.MetricName, f.MetricValue, dims, f.Pattern)
+		unit := f.Unit
+		if unit == "" {
+			unit = metricfilter.UnitNone
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s/%s\t%s\t%s\t%s\t%s\n", f.Group, f.Name, f.MetricNamespace, f.MetricName, f.MetricValue, unit, dims, f.Pattern)
 	}
 	return tw.Flush()
 }

@@ -103,7 +103,7 @@ func TestMetricFilterToAlarm(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, err := runCLI(t, "metric-filters", "create", "bytes-by-src", "--group", "/vpc/prod", "--metric-name", "reject_bytes",
-		"--pattern", reject22, "--metric-value", "$bytes", "--dimension", "src=$source"); err != nil {
+		"--pattern", reject22, "--metric-value", "$bytes", "--unit", "bytes", "--dimension", "src=$source"); err != nil {
 		t.Fatal(err)
 	}
 	out, err := runCLI(t, "metric-filters", "list", "--group", "/vpc/prod")
