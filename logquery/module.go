@@ -14,7 +14,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/flowlens/flowlens/flowlog"
 	"github.com/flowlens/flowlens/insights"
 	"github.com/flowlens/flowlens/internal/promset"
 	"github.com/flowlens/flowlens/server"
@@ -41,10 +40,11 @@ func DefaultConfig() Config {
 // Name is the module's name in the server.
 const Name = "logquery"
 
-// Factory builds the module inside the server.
-func Factory(cfg *Config) server.ModuleFactory {
+// Factory builds the module inside the server, answering from sources
+// (provided by the stores: the flows, the flow-log groups).
+func Factory(cfg *Config, sources *Sources) server.ModuleFactory {
 	return server.ModuleFactory{Name: Name, New: func(d *server.Deps) (server.Module, error) {
-		return New(*cfg, d)
+		return New(*cfg, sources, d)
 	}}
 }
 
@@ -61,8 +61,10 @@ type Module struct {
 	scanned prometheus.Counter
 }
 
-// New builds the module; it does nothing until Start.
-func New(cfg Config, d *server.Deps) (*Module, error) {
+// New builds the module; it does nothing until Start. The tables behind
+// sources are their owners' to create (the flow store, the flow-log
+// module).
+func New(cfg Config, sources *Sources, d *server.Deps) (*Module, error) {
 	def := DefaultConfig()
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = def.Timeout
@@ -80,7 +82,7 @@ func New(cfg Config, d *server.Deps) (*Module, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	engine := NewEngineWith(d.DB.DB(), EngineConfig{Timeout: cfg.Timeout, MaxConcurrent: cfg.MaxConcurrent})
+	engine := NewEngineWith(d.DB.DB(), sources, EngineConfig{Timeout: cfg.Timeout, MaxConcurrent: cfg.MaxConcurrent})
 	m := &Module{cfg: cfg, log: log, deps: d, engine: engine, reg: d.Registry}
 	m.queries = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "flowlens_logquery_queries_total",
 		Help: "API log queries by result: ok, syntax_error (bad query), too_large (refused by a size limit), bad_request, busy (no free slot), timeout, canceled (client gone), error."}, []string{"result"})
@@ -101,14 +103,8 @@ func New(cfg Config, d *server.Deps) (*Module, error) {
 	return m, nil
 }
 
-// Start creates the flow-log tables if the flow-log module has not (so a
-// query finds an empty table rather than none) and registers metrics.
-func (m *Module) Start(ctx context.Context) error {
-	if err := m.deps.DB.MigrateComponent(ctx, flowlog.Component, flowlog.Migrations()); err != nil {
-		return fmt.Errorf("logquery: %w", err)
-	}
-	return m.metrics.Register(m.reg)
-}
+// Start registers the metrics.
+func (m *Module) Start(context.Context) error { return m.metrics.Register(m.reg) }
 
 // Stop unregisters the metrics.
 func (m *Module) Stop(context.Context) error {

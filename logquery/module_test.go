@@ -17,7 +17,7 @@ import (
 func TestAPI(t *testing.T) {
 	st := examplesStore(t)
 	reg := prometheus.NewRegistry()
-	m, err := New(DefaultConfig(), &server.Deps{DB: st, Registry: reg})
+	m, err := New(DefaultConfig(), testSources(), &server.Deps{DB: st, Registry: reg})
 	if err != nil {
 		t.Fatal(err)
 	}

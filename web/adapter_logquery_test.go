@@ -9,11 +9,20 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/flowlens/flowlens/flow"
+	"github.com/flowlens/flowlens/flowlog"
 	"github.com/flowlens/flowlens/logquery"
 	"github.com/flowlens/flowlens/server"
 	"github.com/flowlens/flowlens/store"
+	"github.com/flowlens/flowlens/store/duckdb"
 	"github.com/flowlens/flowlens/topology"
 )
+
+// testLogSources are the server's log sources (cmd/flowlens wires the same).
+func testLogSources() *logquery.Sources {
+	return (&logquery.Sources{}).
+		AddGroup(logquery.FlowsGroup, "the agent's flows", duckdb.FlowsLogSource()).
+		SetGroups("flow-log groups", flowlog.LogSource())
+}
 
 // TestFlowLogPagesQueryTheAgentsFlows stores flows in a real DuckDB file
 // and queries them through the adapter the flow-log page uses.
@@ -37,7 +46,7 @@ func TestFlowLogPagesQueryTheAgentsFlows(t *testing.T) {
 	if flowlogAdapter(map[string]server.Module{}) != nil {
 		t.Fatal("without the query module the page must say not available")
 	}
-	mod, err := logquery.New(logquery.DefaultConfig(), &server.Deps{DB: db, Registry: prometheus.NewRegistry()})
+	mod, err := logquery.New(logquery.DefaultConfig(), testLogSources(), &server.Deps{DB: db, Registry: prometheus.NewRegistry()})
 	if err != nil {
 		t.Fatal(err)
 	}

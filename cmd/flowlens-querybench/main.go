@@ -99,7 +99,7 @@ func run(c config) error {
 		return err
 	}
 	fmt.Printf("records stored: %d\n", n)
-	e := logquery.NewEngine(st.DB())
+	e := logquery.NewEngine(st.DB(), (&logquery.Sources{}).SetGroups("flow-log groups", flowlog.LogSource()))
 	for _, q := range queries {
 		if !strings.Contains(q.name, c.only) {
 			continue
@@ -265,7 +265,7 @@ func timeParts(ctx context.Context, st *duckdb.Store, q benchQuery, repeat int) 
 		return err
 	}
 	var formats = map[int][]string{1: defaultFields()}
-	comp, err := logquery.Compile(pq, logquery.FlowLogSource(formats), logquery.Range{Groups: []string{"bench"},
+	comp, err := logquery.Compile(pq, flowlog.RecordsSource(formats), logquery.Range{Groups: []string{"bench"},
 		Start: time.Unix(0, 0), End: time.Unix(4_000_000_000, 0)})
 	if err != nil {
 		return err

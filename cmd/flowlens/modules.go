@@ -91,7 +91,7 @@ func (m *moduleFlags) factories() []server.ModuleFactory {
 		alarm.Factory(m.alarm),
 		metricfilter.Factory(m.metricfilter), // before the flow-log importer, which calls it
 		flowlog.Factory(m.flowlog),
-		logquery.Factory(&m.logquery),
+		logquery.Factory(&m.logquery, logSources()),
 		geoip.Factory(m.geoip), // before internet, which reads its database
 		internet.Factory(m.internet),
 		web.Factory(m.web), // last: it reaches the modules above
