@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/flowlens/flowlens/insights"
+	"github.com/flowlens/flowlens/internal/httpjson"
 	"github.com/flowlens/flowlens/internal/promset"
 	"github.com/flowlens/flowlens/server"
 )
@@ -167,7 +168,7 @@ func (m *Module) handleQuery(w http.ResponseWriter, r *http.Request) {
 	case err == nil:
 		m.queries.WithLabelValues("ok").Inc()
 		m.scanned.Add(float64(res.Statistics.RecordsScanned))
-		writeJSON(w, http.StatusOK, res)
+		httpjson.WriteCompact(w, http.StatusOK, res)
 	case errors.As(err, &qe):
 		result := "syntax_error"
 		if errors.Is(err, ErrQueryTooLarge) {
@@ -190,7 +191,7 @@ func (m *Module) handleQuery(w http.ResponseWriter, r *http.Request) {
 
 func (m *Module) fail(w http.ResponseWriter, result string, code int, e APIError) {
 	m.queries.WithLabelValues(result).Inc()
-	writeJSON(w, code, e)
+	httpjson.WriteCompact(w, code, e)
 }
 
 // request validates an API request into an engine request.
@@ -238,12 +239,4 @@ func jsonTime(raw json.RawMessage) (time.Time, error) {
 		return time.Time{}, fmt.Errorf("%s is neither a string nor a number", raw)
 	}
 	return insights.ParseTime(s)
-}
-
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	enc.Encode(v) //nolint:errcheck // the client may have gone
 }

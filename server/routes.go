@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"net/netip"
@@ -10,6 +9,7 @@ import (
 	"time"
 
 	"github.com/flowlens/flowlens/insights"
+	"github.com/flowlens/flowlens/internal/httpjson"
 	"github.com/flowlens/flowlens/store"
 	"github.com/flowlens/flowlens/topology"
 )
@@ -173,13 +173,9 @@ func byName(b store.Grouping) string {
 	return "resource"
 }
 
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	enc.Encode(v)
-}
+// writeJSON and writeError are the shared answers (internal/httpjson)
+// under the names this package's handlers use.
+func writeJSON(w http.ResponseWriter, code int, v any) { httpjson.Write(w, code, v) }
 
 // writeQueryError tells the caller's mistakes (400) from the store's (500).
 func writeQueryError(w http.ResponseWriter, err error) {
@@ -190,6 +186,4 @@ func writeQueryError(w http.ResponseWriter, err error) {
 	writeError(w, http.StatusInternalServerError, "query: "+err.Error())
 }
 
-func writeError(w http.ResponseWriter, code int, msg string) {
-	writeJSON(w, code, map[string]string{"error": msg})
-}
+func writeError(w http.ResponseWriter, code int, msg string) { httpjson.ErrorText(w, code, msg) }
