@@ -44,7 +44,9 @@ func TestAnswers(t *testing.T) {
 	}{
 		{"indented, HTML unescaped", func(w http.ResponseWriter) { Write(w, http.StatusCreated, v) }, 201, "{\n  \"n\": 1,\n  \"op\": \">=\"\n}\n"},
 		{"compact", func(w http.ResponseWriter) { WriteCompact(w, http.StatusOK, v) }, 200, "{\"n\":1,\"op\":\">=\"}\n"},
-		{"error by kind", func(w http.ResponseWriter) { Error(w, fmt.Errorf("%w: name: empty", apierr.Invalid("invalid monitor"))) },
+		{"error by kind", func(w http.ResponseWriter) {
+			Error(w, fmt.Errorf("%w: name: empty", apierr.Invalid("invalid monitor")))
+		},
 			400, "{\n  \"error\": \"invalid monitor: name: empty\"\n}\n"},
 		{"error with code", func(w http.ResponseWriter) { ErrorCode(w, http.StatusRequestEntityTooLarge, errors.New("too big")) },
 			413, "{\n  \"error\": \"too big\"\n}\n"},
