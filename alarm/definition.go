@@ -6,7 +6,6 @@
 package alarm
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"net/url"
@@ -15,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/flowlens/flowlens/internal/apierr"
 	"github.com/flowlens/flowlens/internal/pathseg"
 )
 
@@ -122,7 +122,7 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 
 // ErrInvalid marks a definition that cannot be accepted; the message names
 // the field.
-var ErrInvalid = errors.New("invalid alarm")
+var ErrInvalid = apierr.Invalid("invalid alarm")
 
 // NamePattern is what alarm names must match.
 var NamePattern = regexp.MustCompile(`^[a-zA-Z0-9_.-]{1,255}$`)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/flowlens/flowlens/internal/apierr"
 	"github.com/flowlens/flowlens/metricstore"
 	"github.com/flowlens/flowlens/store"
 )
@@ -78,7 +79,7 @@ type entry struct {
 }
 
 // ErrNotStarted is returned by changes before Start.
-var ErrNotStarted = errors.New("alarm engine not started")
+var ErrNotStarted = apierr.Unavailable("alarm engine not started")
 
 // Engine evaluates alarms, keeps their state and history, and notifies.
 type Engine struct {

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/flowlens/flowlens/internal/httpjson"
 	"github.com/flowlens/flowlens/module"
 )
 
@@ -58,7 +59,7 @@ type HistoryResponse struct {
 }
 
 func (m *Module) handleList(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, ListResponse{Alarms: m.List()})
+	httpjson.Write(w, http.StatusOK, ListResponse{Alarms: m.List()})
 }
 
 func (m *Module) handleGet(w http.ResponseWriter, r *http.Request) {
@@ -67,7 +68,7 @@ func (m *Module) handleGet(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, s)
+	httpjson.Write(w, http.StatusOK, s)
 }
 
 func (m *Module) handleCreate(w http.ResponseWriter, r *http.Request) {
@@ -81,7 +82,7 @@ func (m *Module) handleCreate(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, s)
+	httpjson.Write(w, http.StatusCreated, s)
 }
 
 func (m *Module) handlePut(w http.ResponseWriter, r *http.Request) {
@@ -103,7 +104,7 @@ func (m *Module) handlePut(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, s)
+	httpjson.Write(w, http.StatusOK, s)
 }
 
 func (m *Module) handleDelete(w http.ResponseWriter, r *http.Request) {
@@ -112,7 +113,7 @@ func (m *Module) handleDelete(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"deleted": name})
+	httpjson.Write(w, http.StatusOK, map[string]string{"deleted": name})
 }
 
 func (m *Module) handleHistory(w http.ResponseWriter, r *http.Request) {
@@ -131,7 +132,7 @@ func (m *Module) handleHistory(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, HistoryResponse{Alarm: name, History: h})
+	httpjson.Write(w, http.StatusOK, HistoryResponse{Alarm: name, History: h})
 }
 
 // decodeDefinition reads one definition, refusing unknown fields so that a
@@ -150,26 +151,12 @@ func decodeDefinition(body io.Reader) (Definition, error) {
 	return d, nil
 }
 
+// writeErr answers err by its kind; a call canceled while the engine
+// stops is, like a stopped engine, unavailable.
 func writeErr(w http.ResponseWriter, err error) {
-	code := http.StatusInternalServerError
-	switch {
-	case errors.Is(err, ErrInvalid):
-		code = http.StatusBadRequest
-	case errors.Is(err, ErrNotFound):
-		code = http.StatusNotFound
-	case errors.Is(err, ErrExists):
-		code = http.StatusConflict
-	case errors.Is(err, ErrNotStarted), errors.Is(err, context.Canceled):
-		code = http.StatusServiceUnavailable
+	if errors.Is(err, context.Canceled) {
+		httpjson.ErrorCode(w, http.StatusServiceUnavailable, err)
+		return
 	}
-	writeJSON(w, code, map[string]string{"error": err.Error()})
-}
-
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	enc.SetEscapeHTML(false) // operators such as ">=" stay readable
-	enc.Encode(v)            //nolint:errcheck // the client went away
+	httpjson.Error(w, err)
 }

@@ -4,10 +4,10 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
+	"github.com/flowlens/flowlens/internal/apierr"
 	"github.com/flowlens/flowlens/store"
 )
 
@@ -63,10 +63,10 @@ type HistoryItem struct {
 }
 
 // ErrNotFound is returned for an alarm that does not exist.
-var ErrNotFound = errors.New("no such alarm")
+var ErrNotFound = apierr.NotFound("no such alarm")
 
 // ErrExists is returned when creating an alarm whose name is taken.
-var ErrExists = errors.New("alarm already exists")
+var ErrExists = apierr.Exists("alarm already exists")
 
 var migrations = []store.Migration{{Version: 1, Name: "alarms and their history", Stmts: []string{
 	`CREATE TABLE alarms (

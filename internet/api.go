@@ -2,13 +2,15 @@ package internet
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/flowlens/flowlens/internal/apierr"
+	"github.com/flowlens/flowlens/internal/httpjson"
 )
 
 // Routes mounts the API under /api/v1/internet/.
@@ -36,38 +38,19 @@ func (m *Module) Routes(mux *http.ServeMux, protect func(http.Handler) http.Hand
 	h("GET /api/v1/internet/events", m.listEvents)
 }
 
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	json.NewEncoder(w).Encode(v)
-}
-
-func writeError(w http.ResponseWriter, err error) {
-	code := http.StatusInternalServerError
-	switch {
-	case errors.Is(err, ErrInvalid), errors.Is(err, errBadQuery):
-		code = http.StatusBadRequest
-	case errors.Is(err, ErrNotFound):
-		code = http.StatusNotFound
-	case errors.Is(err, ErrExists):
-		code = http.StatusConflict
-	}
-	writeJSON(w, code, map[string]string{"error": err.Error()})
-}
-
-var errBadQuery = errors.New("bad query")
+var errBadQuery = apierr.Invalid("bad query")
 
 func (m *Module) listMonitors(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, m.Monitors())
+	httpjson.WriteCompact(w, http.StatusOK, m.Monitors())
 }
 
 func (m *Module) getMonitor(w http.ResponseWriter, r *http.Request) {
 	mon, err := m.Monitor(r.PathValue("name"))
 	if err != nil {
-		writeError(w, err)
+		httpjson.Error(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, mon)
+	httpjson.WriteCompact(w, http.StatusOK, mon)
 }
 
 func (m *Module) createMonitor(w http.ResponseWriter, r *http.Request) {
@@ -75,20 +58,20 @@ func (m *Module) createMonitor(w http.ResponseWriter, r *http.Request) {
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&mon); err != nil {
-		writeError(w, fmt.Errorf("%w: body: %v", ErrInvalid, err))
+		httpjson.Error(w, fmt.Errorf("%w: body: %v", ErrInvalid, err))
 		return
 	}
 	created, err := m.CreateMonitor(r.Context(), mon)
 	if err != nil {
-		writeError(w, err)
+		httpjson.Error(w, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, created)
+	httpjson.WriteCompact(w, http.StatusCreated, created)
 }
 
 func (m *Module) deleteMonitor(w http.ResponseWriter, r *http.Request) {
 	if err := m.DeleteMonitor(r.Context(), r.PathValue("name")); err != nil {
-		writeError(w, err)
+		httpjson.Error(w, err)
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -161,21 +144,21 @@ func (m *Module) measurementQuery(r *http.Request) (MeasurementQuery, error) {
 func (m *Module) listMeasurements(w http.ResponseWriter, r *http.Request) {
 	q, err := m.measurementQuery(r)
 	if err != nil {
-		writeError(w, err)
+		httpjson.Error(w, err)
 		return
 	}
 	out, err := m.Measurements(r.Context(), q)
 	if err != nil {
-		writeError(w, err)
+		httpjson.Error(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, out)
+	httpjson.WriteCompact(w, http.StatusOK, out)
 }
 
 func (m *Module) listTopLocations(w http.ResponseWriter, r *http.Request) {
 	q, err := m.measurementQuery(r)
 	if err != nil {
-		writeError(w, err)
+		httpjson.Error(w, err)
 		return
 	}
 	if q.Limit == 0 {
@@ -183,49 +166,49 @@ func (m *Module) listTopLocations(w http.ResponseWriter, r *http.Request) {
 	}
 	out, err := m.TopLocations(r.Context(), q)
 	if err != nil {
-		writeError(w, err)
+		httpjson.Error(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, out)
+	httpjson.WriteCompact(w, http.StatusOK, out)
 }
 
 func (m *Module) listOverall(w http.ResponseWriter, r *http.Request) {
 	q, err := m.measurementQuery(r)
 	if err != nil {
-		writeError(w, err)
+		httpjson.Error(w, err)
 		return
 	}
 	out, err := m.OverallSeries(r.Context(), q.Monitor, q.Start, q.End)
 	if err != nil {
-		writeError(w, err)
+		httpjson.Error(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, out)
+	httpjson.WriteCompact(w, http.StatusOK, out)
 }
 
 func (m *Module) listEvents(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	eq := EventQuery{Monitor: q.Get("monitor"), Status: strings.ToUpper(q.Get("status"))}
 	if eq.Status != "" && eq.Status != StatusActive && eq.Status != StatusResolved {
-		writeError(w, fmt.Errorf("%w: status %q (want ACTIVE or RESOLVED)", errBadQuery, q.Get("status")))
+		httpjson.Error(w, fmt.Errorf("%w: status %q (want ACTIVE or RESOLVED)", errBadQuery, q.Get("status")))
 		return
 	}
 	var err error
 	if eq.Start, eq.End, err = m.rangeOf(q, 0); err != nil {
-		writeError(w, err)
+		httpjson.Error(w, err)
 		return
 	}
 	if q.Get("end") == "" {
 		eq.End = time.Unix(1<<40, 0) // events: everything unless bounded
 	}
 	if eq.Filters, err = ParseFilters(q["filter"]); err != nil {
-		writeError(w, fmt.Errorf("%w: %v", errBadQuery, err))
+		httpjson.Error(w, fmt.Errorf("%w: %v", errBadQuery, err))
 		return
 	}
 	out, err := m.Events(r.Context(), eq)
 	if err != nil {
-		writeError(w, err)
+		httpjson.Error(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, out)
+	httpjson.WriteCompact(w, http.StatusOK, out)
 }

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/flowlens/flowlens/internal/apierr"
 	"github.com/flowlens/flowlens/store"
 	"github.com/flowlens/flowlens/topology"
 )
@@ -50,13 +51,13 @@ type Monitor struct {
 func (m *Monitor) Period() time.Duration { return time.Duration(m.PeriodSeconds) * time.Second }
 
 // ErrInvalid marks a monitor definition that cannot be used.
-var ErrInvalid = errors.New("invalid internet monitor")
+var ErrInvalid = apierr.Invalid("invalid internet monitor")
 
 // ErrNotFound marks an unknown monitor.
-var ErrNotFound = errors.New("internet monitor not found")
+var ErrNotFound = apierr.NotFound("internet monitor not found")
 
 // ErrExists marks a name already in use.
-var ErrExists = errors.New("internet monitor already exists")
+var ErrExists = apierr.Exists("internet monitor already exists")
 
 var validName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
 

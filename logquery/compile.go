@@ -83,8 +83,8 @@ func param(v any) frag {
 }
 
 // colRef reads an exported column; its value is as wide as the export's.
-func colRef(e *export) frag {
-	return frag{sql: quote(e.alias), refs: []*ref{e.ref}, width: e.f.width}
+func (c *compiler) colRef(e *export) frag {
+	return frag{sql: c.d.Quote(e.alias), refs: []*ref{e.ref}, width: e.f.width}
 }
 
 // joinFrags joins frags with sep.
@@ -186,6 +186,7 @@ func (s *stage) export(f frag) *export {
 
 // compiler holds one compilation.
 type compiler struct {
+	d       Dialect
 	q       *Query
 	src     *Source
 	base    *stage
@@ -201,9 +202,15 @@ type compiler struct {
 	rangeWhere       []frag
 }
 
-// Compile turns a parsed query into SQL over src restricted to r.
+// Compile turns a parsed query into DuckDB SQL over src restricted to r.
 func Compile(q *Query, src *Source, r Range) (*Compiled, error) {
-	c := &compiler{q: q, src: src, fields: map[string]*ref{}}
+	return CompileWith(DuckDB, q, src, r)
+}
+
+// CompileWith turns a parsed query into SQL of dialect d over src (whose
+// SQL is written in d) restricted to r.
+func CompileWith(d Dialect, q *Query, src *Source, r Range) (*Compiled, error) {
+	c := &compiler{d: d, q: q, src: src, fields: map[string]*ref{}}
 	c.base = &stage{scope: map[string]*column{}}
 	c.cur = c.base
 	for i := range src.Fields {
@@ -231,17 +238,17 @@ func (c *compiler) errAt(p Pos, format string, args ...any) *Error {
 // MaxGroups is the most log groups one query may read (as in Logs Insights).
 const MaxGroups = 50
 
-// rebind is a parameter whose type DuckDB cannot infer, bound to NULL.
-// DuckDB plans a prepared statement before it sees the values, so a
+// Dialect.Replan is, for DuckDB, a parameter whose type DuckDB cannot
+// infer, bound to NULL. DuckDB plans a prepared statement before it sees the values, so a
 // parameter is not a constant to the planner: a regex parameter would be
 // compiled again for every row (seconds per million rows) and range
 // parameters could not prune row groups by their min/max. When a
 // parameter's type is unknown, DuckDB plans the statement again with the
 // values, as constants. The values still travel bound, never as SQL text.
-const rebind = "(? IS NULL)"
-
 func (c *compiler) setRange(r Range) error {
-	c.rangeWhere = append(c.rangeWhere, frag{sql: rebind, args: []any{nil}})
+	if replan := c.d.Replan(); replan != "" {
+		c.rangeWhere = append(c.rangeWhere, frag{sql: replan, args: []any{nil}})
+	}
 	if c.src.GroupSQL != "" {
 		if len(r.Groups) == 0 {
 			return fmt.Errorf("no log group given")
@@ -278,19 +285,19 @@ func (c *compiler) wrap() {
 		if e == nil {
 			e = s.export(col.val.f)
 		}
-		t.define(name, value{f: colRef(e), kind: col.val.kind})
+		t.define(name, value{f: c.colRef(e), kind: col.val.kind})
 	}
 	if s.matchedRef != nil && s.matchedExp == nil {
 		s.matchedExp = s.export(*s.matchedRef)
 	}
 	if e := s.matchedExp; e != nil {
-		ref := colRef(e)
+		ref := c.colRef(e)
 		t.matchedRef = &ref
 	}
 	if !s.agg {
 		for _, k := range s.orderBy {
 			e := s.export(k.f)
-			t.orderBy = append(t.orderBy, orderKey{f: colRef(e), desc: k.desc})
+			t.orderBy = append(t.orderBy, orderKey{f: c.colRef(e), desc: k.desc})
 		}
 		if s.limit == 0 {
 			s.orderBy = nil
@@ -347,7 +354,7 @@ func (c *compiler) command(cmd Command) error {
 				// expression as a column of this stage instead.
 				e := c.cur.export(f)
 				e.force = true
-				f = colRef(e)
+				f = c.colRef(e)
 			}
 			keys = append(keys, orderKey{f: f, desc: k.Desc})
 		}
@@ -482,7 +489,7 @@ func (c *compiler) dedupCmd(cmd *Dedup) error {
 		order = []orderKey{{f: ts.val.f, desc: true}} // the default result order
 	}
 	if len(order) > 0 {
-		over = cat(over, " ORDER BY ", renderOrder(order))
+		over = cat(over, " ORDER BY ", c.renderOrder(order))
 	}
 	over = cat(over, ")")
 	rn := s.export(over)
@@ -491,9 +498,9 @@ func (c *compiler) dedupCmd(cmd *Dedup) error {
 		keyExports[i] = s.export(k)
 	}
 	c.wrap()
-	conds := []frag{cat(quote(rn.alias), " = 1")}
+	conds := []frag{cat(c.d.Quote(rn.alias), " = 1")}
 	for _, e := range keyExports {
-		conds = append(conds, frag{sql: quote(e.alias) + " IS NULL", refs: []*ref{e.ref}})
+		conds = append(conds, frag{sql: c.d.Quote(e.alias) + " IS NULL", refs: []*ref{e.ref}})
 	}
 	w := cat("(", joinFrags(conds, " OR "), ")")
 	w.refs = append(w.refs, rn.ref)
@@ -501,14 +508,10 @@ func (c *compiler) dedupCmd(cmd *Dedup) error {
 	return nil
 }
 
-func renderOrder(keys []orderKey) frag {
+func (c *compiler) renderOrder(keys []orderKey) frag {
 	fs := make([]frag, len(keys))
 	for i, k := range keys {
-		dir := " ASC NULLS LAST"
-		if k.desc {
-			dir = " DESC NULLS LAST"
-		}
-		fs[i] = cat(k.f, dir)
+		fs[i] = c.d.OrderKey(k.f, k.desc)
 	}
 	return joinFrags(fs, ", ")
 }
@@ -608,11 +611,11 @@ func (c *compiler) render(s *stage) frag {
 	var sel []frag
 	for _, e := range s.exports {
 		if e.ref.used {
-			sel = append(sel, cat(e.f, " AS ", quote(e.alias)))
+			sel = append(sel, cat(e.f, " AS ", c.d.Quote(e.alias)))
 		}
 	}
 	if len(sel) == 0 {
-		sel = []frag{{sql: "1 AS " + quote("c0")}}
+		sel = []frag{{sql: "1 AS " + c.d.Quote("c0")}}
 	}
 	q := cat("SELECT ", joinFrags(sel, ", "), " FROM ")
 	where := s.where
@@ -620,23 +623,23 @@ func (c *compiler) render(s *stage) frag {
 		q = cat(q, c.fromClause())
 		where = append(append([]frag{}, c.rangeWhere...), where...)
 	} else {
-		q = cat(q, "(", c.render(s.inner), ") AS ", quote(s.alias))
+		q = cat(q, "(", c.render(s.inner), ") AS ", c.d.Quote(s.alias))
 	}
 	if len(where) > 0 {
 		q = cat(q, " WHERE ", joinFrags(where, " AND "))
 	}
 	if s.agg && s.groupN > 0 {
-		ords := make([]string, s.groupN)
-		for i := range ords {
-			ords[i] = strconv.Itoa(i + 1)
+		keys := make([]frag, s.groupN)
+		for i := range keys {
+			keys[i] = s.exports[i].f
 		}
-		q = cat(q, " GROUP BY ", strings.Join(ords, ", "))
+		q = cat(q, c.d.GroupBy(keys))
 	}
 	if len(s.orderBy) > 0 {
-		q = cat(q, " ORDER BY ", renderOrder(s.orderBy))
+		q = cat(q, " ORDER BY ", c.renderOrder(s.orderBy))
 	}
 	if s.limit > 0 {
-		q = cat(q, " LIMIT ", param(int64(s.limit)))
+		q = cat(q, c.d.Limit(param(int64(s.limit))))
 	}
 	return q
 }

@@ -7,11 +7,13 @@ import (
 	"time"
 
 	"github.com/flowlens/flowlens/internal/golden"
+	"github.com/flowlens/flowlens/store/duckdb"
+	"github.com/flowlens/flowlens/store/duckdb/flowlogs"
 )
 
 var testRange = Range{Groups: []string{"vpc-a", "vpc-b"}, Start: time.Unix(1418530000, 0), End: time.Unix(1477913820, 0)}
 
-func testFlowLogSource() *Source { return FlowLogSource(map[int][]string{1: defaultFields()}) }
+func testFlowLogSource() *Source { return flowlogs.RecordsSource(map[int][]string{1: defaultFields()}) }
 
 // compileCases are compiled against the flow-log source (or the flows
 // source when the name starts with "flows-") and compared with
@@ -53,7 +55,7 @@ func TestCompileGolden(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			src, r := testFlowLogSource(), testRange
 			if strings.HasPrefix(tc.name, "flows-") {
-				src, r = FlowsSource(), Range{Start: testRange.Start, End: testRange.End}
+				src, r = duckdb.FlowsSource(), Range{Start: testRange.Start, End: testRange.End}
 			}
 			q, err := Parse(tc.query)
 			if err != nil {

@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"math"
 	"math/big"
-	"strings"
 	"sync/atomic"
 	"time"
 )
@@ -71,12 +70,17 @@ type EngineConfig struct {
 	// their deadline). A query keeps its slot until DuckDB has really
 	// stopped, even after its caller was answered.
 	MaxConcurrent int
+	// Dialect is the SQL the database speaks; nil is DuckDB.
+	Dialect Dialect
 }
 
-// Engine runs queries on the store's database. Every caller (the API,
-// the web UI and its CSV download) shares its slots and timeout.
+// Engine runs queries on the store's database, over the sources the
+// stores provide. Every caller (the API, the web UI and its CSV download)
+// shares its slots and timeout.
 type Engine struct {
 	db      *sql.DB
+	sources *Sources
+	dialect Dialect
 	cfg     EngineConfig
 	slots   chan struct{} // nil: no limit
 	running atomic.Int64  // queries holding a slot (or running, unlimited)
@@ -87,13 +91,22 @@ type Engine struct {
 	busy, abandoned atomic.Int64
 }
 
-// NewEngine returns an engine over db (the embedded DuckDB file) with no
-// timeout and no concurrency limit, for local use (CLI, benchmarks).
-func NewEngine(db *sql.DB) *Engine { return NewEngineWith(db, EngineConfig{}) }
+// NewEngine returns an engine over db (the embedded DuckDB file) and
+// sources with no timeout and no concurrency limit, for local use (CLI,
+// benchmarks).
+func NewEngine(db *sql.DB, sources *Sources) *Engine {
+	return NewEngineWith(db, sources, EngineConfig{})
+}
 
-// NewEngineWith returns an engine over db with cfg's bounds.
-func NewEngineWith(db *sql.DB, cfg EngineConfig) *Engine {
-	e := &Engine{db: db, cfg: cfg}
+// NewEngineWith returns an engine over db and sources with cfg's bounds.
+func NewEngineWith(db *sql.DB, sources *Sources, cfg EngineConfig) *Engine {
+	if sources == nil {
+		sources = &Sources{}
+	}
+	e := &Engine{db: db, sources: sources, dialect: cfg.Dialect, cfg: cfg}
+	if e.dialect == nil {
+		e.dialect = DuckDB
+	}
 	if cfg.MaxConcurrent > 0 {
 		e.slots = make(chan struct{}, cfg.MaxConcurrent)
 	}
@@ -210,11 +223,11 @@ func (e *Engine) run(ctx context.Context, q *Query, req Request, began time.Time
 		return nil, fmt.Errorf("query: begin: %w", err)
 	}
 	defer tx.Rollback() //nolint:errcheck // read only
-	src, r, err := e.source(ctx, tx, req)
+	src, r, err := e.sources.resolve(ctx, tx, Range{Groups: req.Groups, Start: req.Start, End: req.End})
 	if err != nil {
 		return nil, err
 	}
-	comp, err := Compile(q, src, r)
+	comp, err := CompileWith(e.dialect, q, src, r)
 	if err != nil {
 		var qe *Error
 		if errors.As(err, &qe) {
@@ -243,47 +256,6 @@ func (e *Engine) run(ctx context.Context, q *Query, req Request, began time.Time
 	}
 	res.Statistics.ElapsedMs = float64(time.Since(began).Microseconds()) / 1000
 	return res, nil
-}
-
-// source picks the flows or the flow-log records from the groups.
-func (e *Engine) source(ctx context.Context, tx *sql.Tx, req Request) (*Source, Range, error) {
-	r := Range{Groups: req.Groups, Start: req.Start, End: req.End}
-	if len(req.Groups) == 0 {
-		return nil, r, fmt.Errorf("%w: give at least one log group (or %s for the agent's flows)", ErrBadRequest, FlowsGroup)
-	}
-	for _, g := range req.Groups {
-		if g == FlowsGroup {
-			if len(req.Groups) > 1 {
-				return nil, r, fmt.Errorf("%w: %s cannot be queried together with flow-log groups", ErrBadRequest, FlowsGroup)
-			}
-			r.Groups = nil
-			return FlowsSource(), r, nil
-		}
-	}
-	formats, err := loadFormats(ctx, tx)
-	if err != nil {
-		return nil, r, err
-	}
-	return FlowLogSource(formats), r, nil
-}
-
-// loadFormats reads flowlog_formats: id -> AWS field names in order.
-func loadFormats(ctx context.Context, tx *sql.Tx) (map[int][]string, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT id, fields FROM flowlog_formats`)
-	if err != nil {
-		return nil, fmt.Errorf("read flow-log formats (are flow logs enabled on this server?): %w", err)
-	}
-	defer rows.Close()
-	out := map[int][]string{}
-	for rows.Next() {
-		var id int
-		var fields string
-		if err := rows.Scan(&id, &fields); err != nil {
-			return nil, fmt.Errorf("read flow-log formats: %w", err)
-		}
-		out[id] = strings.Fields(fields)
-	}
-	return out, rows.Err()
 }
 
 // runRows runs the main statement. With MatchedInRows, its last column

@@ -73,7 +73,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // has stopped, so other queries cannot pile more planning on the machine.
 func TestQueryTimeoutCoversPlanning(t *testing.T) {
 	st := examplesStore(t)
-	e := NewEngineWith(st.DB(), EngineConfig{Timeout: 100 * time.Millisecond, MaxConcurrent: 1})
+	e := NewEngineWith(st.DB(), testSources(), EngineConfig{Timeout: 100 * time.Millisecond, MaxConcurrent: 1})
 	hold := make(chan struct{})
 	release := sync.OnceFunc(func() { close(hold) })
 	t.Cleanup(release) // before the store closes, should a check fail
@@ -101,7 +101,7 @@ func TestQueryTimeoutCoversPlanning(t *testing.T) {
 // canceled and frees the request.
 func TestClientGoneCancelsQuery(t *testing.T) {
 	st := examplesStore(t)
-	e := NewEngineWith(st.DB(), EngineConfig{MaxConcurrent: 1}) // no timeout: only the client can stop it
+	e := NewEngineWith(st.DB(), testSources(), EngineConfig{MaxConcurrent: 1}) // no timeout: only the client can stop it
 	ctx, cancel := context.WithCancel(context.Background())
 	started := make(chan struct{})
 	go func() { <-started; cancel() }()
@@ -121,7 +121,7 @@ func TestClientGoneCancelsQuery(t *testing.T) {
 	// Through the API: a client that leaves while its query waits for the
 	// only slot is answered and counted as canceled, not as a timeout.
 	reg := prometheus.NewRegistry()
-	m, err := New(Config{MaxConcurrent: 1, Timeout: time.Hour}, Dependencies{DB: st, Registry: reg})
+	m, err := New(Config{MaxConcurrent: 1, Timeout: time.Hour}, testSources(), Dependencies{DB: st, Registry: reg})
 	if err != nil {
 		t.Fatal(err)
 	}

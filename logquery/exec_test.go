@@ -70,7 +70,7 @@ var execCases = []string{
 
 func TestExecGolden(t *testing.T) {
 	st := examplesStore(t)
-	e := NewEngine(st.DB())
+	e := NewEngine(st.DB(), testSources())
 	var b strings.Builder
 	for _, q := range execCases {
 		res, err := e.Run(context.Background(), Request{Query: q, Groups: []string{"vpc"}, Start: allTime.start, End: allTime.end})
@@ -97,7 +97,7 @@ func writeResult(b *strings.Builder, q string, res *Result) {
 // applies to @timestamp (start); groups select records.
 func TestRangeAndGroups(t *testing.T) {
 	st := examplesStore(t)
-	e := NewEngine(st.DB())
+	e := NewEngine(st.DB(), testSources())
 	count := func(groups []string, start, end int64) (int64, int64) {
 		t.Helper()
 		res, err := e.Run(context.Background(), Request{Query: `stats count(*) as n`, Groups: groups,
@@ -140,7 +140,7 @@ func TestDefaultLimit(t *testing.T) {
 		SELECT 'big', 'eni-x', 1, 1, 1418530000 + i, 'ACCEPT' FROM range(1500) t(i)`); err != nil {
 		t.Fatal(err)
 	}
-	e := NewEngine(st.DB())
+	e := NewEngine(st.DB(), testSources())
 	for q, want := range map[string]int{`fields start`: DefaultLimit, `fields start | limit 1200`: 1200, `stats count(*) by start`: DefaultLimit,
 		`fields start | limit 5 | filter start > 0`: 5} {
 		res, err := e.Run(context.Background(), Request{Query: q, Groups: []string{"big"}, Start: allTime.start, End: allTime.end})
@@ -176,7 +176,7 @@ func TestFlowsSource(t *testing.T) {
 	if _, err := st.Write(context.Background(), []*store.Batch{batch}); err != nil {
 		t.Fatal(err)
 	}
-	e := NewEngine(st.DB())
+	e := NewEngine(st.DB(), testSources())
 	var b strings.Builder
 	for _, q := range []string{
 		`sort bytesSent desc`,
@@ -192,25 +192,4 @@ func TestFlowsSource(t *testing.T) {
 		writeResult(&b, q, res)
 	}
 	golden.Check(t, "flows.golden", b.String())
-}
-
-// TestFlowsEnumNames keeps the flows source's names of categories and
-// kinds in step with the topology package.
-func TestFlowsEnumNames(t *testing.T) {
-	for i, n := range categoryNames {
-		if got := topology.Category(i).String(); got != n {
-			t.Errorf("category %d: %s, topology says %s", i, n, got)
-		}
-	}
-	for i, n := range kindNames {
-		if got := topology.Kind(i).String(); got != n {
-			t.Errorf("kind %d: %s, topology says %s", i, n, got)
-		}
-	}
-	if got := topology.Category(len(categoryNames)).String(); !strings.HasPrefix(got, "category(") {
-		t.Errorf("topology has a category %s the flows source does not name", got)
-	}
-	if got := topology.Kind(len(kindNames)).String(); !strings.HasPrefix(got, "kind(") {
-		t.Errorf("topology has a kind %s the flows source does not name", got)
-	}
 }

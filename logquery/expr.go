@@ -121,7 +121,7 @@ func (c *compiler) num(e Expr, v value) (frag, error) {
 	case KindNumber, KindTime:
 		return v.f, nil
 	case KindBool:
-		return cat("CAST(", v.f, " AS INTEGER)"), nil
+		return c.d.Cast(v.f, TypeInteger), nil
 	}
 	if s, ok := v.lit.(string); ok {
 		if n, ok := parseNumber(s); ok {
@@ -129,7 +129,7 @@ func (c *compiler) num(e Expr, v value) (frag, error) {
 		}
 		return frag{}, c.errAt(e.exprPos(), "%q is not a number", s)
 	}
-	return cat("TRY_CAST(", v.f, " AS DOUBLE)"), nil
+	return c.d.TryCast(v.f, TypeDouble), nil
 }
 
 // str is a value in a string context.
@@ -138,9 +138,9 @@ func (c *compiler) str(v value) frag {
 	case KindString:
 		return v.f
 	case KindTime:
-		return cat("strftime(epoch_ms(", v.f, "), '%Y-%m-%d %H:%M:%S.%g')")
+		return c.d.TimeText(v.f)
 	}
-	return cat("CAST(", v.f, " AS VARCHAR)")
+	return c.d.Cast(v.f, TypeVarchar)
 }
 
 func parseNumber(s string) (any, bool) {
@@ -166,9 +166,6 @@ func parseTimeLit(s string) (int64, bool) {
 	return 0, false
 }
 
-var sqlOps = map[string]string{"=": " = ", "!=": " <> ", "<": " < ", "<=": " <= ", ">": " > ", ">=": " >= ",
-	"+": " + ", "-": " - ", "*": " * ", "/": " / ", "%": " % ", "^": " ^ ", "and": " AND ", "or": " OR "}
-
 func (c *compiler) binary(e *Binary, ctx exprCtx) (value, error) {
 	x, err := c.expr(e.X, ctx)
 	if err != nil {
@@ -189,13 +186,13 @@ func (c *compiler) binary(e *Binary, ctx exprCtx) (value, error) {
 		if err != nil {
 			return value{}, err
 		}
-		return value{f: cat("(", xf, sqlOps[e.Op], yf, ")"), kind: KindBool, agg: agg}, nil
+		return value{f: cat("(", xf, c.d.Op(e.Op), yf, ")"), kind: KindBool, agg: agg}, nil
 	case "=", "!=", "<", "<=", ">", ">=":
 		xf, yf, err := c.comparable(e, x, y)
 		if err != nil {
 			return value{}, err
 		}
-		return value{f: cat("(", xf, sqlOps[e.Op], yf, ")"), kind: KindBool, agg: agg}, nil
+		return value{f: cat("(", xf, c.d.Op(e.Op), yf, ")"), kind: KindBool, agg: agg}, nil
 	}
 	xf, err := c.num(e.X, x)
 	if err != nil {
@@ -209,7 +206,7 @@ func (c *compiler) binary(e *Binary, ctx exprCtx) (value, error) {
 	if (x.kind == KindTime) != (y.kind == KindTime) && (e.Op == "+" || e.Op == "-") {
 		kind = KindTime // a time plus or minus milliseconds
 	}
-	return value{f: cat("(", xf, sqlOps[e.Op], yf, ")"), kind: kind, agg: agg}, nil
+	return value{f: cat("(", xf, c.d.Op(e.Op), yf, ")"), kind: kind, agg: agg}, nil
 }
 
 // comparable brings both sides of a comparison to one type. A string
@@ -236,19 +233,19 @@ func (c *compiler) comparable(e *Binary, x, y value) (frag, frag, error) {
 		return *f, y.f, err
 	}
 	if x.kind == KindString && x.lit == nil && y.lit != nil {
-		return castFor(x.f, y.kind), y.f, nil
+		return c.castFor(x.f, y.kind), y.f, nil
 	}
 	if y.kind == KindString && y.lit == nil && x.lit != nil {
-		return x.f, castFor(y.f, x.kind), nil
+		return x.f, c.castFor(y.f, x.kind), nil
 	}
 	return c.str(x), c.str(y), nil
 }
 
-func castFor(f frag, k Kind) frag {
+func (c *compiler) castFor(f frag, k Kind) frag {
 	if k == KindBool {
-		return cat("TRY_CAST(", f, " AS BOOLEAN)")
+		return c.d.TryCast(f, TypeBoolean)
 	}
-	return cat("TRY_CAST(", f, " AS DOUBLE)")
+	return c.d.TryCast(f, TypeDouble)
 }
 
 // readLiteral reads a string literal as a value of kind k; nil means it
@@ -280,8 +277,8 @@ func (c *compiler) readLiteral(e Expr, s string, k Kind) (*frag, error) {
 }
 
 // regexParam checks a regular expression (RE2 syntax, as DuckDB uses)
-// and returns it ready to bind: named groups (?<n>...) are written
-// (?P<n>...), the form RE2 reads.
+// and returns it ready to bind in the dialect's syntax (RE2 reads named
+// groups (?<n>...) written (?P<n>...)).
 func (c *compiler) regexParam(re *RegexLit) (string, *regexp.Regexp, error) {
 	if strings.ContainsRune(re.Re, 0) {
 		return "", nil, c.errAt(re.At, "bad regular expression: a NUL character (write \\x00)")
@@ -300,7 +297,7 @@ func (c *compiler) regexParam(re *RegexLit) (string, *regexp.Regexp, error) {
 	if err := c.checkRegex(re); err != nil {
 		return "", nil, err
 	}
-	return strings.ReplaceAll(re.Re, "(?<", "(?P<"), r, nil
+	return c.d.RegexParam(re.Re), r, nil
 }
 
 func (c *compiler) like(e *Like, ctx exprCtx) (value, error) {
@@ -311,13 +308,13 @@ func (c *compiler) like(e *Like, ctx exprCtx) (value, error) {
 	var f frag
 	switch p := e.Pattern.(type) {
 	case *StringLit:
-		f = cat("contains(", c.str(x), ", ", param(p.Val), ")")
+		f = c.d.Contains(c.str(x), param(p.Val))
 	case *RegexLit:
 		re, _, err := c.regexParam(p)
 		if err != nil {
 			return value{}, err
 		}
-		f = cat("regexp_matches(", c.str(x), ", ", param(re), ")")
+		f = c.d.RegexSearch(c.str(x), param(re))
 	}
 	if e.Not {
 		f = cat("(NOT ", f, ")")

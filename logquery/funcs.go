@@ -87,8 +87,7 @@ func (c *compiler) scalar(e *Call, name string, args []value) (frag, Kind, error
 	switch name {
 	case "abs", "ceil", "floor", "sqrt", "log":
 		x, err := num(0)
-		fn := map[string]string{"abs": "abs", "ceil": "ceil", "floor": "floor", "sqrt": "sqrt", "log": "ln"}[name]
-		return cat(fn+"(", x, ")"), KindNumber, err
+		return cat(c.d.Func(name)+"(", x, ")"), KindNumber, err
 	case "greatest", "least", "coalesce":
 		same := true
 		for _, a := range args {
@@ -124,24 +123,22 @@ func (c *compiler) scalar(e *Call, name string, args []value) (frag, Kind, error
 	case "ltrim", "rtrim", "trim":
 		return cat(name+"(", joinFrags(strs(), ", "), ")"), KindString, nil
 	case "strlen":
-		return cat("length(", str(0), ")"), KindNumber, nil
-	case "toupper":
-		return cat("upper(", str(0), ")"), KindString, nil
-	case "tolower":
-		return cat("lower(", str(0), ")"), KindString, nil
+		return cat(c.d.Func(name)+"(", str(0), ")"), KindNumber, nil
+	case "toupper", "tolower":
+		return cat(c.d.Func(name)+"(", str(0), ")"), KindString, nil
 	case "substr":
 		// Logs Insights counts from 0, SQL from 1.
 		start, err := num(1)
 		if err != nil {
 			return frag{}, 0, err
 		}
-		f := cat("substr(", str(0), ", CAST(", start, " AS BIGINT) + 1")
+		f := cat("substr(", str(0), ", ", c.d.Cast(start, TypeBigInt), " + 1")
 		if len(args) == 3 {
 			n, err := num(2)
 			if err != nil {
 				return frag{}, 0, err
 			}
-			f = cat(f, ", CAST(", n, " AS BIGINT)")
+			f = cat(f, ", ", c.d.Cast(n, TypeBigInt))
 		}
 		return cat(f, ")"), KindString, nil
 	case "replace":
@@ -152,19 +149,19 @@ func (c *compiler) scalar(e *Call, name string, args []value) (frag, Kind, error
 		f.width = args[0].f.width * max(1, (to+from-1)/from)
 		return f, KindString, nil
 	case "strcontains":
-		return cat("CAST(contains(", str(0), ", ", str(1), ") AS INTEGER)"), KindNumber, nil
+		return c.d.Cast(c.d.Contains(str(0), str(1)), TypeInteger), KindNumber, nil
 	case "frommillis":
 		x, err := num(0)
-		return cat("CAST(", x, " AS BIGINT)"), KindTime, err
+		return c.d.Cast(x, TypeBigInt), KindTime, err
 	case "tomillis":
 		x, err := num(0)
 		return x, KindNumber, err
 	case "isvalidip":
-		return validIP(str(0)), KindBool, nil
+		return c.validIP(str(0)), KindBool, nil
 	case "isvalidipv4":
-		return validIPv4(str(0)), KindBool, nil
+		return c.validIPv4(str(0)), KindBool, nil
 	case "isvalidipv6":
-		return validIPv6(str(0)), KindBool, nil
+		return c.validIPv6(str(0)), KindBool, nil
 	}
 	return frag{}, 0, c.errAt(e.At, "unknown function %s", e.Name)
 }
@@ -216,9 +213,9 @@ func (c *compiler) timeFunc(e *Call, name string, ctx exprCtx) (value, error) {
 		return value{}, err
 	}
 	if name == "dateceil" {
-		return value{f: cat("(((", t, " + ", param(p-1), ") // ", param(p), ") * ", param(p), ")"), kind: KindTime, agg: agg}, nil
+		t = cat("(", t, " + ", param(p-1), ")")
 	}
-	return value{f: cat("((", t, " // ", param(p), ") * ", param(p), ")"), kind: KindTime, agg: agg}, nil
+	return value{f: cat("((", c.d.IntDiv(t, param(p)), ") * ", param(p), ")"), kind: KindTime, agg: agg}, nil
 }
 
 func (c *compiler) subnetFunc(e *Call, name string, ctx exprCtx) (value, error) {
@@ -250,17 +247,15 @@ func (c *compiler) aggregate(e *Call, name string) (value, error) {
 	case "count":
 		out.f = cat("count(", x.f, ")")
 	case "count_distinct":
-		out.f = cat("count(DISTINCT ", x.f, ")")
+		out.f = c.d.CountDistinct(x.f)
 	case "sum", "avg", "stddev":
 		n, err := c.num(e.Args[0], x)
 		if err != nil {
 			return value{}, err
 		}
-		fn := map[string]string{"sum": "sum", "avg": "avg", "stddev": "stddev_samp"}[name]
-		out.f = cat(fn+"(", n, ")")
+		out.f = cat(c.d.Func(name)+"(", n, ")")
 	case "min", "max", "sortsfirst", "sortslast":
-		fn := map[string]string{"min": "min", "max": "max", "sortsfirst": "min", "sortslast": "max"}[name]
-		out.f, out.kind = cat(fn+"(", x.f, ")"), x.kind
+		out.f, out.kind = cat(c.d.Func(name)+"(", x.f, ")"), x.kind
 	case "pct":
 		n, err := c.num(e.Args[0], x)
 		if err != nil {
@@ -270,14 +265,13 @@ func (c *compiler) aggregate(e *Call, name string) (value, error) {
 		if !ok || p.Float < 0 || p.Float > 100 {
 			return value{}, c.errAt(e.Args[1].exprPos(), "pct takes a percentile from 0 to 100, e.g. pct(bytes, 95)")
 		}
-		out.f = cat("quantile_cont(", n, ", ", param(p.Float/100), ")")
+		out.f = c.d.Percentile(n, param(p.Float/100))
 	case "earliest", "latest":
 		ts, err := c.timestamp(e.At, name)
 		if err != nil {
 			return value{}, err
 		}
-		fn := map[string]string{"earliest": "arg_min", "latest": "arg_max"}[name]
-		out.f, out.kind = cat(fn+"(", x.f, ", ", ts, ")"), x.kind
+		out.f, out.kind = cat(c.d.Func(name)+"(", x.f, ", ", ts, ")"), x.kind
 	}
 	return out, nil
 }

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/flowlens/flowlens/store/duckdb"
 )
 
 // FuzzParse feeds arbitrary text to the parser and the compiler. Whatever
@@ -29,8 +31,8 @@ func FuzzParse(f *testing.F) {
 	if n := insertRecords(f, st, "vpc", "testdata/examples.log"); n == 0 {
 		f.Fatal("no records")
 	}
-	e := NewEngine(st.DB())
-	srcs := []*Source{testFlowLogSource(), FlowsSource()}
+	e := NewEngine(st.DB(), testSources())
+	srcs := []*Source{testFlowLogSource(), duckdb.FlowsSource()}
 	allowed := allowedSQL(srcs)
 	f.Fuzz(func(t *testing.T, query string) {
 		q, err := Parse(query)

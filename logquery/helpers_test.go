@@ -14,6 +14,14 @@ import (
 	"github.com/flowlens/flowlens/store/duckdb/flowlogs"
 )
 
+// testSources are the server's sources: the flows from the flow store,
+// every other group from the flow-log records.
+func testSources() *Sources {
+	return (&Sources{}).
+		AddGroup(FlowsGroup, "the agent's flows", duckdb.FlowsLogSource()).
+		SetGroups("flow-log groups", flowlogs.LogSource())
+}
+
 // openStore opens a real DuckDB file in a temporary directory with the
 // flow-log tables.
 func openStore(t testing.TB) *duckdb.Store {

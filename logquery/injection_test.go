@@ -19,7 +19,7 @@ func TestInjection(t *testing.T) {
 	if _, err := db.Exec(`CREATE TABLE canary (x INTEGER); INSERT INTO canary VALUES (42)`); err != nil {
 		t.Fatal(err)
 	}
-	e := NewEngine(db)
+	e := NewEngine(db, testSources())
 	cases := []struct {
 		name, query string
 		groups      []string
@@ -106,7 +106,7 @@ func TestInjection(t *testing.T) {
 // TestRegexWithQuote: a pattern with a quote runs as a pattern and
 // matches what it should.
 func TestRegexWithQuote(t *testing.T) {
-	e := NewEngine(examplesStore(t).DB())
+	e := NewEngine(examplesStore(t).DB(), testSources())
 	count := func(q string) int64 {
 		res, err := e.Run(context.Background(), Request{Query: q + " | stats count(*) as n", Groups: []string{"vpc"},
 			Start: allTime.start, End: allTime.end})

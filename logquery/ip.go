@@ -56,10 +56,10 @@ func buildIPv6Pattern() string {
 	return `(?:` + strings.Join(alts, "|") + `)`
 }
 
-func validIPv4(s frag) frag { return cat("regexp_full_match(", s, ", ", param(ipv4Pattern), ")") }
-func validIPv6(s frag) frag { return cat("regexp_full_match(", s, ", ", param(ipv6Pattern), ")") }
-func validIP(s frag) frag {
-	return cat("regexp_full_match(", s, ", ", param(ipv4Pattern+"|"+ipv6Pattern), ")")
+func (c *compiler) validIPv4(s frag) frag { return c.d.RegexFullMatch(s, param(ipv4Pattern)) }
+func (c *compiler) validIPv6(s frag) frag { return c.d.RegexFullMatch(s, param(ipv6Pattern)) }
+func (c *compiler) validIP(s frag) frag {
+	return c.d.RegexFullMatch(s, param(ipv4Pattern+"|"+ipv6Pattern))
 }
 
 // ipv4SubnetPattern is an RE2 pattern matching exactly the dotted-quad
@@ -94,18 +94,6 @@ func ipv4SubnetPattern(p netip.Prefix) (prefix, pattern string) {
 	return prefix, b.String()
 }
 
-// ipv6Hex expands an IPv6 address (without an embedded IPv4 part) to 32
-// hex digits: the groups before and after "::", zero groups between them,
-// each padded to 4 digits.
-func ipv6Hex(s frag) frag {
-	p := cat("string_split(lower(", s, "), '::')")
-	head := cat("CASE WHEN ", p, "[1] = '' THEN []::VARCHAR[] ELSE string_split(", p, "[1], ':') END")
-	tail := cat("CASE WHEN len(", p, ") < 2 OR ", p, "[2] = '' THEN []::VARCHAR[] ELSE string_split(", p, "[2], ':') END")
-	zeros := cat("list_resize(['0'], greatest(0, 8 - len(", head, ") - len(", tail, ")), '0')")
-	groups := cat("list_concat(list_concat(", head, ", ", zeros, "), ", tail, ")")
-	return cat("array_to_string(list_transform(", groups, ", g -> lpad(g, 4, '0')), '')")
-}
-
 // inSubnet compiles an is*InSubnet call for a CIDR literal. family is 4,
 // 6, or 0 for either (the CIDR decides).
 func (c *compiler) inSubnet(at Pos, s frag, cidr string, family int) (frag, error) {
@@ -126,14 +114,14 @@ func (c *compiler) inSubnet(at Pos, s frag, cidr string, family int) (frag, erro
 		}
 		prefix, pattern := ipv4SubnetPattern(p)
 		if prefix == "" {
-			return cat("regexp_full_match(", s, ", ", param(pattern), ")"), nil
+			return c.d.RegexFullMatch(s, param(pattern)), nil
 		}
-		return cat("(starts_with(", s, ", ", param(prefix), ") AND regexp_full_match(", s, ", ", param(pattern), "))"), nil
+		return cat("(", c.d.StartsWith(s, param(prefix)), " AND ", c.d.RegexFullMatch(s, param(pattern)), ")"), nil
 	}
 	// IPv6: only addresses with a colon reach the expansion, which is
 	// costly (lists per row).
 	lo, hi := p.Addr().As16(), lastAddr(p).As16()
-	return cat("(contains(", s, ", ':') AND NOT contains(", s, ", '.') AND ", validIPv6(s), " AND ", ipv6Hex(s), " BETWEEN ",
+	return cat("(", c.d.Contains(s, frag{sql: "':'"}), " AND NOT ", c.d.Contains(s, frag{sql: "'.'"}), " AND ", c.validIPv6(s), " AND ", c.d.IPv6Hex(s), " BETWEEN ",
 		param(hex.EncodeToString(lo[:])), " AND ", param(hex.EncodeToString(hi[:])), ")"), nil
 }
 

@@ -54,7 +54,7 @@ var sizeAttacks = []struct {
 // refusal compiles to at most MaxSQLBytes.
 func TestAliasFanOutQueryStaysSmall(t *testing.T) {
 	st := examplesStore(t)
-	e := NewEngine(st.DB())
+	e := NewEngine(st.DB(), testSources())
 	for _, tc := range sizeAttacks {
 		t.Run(tc.name, func(t *testing.T) {
 			if len(tc.query) > MaxQueryLen {
@@ -139,7 +139,7 @@ func TestHugeRegexRefused(t *testing.T) {
 		{"ipv4", `filter srcAddr =~ /^(\d{1,3}\.){3}\d{1,3}$/`, false},
 	}
 	st := examplesStore(t)
-	e := NewEngine(st.DB())
+	e := NewEngine(st.DB(), testSources())
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := e.Run(context.Background(), Request{Query: tc.query, Groups: []string{"vpc"}, Start: allTime.start, End: allTime.end})

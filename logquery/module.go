@@ -15,10 +15,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/flowlens/flowlens/insights"
+	"github.com/flowlens/flowlens/internal/httpjson"
 	"github.com/flowlens/flowlens/internal/promset"
 	"github.com/flowlens/flowlens/module"
 	"github.com/flowlens/flowlens/store"
-	"github.com/flowlens/flowlens/store/duckdb/flowlogs"
 )
 
 // Config tunes the query module.
@@ -63,8 +63,10 @@ type Module struct {
 	scanned prometheus.Counter
 }
 
-// New builds the module; it does nothing until Start.
-func New(cfg Config, d Dependencies) (*Module, error) {
+// New builds the module; it does nothing until Start. The tables behind
+// sources are their owners' to create (the flow store, the flow-log
+// module).
+func New(cfg Config, sources *Sources, d Dependencies) (*Module, error) {
 	def := DefaultConfig()
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = def.Timeout
@@ -82,7 +84,7 @@ func New(cfg Config, d Dependencies) (*Module, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	engine := NewEngineWith(d.DB.DB(), EngineConfig{Timeout: cfg.Timeout, MaxConcurrent: cfg.MaxConcurrent})
+	engine := NewEngineWith(d.DB.DB(), sources, EngineConfig{Timeout: cfg.Timeout, MaxConcurrent: cfg.MaxConcurrent})
 	m := &Module{cfg: cfg, log: log, deps: d, engine: engine, reg: d.Registry}
 	m.queries = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "flowlens_logquery_queries_total",
 		Help: "API log queries by result: ok, syntax_error (bad query), too_large (refused by a size limit), bad_request, busy (no free slot), timeout, canceled (client gone), error."}, []string{"result"})
@@ -103,14 +105,8 @@ func New(cfg Config, d Dependencies) (*Module, error) {
 	return m, nil
 }
 
-// Start creates the flow-log tables if the flow-log module has not (so a
-// query finds an empty table rather than none) and registers metrics.
-func (m *Module) Start(ctx context.Context) error {
-	if err := m.deps.DB.MigrateComponent(ctx, flowlogs.Component, flowlogs.Migrations()); err != nil {
-		return fmt.Errorf("logquery: %w", err)
-	}
-	return m.metrics.Register(m.reg)
-}
+// Start registers the metrics.
+func (m *Module) Start(context.Context) error { return m.metrics.Register(m.reg) }
 
 // Stop unregisters the metrics.
 func (m *Module) Stop(context.Context) error {
@@ -173,7 +169,7 @@ func (m *Module) handleQuery(w http.ResponseWriter, r *http.Request) {
 	case err == nil:
 		m.queries.WithLabelValues("ok").Inc()
 		m.scanned.Add(float64(res.Statistics.RecordsScanned))
-		writeJSON(w, http.StatusOK, res)
+		httpjson.WriteCompact(w, http.StatusOK, res)
 	case errors.As(err, &qe):
 		result := "syntax_error"
 		if errors.Is(err, ErrQueryTooLarge) {
@@ -196,7 +192,7 @@ func (m *Module) handleQuery(w http.ResponseWriter, r *http.Request) {
 
 func (m *Module) fail(w http.ResponseWriter, result string, code int, e APIError) {
 	m.queries.WithLabelValues(result).Inc()
-	writeJSON(w, code, e)
+	httpjson.WriteCompact(w, code, e)
 }
 
 // request validates an API request into an engine request.
@@ -244,12 +240,4 @@ func jsonTime(raw json.RawMessage) (time.Time, error) {
 		return time.Time{}, fmt.Errorf("%s is neither a string nor a number", raw)
 	}
 	return insights.ParseTime(s)
-}
-
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	enc.Encode(v) //nolint:errcheck // the client may have gone
 }

@@ -15,7 +15,7 @@ import (
 func TestAPI(t *testing.T) {
 	st := examplesStore(t)
 	reg := prometheus.NewRegistry()
-	m, err := New(DefaultConfig(), Dependencies{DB: st, Registry: reg})
+	m, err := New(DefaultConfig(), testSources(), Dependencies{DB: st, Registry: reg})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,12 +2,11 @@ package logquery
 
 import (
 	"regexp"
-	"strconv"
 	"strings"
 )
 
-// parseCmd compiles parse: each extracted field is regexp_extract of the
-// source with the pattern (bound as a parameter) and the group's number;
+// parseCmd compiles parse: each extracted field is a group of one regex
+// extraction of the source with the pattern (bound as a parameter);
 // a record that does not match gets missing (NULL) fields.
 func (c *compiler) parseCmd(cmd *ParseCmd) error {
 	src, err := c.expr(cmd.Source, ctxRow)
@@ -30,20 +29,14 @@ func (c *compiler) parseCmd(cmd *ParseCmd) error {
 	if err != nil {
 		return err
 	}
-	// One extraction returns every group as a struct field g1, g2, ...;
-	// each field reads its own, and DuckDB evaluates the identical
-	// extraction once per row however many fields use it (separate
-	// extractions per group cost a regex run each).
-	groups := make([]string, len(names))
-	for i := range names {
-		groups[i] = "'g" + strconv.Itoa(i+1) + "'"
-	}
-	all := cat("regexp_extract(", s, ", ", param(pattern), ", ["+strings.Join(groups, ", ")+"])")
+	// One extraction of every group, each field reading its own (see
+	// Dialect.RegexGroups).
+	all := c.d.RegexGroups(s, param(pattern), len(names))
 	for i, n := range names {
 		if n == "" {
 			continue // an unnamed group of a regex
 		}
-		f := cat("nullif(struct_extract(", all, ", "+groups[i]+"), '')")
+		f := cat("nullif(", c.d.RegexGroup(all, i+1), ", '')")
 		c.cur.define(n, value{f: f, kind: KindString})
 	}
 	return nil

@@ -1,7 +1,6 @@
 package metricfilter
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"regexp"
@@ -10,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/flowlens/flowlens/internal/apierr"
 	"github.com/flowlens/flowlens/internal/pathseg"
 )
 
@@ -43,7 +43,7 @@ type Filter struct {
 
 // ErrInvalid marks a filter that cannot be accepted; the message names the
 // field.
-var ErrInvalid = errors.New("invalid metric filter")
+var ErrInvalid = apierr.Invalid("invalid metric filter")
 
 var (
 	namePattern   = regexp.MustCompile(`^[a-zA-Z0-9_.-]{1,255}$`)

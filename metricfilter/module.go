@@ -17,6 +17,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/flowlens/flowlens/internal/apierr"
+	"github.com/flowlens/flowlens/internal/httpjson"
 	"github.com/flowlens/flowlens/internal/promset"
 	"github.com/flowlens/flowlens/metricstore"
 	"github.com/flowlens/flowlens/module"
@@ -51,7 +53,7 @@ func (c *Config) defaults() {
 const markRetention = 400 * 24 * time.Hour
 
 // ErrNotFound is returned for a filter that does not exist.
-var ErrNotFound = errors.New("no such metric filter")
+var ErrNotFound = apierr.NotFound("no such metric filter")
 
 // Module applies metric filters to ingested log records and serves
 //
@@ -482,48 +484,48 @@ type ListResponse struct {
 }
 
 func (m *Module) handleList(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, ListResponse{Filters: m.List(r.URL.Query().Get("group"))})
+	httpjson.Write(w, http.StatusOK, ListResponse{Filters: m.List(r.URL.Query().Get("group"))})
 }
 
 func (m *Module) handlePut(w http.ResponseWriter, r *http.Request) {
 	var f Filter
 	if err := decode(r.Body, &f); err != nil {
-		writeErr(w, err)
+		httpjson.Error(w, err)
 		return
 	}
 	out, created, err := m.Put(r.Context(), f)
 	if err != nil {
-		writeErr(w, err)
+		httpjson.Error(w, err)
 		return
 	}
 	code := http.StatusOK
 	if created {
 		code = http.StatusCreated
 	}
-	writeJSON(w, code, out)
+	httpjson.Write(w, code, out)
 }
 
 func (m *Module) handleDelete(w http.ResponseWriter, r *http.Request) {
 	group, name := r.PathValue("group"), r.PathValue("name")
 	if err := m.Delete(r.Context(), group, name); err != nil {
-		writeErr(w, err)
+		httpjson.Error(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"deleted": group + "/" + name})
+	httpjson.Write(w, http.StatusOK, map[string]string{"deleted": group + "/" + name})
 }
 
 func (m *Module) handleTest(w http.ResponseWriter, r *http.Request) {
 	var req TestRequest
 	if err := decode(r.Body, &req); err != nil {
-		writeErr(w, err)
+		httpjson.Error(w, err)
 		return
 	}
 	resp, err := RunTest(req)
 	if err != nil {
-		writeErr(w, err)
+		httpjson.Error(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, resp)
+	httpjson.Write(w, http.StatusOK, resp)
 }
 
 func decode(body io.Reader, v any) error {
@@ -537,26 +539,6 @@ func decode(body io.Reader, v any) error {
 		return fmt.Errorf("%w: body: %s", ErrInvalid, strings.TrimPrefix(err.Error(), "json: "))
 	}
 	return nil
-}
-
-func writeErr(w http.ResponseWriter, err error) {
-	code := http.StatusInternalServerError
-	switch {
-	case errors.Is(err, ErrInvalid):
-		code = http.StatusBadRequest
-	case errors.Is(err, ErrNotFound):
-		code = http.StatusNotFound
-	}
-	writeJSON(w, code, map[string]string{"error": err.Error()})
-}
-
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	enc.SetEscapeHTML(false) // operators such as ">=" stay readable
-	enc.Encode(v)            //nolint:errcheck // the client went away
 }
 
 // ---- metrics ----

@@ -9,10 +9,11 @@ package metricstore
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/flowlens/flowlens/internal/apierr"
 )
 
 // Point is one value of one metric for one period starting at Time.
@@ -43,7 +44,7 @@ type Query struct {
 }
 
 // ErrInvalid marks a point or query that cannot be stored or answered.
-var ErrInvalid = errors.New("invalid metric point")
+var ErrInvalid = apierr.Invalid("invalid metric point")
 
 // Store keeps metric points. The embedded implementation is
 // store/duckdb.MetricPoints; features depend on this interface only.

@@ -2,7 +2,6 @@ package monitor
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -10,6 +9,7 @@ import (
 	"time"
 
 	"github.com/flowlens/flowlens/health"
+	"github.com/flowlens/flowlens/internal/httpjson"
 )
 
 // Request is the body of POST /api/v1/monitors and PUT /api/v1/monitors/{name}.
@@ -90,49 +90,49 @@ func (m *Module) handleList(w http.ResponseWriter, r *http.Request) {
 	for i, rec := range recs {
 		out.Monitors[i] = NewView(rec, m.Last(rec.Name), false)
 	}
-	writeJSON(w, http.StatusOK, out)
+	httpjson.Write(w, http.StatusOK, out)
 }
 
 func (m *Module) handleGet(w http.ResponseWriter, r *http.Request) {
 	rec, err := m.Get(r.PathValue("name"))
 	if err != nil {
-		writeErr(w, err)
+		httpjson.Error(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, NewView(rec, m.Last(rec.Name), true))
+	httpjson.Write(w, http.StatusOK, NewView(rec, m.Last(rec.Name), true))
 }
 
 func (m *Module) handleCreate(w http.ResponseWriter, r *http.Request) {
 	spec, err := decodeRequest(r, "")
 	if err != nil {
-		writeErr(w, err)
+		httpjson.Error(w, err)
 		return
 	}
 	rec, err := m.Create(r.Context(), spec)
 	if err != nil {
-		writeErr(w, err)
+		httpjson.Error(w, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, NewView(rec, nil, false))
+	httpjson.Write(w, http.StatusCreated, NewView(rec, nil, false))
 }
 
 func (m *Module) handleUpdate(w http.ResponseWriter, r *http.Request) {
 	spec, err := decodeRequest(r, r.PathValue("name"))
 	if err != nil {
-		writeErr(w, err)
+		httpjson.Error(w, err)
 		return
 	}
 	rec, err := m.Update(r.Context(), spec)
 	if err != nil {
-		writeErr(w, err)
+		httpjson.Error(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, NewView(rec, m.Last(rec.Name), false))
+	httpjson.Write(w, http.StatusOK, NewView(rec, m.Last(rec.Name), false))
 }
 
 func (m *Module) handleDelete(w http.ResponseWriter, r *http.Request) {
 	if err := m.Delete(r.Context(), r.PathValue("name")); err != nil {
-		writeErr(w, err)
+		httpjson.Error(w, err)
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -143,20 +143,20 @@ func (m *Module) handleEvaluations(w http.ResponseWriter, r *http.Request) {
 	if s := r.URL.Query().Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 || n > 1000 {
-			writeErr(w, fmt.Errorf("%w: limit %q: want 1-1000", ErrInvalid, s))
+			httpjson.Error(w, fmt.Errorf("%w: limit %q: want 1-1000", ErrInvalid, s))
 			return
 		}
 		limit = n
 	}
 	evs, err := m.Evaluations(r.Context(), r.PathValue("name"), limit)
 	if err != nil {
-		writeErr(w, err)
+		httpjson.Error(w, err)
 		return
 	}
 	if evs == nil {
 		evs = []*Evaluation{}
 	}
-	writeJSON(w, http.StatusOK, struct {
+	httpjson.Write(w, http.StatusOK, struct {
 		Evaluations []*Evaluation `json:"evaluations"`
 	}{evs})
 }
@@ -178,26 +178,4 @@ func decodeRequest(r *http.Request, pathName string) (Spec, error) {
 		req.Name = pathName
 	}
 	return req.Spec()
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	enc.SetEscapeHTML(false) // segment ids such as zone-a>zone-b stay readable
-	enc.Encode(v)            //nolint:errcheck // the client went away
-}
-
-func writeErr(w http.ResponseWriter, err error) {
-	status := http.StatusInternalServerError
-	switch {
-	case errors.Is(err, ErrInvalid):
-		status = http.StatusBadRequest
-	case errors.Is(err, ErrNotFound):
-		status = http.StatusNotFound
-	case errors.Is(err, ErrExists):
-		status = http.StatusConflict
-	}
-	writeJSON(w, status, map[string]string{"error": err.Error()})
 }

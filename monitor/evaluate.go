@@ -64,17 +64,7 @@ func (w *window) add(r *store.FlowRow) {
 // (the common case after a flow's first interval), and the handshake
 // latency, which monitors do not publish, is not merged.
 func addCounters(c, o *flow.Counters) {
-	c.BytesSent += o.BytesSent
-	c.BytesReceived += o.BytesReceived
-	c.SegmentsSent += o.SegmentsSent
-	c.SegmentsReceived += o.SegmentsReceived
-	c.Retransmissions += o.Retransmissions
-	c.Timeouts += o.Timeouts
-	c.ConnectionsOpened += o.ConnectionsOpened
-	c.ConnectionsClosed += o.ConnectionsClosed
-	c.FailedRefused += o.FailedRefused
-	c.FailedTimeout += o.FailedTimeout
-	c.FailedReset += o.FailedReset
+	c.AddTotals(o)
 	l, ol := &c.RTT, &o.RTT
 	if ol.Count == 0 {
 		return

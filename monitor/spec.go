@@ -8,12 +8,12 @@
 package monitor
 
 import (
-	"errors"
 	"fmt"
 	"regexp"
 	"strings"
 	"time"
 
+	"github.com/flowlens/flowlens/internal/apierr"
 	"github.com/flowlens/flowlens/internal/pathseg"
 	"github.com/flowlens/flowlens/topology"
 )
@@ -41,9 +41,9 @@ const (
 // ErrInvalid marks a definition that cannot be accepted; ErrNotFound and
 // ErrExists the obvious conditions.
 var (
-	ErrInvalid  = errors.New("invalid monitor")
-	ErrNotFound = errors.New("no such monitor")
-	ErrExists   = errors.New("monitor already exists")
+	ErrInvalid  = apierr.Invalid("invalid monitor")
+	ErrNotFound = apierr.NotFound("no such monitor")
+	ErrExists   = apierr.Exists("monitor already exists")
 )
 
 var nameRE = regexp.MustCompile(`^[a-zA-Z0-9_.-]{1,255}$`)

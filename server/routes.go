@@ -1,9 +1,10 @@
 package server
 
 import (
-	"encoding/json"
 	"net/http"
 	"time"
+
+	"github.com/flowlens/flowlens/internal/httpjson"
 )
 
 // routes mounts the server's own endpoints, then every module's; an
@@ -30,14 +31,8 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "uptime_seconds": int(time.Since(s.started).Seconds())})
 }
 
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	enc.Encode(v)
-}
+// writeJSON and writeError are the shared answers (internal/httpjson)
+// under the names this package's handlers use.
+func writeJSON(w http.ResponseWriter, code int, v any) { httpjson.Write(w, code, v) }
 
-func writeError(w http.ResponseWriter, code int, msg string) {
-	writeJSON(w, code, map[string]string{"error": msg})
-}
+func writeError(w http.ResponseWriter, code int, msg string) { httpjson.ErrorText(w, code, msg) }

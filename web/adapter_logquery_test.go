@@ -11,8 +11,17 @@ import (
 	"github.com/flowlens/flowlens/flow"
 	"github.com/flowlens/flowlens/logquery"
 	"github.com/flowlens/flowlens/store"
+	"github.com/flowlens/flowlens/store/duckdb"
+	"github.com/flowlens/flowlens/store/duckdb/flowlogs"
 	"github.com/flowlens/flowlens/topology"
 )
+
+// testLogSources are the server's log sources (cmd/flowlens wires the same).
+func testLogSources() *logquery.Sources {
+	return (&logquery.Sources{}).
+		AddGroup(logquery.FlowsGroup, "the agent's flows", duckdb.FlowsLogSource()).
+		SetGroups("flow-log groups", flowlogs.LogSource())
+}
 
 // TestFlowLogPagesQueryTheAgentsFlows stores flows in a real DuckDB file
 // and queries them through the adapter the flow-log page uses.
@@ -36,7 +45,7 @@ func TestFlowLogPagesQueryTheAgentsFlows(t *testing.T) {
 	if flowlogAdapter(nil, nil) != nil {
 		t.Fatal("without the query module the page must say not available")
 	}
-	mod, err := logquery.New(logquery.DefaultConfig(), logquery.Dependencies{DB: db, Registry: prometheus.NewRegistry()})
+	mod, err := logquery.New(logquery.DefaultConfig(), testLogSources(), logquery.Dependencies{DB: db, Registry: prometheus.NewRegistry()})
 	if err != nil {
 		t.Fatal(err)
 	}

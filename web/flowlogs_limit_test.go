@@ -20,7 +20,7 @@ func TestWebQueriesShareConcurrencyLimit(t *testing.T) {
 	db, _ := openPoints(t)
 	ctx := context.Background()
 	mod, err := logquery.New(logquery.Config{MaxConcurrent: 1, Timeout: 300 * time.Millisecond},
-		logquery.Dependencies{DB: db, Registry: prometheus.NewRegistry()})
+		testLogSources(), logquery.Dependencies{DB: db, Registry: prometheus.NewRegistry()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -203,7 +203,7 @@ func timeQueries(ctx context.Context, dbPath, text string, runs int) error {
 	}
 	fmt.Printf("SQL  REJECT top 20 sources: %s\n", sqlTimes)
 	const lq = `filter action="REJECT" | stats count(*) as n by srcAddr | sort n desc | limit 20`
-	eng := logquery.NewEngine(st.DB())
+	eng := logquery.NewEngine(st.DB(), (&logquery.Sources{}).SetGroups("flow-log groups", flowlogs.LogSource()))
 	var lqOut string
 	lqTimes, err := timeRuns(runs, func() (string, error) {
 		res, err := eng.Run(ctx, logquery.Request{Query: lq, Groups: []string{"bench"}, Start: time.Unix(0, 0), End: time.Unix(1<<33, 0)})

@@ -100,7 +100,7 @@ func run(c config) error {
 		return err
 	}
 	fmt.Printf("records stored: %d\n", n)
-	e := logquery.NewEngine(st.DB())
+	e := logquery.NewEngine(st.DB(), (&logquery.Sources{}).SetGroups("flow-log groups", flowlogs.LogSource()))
 	for _, q := range queries {
 		if !strings.Contains(q.name, c.only) {
 			continue
@@ -266,7 +266,7 @@ func timeParts(ctx context.Context, st *duckdb.Store, q benchQuery, repeat int) 
 		return err
 	}
 	var formats = map[int][]string{1: defaultFields()}
-	comp, err := logquery.Compile(pq, logquery.FlowLogSource(formats), logquery.Range{Groups: []string{"bench"},
+	comp, err := logquery.Compile(pq, flowlogs.RecordsSource(formats), logquery.Range{Groups: []string{"bench"},
 		Start: time.Unix(0, 0), End: time.Unix(4_000_000_000, 0)})
 	if err != nil {
 		return err

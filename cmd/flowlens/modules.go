@@ -142,7 +142,7 @@ func (m *moduleFlags) build(h *server.Host) (*serverModules, error) {
 	s.flowlog = logsapi.NewModule(m.flowlog, logsapi.Dependencies{Log: c.Log, Registry: c.Registry, DataDir: c.DataDir,
 		DB: h.DB, OpenStore: openFlowLogStore, Ingester: s.metricfilter})
 	c = h.Common("logquery")
-	if s.logquery, err = logquery.New(m.logquery, logquery.Dependencies{Log: c.Log, Registry: c.Registry, DB: h.DB}); err != nil {
+	if s.logquery, err = logquery.New(m.logquery, logSources(), logquery.Dependencies{Log: c.Log, Registry: c.Registry, DB: h.DB}); err != nil {
 		return nil, fmt.Errorf("logquery: %w", err)
 	}
 	c = h.Common("geoip")

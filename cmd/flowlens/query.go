@@ -284,7 +284,7 @@ func queryFiles(ctx context.Context, f queryFlags, query string, start, end time
 	if sum.BadLines > 0 {
 		fmt.Fprintf(os.Stderr, "flowlens: %d bad lines skipped, %d records imported\n", sum.BadLines, sum.Records)
 	}
-	res, err := logquery.NewEngine(st.DB()).Run(ctx, logquery.Request{Query: query, Groups: []string{group}, Start: start, End: end})
+	res, err := logquery.NewEngine(st.DB(), logSources()).Run(ctx, logquery.Request{Query: query, Groups: []string{group}, Start: start, End: end})
 	if err != nil {
 		return nil, err
 	}

@@ -6,7 +6,6 @@ package logsapi
 import (
 	"context"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/flowlens/flowlens/flowlog"
 	"github.com/flowlens/flowlens/flowlog/importer"
+	"github.com/flowlens/flowlens/internal/httpjson"
 	"github.com/flowlens/flowlens/module"
 	"github.com/flowlens/flowlens/store"
 )
@@ -135,16 +135,6 @@ func (m *Module) Routes(mux *http.ServeMux, protect func(http.Handler) http.Hand
 	mux.Handle("GET /api/v1/logs/{group}/files/{sha256}", protect(http.HandlerFunc(m.handleFile)))
 }
 
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	json.NewEncoder(w).Encode(v) //nolint:errchkjson // the client went away
-}
-
-func writeError(w http.ResponseWriter, code int, err error) {
-	writeJSON(w, code, map[string]string{"error": err.Error()})
-}
-
 // handleUpload stores newline-delimited records (or a whole .gz or
 // .parquet file) posted to /api/v1/logs/{group}?format=&stream=&source=.
 // The answer is the file summary, bad lines included. The body is
@@ -154,7 +144,7 @@ func writeError(w http.ResponseWriter, code int, err error) {
 func (m *Module) handleUpload(w http.ResponseWriter, r *http.Request) {
 	req, err := uploadRequest(r)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, err)
+		httpjson.ErrorCode(w, http.StatusBadRequest, err)
 		return
 	}
 	gzipped := false
@@ -163,43 +153,43 @@ func (m *Module) handleUpload(w http.ResponseWriter, r *http.Request) {
 	case "gzip":
 		gzipped = true
 	default:
-		writeError(w, http.StatusUnsupportedMediaType, fmt.Errorf("Content-Encoding %q: only gzip is accepted", enc))
+		httpjson.ErrorCode(w, http.StatusUnsupportedMediaType, fmt.Errorf("Content-Encoding %q: only gzip is accepted", enc))
 		return
 	}
 	if m.im == nil {
-		writeError(w, http.StatusServiceUnavailable, errors.New("flow-log importer not started"))
+		httpjson.ErrorCode(w, http.StatusServiceUnavailable, errors.New("flow-log importer not started"))
 		return
 	}
 	if req.SHA256 != "" {
 		// Known content is answered without receiving it again.
 		dup, err := m.im.Duplicate(r.Context(), req.Group, req.SHA256)
 		if err != nil {
-			writeError(w, http.StatusInternalServerError, err)
+			httpjson.ErrorCode(w, http.StatusInternalServerError, err)
 			return
 		}
 		if dup {
 			m.im.CountDuplicate()
-			writeJSON(w, http.StatusOK, &importer.FileSummary{Source: req.Source, SHA256: req.SHA256, Duplicate: true})
+			httpjson.WriteCompact(w, http.StatusOK, &importer.FileSummary{Source: req.Source, SHA256: req.SHA256, Duplicate: true})
 			return
 		}
 	}
 	spooled, sha, err := m.receive(w, r, gzipped)
 	if err != nil {
 		m.log.Warn("flow-log upload refused", "group", req.Group, "source", req.Source, "err", err)
-		writeError(w, m.upload.refusal(err), err)
+		httpjson.ErrorCode(w, m.upload.refusal(err), err)
 		return
 	}
 	defer os.Remove(spooled.Name())
 	defer spooled.Close()
 	if req.SHA256 != "" && req.SHA256 != sha {
-		writeError(w, http.StatusBadRequest, fmt.Errorf("%s: %w (given %s, read %s)", req.Source, importer.ErrChecksum, req.SHA256, sha))
+		httpjson.ErrorCode(w, http.StatusBadRequest, fmt.Errorf("%s: %w (given %s, read %s)", req.Source, importer.ErrChecksum, req.SHA256, sha))
 		return
 	}
 	req.SHA256, req.MaxDecompressedBytes = sha, m.cfg.MaxDecompressedBytes
 	sum, err := m.im.Import(r.Context(), req, spooled)
 	if err != nil {
 		m.log.Warn("flow-log upload failed", "group", req.Group, "source", req.Source, "err", err)
-		writeJSON(w, m.upload.refusal(err), struct {
+		httpjson.WriteCompact(w, m.upload.refusal(err), struct {
 			Error string `json:"error"`
 			*importer.FileSummary
 		}{err.Error(), sum})
@@ -207,7 +197,7 @@ func (m *Module) handleUpload(w http.ResponseWriter, r *http.Request) {
 	}
 	m.log.Info("flow-log upload", "group", req.Group, "source", req.Source, "records", sum.Records,
 		"bad_lines", sum.BadLines, "duplicate", sum.Duplicate, "ms", sum.DurationMs)
-	writeJSON(w, http.StatusOK, sum)
+	httpjson.WriteCompact(w, http.StatusOK, sum)
 }
 
 // uploadRequest reads the group, the query parameters and the hash header.
@@ -237,35 +227,35 @@ func uploadRequest(r *http.Request) (importer.Request, error) {
 
 func (m *Module) handleGroups(w http.ResponseWriter, r *http.Request) {
 	if m.im == nil {
-		writeError(w, http.StatusServiceUnavailable, errors.New("flow-log importer not started"))
+		httpjson.ErrorCode(w, http.StatusServiceUnavailable, errors.New("flow-log importer not started"))
 		return
 	}
 	gs, err := m.im.Groups(r.Context())
 	if err != nil {
-		writeError(w, http.StatusInternalServerError, err)
+		httpjson.ErrorCode(w, http.StatusInternalServerError, err)
 		return
 	}
 	if gs == nil {
 		gs = []flowlog.Group{}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"groups": gs})
+	httpjson.WriteCompact(w, http.StatusOK, map[string]any{"groups": gs})
 }
 
 // handleFile answers whether content with this hash is already in the
 // group (200 with the file, 404 otherwise): the CLI asks before uploading.
 func (m *Module) handleFile(w http.ResponseWriter, r *http.Request) {
 	if m.im == nil {
-		writeError(w, http.StatusServiceUnavailable, errors.New("flow-log importer not started"))
+		httpjson.ErrorCode(w, http.StatusServiceUnavailable, errors.New("flow-log importer not started"))
 		return
 	}
 	f, err := m.im.File(r.Context(), r.PathValue("group"), r.PathValue("sha256"))
 	if err != nil {
-		writeError(w, http.StatusInternalServerError, err)
+		httpjson.ErrorCode(w, http.StatusInternalServerError, err)
 		return
 	}
 	if f == nil {
-		writeError(w, http.StatusNotFound, errors.New("no such file in the group"))
+		httpjson.ErrorCode(w, http.StatusNotFound, errors.New("no such file in the group"))
 		return
 	}
-	writeJSON(w, http.StatusOK, f)
+	httpjson.WriteCompact(w, http.StatusOK, f)
 }

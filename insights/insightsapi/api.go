@@ -10,7 +10,6 @@ package insightsapi
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"net/netip"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/flowlens/flowlens/ingest"
 	"github.com/flowlens/flowlens/insights"
+	"github.com/flowlens/flowlens/internal/httpjson"
 	"github.com/flowlens/flowlens/store"
 	"github.com/flowlens/flowlens/topology"
 )
@@ -75,12 +75,12 @@ type topResponse struct {
 func (m *Module) handleTop(w http.ResponseWriter, r *http.Request) {
 	req, err := insights.FromValues(r.URL.Query())
 	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+		httpjson.ErrorText(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	q, err := req.Query(time.Now())
 	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+		httpjson.ErrorText(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), queryTimeout)
@@ -95,7 +95,7 @@ func (m *Module) handleTop(w http.ResponseWriter, r *http.Request) {
 	for i, row := range rows {
 		resp.Rows[i] = insights.FromStore(q.Metric, row)
 	}
-	writeJSON(w, http.StatusOK, resp)
+	httpjson.Write(w, http.StatusOK, resp)
 }
 
 // seriesResponse is the body of /api/v1/insights/series.
@@ -108,12 +108,12 @@ type seriesResponse struct {
 func (m *Module) handleSeries(w http.ResponseWriter, r *http.Request) {
 	req, err := insights.FromValues(r.URL.Query())
 	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+		httpjson.ErrorText(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	q, err := req.SeriesQuery(time.Now())
 	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+		httpjson.ErrorText(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), queryTimeout)
@@ -136,11 +136,11 @@ func (m *Module) handleSeries(w http.ResponseWriter, r *http.Request) {
 		}
 		resp.Series[i] = out
 	}
-	writeJSON(w, http.StatusOK, resp)
+	httpjson.Write(w, http.StatusOK, resp)
 }
 
 func (m *Module) handleTopology(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, m.d.Topology())
+	httpjson.Write(w, http.StatusOK, m.d.Topology())
 }
 
 // lookupRow is one answer of /api/v1/topology/lookup.
@@ -157,7 +157,7 @@ func (m *Module) handleLookup(w http.ResponseWriter, r *http.Request) {
 		for _, part := range strings.Split(arg, ",") {
 			ip, err := netip.ParseAddr(strings.TrimSpace(part))
 			if err != nil {
-				writeError(w, http.StatusBadRequest, "ip "+part+": not an IP address")
+				httpjson.ErrorText(w, http.StatusBadRequest, "ip "+part+": not an IP address")
 				return
 			}
 			loc := topo.Lookup(ip.Unmap())
@@ -165,14 +165,14 @@ func (m *Module) handleLookup(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if len(out) == 0 {
-		writeError(w, http.StatusBadRequest, "give at least one ?ip=")
+		httpjson.ErrorText(w, http.StatusBadRequest, "give at least one ?ip=")
 		return
 	}
-	writeJSON(w, http.StatusOK, out)
+	httpjson.Write(w, http.StatusOK, out)
 }
 
 func (m *Module) handleAgents(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, m.d.Agents.List())
+	httpjson.Write(w, http.StatusOK, m.d.Agents.List())
 }
 
 func categoryName(c *topology.Category) string {
@@ -189,23 +189,11 @@ func byName(b store.Grouping) string {
 	return "resource"
 }
 
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	enc.Encode(v) //nolint:errcheck // the client went away
-}
-
 // writeQueryError tells the caller's mistakes (400) from the store's (500).
 func writeQueryError(w http.ResponseWriter, err error) {
 	if errors.Is(err, store.ErrInvalidQuery) {
-		writeError(w, http.StatusBadRequest, err.Error())
+		httpjson.ErrorText(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	writeError(w, http.StatusInternalServerError, "query: "+err.Error())
-}
-
-func writeError(w http.ResponseWriter, code int, msg string) {
-	writeJSON(w, code, map[string]string{"error": msg})
+	httpjson.ErrorText(w, http.StatusInternalServerError, "query: "+err.Error())
 }

@@ -8,13 +8,13 @@ package seriesapi
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"strings"
 	"time"
 
 	"github.com/flowlens/flowlens/insights"
+	"github.com/flowlens/flowlens/internal/httpjson"
 	"github.com/flowlens/flowlens/metricstore"
 )
 
@@ -77,7 +77,7 @@ func (m *Module) handleList(w http.ResponseWriter, r *http.Request) {
 	if ids == nil {
 		ids = []metricstore.ID{}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"metrics": ids})
+	httpjson.Write(w, http.StatusOK, map[string]any{"metrics": ids})
 }
 
 // handlePoints returns one series' points:
@@ -86,13 +86,13 @@ func (m *Module) handlePoints(w http.ResponseWriter, r *http.Request) {
 	v := r.URL.Query()
 	id := metricstore.ID{Namespace: v.Get("namespace"), Metric: v.Get("metric")}
 	if id.Namespace == "" || id.Metric == "" {
-		writeError(w, http.StatusBadRequest, "namespace and metric are required")
+		httpjson.ErrorText(w, http.StatusBadRequest, "namespace and metric are required")
 		return
 	}
 	for _, d := range v["dimension"] {
 		k, val, ok := strings.Cut(d, "=")
 		if !ok || k == "" {
-			writeError(w, http.StatusBadRequest, "dimension "+d+": want NAME=VALUE")
+			httpjson.ErrorText(w, http.StatusBadRequest, "dimension "+d+": want NAME=VALUE")
 			return
 		}
 		if id.Dimensions == nil {
@@ -102,7 +102,7 @@ func (m *Module) handlePoints(w http.ResponseWriter, r *http.Request) {
 	}
 	start, end, err := insights.TimeRange(v.Get("since"), v.Get("start"), v.Get("end"), time.Now())
 	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+		httpjson.ErrorText(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), queryTimeout)
@@ -117,26 +117,14 @@ func (m *Module) handlePoints(w http.ResponseWriter, r *http.Request) {
 		resp.Points[i] = Point{Time: p.Time.UTC(), PeriodSeconds: p.Period.Seconds(), Value: p.Value,
 			Count: p.Count, Sum: p.Sum, Min: p.Min, Max: p.Max}
 	}
-	writeJSON(w, http.StatusOK, resp)
-}
-
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	enc.Encode(v) //nolint:errcheck // the client went away
+	httpjson.Write(w, http.StatusOK, resp)
 }
 
 // writeQueryError tells the caller's mistakes (400) from the store's (500).
 func writeQueryError(w http.ResponseWriter, err error) {
 	if errors.Is(err, metricstore.ErrInvalid) {
-		writeError(w, http.StatusBadRequest, err.Error())
+		httpjson.ErrorText(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	writeError(w, http.StatusInternalServerError, "query: "+err.Error())
-}
-
-func writeError(w http.ResponseWriter, code int, msg string) {
-	writeJSON(w, code, map[string]string{"error": msg})
+	httpjson.ErrorText(w, http.StatusInternalServerError, "query: "+err.Error())
 }

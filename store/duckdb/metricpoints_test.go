@@ -8,7 +8,25 @@ import (
 
 	"github.com/flowlens/flowlens/metricstore"
 	"github.com/flowlens/flowlens/store/duckdb"
+	"github.com/flowlens/flowlens/store/storetest"
 )
+
+// TestMetricPointsConformance runs the metric-points suite every
+// metricstore.Store passes.
+func TestMetricPointsConformance(t *testing.T) {
+	storetest.MetricPoints(t, func(t *testing.T) metricstore.Store {
+		db, err := duckdb.Open(duckdb.Config{Path: filepath.Join(t.TempDir(), "m.duckdb")}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		s, err := duckdb.OpenMetricPoints(context.Background(), db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	})
+}
 
 func TestPutQueryList(t *testing.T) {
 	ctx := context.Background()

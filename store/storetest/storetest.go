@@ -1,8 +1,10 @@
-// Package storetest is the conformance suite every store.Store passes (the
-// embedded DuckDB store and the scale-out ClickHouse store), so that
-// insights answer the same whichever store runs.
+// Package storetest holds the conformance suites a store passes so that
+// the features answer the same whichever store runs: Run for a
+// store.Store (insights, retention, idempotent batches) and MetricPoints
+// for a metricstore.Store. The embedded DuckDB store (store/duckdb) runs
+// both; a second store must pass them too.
 //
-// The suite assumes store.DefaultRetention and the roll-up resolutions of
+// Run assumes store.DefaultRetention and the roll-up resolutions of
 // the data model (1 min, 10 min, 1 h, chosen as documented in store/duckdb:
 // ByResource reads the coarsest roll-up whose width is at most a twentieth
 // of the range). Its ranges are aligned to the hour, so the rounding of a
