@@ -2,6 +2,7 @@ package logquery
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,7 +19,6 @@ import (
 	"github.com/flowlens/flowlens/internal/httpjson"
 	"github.com/flowlens/flowlens/internal/promset"
 	"github.com/flowlens/flowlens/module"
-	"github.com/flowlens/flowlens/store"
 )
 
 // Config tunes the query module.
@@ -45,8 +45,12 @@ type Dependencies struct {
 	Registry prometheus.Registerer
 	// DB is the database the queries run on (the flow-log tables and the
 	// agents' flows).
-	DB store.ComponentDB
+	DB Database
 }
+
+// Database is the SQL database the sources' tables are in (the server's
+// store.ComponentDB satisfies it).
+type Database interface{ DB() *sql.DB }
 
 var _ module.Module = (*Module)(nil)
 

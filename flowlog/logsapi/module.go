@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -176,6 +177,7 @@ func (m *Module) handleUpload(w http.ResponseWriter, r *http.Request) {
 	spooled, sha, err := m.receive(w, r, gzipped)
 	if err != nil {
 		m.log.Warn("flow-log upload refused", "group", req.Group, "source", req.Source, "err", err)
+		drainRefused(r.Body)
 		httpjson.ErrorCode(w, m.upload.refusal(err), err)
 		return
 	}
@@ -258,4 +260,15 @@ func (m *Module) handleFile(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	httpjson.WriteCompact(w, http.StatusOK, f)
+}
+
+// refusedDrainLimit is how much of a refused upload's unread body is read
+// before the answer. A client still sending when the server answers and
+// closes gets a connection reset instead of the answer; reading the rest
+// of a small body (a decompression bomb is small) lets it read the 413.
+// Larger bodies are cut off: the connection closes after the answer.
+const refusedDrainLimit = 1 << 20
+
+func drainRefused(body io.Reader) {
+	io.CopyN(io.Discard, body, refusedDrainLimit) //nolint:errcheck // best effort
 }
