@@ -51,7 +51,7 @@ func newTestModule(t *testing.T) *testModule {
 	}
 	tm := &testModule{now: timeAt(0), mux: http.NewServeMux(), metrics: ms, reg: prometheus.NewRegistry()}
 	d := &server.Deps{DB: st, Metrics: ms, Registry: tm.reg, Topology: func() *topology.Topology { return topo },
-		SubscribeFlows: func(fn func([]*store.Batch)) { tm.observe = fn }, Modules: map[string]server.Module{}}
+		SubscribeFlows: func(_ string, fn func([]*store.Batch)) error { tm.observe = fn; return nil }, Modules: map[string]server.Module{}}
 	m, err := New(Config{Grace: time.Second, Now: tm.clock}, d)
 	if err != nil {
 		t.Fatal(err)
@@ -263,7 +263,7 @@ func TestRestartKeepsMonitorsAndActiveEvents(t *testing.T) {
 	tm.Stop(context.Background())
 
 	d := &server.Deps{DB: tm.tables.dbStore.(*duckdb.Store), Metrics: tm.metrics, Registry: prometheus.NewRegistry(),
-		SubscribeFlows: func(fn func([]*store.Batch)) { tm.observe = fn }, Modules: map[string]server.Module{}}
+		SubscribeFlows: func(_ string, fn func([]*store.Batch)) error { tm.observe = fn; return nil }, Modules: map[string]server.Module{}}
 	m2, err := New(Config{Grace: time.Second, Now: tm.clock}, d)
 	if err != nil {
 		t.Fatal(err)

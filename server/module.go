@@ -50,10 +50,10 @@ type Deps struct {
 	Metrics metricstore.Store
 	// Topology returns the current topology.
 	Topology func() *topology.Topology
-	// SubscribeFlows registers fn to receive every newly stored flow batch,
-	// enriched, right after its commit (see ingest.Ingester.Subscribe).
-	// Only valid while modules are being built.
-	SubscribeFlows func(fn func(stored []*store.Batch))
+	// SubscribeFlows registers fn, under a unique name, to receive every
+	// newly stored flow batch, enriched, after its commit, on its own
+	// goroutine behind a bounded queue (see ingest.Ingester.Subscribe).
+	SubscribeFlows func(name string, fn func(stored []*store.Batch)) error
 	// EnrichRemote registers fn to complete the location of every flow's
 	// internet end before it is stored (see ingest.Ingester.EnrichRemote).
 	// Only valid while modules are being built.

@@ -38,7 +38,9 @@ func TestModulesAreBuiltMountedStartedAndStopped(t *testing.T) {
 	cfg := Config{Modules: []ModuleFactory{
 		{Name: "first", New: func(d *Deps) (Module, error) {
 			first.deps = d
-			d.SubscribeFlows(func([]*store.Batch) {})
+			if err := d.SubscribeFlows("first", func([]*store.Batch) {}); err != nil {
+				return nil, err
+			}
 			return first, nil
 		}},
 		{Name: "second", New: func(d *Deps) (Module, error) {

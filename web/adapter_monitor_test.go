@@ -27,7 +27,7 @@ func TestMonitorPagesOverTheRealModule(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := &server.Deps{DB: db, Metrics: ms, Registry: prometheus.NewRegistry(), Flows: db,
-		Topology: func() *topology.Topology { return topo }, SubscribeFlows: func(func([]*store.Batch)) {},
+		Topology: func() *topology.Topology { return topo }, SubscribeFlows: func(string, func([]*store.Batch)) error { return nil },
 		Modules: map[string]server.Module{}}
 	mod, err := monitor.New(monitor.Config{}, d)
 	if err != nil {

@@ -129,7 +129,9 @@ func New(cfg Config, d *server.Deps) (*UI, error) {
 		}
 	}
 	if d.SubscribeFlows != nil {
-		d.SubscribeFlows(u.rate.observe)
+		if err := d.SubscribeFlows("web-ingest-rate", u.rate.observe); err != nil {
+			return nil, err
+		}
 	}
 	u.mods = findModules(d)
 	u.metrics = uiMetrics{
