@@ -25,8 +25,10 @@ func Factory(cfg Config) server.ModuleFactory {
 		if err != nil {
 			return nil, err
 		}
-		if db.Configured() && d.EnrichRemote != nil {
-			d.EnrichRemote(db.EnrichRemote)
+		if db.Configured() && d.Enrich != nil {
+			if err := d.Enrich(db.Provider()); err != nil {
+				return nil, err
+			}
 		}
 		return &Module{DB: db}, nil
 	}}

@@ -11,7 +11,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/netip"
 	"runtime"
 	"strconv"
 	"sync"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/flowlens/flowlens/enrich"
 	"github.com/flowlens/flowlens/feed"
 	"github.com/flowlens/flowlens/store"
 	"github.com/flowlens/flowlens/topology"
@@ -93,8 +93,8 @@ type Ingester struct {
 	pending     atomic.Int64 // rows queued or being written
 	// feed hands every newly stored batch to the subscribers; see Subscribe.
 	feed *feed.Feed
-	// remote places internet addresses further (GeoIP/ASN); see EnrichRemote.
-	remote []func(netip.Addr, *topology.Location)
+	// enrichment runs after the topology placement; see Enrich.
+	enrichment enrich.Chain
 	stop   chan struct{}
 	done   chan struct{}
 	once   sync.Once
@@ -166,13 +166,11 @@ func (in *Ingester) Subscribe(name string, fn feed.Handler) error {
 	return in.feed.Subscribe(name, fn)
 }
 
-// EnrichRemote registers fn to complete the remote location of every flow
-// whose remote end the topology places on the internet (the GeoIP module
-// adds ASN, AS name, city and country). It runs in the handler goroutines,
-// before the store write, so the stored flows carry it. Call it before Start.
-func (in *Ingester) EnrichRemote(fn func(ip netip.Addr, loc *topology.Location)) {
-	in.remote = append(in.remote, fn)
-}
+// Enrich registers an enrichment provider (see package enrich): after the
+// topology has placed both ends of a flow, the providers run in their
+// order in the handler goroutines, before the store write, so the stored
+// flows carry what they add. Call it before Start.
+func (in *Ingester) Enrich(p enrich.Provider) error { return in.enrichment.Register(p) }
 
 // SyncFeed returns once every feed subscriber has handled what was
 // published before the call (see feed.Feed.Sync): tests that drive
@@ -444,6 +442,7 @@ func (in *Ingester) enrich(r *pb.Report) *store.Batch {
 	start := time.UnixMilli(r.IntervalStartUnixMs)
 	end := time.UnixMilli(r.IntervalEndUnixMs)
 	hostGroup := topo.HostGroupOf(hostID)
+	providers := in.enrichment.Runner()
 	b := &store.Batch{AgentID: r.AgentId, Epoch: r.Epoch, Sequence: r.Sequence, Rows: make([]store.FlowRow, len(r.Flows))}
 	for i, f := range r.Flows {
 		row := &b.Rows[i]
@@ -455,9 +454,11 @@ func (in *Ingester) enrich(r *pb.Report) *store.Batch {
 			row.Local.HostGroup = hostGroup
 		}
 		row.Remote = topo.Lookup(row.Key.RemoteIP)
-		if row.Remote.Kind == topology.KindInternet {
-			for _, fn := range in.remote {
-				fn(row.Key.RemoteIP, &row.Remote)
+		if len(providers) > 0 {
+			f := enrich.Flow{HostID: hostID, Local: enrich.Endpoint{IP: row.Key.LocalIP, Loc: &row.Local},
+				Remote: enrich.Endpoint{IP: row.Key.RemoteIP, Loc: &row.Remote}}
+			for _, fn := range providers {
+				fn(&f)
 			}
 		}
 		row.Category = topology.Classify(row.Local, row.Remote)

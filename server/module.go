@@ -6,10 +6,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/netip"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/flowlens/flowlens/enrich"
 	"github.com/flowlens/flowlens/ingest"
 	"github.com/flowlens/flowlens/metricstore"
 	"github.com/flowlens/flowlens/store"
@@ -54,10 +54,10 @@ type Deps struct {
 	// newly stored flow batch, enriched, after its commit, on its own
 	// goroutine behind a bounded queue (see ingest.Ingester.Subscribe).
 	SubscribeFlows func(name string, fn func(stored []*store.Batch)) error
-	// EnrichRemote registers fn to complete the location of every flow's
-	// internet end before it is stored (see ingest.Ingester.EnrichRemote).
+	// Enrich registers an enrichment provider that completes both ends of
+	// every flow before it is stored (see package enrich).
 	// Only valid while modules are being built.
-	EnrichRemote func(fn func(ip netip.Addr, loc *topology.Location))
+	Enrich func(p enrich.Provider) error
 	// Agents is the registry of agents that have reported.
 	Agents *ingest.Agents
 	// Modules holds the modules built before this one, by name, so that a
@@ -69,7 +69,7 @@ type Deps struct {
 func (s *Server) buildModules(st *duckdb.Store, ms metricstore.Store) error {
 	d := Deps{Registry: s.registry, DataDir: s.cfg.DataDir, Flows: st, DB: st, Metrics: ms,
 		Topology: s.topology.Load, SubscribeFlows: s.ingester.Subscribe,
-		EnrichRemote: s.ingester.EnrichRemote, Agents: s.agents,
+		Enrich: s.ingester.Enrich, Agents: s.agents,
 		Modules: map[string]Module{}}
 	for _, f := range s.cfg.Modules {
 		md := d
