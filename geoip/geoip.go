@@ -19,8 +19,8 @@ import (
 	"github.com/oschwald/maxminddb-golang/v2"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/flowlens/flowlens/internal/promset"
 	"github.com/flowlens/flowlens/enrich"
+	"github.com/flowlens/flowlens/internal/promset"
 	"github.com/flowlens/flowlens/topology"
 )
 

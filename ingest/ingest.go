@@ -95,9 +95,9 @@ type Ingester struct {
 	feed *feed.Feed
 	// enrichment runs after the topology placement; see Enrich.
 	enrichment enrich.Chain
-	stop   chan struct{}
-	done   chan struct{}
-	once   sync.Once
+	stop       chan struct{}
+	done       chan struct{}
+	once       sync.Once
 }
 
 // pending is one decoded report waiting for its group commit.

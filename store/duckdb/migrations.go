@@ -34,7 +34,7 @@ var migrations = []migration{
 
 // schemaV3 keeps the attributes enrichment providers add to each end of a
 // flow (package enrich) in the resource dictionary, as the canonical JSON
-// object ('' when none): flows stay as narrow as they were, roll-ups group
+// object (” when none): flows stay as narrow as they were, roll-ups group
 // by them for free, and a new provider needs no new column. The columns go
 // last: Write appends rows in column order.
 var schemaV3 = []string{
