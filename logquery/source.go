@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/flowlens/flowlens/flowlog"
+	"github.com/flowlens/flowlens/topology"
 )
 
 // Kind is a value's type as the compiler tracks it.
@@ -56,6 +57,9 @@ type Source struct {
 	GroupWidth int
 	// Default are the result fields of a query that chooses none.
 	Default []string
+	// Dynamic resolves names not in Fields (families of fields such as
+	// remote.attr.NAME); nil when the source has none.
+	Dynamic func(name string) (SourceField, bool)
 }
 
 // Join is one optional join of a source.
@@ -69,6 +73,11 @@ func (s *Source) field(name string) (*SourceField, bool) {
 	for i := range s.Fields {
 		if s.Fields[i].Name == name {
 			return &s.Fields[i], true
+		}
+	}
+	if s.Dynamic != nil {
+		if f, ok := s.Dynamic(name); ok {
+			return &f, true
 		}
 	}
 	return nil, false
@@ -250,7 +259,22 @@ func FlowsSource() *Source {
 	str("remoteCity", `"k"."remote_city"`, "k")
 	str("remoteCountry", `"k"."remote_country"`, "k")
 	num("remoteAsn", `nullif("r"."remote_asn", 0)`, 4, "r")
+	s.Dynamic = flowAttrField
 	return s
+}
+
+// flowAttrField resolves local.attr.NAME and remote.attr.NAME: the
+// attributes enrichment providers added to either end, kept as a JSON
+// object in the resource keys. NAME is checked (lower case, digits, '_'),
+// so it can be written into the JSON path; a flow without the attribute
+// has the field missing.
+func flowAttrField(name string) (SourceField, bool) {
+	end, attr, ok := strings.Cut(name, ".attr.")
+	if !ok || (end != "local" && end != "remote") || topology.CheckAttrName(attr) != nil {
+		return SourceField{}, false
+	}
+	return SourceField{Name: name, Kind: KindString, Width: 12, Join: "r",
+		SQL: `json_extract_string(nullif("r"."` + end + `_attrs", ''), '$.` + attr + `')`}, true
 }
 
 // The names of topology.Category and topology.Kind by their stored number;
