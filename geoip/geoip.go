@@ -19,6 +19,7 @@ import (
 	"github.com/oschwald/maxminddb-golang/v2"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/flowlens/flowlens/enrich"
 	"github.com/flowlens/flowlens/internal/promset"
 	"github.com/flowlens/flowlens/topology"
 )
@@ -206,6 +207,14 @@ func (d *DB) EnrichRemote(ip netip.Addr, loc *topology.Location) {
 	}
 	info := d.Lookup(ip)
 	loc.ASN, loc.ASOrg, loc.City, loc.Country = info.ASN, info.ASName, info.City, info.Country
+}
+
+// Provider is the enrichment provider over the databases: it completes
+// the remote end of every internet flow (ASN, AS name, city, country, in
+// the location's own fields; it adds no attributes).
+func (d *DB) Provider() enrich.Provider {
+	return enrich.Provider{Name: "geoip", Order: enrich.OrderGeoIP,
+		Enrich: func(f *enrich.Flow) { d.EnrichRemote(f.Remote.IP, f.Remote.Loc) }}
 }
 
 // Start polls the files' modification times and reloads a replaced file.

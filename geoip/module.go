@@ -9,8 +9,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/flowlens/flowlens/enrich"
 	"github.com/flowlens/flowlens/module"
-	"github.com/flowlens/flowlens/topology"
 )
 
 // Module runs the databases inside the server: it enriches internet flows
@@ -26,20 +26,22 @@ var _ module.Module = (*Module)(nil)
 type Dependencies struct {
 	Log      *slog.Logger
 	Registry prometheus.Registerer
-	// EnrichRemote registers the lookup that completes every internet
-	// flow's remote end before it is stored (nil: no enrichment).
-	EnrichRemote func(fn func(ip netip.Addr, loc *topology.Location))
+	// Enrich registers the enrichment provider that completes every
+	// internet flow's remote end before it is stored (nil: no enrichment).
+	Enrich func(p enrich.Provider) error
 }
 
 // NewModule opens the configured databases and, when there are any,
-// registers their lookup with ingest.
+// registers their provider with ingest.
 func NewModule(cfg Config, d Dependencies) (*Module, error) {
 	db, err := New(cfg, d.Log, d.Registry)
 	if err != nil {
 		return nil, err
 	}
-	if db.Configured() && d.EnrichRemote != nil {
-		d.EnrichRemote(db.EnrichRemote)
+	if db.Configured() && d.Enrich != nil {
+		if err := d.Enrich(db.Provider()); err != nil {
+			return nil, err
+		}
 	}
 	return &Module{DB: db}, nil
 }

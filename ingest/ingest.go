@@ -11,7 +11,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/netip"
 	"runtime"
 	"strconv"
 	"sync"
@@ -20,6 +19,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/flowlens/flowlens/enrich"
+	"github.com/flowlens/flowlens/feed"
 	"github.com/flowlens/flowlens/store"
 	"github.com/flowlens/flowlens/topology"
 	"github.com/flowlens/flowlens/wire"
@@ -51,6 +52,12 @@ type Config struct {
 	// Agents bounds the agent registry (see NewAgentsWith; the server
 	// builds the registry from it).
 	Agents AgentsConfig
+	// Feed bounds each stored-flow subscriber's queue (see feed.Config).
+	Feed feed.Config
+	// SlowSubscriber, when set, attaches a feed subscriber that sleeps this
+	// long per commit: flowlens-bench --slow-subscriber measures that a
+	// subscriber that falls behind does not slow ingest.
+	SlowSubscriber time.Duration
 }
 
 // DefaultConfig is sized for the embedded store on a small machine.
@@ -67,6 +74,7 @@ func DefaultConfig() Config {
 		MaxConcurrentDecodes: 2 * runtime.GOMAXPROCS(0),
 		DecodeWait:           5 * time.Second,
 		Agents:               DefaultAgentsConfig(),
+		Feed:                 feed.DefaultConfig(),
 	}
 }
 
@@ -83,13 +91,13 @@ type Ingester struct {
 	decodeSlots chan struct{}
 	queue       chan *pending
 	pending     atomic.Int64 // rows queued or being written
-	// stored are told about every newly stored batch; see Subscribe.
-	stored []func([]*store.Batch)
-	// remote places internet addresses further (GeoIP/ASN); see EnrichRemote.
-	remote []func(netip.Addr, *topology.Location)
-	stop   chan struct{}
-	done   chan struct{}
-	once   sync.Once
+	// feed hands every newly stored batch to the subscribers; see Subscribe.
+	feed *feed.Feed
+	// enrichment runs after the topology placement; see Enrich.
+	enrichment enrich.Chain
+	stop       chan struct{}
+	done       chan struct{}
+	once       sync.Once
 }
 
 // pending is one decoded report waiting for its group commit.
@@ -131,46 +139,60 @@ func New(cfg Config, st store.Store, topo *atomic.Pointer[topology.Topology], ag
 	if cfg.DecodeWait <= 0 {
 		cfg.DecodeWait = def.DecodeWait
 	}
-	return &Ingester{
+	in := &Ingester{
 		cfg: cfg, store: st, topology: topo, agents: agents, log: log,
 		metrics:     newMetrics(reg),
+		feed:        feed.New(cfg.Feed, log, reg),
 		decodeSlots: make(chan struct{}, cfg.MaxConcurrentDecodes),
 		queue:       make(chan *pending, 4096),
 		stop:        make(chan struct{}),
 		done:        make(chan struct{}),
 	}
+	if cfg.SlowSubscriber > 0 {
+		in.feed.Subscribe("slow-test", func([]*store.Batch) { time.Sleep(cfg.SlowSubscriber) }) //nolint:errcheck // the name is valid and first
+	}
+	return in
 }
 
-// Subscribe registers fn to receive every batch once it is durable, in
-// commit order; duplicates (already stored) are not passed again. fn runs on
-// the writer goroutine, so it must be quick (aggregate or hand off) and
-// must not keep or modify the batches' rows after it returns. Call it
-// before Start. Monitors and the internet monitor evaluate from this
+// Subscribe registers fn, under a name unique among subscribers (the
+// label of its flowlens_feed_* metrics), to receive every batch once it is
+// durable, in commit order; duplicates (already stored) are not passed
+// again. fn runs on its own goroutine behind its own bounded queue (see
+// package feed): it never delays ingest or the other subscribers, and
+// when it falls behind it loses commits, counted on /metrics. It must not
+// modify the batches. Monitors and the internet monitor evaluate from this
 // stream, which is why they see a flow within one commit of its arrival.
-func (in *Ingester) Subscribe(fn func(stored []*store.Batch)) {
-	in.stored = append(in.stored, fn)
+func (in *Ingester) Subscribe(name string, fn feed.Handler) error {
+	return in.feed.Subscribe(name, fn)
 }
 
-// EnrichRemote registers fn to complete the remote location of every flow
-// whose remote end the topology places on the internet (the GeoIP module
-// adds ASN, AS name, city and country). It runs in the handler goroutines,
-// before the store write, so the stored flows carry it. Call it before Start.
-func (in *Ingester) EnrichRemote(fn func(ip netip.Addr, loc *topology.Location)) {
-	in.remote = append(in.remote, fn)
+// Enrich registers an enrichment provider (see package enrich): after the
+// topology has placed both ends of a flow, the providers run in their
+// order in the handler goroutines, before the store write, so the stored
+// flows carry what they add. Call it before Start.
+func (in *Ingester) Enrich(p enrich.Provider) error { return in.enrichment.Register(p) }
+
+// SyncFeed returns once every feed subscriber has handled what was
+// published before the call (see feed.Feed.Sync): tests that drive
+// simulated time use it to evaluate after the acknowledged reports.
+func (in *Ingester) SyncFeed(ctx context.Context) error { return in.feed.Sync(ctx) }
+
+// Start runs the writer goroutine and the feed's subscribers.
+func (in *Ingester) Start() {
+	in.feed.Start()
+	go in.writeLoop()
 }
 
-// Start runs the writer goroutine.
-func (in *Ingester) Start() { go in.writeLoop() }
-
-// Stop lets the writer finish what is queued, then returns.
+// Stop lets the writer finish what is queued, then the feed's subscribers
+// handle what was published, then returns.
 func (in *Ingester) Stop(ctx context.Context) error {
 	in.once.Do(func() { close(in.stop) })
 	select {
 	case <-in.done:
-		return nil
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+	return in.feed.Stop(ctx)
 }
 
 // ingestResponse is the JSON body of every ingest answer.
@@ -398,23 +420,15 @@ func (in *Ingester) writeGroup(group []*pending) {
 	in.pending.Add(-int64(rows))
 }
 
-// publish hands the newly stored batches to the subscribers.
+// publish hands the newly stored batches to the feed; it never blocks.
 func (in *Ingester) publish(batches []*store.Batch, dup []bool) {
-	if len(in.stored) == 0 {
-		return
-	}
 	fresh := make([]*store.Batch, 0, len(batches))
 	for i, b := range batches {
 		if !dup[i] {
 			fresh = append(fresh, b)
 		}
 	}
-	if len(fresh) == 0 {
-		return
-	}
-	for _, fn := range in.stored {
-		fn(fresh)
-	}
+	in.feed.Publish(fresh)
 }
 
 // enrich converts a report to a store batch, placing both ends of every flow
@@ -428,6 +442,7 @@ func (in *Ingester) enrich(r *pb.Report) *store.Batch {
 	start := time.UnixMilli(r.IntervalStartUnixMs)
 	end := time.UnixMilli(r.IntervalEndUnixMs)
 	hostGroup := topo.HostGroupOf(hostID)
+	providers := in.enrichment.Runner()
 	b := &store.Batch{AgentID: r.AgentId, Epoch: r.Epoch, Sequence: r.Sequence, Rows: make([]store.FlowRow, len(r.Flows))}
 	for i, f := range r.Flows {
 		row := &b.Rows[i]
@@ -439,9 +454,11 @@ func (in *Ingester) enrich(r *pb.Report) *store.Batch {
 			row.Local.HostGroup = hostGroup
 		}
 		row.Remote = topo.Lookup(row.Key.RemoteIP)
-		if row.Remote.Kind == topology.KindInternet {
-			for _, fn := range in.remote {
-				fn(row.Key.RemoteIP, &row.Remote)
+		if len(providers) > 0 {
+			f := enrich.Flow{HostID: hostID, Local: enrich.Endpoint{IP: row.Key.LocalIP, Loc: &row.Local},
+				Remote: enrich.Endpoint{IP: row.Key.RemoteIP, Loc: &row.Remote}}
+			for _, fn := range providers {
+				fn(&f)
 			}
 		}
 		row.Category = topology.Classify(row.Local, row.Remote)

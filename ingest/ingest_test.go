@@ -186,7 +186,7 @@ func TestSubscribersSeeStoredBatchesOnce(t *testing.T) {
 	in := New(Config{}, st, &p, NewAgents(), slog.New(slog.DiscardHandler), nil)
 	var mu sync.Mutex
 	var got []uint64
-	in.Subscribe(func(bs []*store.Batch) {
+	in.Subscribe("test", func(bs []*store.Batch) {
 		mu.Lock()
 		defer mu.Unlock()
 		for _, b := range bs {
@@ -202,6 +202,9 @@ func TestSubscribersSeeStoredBatchesOnce(t *testing.T) {
 		if w, _ := post(t, in, mustEncode(report(seq, "10.1.1.10", "10.1.11.10")), ""); w.Code != 200 {
 			t.Fatalf("post %d: %d", seq, w.Code)
 		}
+	}
+	if err := in.SyncFeed(context.Background()); err != nil {
+		t.Fatal(err)
 	}
 	mu.Lock()
 	defer mu.Unlock()

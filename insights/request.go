@@ -22,7 +22,7 @@ type Request struct {
 	Start    string // RFC 3339 or Unix seconds
 	End      string // RFC 3339 or Unix seconds; default now
 	Limit    int    // 1..500, default 20
-	By       string // resource (default) or flow
+	By       string // resource (default), flow, or an attribute: local.attr.NAME or remote.attr.NAME
 	Step     string // series bucket width, default 5m
 }
 
@@ -91,7 +91,11 @@ func (r Request) Query(now time.Time) (store.TopQuery, error) {
 	case "flow":
 		q.By = store.ByFlow
 	default:
-		return q, fmt.Errorf("by %q: want resource or flow", r.By)
+		ref, err := ParseAttrRef(r.By)
+		if err != nil {
+			return q, fmt.Errorf("by %q: want resource or flow, or an attribute: local.attr.NAME or remote.attr.NAME", r.By)
+		}
+		q.By, q.Attribute = store.ByAttribute, ref
 	}
 	if q.Limit == 0 {
 		q.Limit = DefaultLimit
@@ -101,6 +105,28 @@ func (r Request) Query(now time.Time) (store.TopQuery, error) {
 	}
 	q.Start, q.End, err = TimeRange(r.Since, r.Start, r.End, now)
 	return q, err
+}
+
+// ParseAttrRef reads local.attr.NAME or remote.attr.NAME, the names the
+// query language gives enrichment attributes.
+func ParseAttrRef(s string) (store.AttrRef, error) {
+	end, name, ok := strings.Cut(s, ".attr.")
+	var ref store.AttrRef
+	switch {
+	case !ok:
+		return ref, fmt.Errorf("%q is not local.attr.NAME or remote.attr.NAME", s)
+	case end == "local":
+		ref.End = store.EndLocal
+	case end == "remote":
+		ref.End = store.EndRemote
+	default:
+		return ref, fmt.Errorf("%q: the end is local or remote", s)
+	}
+	if err := topology.CheckAttrName(name); err != nil {
+		return ref, err
+	}
+	ref.Name = name
+	return ref, nil
 }
 
 // SeriesQuery validates a series request.

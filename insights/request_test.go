@@ -34,6 +34,14 @@ func TestQuery(t *testing.T) {
 		{"bad metric", Request{Metric: "latency"}, nil, "unknown metric"},
 		{"bad category", Request{Category: "lan"}, nil, "unknown category"},
 		{"bad by", Request{By: "host"}, nil, "want resource or flow"},
+		{"by remote attribute", Request{By: "remote.attr.k8s_namespace"}, func(q store.TopQuery) bool {
+			return q.By == store.ByAttribute && q.Attribute == store.AttrRef{End: store.EndRemote, Name: "k8s_namespace"}
+		}, ""},
+		{"by local attribute", Request{By: "local.attr.team"}, func(q store.TopQuery) bool {
+			return q.By == store.ByAttribute && q.Attribute == store.AttrRef{End: store.EndLocal, Name: "team"}
+		}, ""},
+		{"bad attribute name", Request{By: "remote.attr.Team"}, nil, "local.attr.NAME or remote.attr.NAME"},
+		{"bad attribute end", Request{By: "middle.attr.team"}, nil, "local.attr.NAME or remote.attr.NAME"},
 		{"limit", Request{Limit: 501}, nil, "out of range 1-500"},
 		{"both", Request{Since: "1h", Start: "1"}, nil, "not both"},
 		{"backwards", Request{Start: "2026-11-22T13:00:00Z"}, nil, "is not before end"},

@@ -26,6 +26,9 @@ type Row struct {
 	RemoteSubnet   string  `json:"remote_subnet"`
 	RemoteService  string  `json:"remote_service"`
 	RemoteASN      uint32  `json:"remote_asn,omitempty"`
+	// Enrichment attributes of each end (see package enrich).
+	LocalAttrs  topology.Attrs `json:"local_attrs,omitzero"`
+	RemoteAttrs topology.Attrs `json:"remote_attrs,omitzero"`
 
 	HostID    string `json:"host_id,omitempty"`
 	LocalIP   string `json:"local_ip,omitempty"`
@@ -78,6 +81,7 @@ func FromStore(m store.Metric, r store.TopRow) Row {
 		Metric: m.String(), Value: r.Value, Category: r.Category.String(),
 		LocalRegion: r.Local.Region, LocalZone: r.Local.Zone, LocalNetwork: r.Local.Network, LocalSubnet: r.Local.Subnet,
 		RemoteKind: r.Remote.Kind.String(), RemoteResource: RemoteResource(r.Remote),
+		LocalAttrs: r.Local.Attrs, RemoteAttrs: r.Remote.Attrs,
 		RemoteRegion: r.Remote.Region, RemoteZone: r.Remote.Zone, RemoteNetwork: r.Remote.Network,
 		RemoteSubnet: r.Remote.Subnet, RemoteService: r.Remote.Service, RemoteASN: r.Remote.ASN,
 		HostID: r.HostID, Port: int(r.Port), Protocol: int(r.Protocol),

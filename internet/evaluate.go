@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/flowlens/flowlens/metricstore"
+	"github.com/flowlens/flowlens/periods"
 	"github.com/flowlens/flowlens/store"
 )
 
@@ -31,18 +32,24 @@ type period struct {
 
 // state is one monitor's evaluator state.
 type state struct {
-	mon        Monitor
-	periods    map[int64]*period // by start, Unix ms
-	lastClosed int64             // start of the last evaluated period, Unix ms
-	baselines  map[cityNet]*baseline
-	locations  map[cityNet]Location
-	active     map[string]*Event // by dimension
+	mon       Monitor
+	periods   *periods.Accumulator[period]
+	baselines map[cityNet]*baseline
+	locations map[cityNet]Location
+	active    map[string]*Event // by dimension
 }
 
+// catchUp is how many ended periods one evaluation pass takes at most
+// after a long stop (the newest; older ones are skipped).
+const catchUp = 9
+
 func newState(m Monitor, now time.Time) *state {
-	p := m.Period().Milliseconds()
-	cur := now.UnixMilli() / p * p
-	return &state{mon: m, periods: map[int64]*period{}, lastClosed: cur - p,
+	// The period in progress is evaluated (a monitor created mid-period
+	// starts with it); an interval ending exactly on a boundary belongs to
+	// the period it covered. The grace is given to due by the module.
+	wins := periods.New(periods.Config{Period: m.Period(), EndClosesPeriod: true, MaxCatchUp: catchUp}, now,
+		func(time.Time) *period { return &period{accs: map[cityNet]*acc{}} })
+	return &state{mon: m, periods: wins,
 		baselines: map[cityNet]*baseline{}, locations: map[cityNet]Location{}, active: map[string]*Event{}}
 }
 
@@ -82,20 +89,9 @@ func (s *state) seed(ms []Measurement) {
 // add takes a stored flow into its period. It returns false when the
 // period was already evaluated (a late report).
 func (s *state) add(r *store.FlowRow) bool {
-	p := s.mon.Period().Milliseconds()
-	start := r.End.UnixMilli() / p * p
-	if r.End.UnixMilli()%p == 0 {
-		// An interval ending exactly on a boundary belongs to the period
-		// it covered.
-		start -= p
-	}
-	if start <= s.lastClosed {
+	per, placed := s.periods.Window(r.End)
+	if placed == periods.Late {
 		return false
-	}
-	per := s.periods[start]
-	if per == nil {
-		per = &period{accs: map[cityNet]*acc{}}
-		s.periods[start] = per
 	}
 	k := cityNet{City: r.Remote.City, Country: r.Remote.Country, ASN: r.Remote.ASN}
 	a := per.accs[k]
@@ -108,21 +104,11 @@ func (s *state) add(r *store.FlowRow) bool {
 	return true
 }
 
-// due lists the starts of periods ready to evaluate at now: ended at least
+// due takes out the periods ready to evaluate at now: ended at least
 // grace ago. Periods without any flow are evaluated too, since silence is
 // what a blackhole looks like.
-func (s *state) due(now time.Time, grace time.Duration) []int64 {
-	p := s.mon.Period().Milliseconds()
-	limit := now.Add(-grace).UnixMilli() // a period is due when start + p <= limit
-	// After a long stop, skip to the last few periods.
-	if behind := (limit - s.lastClosed) / p; behind > 10 {
-		s.lastClosed += (behind - 10) * p
-	}
-	var out []int64
-	for start := s.lastClosed + p; start+p <= limit; start += p {
-		out = append(out, start)
-	}
-	return out
+func (s *state) due(now time.Time, grace time.Duration) []periods.Closed[period] {
+	return s.periods.Due(now.Add(-grace))
 }
 
 // periodResult is what evaluating one period produced.
@@ -141,16 +127,11 @@ type judged struct {
 	loc Location
 }
 
-// evaluate closes the period starting at start.
-func (s *state) evaluate(start int64, geo GeoLookup, metricLocations int) periodResult {
-	per := s.periods[start]
-	delete(s.periods, start)
-	s.lastClosed = start
-	if per == nil {
-		per = &period{accs: map[cityNet]*acc{}}
-	}
+// evaluate judges a period that due took out.
+func (s *state) evaluate(c periods.Closed[period], geo GeoLookup, metricLocations int) periodResult {
+	per := c.Window
 	pd := s.mon.Period()
-	t0 := time.UnixMilli(start).UTC()
+	t0 := c.Start.UTC()
 
 	// Every city-network with traffic, and those whose baseline expects
 	// traffic that did not come.

@@ -119,7 +119,7 @@ func TestLabASNLossAndBlackhole(t *testing.T) {
 		Tokens: []string{simToken}, OpenStore: duckdb.Opener(duckdb.Config{Path: filepath.Join(data, "flowlens.duckdb")}),
 		Modules: func(h *server.Host) ([]module.Named, error) {
 			geo, err := geoip.NewModule(geoip.Config{CityPath: db, ASNPath: db},
-				geoip.Dependencies{Log: h.Log, Registry: h.Registry, EnrichRemote: h.EnrichRemote})
+				geoip.Dependencies{Log: h.Log, Registry: h.Registry, Enrich: h.Enrich})
 			if err != nil {
 				return nil, err
 			}

@@ -73,6 +73,7 @@ type Module struct {
 	prom    *promMetrics
 	reg     prometheus.Registerer
 
+	evalMu sync.Mutex // serializes EvaluateDue
 	mu     sync.Mutex
 	states map[string]*state
 	wake   chan struct{}
@@ -98,7 +99,7 @@ type Dependencies struct {
 	Topology func() *topology.Topology
 	// SubscribeFlows registers the module for every stored flow batch
 	// (ingest.Ingester.Subscribe); nil: the module sees no flows.
-	SubscribeFlows func(fn func(stored []*store.Batch))
+	SubscribeFlows func(name string, fn func(stored []*store.Batch)) error
 	// GeoIP, when not nil, completes the locations the monitor reports.
 	GeoIP GeoLookup
 }
@@ -151,7 +152,9 @@ func New(cfg Config, d Dependencies) (*Module, error) {
 		}
 	}
 	if d.SubscribeFlows != nil {
-		d.SubscribeFlows(m.observe)
+		if err := d.SubscribeFlows("internet", m.observe); err != nil {
+			return nil, err
+		}
 	}
 	return m, nil
 }
@@ -163,7 +166,9 @@ func dimensionOf(typ string) string {
 	return dimPerformance
 }
 
-// observe takes every stored batch: quick aggregation under the lock.
+// observe is the module's feed subscriber, on its own goroutine (see
+// package feed): it files every internet flow into its monitors' open
+// periods. The lock it takes is the evaluator's, never the ingest writer's.
 func (m *Module) observe(batches []*store.Batch) {
 	late, future := 0, 0
 	m.mu.Lock()
@@ -245,6 +250,11 @@ func (m *Module) loop() {
 // EvaluateDue evaluates every period that has ended (plus the grace) by
 // the module's clock, stores the results and updates events.
 func (m *Module) EvaluateDue(ctx context.Context) error {
+	// One evaluation at a time: the loop (woken by new flows) and callers
+	// such as tests on simulated time would otherwise store the same
+	// events concurrently.
+	m.evalMu.Lock()
+	defer m.evalMu.Unlock()
 	type job struct {
 		mon string
 		res periodResult

@@ -50,7 +50,7 @@ func newTestModule(t *testing.T) *testModule {
 	}
 	tm := &testModule{now: timeAt(0), mux: http.NewServeMux(), metrics: ms, reg: prometheus.NewRegistry()}
 	d := Dependencies{DB: st, Metrics: ms, Registry: tm.reg, Topology: func() *topology.Topology { return topo },
-		SubscribeFlows: func(fn func([]*store.Batch)) { tm.observe = fn }}
+		SubscribeFlows: func(_ string, fn func([]*store.Batch)) error { tm.observe = fn; return nil }}
 	m, err := New(Config{Grace: time.Second, Now: tm.clock}, d)
 	if err != nil {
 		t.Fatal(err)
@@ -262,7 +262,7 @@ func TestRestartKeepsMonitorsAndActiveEvents(t *testing.T) {
 	tm.Stop(context.Background())
 
 	d := Dependencies{DB: tm.tables.dbStore.(*duckdb.Store), Metrics: tm.metrics, Registry: prometheus.NewRegistry(),
-		SubscribeFlows: func(fn func([]*store.Batch)) { tm.observe = fn }}
+		SubscribeFlows: func(_ string, fn func([]*store.Batch)) error { tm.observe = fn; return nil }}
 	m2, err := New(Config{Grace: time.Second, Now: tm.clock}, d)
 	if err != nil {
 		t.Fatal(err)

@@ -77,7 +77,7 @@ func startSimServer(t *testing.T) *simRun {
 				return nil, err
 			}
 			geo, err := geoip.NewModule(geoip.Config{CityPath: db, ASNPath: db},
-				geoip.Dependencies{Log: h.Log, Registry: h.Registry, EnrichRemote: h.EnrichRemote})
+				geoip.Dependencies{Log: h.Log, Registry: h.Registry, Enrich: h.Enrich})
 			if err != nil {
 				return nil, err
 			}
@@ -101,6 +101,13 @@ func startSimServer(t *testing.T) *simRun {
 	r.srv, r.client = srv, apiclient.New(srv.URL(), simToken, false)
 	// Evaluate right after each interval is stored, deterministically.
 	clock.AfterStep = func(now time.Time) {
+		// The feed hands stored flows to the module on its own goroutine:
+		// wait until it has the acknowledged interval.
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := srv.SyncFeed(ctx); err != nil {
+			t.Errorf("sync feed: %v", err)
+		}
 		if err := r.mod.EvaluateDue(context.Background()); err != nil {
 			t.Errorf("evaluate: %v", err)
 		}

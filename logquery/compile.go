@@ -202,6 +202,30 @@ type compiler struct {
 	rangeWhere       []frag
 }
 
+// defineDynamic adds to the base scope the source's dynamic fields the
+// query names (such as remote.attr.NAME), found among its identifiers.
+func (c *compiler) defineDynamic() {
+	if c.src.Dynamic == nil {
+		return
+	}
+	l := lexer{src: c.q.Src}
+	for {
+		t, err := l.next()
+		if err != nil || t.kind == tEOF {
+			return
+		}
+		if t.kind != tIdent || c.base.scope[t.text] != nil {
+			continue
+		}
+		if f, ok := c.src.Dynamic(t.text); ok {
+			sf := &f
+			rf := &ref{field: sf}
+			c.fields[sf.Name] = rf
+			c.base.define(sf.Name, value{f: frag{sql: sf.SQL, refs: []*ref{rf}, width: sf.Width}, kind: sf.Kind})
+		}
+	}
+}
+
 // Compile turns a parsed query into DuckDB SQL over src restricted to r.
 func Compile(q *Query, src *Source, r Range) (*Compiled, error) {
 	return CompileWith(DuckDB, q, src, r)
@@ -219,6 +243,7 @@ func CompileWith(d Dialect, q *Query, src *Source, r Range) (*Compiled, error) {
 		c.fields[f.Name] = rf
 		c.base.define(f.Name, value{f: frag{sql: f.SQL, refs: []*ref{rf}, width: f.Width}, kind: f.Kind})
 	}
+	c.defineDynamic()
 	if err := c.setRange(r); err != nil {
 		return nil, err
 	}

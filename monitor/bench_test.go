@@ -8,6 +8,7 @@ import (
 
 	"github.com/flowlens/flowlens/flow"
 	"github.com/flowlens/flowlens/health"
+	"github.com/flowlens/flowlens/periods"
 	"github.com/flowlens/flowlens/store"
 	"github.com/flowlens/flowlens/topology"
 )
@@ -34,34 +35,20 @@ func benchBatches() []*store.Batch {
 	return out
 }
 
-// BenchmarkOnFlows is the cost the module adds to the ingest writer per
-// stored row: the copy handed to the aggregator.
-func BenchmarkOnFlows(b *testing.B) {
-	m := &Module{rows: make(chan []store.FlowRow, 1), stop: make(chan struct{})}
+// BenchmarkFile is the feed subscriber's cost per row (one period in
+// use), the window already holding the flows. It runs on the monitor's own
+// feed goroutine; the ingest writer's cost is feed.BenchmarkPublish.
+func BenchmarkFile(b *testing.B) {
+	m := &Module{accs: map[time.Duration]*accumulator{}, now: time.Now, metrics: newModuleMetrics()}
+	m.accs[time.Hour] = &accumulator{period: time.Hour,
+		wins: periods.New(periods.Config{Period: time.Hour}, time.Now().Add(-time.Hour), newWindow)}
 	batches := benchBatches()
+	m.onFlows(batches)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		m.onFlows(batches)
-		<-m.rows
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*100_000), "ns/row")
-}
-
-// BenchmarkFile is the aggregator's cost per row (one period in use), the
-// window already holding the flows.
-func BenchmarkFile(b *testing.B) {
-	m := &Module{accs: map[time.Duration]*accumulator{}, now: time.Now, metrics: newModuleMetrics()}
-	m.accs[time.Hour] = &accumulator{period: time.Hour, windows: map[int64]*window{}}
-	var rows []store.FlowRow
-	for _, bt := range benchBatches() {
-		rows = append(rows, bt.Rows...)
-	}
-	m.file(rows)
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		m.file(rows)
-	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(rows)), "ns/row")
 }
 
 // BenchmarkEvaluate is the indicator over a window of 100,000 flows.

@@ -11,11 +11,11 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/flowlens/flowlens/flow"
 	"github.com/flowlens/flowlens/health"
 	"github.com/flowlens/flowlens/internal/promset"
 	"github.com/flowlens/flowlens/metricstore"
 	"github.com/flowlens/flowlens/module"
+	"github.com/flowlens/flowlens/periods"
 	"github.com/flowlens/flowlens/store"
 	"github.com/flowlens/flowlens/topology"
 )
@@ -65,7 +65,7 @@ type Dependencies struct {
 	Topology func() *topology.Topology
 	// SubscribeFlows registers the module for every stored flow batch
 	// (ingest.Ingester.Subscribe).
-	SubscribeFlows func(fn func(stored []*store.Batch))
+	SubscribeFlows func(name string, fn func(stored []*store.Batch)) error
 }
 
 var _ module.Module = (*Module)(nil)
@@ -83,23 +83,20 @@ type Module struct {
 	last     map[string]*Evaluation
 
 	now     func() time.Time
-	rows    chan []store.FlowRow // copies of stored rows, for the aggregator
 	stop    chan struct{}
 	done    chan struct{}
-	aggDone chan struct{}
 	metrics moduleMetrics
 }
 
 // accumulator collects the windows of one period length, shared by every
 // monitor with that period, and keeps that period's health baselines.
 type accumulator struct {
-	period  time.Duration
-	windows map[int64]*window // by window index (start / period)
-	next    int64             // first index not evaluated yet
-	base    *health.Baselines
+	period time.Duration
+	wins   *periods.Accumulator[window]
+	base   *health.Baselines
 }
 
-func (a *accumulator) index(t time.Time) int64 { return t.UnixMilli() / a.period.Milliseconds() }
+func newWindow(start time.Time) *window { return &window{start: start, flows: map[flowID]*flowAgg{}} }
 
 // New migrates the module's tables and subscribes to stored flows. It runs
 // nothing; Start does.
@@ -116,12 +113,13 @@ func New(cfg Config, d Dependencies) (*Module, error) {
 	}
 	m := &Module{cfg: cfg, deps: d, log: d.Log, db: mdb, monitors: map[string]*Record{},
 		accs: map[time.Duration]*accumulator{}, last: map[string]*Evaluation{}, now: time.Now,
-		rows: make(chan []store.FlowRow, 256), stop: make(chan struct{}), done: make(chan struct{}),
-		aggDone: make(chan struct{}), metrics: newModuleMetrics()}
+		stop: make(chan struct{}), done: make(chan struct{}), metrics: newModuleMetrics()}
 	if m.log == nil {
 		m.log = slog.Default()
 	}
-	d.SubscribeFlows(m.onFlows)
+	if err := d.SubscribeFlows("monitor", m.onFlows); err != nil {
+		return nil, err
+	}
 	return m, nil
 }
 
@@ -155,7 +153,6 @@ func (m *Module) Start(ctx context.Context) error {
 	if err := m.metrics.set.Register(m.deps.Registry); err != nil {
 		return fmt.Errorf("monitor metrics: %w", err)
 	}
-	go m.aggregate()
 	go m.run()
 	return nil
 }
@@ -167,12 +164,10 @@ func (m *Module) Stop(ctx context.Context) error {
 	default:
 		close(m.stop)
 	}
-	for _, ch := range []chan struct{}{m.done, m.aggDone} {
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
+	select {
+	case <-m.done:
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 	m.metrics.set.Unregister(m.deps.Registry)
 	return nil
@@ -320,11 +315,10 @@ func (m *Module) ensureAccLocked(p time.Duration) {
 	if _, ok := m.accs[p]; ok {
 		return
 	}
-	a := &accumulator{period: p, windows: map[int64]*window{}, base: health.NewBaselines(m.cfg.BaselineWindows)}
 	// The window in progress started before this accumulator: it would be
-	// partial, so the first one evaluated is the next.
-	a.next = a.index(m.now()) + 1
-	m.accs[p] = a
+	// partial, so the first one evaluated is the next (SkipCurrent).
+	wins := periods.New(periods.Config{Period: p, Grace: m.cfg.Grace, SkipCurrent: true, MaxCatchUp: maxCatchUp}, m.now(), newWindow)
+	m.accs[p] = &accumulator{period: p, wins: wins, base: health.NewBaselines(m.cfg.BaselineWindows)}
 }
 
 func (m *Module) dropUnusedAccsLocked() {
@@ -339,68 +333,26 @@ func (m *Module) dropUnusedAccsLocked() {
 	}
 }
 
-// onFlows runs on the ingest writer goroutine after every commit, so it
-// only copies what monitors need (the rows, with their RTT histograms in
-// one arena, without the handshake latency) and hands the copy to the
-// aggregator goroutine: the map work of filing rows into windows stays off
-// the ingest path. The subscription contract forbids keeping the rows.
+// onFlows is the module's feed subscriber: it runs on its own goroutine
+// (see package feed) and files every stored row into the open window of
+// every period in use. The batches are shared with other subscribers and
+// only read; windows keep sums, never the rows.
 func (m *Module) onFlows(batches []*store.Batch) {
-	n, bins := 0, 0
-	for _, b := range batches {
-		n += len(b.Rows)
-		for i := range b.Rows {
-			bins += len(b.Rows[i].Counters.RTT.Hist.Bins)
-		}
-	}
-	if n == 0 {
-		return
-	}
-	out := make([]store.FlowRow, 0, n)
-	arena := make([]flow.Bin, 0, bins)
-	for _, b := range batches {
-		for i := range b.Rows {
-			r := b.Rows[i]
-			r.Counters.HandshakeLatency = flow.Latency{}
-			start := len(arena)
-			arena = append(arena, r.Counters.RTT.Hist.Bins...)
-			r.Counters.RTT.Hist.Bins = arena[start:len(arena):len(arena)]
-			out = append(out, r)
-		}
-	}
-	select {
-	case m.rows <- out:
-	case <-m.stop:
-	}
-}
-
-// aggregate files copied rows into the open windows of every period.
-func (m *Module) aggregate() {
-	defer close(m.aggDone)
-	for {
-		select {
-		case <-m.stop:
-			return
-		case rows := <-m.rows:
-			m.file(rows)
-		}
-	}
-}
-
-func (m *Module) file(rows []store.FlowRow) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	for _, b := range batches {
+		m.fileLocked(b.Rows)
+	}
+}
+
+func (m *Module) fileLocked(rows []store.FlowRow) {
 	for _, a := range m.accs {
 		for i := range rows {
 			r := &rows[i]
-			idx := a.index(r.End)
-			if idx < a.next {
+			w, placed := a.wins.Window(r.End)
+			if placed == periods.Late {
 				m.metrics.late.Inc()
 				continue
-			}
-			w := a.windows[idx]
-			if w == nil {
-				w = &window{start: time.UnixMilli(idx * a.period.Milliseconds()), flows: map[flowID]*flowAgg{}}
-				a.windows[idx] = w
 			}
 			w.add(r)
 		}
@@ -448,31 +400,14 @@ func (m *Module) evaluateDue() {
 	var work []due
 	m.mu.Lock()
 	for _, a := range m.accs {
-		last := a.index(now.Add(-m.cfg.Grace)) - 1 // the newest window whose grace has passed
-		if last-a.next >= maxCatchUp {
-			a.next = last - maxCatchUp + 1
-		}
-		for idx := a.next; idx <= last; idx++ {
-			w := a.windows[idx]
-			if w == nil {
-				w = &window{start: time.UnixMilli(idx * a.period.Milliseconds()), flows: map[flowID]*flowAgg{}}
-			}
-			delete(a.windows, idx)
-			d := due{acc: a, w: w}
+		for _, c := range a.wins.Due(now) {
+			d := due{acc: a, w: c.Window}
 			for _, r := range m.monitors {
 				if r.Period == a.period {
 					d.monitors = append(d.monitors, r.Spec)
 				}
 			}
 			work = append(work, d)
-		}
-		if last >= a.next {
-			a.next = last + 1
-		}
-		for idx := range a.windows { // stale windows (clock jumps)
-			if idx < a.next {
-				delete(a.windows, idx)
-			}
 		}
 	}
 	m.mu.Unlock()

@@ -3,10 +3,10 @@ package server
 import (
 	"fmt"
 	"log/slog"
-	"net/netip"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/flowlens/flowlens/enrich"
 	"github.com/flowlens/flowlens/ingest"
 	"github.com/flowlens/flowlens/metricstore"
 	"github.com/flowlens/flowlens/module"
@@ -31,14 +31,14 @@ type Host struct {
 	Metrics metricstore.Store
 	// Topology returns the current topology.
 	Topology func() *topology.Topology
-	// SubscribeFlows registers fn to receive every newly stored flow batch,
-	// enriched, right after its commit (see ingest.Ingester.Subscribe).
+	// SubscribeFlows registers fn, under a unique name, to receive every
+	// newly stored flow batch, enriched, after its commit, on its own
+	// goroutine behind a bounded queue (see ingest.Ingester.Subscribe).
+	SubscribeFlows func(name string, fn func(stored []*store.Batch)) error
+	// Enrich registers an enrichment provider that completes both ends of
+	// every flow before it is stored (see package enrich).
 	// Only valid while modules are being built.
-	SubscribeFlows func(fn func(stored []*store.Batch))
-	// EnrichRemote registers fn to complete the location of every flow's
-	// internet end before it is stored (see ingest.Ingester.EnrichRemote).
-	// Only valid while modules are being built.
-	EnrichRemote func(fn func(ip netip.Addr, loc *topology.Location))
+	Enrich func(p enrich.Provider) error
 	// Agents is the registry of agents that have reported.
 	Agents *ingest.Agents
 }
@@ -57,7 +57,7 @@ func (s *Server) buildModules(be store.Backend) error {
 	}
 	h := &Host{Log: s.log, Registry: s.registry, DataDir: s.cfg.DataDir, Flows: be.Flows, DB: be.DB,
 		Metrics: be.Metrics, Topology: s.topology.Load, SubscribeFlows: s.ingester.Subscribe,
-		EnrichRemote: s.ingester.EnrichRemote, Agents: s.agents}
+		Enrich: s.ingester.Enrich, Agents: s.agents}
 	mods, err := s.cfg.Modules(h)
 	if err != nil {
 		return fmt.Errorf("build modules: %w", err)

@@ -41,12 +41,14 @@ func TestModulesAreBuiltMountedStartedAndStopped(t *testing.T) {
 	var host *Host
 	cfg := Config{Modules: func(h *Host) ([]module.Named, error) {
 		host = h
-		h.SubscribeFlows(func([]*store.Batch) {})
+		if err := h.SubscribeFlows("first", func([]*store.Batch) {}); err != nil {
+			return nil, err
+		}
 		return []module.Named{{Name: "first", Module: first}, {Name: "second", Module: second}}, nil
 	}}
 	s := startTestServer(t, cfg)
 	if host.DB == nil || host.Flows == nil || host.Metrics == nil || host.Topology() == nil || host.Log == nil ||
-		host.Agents == nil || host.Registry == nil || host.DataDir == "" || host.EnrichRemote == nil {
+		host.Agents == nil || host.Registry == nil || host.DataDir == "" || host.Enrich == nil {
 		t.Fatalf("host incomplete: %+v", host)
 	}
 	if code, body := get(t, http.DefaultClient, s.URL()+"/api/v1/probe", ""); code != 401 {

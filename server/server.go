@@ -235,6 +235,10 @@ func (s *Server) Token() string { return string(s.tokens[0]) }
 // Store exposes the store to in-process users such as the demo.
 func (s *Server) Store() store.Store { return s.store }
 
+// SyncFeed returns once the stored-flow subscribers have handled every
+// batch acknowledged so far (for tests on simulated time).
+func (s *Server) SyncFeed(ctx context.Context) error { return s.ingester.SyncFeed(ctx) }
+
 // Topology is the topology in force.
 func (s *Server) Topology() *topology.Topology { return s.topology.Load() }
 

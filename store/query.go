@@ -30,8 +30,12 @@ func (q TopQuery) Validate() error {
 		return fmt.Errorf("%w: limit %d is outside 1..%d", ErrInvalidQuery, q.Limit, MaxLimit)
 	case int(q.Metric) >= len(metricNames):
 		return fmt.Errorf("%w: unknown metric %d", ErrInvalidQuery, q.Metric)
-	case q.By != ByResource && q.By != ByFlow:
+	case q.By != ByResource && q.By != ByFlow && q.By != ByAttribute:
 		return fmt.Errorf("%w: unknown grouping %d", ErrInvalidQuery, q.By)
+	case q.By == ByAttribute && q.Attribute.End != EndLocal && q.Attribute.End != EndRemote:
+		return fmt.Errorf("%w: unknown flow end %d", ErrInvalidQuery, q.Attribute.End)
+	case q.By == ByAttribute && topology.CheckAttrName(q.Attribute.Name) != nil:
+		return fmt.Errorf("%w: %w", ErrInvalidQuery, topology.CheckAttrName(q.Attribute.Name))
 	case q.Start.IsZero() || q.End.IsZero():
 		return fmt.Errorf("%w: start and end are required", ErrInvalidQuery)
 	case !q.End.After(q.Start):
@@ -56,6 +60,9 @@ func (q SeriesQuery) EffectiveStep() time.Duration {
 func (q SeriesQuery) Validate() error {
 	if err := q.TopQuery.Validate(); err != nil {
 		return err
+	}
+	if q.By == ByAttribute {
+		return fmt.Errorf("%w: series cannot be grouped by attribute (use top)", ErrInvalidQuery)
 	}
 	step := q.EffectiveStep()
 	switch {

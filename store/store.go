@@ -85,7 +85,25 @@ const (
 	// ByFlow groups by flow key (local IP, remote IP, port, direction,
 	// protocol) with its resources and category.
 	ByFlow
+	// ByAttribute groups by the value of one enrichment attribute of one
+	// end (TopQuery.Attribute); flows without it form one group with an
+	// empty value. Top only (Series refuses it).
+	ByAttribute
 )
+
+// End names one end of a flow.
+type End uint8
+
+const (
+	EndLocal End = iota
+	EndRemote
+)
+
+// AttrRef names one enrichment attribute of one end.
+type AttrRef struct {
+	End  End
+	Name string
+}
 
 // TopQuery asks for the top contributors of Metric over [Start, End).
 type TopQuery struct {
@@ -95,6 +113,8 @@ type TopQuery struct {
 	End      time.Time
 	Limit    int // 1..500
 	By       Grouping
+	// Attribute is what ByAttribute groups by.
+	Attribute AttrRef
 }
 
 // Totals are the summed counters of a group.
@@ -111,7 +131,10 @@ type Totals struct {
 }
 
 // TopRow is one contributor. Flow fields are zero for ByResource rows, and
-// only the resource fields of Local and Remote are set.
+// only the resource fields of Local and Remote are set (with their
+// attributes). ByAttribute rows set only the grouped attribute (in
+// Local.Attrs or Remote.Attrs; none for the group of flows without it),
+// the value and the totals.
 type TopRow struct {
 	Value     float64
 	Category  topology.Category

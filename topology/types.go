@@ -92,6 +92,8 @@ type Location struct {
 	ASOrg   string `json:"as_org,omitempty"`
 	City    string `json:"city,omitempty"`
 	Country string `json:"country,omitempty"`
+	// Attrs are what enrichment providers added (see package enrich).
+	Attrs Attrs `json:"attrs,omitzero"`
 }
 
 // MarshalText makes kinds readable in JSON.

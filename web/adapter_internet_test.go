@@ -23,7 +23,7 @@ func TestInternetPagesOverTheRealModule(t *testing.T) {
 	now := time.Now().Truncate(time.Minute).Add(-5 * time.Minute)
 	var subscriber func([]*store.Batch)
 	d := internet.Dependencies{DB: db, Metrics: ms, Registry: prometheus.NewRegistry(), Topology: topology.Empty,
-		SubscribeFlows: func(fn func([]*store.Batch)) { subscriber = fn }}
+		SubscribeFlows: func(_ string, fn func([]*store.Batch)) error { subscriber = fn; return nil }}
 	mod, err := internet.New(internet.Config{Now: func() time.Time { return now }, Grace: time.Second}, d)
 	if err != nil {
 		t.Fatal(err)

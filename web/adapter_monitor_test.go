@@ -26,7 +26,7 @@ func TestMonitorPagesOverTheRealModule(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := monitor.Dependencies{DB: db, Metrics: ms, Registry: prometheus.NewRegistry(),
-		Topology: func() *topology.Topology { return topo }, SubscribeFlows: func(func([]*store.Batch)) {}}
+		Topology: func() *topology.Topology { return topo }, SubscribeFlows: func(string, func([]*store.Batch)) error { return nil }}
 	mod, err := monitor.New(monitor.Config{}, d)
 	if err != nil {
 		t.Fatal(err)

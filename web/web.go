@@ -64,7 +64,7 @@ type Dependencies struct {
 	Topology func() *topology.Topology
 	// SubscribeFlows registers the overview's ingest-rate meter for every
 	// stored flow batch (nil: no meter).
-	SubscribeFlows func(fn func(stored []*store.Batch))
+	SubscribeFlows func(name string, fn func(stored []*store.Batch)) error
 	// Agents lists the agents that have reported.
 	Agents AgentLister
 
@@ -162,7 +162,9 @@ func New(cfg Config, d Dependencies) (*UI, error) {
 		}
 	}
 	if d.SubscribeFlows != nil {
-		d.SubscribeFlows(u.rate.observe)
+		if err := d.SubscribeFlows("web-ingest-rate", u.rate.observe); err != nil {
+			return nil, err
+		}
 	}
 	u.mods = adapters(d)
 	u.metrics = uiMetrics{

@@ -37,13 +37,14 @@ func main() {
 	interval := flag.Duration("interval", time.Second, "report interval")
 	replay := flag.Int("replay", 5, "generate this many intervals per agent, then resend them (0: generate every interval)")
 	cpuProfile := flag.String("cpuprofile", "", "write the load generator's CPU profile here")
+	slow := flag.Duration("slow-subscriber", 0, "attach a stored-flow subscriber to the server that sleeps this long per commit (it must not slow ingest; its drops are printed)")
 	flag.Parse()
 	stopProfile, err := cpuprofile.Start(*cpuProfile, 0)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "flowlens-bench:", err)
 		os.Exit(1)
 	}
-	err = run(*bin, *duration, *agents, *flows, *interval, *replay)
+	err = run(*bin, *duration, *agents, *flows, *interval, *replay, *slow)
 	stopProfile()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "flowlens-bench:", err)
@@ -51,7 +52,7 @@ func main() {
 	}
 }
 
-func run(bin string, duration time.Duration, agents, flows int, interval time.Duration, replay int) error {
+func run(bin string, duration time.Duration, agents, flows int, interval time.Duration, replay int, slow time.Duration) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	dir, err := os.MkdirTemp("", "flowlens-bench-")
@@ -64,8 +65,12 @@ func run(bin string, duration time.Duration, agents, flows int, interval time.Du
 		return err
 	}
 	const token = "bench"
-	srv := exec.Command(bin, "server", "--data-dir", filepath.Join(dir, "data"), "--listen", addr,
-		"--topology", filepath.Join(dir, "topology.yaml"), "--log-level", "warn", "--debug-listen", "127.0.0.1:6061")
+	args := []string{"server", "--data-dir", filepath.Join(dir, "data"), "--listen", addr,
+		"--topology", filepath.Join(dir, "topology.yaml"), "--log-level", "warn", "--debug-listen", "127.0.0.1:6061"}
+	if slow > 0 {
+		args = append(args, "--feed-slow-subscriber", slow.String())
+	}
+	srv := exec.Command(bin, args...)
 	if err := os.WriteFile(filepath.Join(dir, "topology.yaml"), examples.Topology, 0o644); err != nil {
 		return err
 	}
@@ -112,10 +117,32 @@ func run(bin string, duration time.Duration, agents, flows int, interval time.Du
 		sum.Acked.Flows, elapsed.Seconds(), float64(sum.Acked.Flows)/elapsed.Seconds(), sum.Acked.Reports, sum.Acked.Bytes)
 	fmt.Printf("cpu: server %.1fs, load generator %.1fs, over %.1fs wall on %d cores\n",
 		srvCPU1-srvCPU0, selfCPU()-selfCPU0, elapsed.Seconds(), numCPU())
+	if slow > 0 {
+		printFeedMetrics(url, token)
+	}
 	if sum.Acked != sum.Sent {
 		return fmt.Errorf("sent %+v but acknowledged %+v", sum.Sent, sum.Acked)
 	}
 	return nil
+}
+
+// printFeedMetrics shows the feed subscribers' queues and drops from the
+// server's /metrics.
+func printFeedMetrics(url, token string) {
+	req, _ := http.NewRequest(http.MethodGet, url+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		fmt.Println("feed metrics:", err)
+		return
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "flowlens_feed_") {
+			fmt.Println("  " + l)
+		}
+	}
 }
 
 func freeAddr() (string, error) {

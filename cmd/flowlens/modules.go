@@ -146,7 +146,7 @@ func (m *moduleFlags) build(h *server.Host) (*serverModules, error) {
 		return nil, fmt.Errorf("logquery: %w", err)
 	}
 	c = h.Common("geoip")
-	if s.geoip, err = geoip.NewModule(m.geoip, geoip.Dependencies{Log: c.Log, Registry: c.Registry, EnrichRemote: h.EnrichRemote}); err != nil {
+	if s.geoip, err = geoip.NewModule(m.geoip, geoip.Dependencies{Log: c.Log, Registry: c.Registry, Enrich: h.Enrich}); err != nil {
 		return nil, fmt.Errorf("geoip: %w", err)
 	}
 	if s.internet, err = internet.New(m.internet, internetDeps(h, s.geoip.DB)); err != nil {

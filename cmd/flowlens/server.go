@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/flowlens/flowlens/feed"
 	"github.com/flowlens/flowlens/ingest"
 	"github.com/flowlens/flowlens/server"
 )
@@ -91,6 +92,12 @@ before listening beyond loopback.`,
 		"agents listed at once (GET /api/v1/agents, web UI); new agents past it are not listed, their flows are still stored")
 	f.DurationVar(&cfg.Ingest.Agents.IdleExpiry, "agents-expire-after", ingest.DefaultAgentsConfig().IdleExpiry,
 		"forget an agent in the list after it has not reported for this long")
+	f.IntVar(&cfg.Ingest.Feed.MaxQueuedRows, "feed-max-queued-rows", feed.DefaultConfig().MaxQueuedRows,
+		"stored flow rows that may wait for one feature following the flow stream (monitors, internet monitor, web UI rate); past it that feature misses commits (flowlens_feed_dropped_batches_total) rather than slowing ingest")
+	f.IntVar(&cfg.Ingest.Feed.MaxQueuedCommits, "feed-max-queued-commits", feed.DefaultConfig().MaxQueuedCommits,
+		"commits that may wait for one feature following the flow stream; see --feed-max-queued-rows")
+	f.DurationVar(&cfg.Ingest.SlowSubscriber, "feed-slow-subscriber", 0, "attach a flow-stream subscriber that sleeps this long per commit (benchmarks only)")
+	f.MarkHidden("feed-slow-subscriber")
 	f.IntVar(&cfg.Limits.MaxConnections, "max-connections", server.DefaultMaxConnections, "HTTP connections served at once; more are closed on arrival (every agent keeps one open: set it above the number of agents plus users)")
 	f.DurationVar(&cfg.Limits.BodyTimeout, "request-body-timeout", server.DefaultBodyTimeout, "a request body (agent report, API call) must arrive within this; flow-log uploads use --upload-stall-timeout instead")
 	cmd.MarkFlagRequired("data-dir")

@@ -70,6 +70,9 @@ type Source struct {
 	GroupWidth int
 	// Default are the result fields of a query that chooses none.
 	Default []string
+	// Dynamic resolves names not in Fields (families of fields such as
+	// remote.attr.NAME); nil when the source has none.
+	Dynamic func(name string) (Field, bool)
 }
 
 // Join is one optional join of a source.

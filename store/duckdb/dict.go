@@ -26,6 +26,9 @@ type resourceKey struct {
 	RemoteSubnet   string
 	RemoteService  string
 	RemoteASN      uint32
+	// Enrichment attributes, encoded (topology.Attrs.Encoded).
+	LocalAttrs  string
+	RemoteAttrs string
 }
 
 func resourceKeyOf(r *store.FlowRow) resourceKey {
@@ -43,6 +46,8 @@ func resourceKeyOf(r *store.FlowRow) resourceKey {
 		RemoteSubnet:   r.Remote.Subnet,
 		RemoteService:  r.Remote.Service,
 		RemoteASN:      r.Remote.ASN,
+		LocalAttrs:     r.Local.Attrs.Encoded(),
+		RemoteAttrs:    r.Remote.Attrs.Encoded(),
 	}
 }
 

@@ -13,7 +13,8 @@ import (
 // resourceColumns is the column order of resource_keys after id, shared by
 // inserts, loads and query scans.
 const resourceColumns = `category, local_region, local_zone, local_network, local_subnet, local_host_group,
-	remote_kind, remote_region, remote_zone, remote_network, remote_subnet, remote_service, remote_asn`
+	remote_kind, remote_region, remote_zone, remote_network, remote_subnet, remote_service, remote_asn,
+	local_attrs, remote_attrs`
 
 // flowKeyColumns is the column order of flow_keys after id and resource_id.
 const flowKeyColumns = `agent_id, host_id, local_ip, remote_ip, port, direction, protocol, merged, remote_bits,
@@ -26,7 +27,8 @@ type scanner interface{ Scan(dest ...any) error }
 // resourceValues is a resource key in resourceColumns order.
 func resourceValues(k *resourceKey) []driver.Value {
 	return []driver.Value{uint8(k.Category), k.LocalRegion, k.LocalZone, k.LocalNetwork, k.LocalSubnet, k.LocalHostGroup,
-		uint8(k.RemoteKind), k.RemoteRegion, k.RemoteZone, k.RemoteNetwork, k.RemoteSubnet, k.RemoteService, k.RemoteASN}
+		uint8(k.RemoteKind), k.RemoteRegion, k.RemoteZone, k.RemoteNetwork, k.RemoteSubnet, k.RemoteService, k.RemoteASN,
+		k.LocalAttrs, k.RemoteAttrs}
 }
 
 // flowKeyFields is the part of a flow_keys row beyond its resource key.
@@ -90,6 +92,15 @@ func (f *flowKeyFields) locations(rk *resourceKey) (local, remote topology.Locat
 		Subnet: rk.RemoteSubnet, Service: rk.RemoteService, HostGroup: f.remoteHostGroup,
 		ASN: rk.RemoteASN, ASOrg: f.remoteASOrg, City: f.remoteCity, Country: f.remoteCountry,
 	}
+	local.Attrs, remote.Attrs = rk.attrs()
+	return local, remote
+}
+
+// attrs decodes the key's enrichment attributes; the store wrote them, so
+// a value it cannot read is dropped rather than failing a whole query.
+func (rk *resourceKey) attrs() (local, remote topology.Attrs) {
+	local, _ = topology.ParseAttrs(rk.LocalAttrs)
+	remote, _ = topology.ParseAttrs(rk.RemoteAttrs)
 	return local, remote
 }
 

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/flowlens/flowlens/logquery/logsource"
+	"github.com/flowlens/flowlens/topology"
 )
 
 // FlowsLogSource provides the agents' flows to the log query language
@@ -90,7 +91,22 @@ func FlowsSource() *logsource.Source {
 	str("remoteCity", `"k"."remote_city"`, "k")
 	str("remoteCountry", `"k"."remote_country"`, "k")
 	num("remoteAsn", `nullif("r"."remote_asn", 0)`, 4, "r")
+	s.Dynamic = flowAttrField
 	return s
+}
+
+// flowAttrField resolves local.attr.NAME and remote.attr.NAME: the
+// attributes enrichment providers added to either end, kept as a JSON
+// object in the resource keys. NAME is checked (lower case, digits, '_'),
+// so it can be written into the JSON path; a flow without the attribute
+// has the field missing.
+func flowAttrField(name string) (logsource.Field, bool) {
+	end, attr, ok := strings.Cut(name, ".attr.")
+	if !ok || (end != "local" && end != "remote") || topology.CheckAttrName(attr) != nil {
+		return logsource.Field{}, false
+	}
+	return logsource.Field{Name: name, Kind: logsource.KindString, Width: 12, Join: "r",
+		SQL: `json_extract_string(nullif("r"."` + end + `_attrs", ''), '$.` + attr + `')`}, true
 }
 
 // The names of topology.Category and topology.Kind by their stored number;

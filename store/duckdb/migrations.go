@@ -29,6 +29,17 @@ type migration struct {
 var migrations = []migration{
 	{version: 1, name: "flows, dictionaries, roll-ups and batch idempotency", stmts: schemaV1},
 	{version: 2, name: "batch idempotency per agent epoch", stmts: schemaV2},
+	{version: 3, name: "enrichment attributes of both ends in resource keys", stmts: schemaV3},
+}
+
+// schemaV3 keeps the attributes enrichment providers add to each end of a
+// flow (package enrich) in the resource dictionary, as the canonical JSON
+// object (” when none): flows stay as narrow as they were, roll-ups group
+// by them for free, and a new provider needs no new column. The columns go
+// last: Write appends rows in column order.
+var schemaV3 = []string{
+	`ALTER TABLE resource_keys ADD COLUMN local_attrs VARCHAR DEFAULT ''`,
+	`ALTER TABLE resource_keys ADD COLUMN remote_attrs VARCHAR DEFAULT ''`,
 }
 
 // schemaV2 keys batch_seen by (agent_id, epoch, sequence): the epoch is the

@@ -27,7 +27,7 @@ type selection struct {
 // topSelection picks the table for Top; see the package documentation.
 func (s *Store) topSelection(q store.TopQuery) selection {
 	startMs, endMs := q.Start.UnixMilli(), q.End.UnixMilli()
-	if q.By == store.ByResource {
+	if q.By == store.ByResource || q.By == store.ByAttribute { // attributes are in the resource keys
 		for i := len(rollupTables) - 1; i >= 0; i-- {
 			t := rollupTables[i]
 			if t.width*minBucketsPerRange > endMs-startMs {
@@ -207,6 +207,33 @@ func rankSQL(q store.TopQuery, sel selection, ids []uint32) *sqlBuilder {
 	return b
 }
 
+// rankAttrSQL is the Top statement for ByAttribute: the resource groups
+// summed again per value of the attribute, read from the resource keys'
+// JSON attributes (the name is checked and bound, never spliced).
+func rankAttrSQL(q store.TopQuery, sel selection) *sqlBuilder {
+	b := &sqlBuilder{}
+	groupsCTE(b, store.ByResource, sel, 0, nil)
+	col := "r.local_attrs"
+	if q.Attribute.End == store.EndRemote {
+		col = "r.remote_attrs"
+	}
+	b.add(", a AS (SELECT coalesce(json_extract_string(nullif(", col, ", ''), ")
+	b.arg("$." + q.Attribute.Name)
+	b.add("), '') AS av, ", strings.ReplaceAll(resumSQL, "f.", "g."), " FROM g JOIN resource_keys r ON r.id = g.gid WHERE TRUE")
+	if q.Category != nil {
+		b.add(" AND r.category = ")
+		b.arg(uint8(*q.Category))
+	}
+	sortExpr, value := metricSQL(q.Metric)
+	b.add(" GROUP BY av) SELECT g.av, ", value, ", ", totalsSQL, " FROM a g")
+	if q.Metric == store.MetricRoundTripTime {
+		b.add(" WHERE g.rc > 0")
+	}
+	b.add(" ORDER BY ", sortExpr, " DESC, g.av LIMIT ")
+	b.arg(q.Limit)
+	return b
+}
+
 // rankFilter writes the WHERE clause shared by both ranking statements:
 // the category, and for round-trip-time groups that have samples.
 func rankFilter(b *sqlBuilder, q store.TopQuery) {
@@ -295,6 +322,9 @@ func (s *Store) Top(ctx context.Context, q store.TopQuery) ([]store.TopRow, erro
 // 50M rows that is about a third faster than summing all totals of every
 // key. Roll-ups are small enough for one statement.
 func rank(ctx context.Context, tx *sql.Tx, q store.TopQuery, sel selection) ([]ranked, error) {
+	if q.By == store.ByAttribute {
+		return queryRanked(ctx, tx, q, sel, rankAttrSQL(q, sel))
+	}
 	if q.By != store.ByFlow {
 		return queryRanked(ctx, tx, q, sel, rankSQL(q, sel, nil))
 	}
@@ -347,7 +377,7 @@ func queryRanked(ctx context.Context, tx *sql.Tx, q store.TopQuery, sel selectio
 	defer rows.Close()
 	var out []ranked
 	for rows.Next() {
-		r, err := scanRanked(rows, q.By)
+		r, err := scanRanked(rows, q)
 		if err != nil {
 			return nil, fmt.Errorf("top %s: %w", q.Metric, err)
 		}
@@ -360,15 +390,31 @@ func queryRanked(ctx context.Context, tx *sql.Tx, q store.TopQuery, sel selectio
 }
 
 func groupingName(g store.Grouping) string {
-	if g == store.ByFlow {
+	switch g {
+	case store.ByFlow:
 		return "flow"
+	case store.ByAttribute:
+		return "attribute"
 	}
 	return "resource"
 }
 
-func scanRanked(sc scanner, by store.Grouping) (ranked, error) {
+func scanRanked(sc scanner, q store.TopQuery) (ranked, error) {
 	var r ranked
 	t := &r.row.Totals
+	by := q.By
+	if by == store.ByAttribute {
+		var v string
+		err := sc.Scan(&v, &r.row.Value, &t.BytesSent, &t.BytesReceived, &t.Retransmissions, &t.Timeouts,
+			&t.ConnectionsOpened, &t.ConnectionsClosed, &t.ConnectionsFailed, &t.RTTCount, &t.RTTSumUS)
+		attrs := topology.Attrs{}.With(q.Attribute.Name, v)
+		if q.Attribute.End == store.EndRemote {
+			r.row.Remote.Attrs = attrs
+		} else {
+			r.row.Local.Attrs = attrs
+		}
+		return r, err
+	}
 	head := []any{&r.gid, &r.row.Value, &t.BytesSent, &t.BytesReceived, &t.Retransmissions, &t.Timeouts,
 		&t.ConnectionsOpened, &t.ConnectionsClosed, &t.ConnectionsFailed, &t.RTTCount, &t.RTTSumUS}
 	var f flowKeyFields
@@ -401,7 +447,8 @@ func scanResourceKeyBetween(sc scanner, head, tail []any) (resourceKey, error) {
 	var k resourceKey
 	var cat, kind uint8
 	dest := append(head, &cat, &k.LocalRegion, &k.LocalZone, &k.LocalNetwork, &k.LocalSubnet, &k.LocalHostGroup,
-		&kind, &k.RemoteRegion, &k.RemoteZone, &k.RemoteNetwork, &k.RemoteSubnet, &k.RemoteService, &k.RemoteASN)
+		&kind, &k.RemoteRegion, &k.RemoteZone, &k.RemoteNetwork, &k.RemoteSubnet, &k.RemoteService, &k.RemoteASN,
+		&k.LocalAttrs, &k.RemoteAttrs)
 	if err := sc.Scan(append(dest, tail...)...); err != nil {
 		return k, err
 	}
@@ -416,6 +463,7 @@ func resourceLocations(rk *resourceKey) (local, remote topology.Location) {
 		Subnet: rk.LocalSubnet, HostGroup: rk.LocalHostGroup}
 	remote = topology.Location{Kind: rk.RemoteKind, Region: rk.RemoteRegion, Zone: rk.RemoteZone,
 		Network: rk.RemoteNetwork, Subnet: rk.RemoteSubnet, Service: rk.RemoteService, ASN: rk.RemoteASN}
+	local.Attrs, remote.Attrs = rk.attrs()
 	return local, remote
 }
 

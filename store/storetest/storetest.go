@@ -53,6 +53,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store, opts ...Option) {
 	t.Run("Duplicates", func(t *testing.T) { testDuplicates(t, open(t)) })
 	t.Run("EpochsAreSeparateKeySpaces", func(t *testing.T) { testEpochs(t, open(t)) })
 	t.Run("CategoryFilter", func(t *testing.T) { testCategory(t, open(t)) })
+	t.Run("EnrichmentAttributes", func(t *testing.T) { testAttributes(t, open(t)) })
 	t.Run("Validation", func(t *testing.T) { testValidation(t, open(t)) })
 	t.Run("SortedAndLimited", func(t *testing.T) { testSortedLimited(t, open(t)) })
 	t.Run("SeriesSumsToTop", func(t *testing.T) { testSeries(t, open(t)) })
@@ -336,6 +337,8 @@ func testValidation(t *testing.T, s store.Store) {
 		mod  func(*store.TopQuery)
 	}{
 		{"limit 0", func(q *store.TopQuery) { q.Limit = 0 }},
+		{"attribute name", func(q *store.TopQuery) { q.By, q.Attribute.Name = store.ByAttribute, "Team; DROP" }},
+		{"attribute end", func(q *store.TopQuery) { q.By, q.Attribute = store.ByAttribute, store.AttrRef{End: 9, Name: "team"} }},
 		{"limit -1", func(q *store.TopQuery) { q.Limit = -1 }},
 		{"limit 501", func(q *store.TopQuery) { q.Limit = store.MaxLimit + 1 }},
 		{"end before start", func(q *store.TopQuery) { q.Start, q.End = q.End, q.Start }},
