@@ -15,6 +15,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/flowlens/flowlens/internal/httpjson"
 	"github.com/flowlens/flowlens/module"
 )
 
@@ -76,10 +77,10 @@ func (echoModule) Routes(mux *http.ServeMux, protect func(http.Handler) http.Han
 	mux.Handle("POST /api/v1/test/echo", protect(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		n, err := io.Copy(io.Discard, r.Body)
 		if err != nil {
-			writeError(w, http.StatusBadRequest, "body: "+err.Error())
+			httpjson.ErrorText(w, http.StatusBadRequest, "body: "+err.Error())
 			return
 		}
-		writeJSON(w, http.StatusOK, map[string]int64{"bytes": n})
+		httpjson.Write(w, http.StatusOK, map[string]int64{"bytes": n})
 	})))
 }
 func (echoModule) Start(context.Context) error { return nil }

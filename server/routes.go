@@ -18,21 +18,15 @@ func (s *Server) routes() http.Handler {
 		m.Routes(mux, s.requireToken)
 	}
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "no such endpoint: "+r.Method+" "+r.URL.Path)
+		httpjson.ErrorText(w, http.StatusNotFound, "no such endpoint: "+r.Method+" "+r.URL.Path)
 	})
 	return mux
 }
 
 func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 	if !s.ready.Load() {
-		writeError(w, http.StatusServiceUnavailable, "starting")
+		httpjson.ErrorText(w, http.StatusServiceUnavailable, "starting")
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "uptime_seconds": int(time.Since(s.started).Seconds())})
+	httpjson.Write(w, http.StatusOK, map[string]any{"status": "ok", "uptime_seconds": int(time.Since(s.started).Seconds())})
 }
-
-// writeJSON and writeError are the shared answers (internal/httpjson)
-// under the names this package's handlers use.
-func writeJSON(w http.ResponseWriter, code int, v any) { httpjson.Write(w, code, v) }
-
-func writeError(w http.ResponseWriter, code int, msg string) { httpjson.ErrorText(w, code, msg) }

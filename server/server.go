@@ -28,6 +28,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/flowlens/flowlens/ingest"
+	"github.com/flowlens/flowlens/internal/httpjson"
 	"github.com/flowlens/flowlens/metricstore"
 	"github.com/flowlens/flowlens/module"
 	"github.com/flowlens/flowlens/store"
@@ -384,12 +385,12 @@ func (s *Server) requireIngestToken(h http.Handler) http.Handler {
 func (s *Server) refuse(w http.ResponseWriter, id identity) {
 	if id.known {
 		s.authRefused.WithLabelValues("agent_token_outside_ingest").Inc()
-		writeError(w, http.StatusForbidden, "an agent token may only POST /api/v1/ingest; use an admin token (FLOWLENS_TOKEN)")
+		httpjson.ErrorText(w, http.StatusForbidden, "an agent token may only POST /api/v1/ingest; use an admin token (FLOWLENS_TOKEN)")
 		return
 	}
 	s.authRefused.WithLabelValues("missing_or_wrong_token").Inc()
 	w.Header().Set("WWW-Authenticate", `Bearer realm="flowlens"`)
-	writeError(w, http.StatusUnauthorized, "missing or wrong token: send Authorization: Bearer <token> (FLOWLENS_TOKEN)")
+	httpjson.ErrorText(w, http.StatusUnauthorized, "missing or wrong token: send Authorization: Bearer <token> (FLOWLENS_TOKEN)")
 }
 
 // metricsHandler serves this server's Prometheus metrics.
