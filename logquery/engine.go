@@ -32,6 +32,10 @@ type Result struct {
 	Columns    []string   `json:"columns"`
 	Rows       [][]any    `json:"rows"`
 	Statistics Statistics `json:"statistics"`
+	// Warnings are hints about the query that do not stop it: a field no
+	// record has (empty for every record, as in Logs Insights), with the
+	// closest known name.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // Statistics describe the work of a query, as Logs Insights reports it.
@@ -235,7 +239,7 @@ func (e *Engine) run(ctx context.Context, q *Query, req Request, began time.Time
 		}
 		return nil, fmt.Errorf("%w: %v", ErrBadRequest, err)
 	}
-	res := &Result{Columns: comp.Columns, Rows: [][]any{}}
+	res := &Result{Columns: comp.Columns, Rows: [][]any{}, Warnings: comp.Warnings}
 	if err := tx.QueryRowContext(ctx, comp.ScannedSQL, comp.ScannedArgs...).Scan(&res.Statistics.RecordsScanned); err != nil {
 		return nil, fmt.Errorf("query statistics: %w", err)
 	}

@@ -132,23 +132,25 @@ func TestRangeAndGroups(t *testing.T) {
 	}
 }
 
-// TestDefaultLimit: without limit at most DefaultLimit rows come back.
+// TestDefaultLimit: without limit at most DefaultLimit rows come back,
+// 10,000 as in Logs Insights (CWL_QuerySyntax-Limit), and a limit above
+// the default is honoured.
 func TestDefaultLimit(t *testing.T) {
 	st := openStore(t)
 	insertRecords(t, st, "vpc", "testdata/examples.log")
 	if _, err := st.DB().Exec(`INSERT INTO flowlog_records_all (log_group, log_stream, file_id, format_id, start, action)
-		SELECT 'big', 'eni-x', 1, 1, 1418530000 + i, 'ACCEPT' FROM range(1500) t(i)`); err != nil {
+		SELECT 'big', 'eni-x', 1, 1, 1418530000 + i, 'ACCEPT' FROM range(10500) t(i)`); err != nil {
 		t.Fatal(err)
 	}
 	e := NewEngine(st.DB(), testSources())
-	for q, want := range map[string]int{`fields start`: DefaultLimit, `fields start | limit 1200`: 1200, `stats count(*) by start`: DefaultLimit,
+	for q, want := range map[string]int{`fields start`: DefaultLimit, `fields start | limit 10200`: 10200, `fields start | limit 100000`: 10500, `stats count(*) by start`: DefaultLimit,
 		`fields start | limit 5 | filter start > 0`: 5} {
 		res, err := e.Run(context.Background(), Request{Query: q, Groups: []string{"big"}, Start: allTime.start, End: allTime.end})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(res.Rows) != want || res.Statistics.RecordsScanned != 1500 {
-			t.Errorf("%s: %d rows, scanned %d; want %d, 1500", q, len(res.Rows), res.Statistics.RecordsScanned, want)
+		if len(res.Rows) != want || res.Statistics.RecordsScanned != 10500 {
+			t.Errorf("%s: %d rows, scanned %d; want %d, 10500", q, len(res.Rows), res.Statistics.RecordsScanned, want)
 		}
 	}
 }
@@ -192,4 +194,40 @@ func TestFlowsSource(t *testing.T) {
 		writeResult(&b, q, res)
 	}
 	golden.Check(t, "flows.golden", b.String())
+}
+
+// TestMissingFieldIsNullInResults: over stored records, a field the group
+// does not have is an empty column and matches nothing, with a hint in
+// the result's warnings; the query is not refused (Logs Insights).
+func TestMissingFieldIsNullInResults(t *testing.T) {
+	st := examplesStore(t)
+	e := NewEngine(st.DB(), testSources())
+	for _, tc := range []struct {
+		query   string
+		rows    int
+		warning string
+	}{
+		{`fields srcAddr, tgwAttachmentId | filter ispresent(srcAddr)`, 5, `field "tgwAttachmentId" is in no record`},
+		{`filter srcAdr = "172.31.16.139"`, 0, `did you mean "srcAddr"?`},
+		{`filter not ispresent(nosuch) | stats count(*) as n`, 1, `field "nosuch"`},
+	} {
+		res, err := e.Run(context.Background(), Request{Query: tc.query, Groups: []string{"vpc"}, Start: allTime.start, End: allTime.end})
+		if err != nil {
+			t.Fatalf("%s: %v", tc.query, err)
+		}
+		if len(res.Rows) != tc.rows {
+			t.Errorf("%s: %d rows, want %d", tc.query, len(res.Rows), tc.rows)
+		}
+		if len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], tc.warning) {
+			t.Errorf("%s: warnings %q, want one containing %q", tc.query, res.Warnings, tc.warning)
+		}
+		for _, row := range res.Rows {
+			if len(row) == 2 && row[1] != nil {
+				t.Errorf("%s: missing field has value %v", tc.query, row[1])
+			}
+		}
+		if strings.HasPrefix(tc.query, "filter not") && res.Rows[0][0] != int64(7) {
+			t.Errorf("%s: %v, want every record (7)", tc.query, res.Rows[0][0])
+		}
+	}
 }

@@ -8,8 +8,11 @@ import (
 
 // Limits on a query, as in Logs Insights.
 const (
-	DefaultLimit = 1000
-	MaxLimit     = 10_000
+	// DefaultLimit and MaxLimit are Logs Insights' (CWL_QuerySyntax-Limit:
+	// "If you omit limit, the query defaults to returning up to 10,000 log
+	// events. You can specify a limit value of up to 100,000.").
+	DefaultLimit = 10_000
+	MaxLimit     = 100_000
 	// MaxQueryLen bounds the text (Logs Insights allows 10,000 characters).
 	MaxQueryLen = 10_000
 	// maxDepth bounds expression nesting, so that a hostile query cannot
@@ -120,6 +123,11 @@ func (p *parser) command() (Command, error) {
 		return &Fields{At: at, Items: items}, err
 	case "display":
 		names, err := p.fieldList()
+		if err == nil && p.tok.kind != tEOF && !p.isPunct("|") {
+			// CWL_QuerySyntax-Display/-Fields: display shows fields; fields
+			// computes them.
+			return nil, p.expected(`"," or "|": display takes field names; compute a value with fields EXPR as NAME, then display NAME`)
+		}
 		return &Display{At: at, Names: names}, err
 	case "filter":
 		e, err := p.expr()

@@ -207,6 +207,11 @@ func printQueryResult(w io.Writer, output string, res *apiclient.QueryResult) er
 	s := res.Statistics
 	_, err := fmt.Fprintf(w, "\n%d rows; %d records scanned, %d matched, %s scanned, %.1f ms\n",
 		len(res.Rows), s.RecordsScanned, s.RecordsMatched, humanBytes(s.BytesScanned), s.ElapsedMs)
+	for _, warning := range res.Warnings {
+		if err == nil {
+			_, err = fmt.Fprintf(w, "warning: %s\n", warning)
+		}
+	}
 	return err
 }
 
