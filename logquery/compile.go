@@ -681,7 +681,7 @@ func (c *compiler) render(s *stage) frag {
 }
 
 // fromClause is the source table with the joins its used fields need.
-func (c *compiler) fromClause() string {
+func (c *compiler) fromClause() frag {
 	need := map[string]bool{}
 	for _, r := range c.fields {
 		if r.used && r.field.Join != "" {
@@ -699,7 +699,7 @@ func (c *compiler) fromClause() string {
 			from += j.SQL
 		}
 	}
-	return from
+	return frag{sql: from, args: c.src.TableArgs}
 }
 
 // renderStats counts the records in the range (scanned) and those passing

@@ -227,7 +227,11 @@ func (e *Engine) run(ctx context.Context, q *Query, req Request, began time.Time
 		return nil, fmt.Errorf("query: begin: %w", err)
 	}
 	defer tx.Rollback() //nolint:errcheck // read only
-	src, r, err := e.sources.resolve(ctx, tx, Range{Groups: req.Groups, Start: req.Start, End: req.End})
+	groups, err := e.sourceGroups(ctx, tx, q, req.Groups)
+	if err != nil {
+		return nil, err
+	}
+	src, r, err := e.sources.resolve(ctx, tx, e.dialect, q, Range{Groups: groups, Start: req.Start, End: req.End})
 	if err != nil {
 		return nil, err
 	}
@@ -260,6 +264,28 @@ func (e *Engine) run(ctx context.Context, q *Query, req Request, began time.Time
 	}
 	res.Statistics.ElapsedMs = float64(time.Since(began).Microseconds()) / 1000
 	return res, nil
+}
+
+// sourceGroups are the request's groups plus, with a SOURCE command,
+// every group whose name starts with one of its prefixes (every group
+// without prefixes); SOURCE matching nothing is an error, as a request
+// without groups is.
+func (e *Engine) sourceGroups(ctx context.Context, tx *sql.Tx, q *Query, groups []string) ([]string, error) {
+	if q.Source == nil {
+		return groups, nil
+	}
+	all, err := e.sources.allGroups(ctx, tx)
+	if err != nil {
+		return nil, err
+	}
+	out := append([]string{}, groups...)
+	for _, g := range matchPrefixes(all, q.Source.Prefixes) {
+		out = appendUnique(out, g)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%w: SOURCE matched no log group (prefixes %q)", ErrBadRequest, q.Source.Prefixes)
+	}
+	return out, nil
 }
 
 // runRows runs the main statement. With MatchedInRows, its last column

@@ -3,6 +3,7 @@ package logquery
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/netip"
 	"strings"
@@ -127,9 +128,6 @@ func TestRangeAndGroups(t *testing.T) {
 	if _, err := e.Run(context.Background(), Request{Query: `stats count(*)`, Start: allTime.start, End: allTime.end}); err == nil {
 		t.Error("no groups: no error")
 	}
-	if _, err := e.Run(context.Background(), Request{Query: `stats count(*)`, Groups: []string{"vpc", FlowsGroup}, Start: allTime.start, End: allTime.end}); err == nil {
-		t.Error("flows with flow-log groups: no error")
-	}
 }
 
 // TestDefaultLimit: without limit at most DefaultLimit rows come back,
@@ -159,25 +157,7 @@ func TestDefaultLimit(t *testing.T) {
 // store itself.
 func TestFlowsSource(t *testing.T) {
 	st := openStore(t)
-	end := time.Unix(1_790_000_000, 0)
-	row := func(local, remote string, port uint16, dir flow.Direction, sent, retrans uint64, cat topology.Category, lz, rz string) store.FlowRow {
-		r := store.FlowRow{Start: end.Add(-30 * time.Second), End: end, AgentID: "agent-1", HostID: "host-1",
-			Local:  topology.Location{Kind: topology.KindSubnet, Region: "r1", Zone: lz, Subnet: "s-" + lz},
-			Remote: topology.Location{Kind: topology.KindSubnet, Region: "r1", Zone: rz}, Category: cat}
-		r.Key = flow.Key{LocalIP: netip.MustParseAddr(local), RemoteIP: netip.MustParseAddr(remote), Port: port, Direction: dir, Protocol: 6}
-		r.Counters.BytesSent, r.Counters.Retransmissions = sent, retrans
-		r.Counters.RTT.Observe(1000)
-		r.Counters.RTT.Observe(3000)
-		return r
-	}
-	batch := &store.Batch{AgentID: "agent-1", Sequence: 1, Rows: []store.FlowRow{
-		row("10.0.1.10", "10.0.2.10", 443, flow.DirectionClient, 1000, 5, topology.CategoryInterZone, "a", "b"),
-		row("10.0.1.10", "10.0.1.11", 5432, flow.DirectionClient, 500, 0, topology.CategoryIntraZone, "a", "a"),
-		row("fd00::10", "fd00:1::10", 22, flow.DirectionServer, 42, 1, topology.CategoryInterZone, "a", "b"),
-	}}
-	if _, err := st.Write(context.Background(), []*store.Batch{batch}); err != nil {
-		t.Fatal(err)
-	}
+	end := writeTestFlows(t, st)
 	e := NewEngine(st.DB(), testSources())
 	var b strings.Builder
 	for _, q := range []string{
@@ -229,5 +209,64 @@ func TestMissingFieldIsNullInResults(t *testing.T) {
 		if strings.HasPrefix(tc.query, "filter not") && res.Rows[0][0] != int64(7) {
 			t.Errorf("%s: %v, want every record (7)", tc.query, res.Rows[0][0])
 		}
+	}
+}
+
+// writeTestFlows writes three agent flows through the flow store, ending
+// at the returned time.
+func writeTestFlows(t *testing.T, st *duckdb.Store) time.Time {
+	t.Helper()
+	end := time.Unix(1_790_000_000, 0)
+	row := func(local, remote string, port uint16, dir flow.Direction, sent, retrans uint64, cat topology.Category, lz, rz string) store.FlowRow {
+		r := store.FlowRow{Start: end.Add(-30 * time.Second), End: end, AgentID: "agent-1", HostID: "host-1",
+			Local:  topology.Location{Kind: topology.KindSubnet, Region: "r1", Zone: lz, Subnet: "s-" + lz},
+			Remote: topology.Location{Kind: topology.KindSubnet, Region: "r1", Zone: rz}, Category: cat}
+		r.Key = flow.Key{LocalIP: netip.MustParseAddr(local), RemoteIP: netip.MustParseAddr(remote), Port: port, Direction: dir, Protocol: 6}
+		r.Counters.BytesSent, r.Counters.Retransmissions = sent, retrans
+		r.Counters.RTT.Observe(1000)
+		r.Counters.RTT.Observe(3000)
+		return r
+	}
+	batch := &store.Batch{AgentID: "agent-1", Sequence: 1, Rows: []store.FlowRow{
+		row("10.0.1.10", "10.0.2.10", 443, flow.DirectionClient, 1000, 5, topology.CategoryInterZone, "a", "b"),
+		row("10.0.1.10", "10.0.1.11", 5432, flow.DirectionClient, 500, 0, topology.CategoryIntraZone, "a", "a"),
+		row("fd00::10", "fd00:1::10", 22, flow.DirectionServer, 42, 1, topology.CategoryInterZone, "a", "b"),
+	}}
+	if _, err := st.Write(context.Background(), []*store.Batch{batch}); err != nil {
+		t.Fatal(err)
+	}
+	return end
+}
+
+// TestQuerySpansSourcesAndSourceCommand: one query reads a flow-log group
+// and flowlens/flows together, each record with the fields its source
+// has and null for the others (Logs Insights: a field an event lacks is
+// empty); SOURCE logGroups(namePrefix: [...]) selects groups by name
+// prefix, logGroups() every group (CWL_QuerySyntax-Source).
+func TestQuerySpansSourcesAndSourceCommand(t *testing.T) {
+	st := examplesStore(t)
+	end := writeTestFlows(t, st)
+	e := NewEngine(st.DB(), testSources())
+	var b strings.Builder
+	for _, tc := range []struct {
+		query  string
+		groups []string
+	}{
+		{`stats count(*) as n by @log | sort @log`, []string{"vpc", FlowsGroup}},
+		{`filter srcAddr = "172.31.16.139" or port = 443 | fields @log, srcAddr, remoteAddr, port, action | sort @log`, []string{"vpc", FlowsGroup}},
+		{`stats sum(bytes) as b, sum(bytesSent) as sent by @log | sort @log`, []string{FlowsGroup, "vpc", "other"}},
+		{`SOURCE logGroups(namePrefix: ['vp', 'flowlens/']) | stats count(*) as n by @log | sort @log`, nil},
+		{`SOURCE logGroups() | stats count(*) as n by @log | sort @log`, nil},
+		{`source logGroups(namePrefix: ["oth"]) | filterIndex action = "REJECT" | stats count(*) as n by @log | sort @log`, []string{"vpc"}},
+	} {
+		res, err := e.Run(context.Background(), Request{Query: tc.query, Groups: tc.groups, Start: allTime.start, End: end})
+		if err != nil {
+			t.Fatalf("%s: %v", tc.query, err)
+		}
+		writeResult(&b, tc.query, res)
+	}
+	golden.Check(t, "span.golden", b.String())
+	if _, err := e.Run(context.Background(), Request{Query: `SOURCE logGroups(namePrefix: ['nosuch']) | stats count(*)`, Start: allTime.start, End: end}); !errors.Is(err, ErrBadRequest) {
+		t.Errorf("SOURCE matching nothing: %v, want ErrBadRequest", err)
 	}
 }
