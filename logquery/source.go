@@ -125,4 +125,3 @@ func (s *Sources) orSingles() string {
 	}
 	return " (or " + strings.Join(parts, ", or ") + ")"
 }
-
