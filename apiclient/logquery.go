@@ -33,6 +33,9 @@ type QueryResult struct {
 	Columns    []string        `json:"columns"`
 	Rows       [][]any         `json:"rows"`
 	Statistics QueryStatistics `json:"statistics"`
+	// Warnings are hints that did not stop the query (a field no record
+	// has, with the closest known name).
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // QueryError is a 400 answer naming the line and column of the problem in

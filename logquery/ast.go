@@ -4,6 +4,16 @@ package logquery
 type Query struct {
 	Src      string
 	Commands []Command
+	// Source is the SOURCE command that may open the query (nil: none).
+	Source *SourceCmd
+}
+
+// SourceCmd selects the log groups of a query (CWL_QuerySyntax-Source):
+// SOURCE logGroups(namePrefix: ['a', 'b']) reads every group whose name
+// starts with one of the prefixes, SOURCE logGroups() every group.
+type SourceCmd struct {
+	At       Pos
+	Prefixes []string
 }
 
 // Command is one of the pipeline's commands.
@@ -39,7 +49,9 @@ type (
 		At    Pos
 		Names []*FieldRef
 	}
-	// Filter keeps the records for which Cond holds.
+	// Filter keeps the records for which Cond holds (filter, and
+	// filterIndex, which Logs Insights runs as a filter that may use an
+	// index: CWL_QuerySyntax-FilterIndex).
 	Filter struct {
 		At   Pos
 		Cond Expr

@@ -34,6 +34,9 @@ type Compiled struct {
 	// RowBytes is the estimated bytes read per scanned record: the widths
 	// of the source fields the query uses plus the time and group columns.
 	RowBytes int
+	// Warnings are hints for the user ("line 1, column 8: field ... is in
+	// no record ...; did you mean ...?"), in query order.
+	Warnings []string
 }
 
 // Range is where a query looks: log groups and a time range (inclusive).
@@ -200,6 +203,10 @@ type compiler struct {
 	explicit         []*FieldRef // the last display command
 	sorted, stats    bool
 	rangeWhere       []frag
+	// warnings are hints for the result (see missingField); warned the
+	// names already warned about.
+	warnings []string
+	warned   map[string]bool
 }
 
 // defineDynamic adds to the base scope the source's dynamic fields the
@@ -369,6 +376,9 @@ func (c *compiler) command(cmd Command) error {
 			v, err := c.expr(k.Expr, ctxRow)
 			if err != nil {
 				return err
+			}
+			if v.missing {
+				continue // null for every record: orders nothing
 			}
 			if len(v.f.refs) == 0 {
 				return c.errAt(k.Expr.exprPos(), "sort needs a field or an expression of fields, not a constant")
@@ -553,7 +563,7 @@ func (c *compiler) finish() (*Compiled, error) {
 		names = nil
 		for _, f := range c.explicit {
 			if _, ok := final.scope[f.Name]; !ok {
-				return nil, c.errAt(f.At, "display: no field %q at this point of the query%s", f.Name, c.known(final))
+				final.define(f.Name, c.missingField(f)) // an empty column, as in Logs Insights
 			}
 			names = appendUnique(names, f.Name)
 		}
@@ -606,6 +616,7 @@ func (c *compiler) finish() (*Compiled, error) {
 	out.ScannedSQL, out.ScannedArgs = scanned.sql, scanned.args
 	out.MatchedSQL, out.MatchedArgs = matched.sql, matched.args
 	out.RowBytes = c.rowBytes()
+	out.Warnings = c.warnings
 	return out, nil
 }
 
@@ -670,7 +681,7 @@ func (c *compiler) render(s *stage) frag {
 }
 
 // fromClause is the source table with the joins its used fields need.
-func (c *compiler) fromClause() string {
+func (c *compiler) fromClause() frag {
 	need := map[string]bool{}
 	for _, r := range c.fields {
 		if r.used && r.field.Join != "" {
@@ -688,7 +699,7 @@ func (c *compiler) fromClause() string {
 			from += j.SQL
 		}
 	}
-	return from
+	return frag{sql: from, args: c.src.TableArgs}
 }
 
 // renderStats counts the records in the range (scanned) and those passing
@@ -717,15 +728,6 @@ func (c *compiler) rowBytes() int {
 		}
 	}
 	return n
-}
-
-// known lists the names in scope for an error message.
-func (c *compiler) known(s *stage) string {
-	names := append([]string{}, s.names...)
-	if len(names) > 12 {
-		names = append(names[:12], "...")
-	}
-	return " (known: " + strings.Join(names, ", ") + ")"
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }

@@ -166,11 +166,11 @@ func TestSourcesRouteLogGroups(t *testing.T) {
 		{"flows alone", full, []string{FlowsGroup}, "flows", nil, ""},
 		{"flow-log groups", full, []string{"vpc-a", "vpc-b"}, "records", []string{"vpc-a", "vpc-b"}, ""},
 		{"no group", full, nil, "", nil, "bad query request: give at least one log group (or flowlens/flows for the agent's flows)"},
-		{"flows mixed", full, []string{"vpc-a", FlowsGroup}, "", nil, "bad query request: flowlens/flows cannot be queried together with flow-log groups"},
+		{"flows with flow-log groups", full, []string{"vpc-a", FlowsGroup}, "union", nil, ""},
 		{"no flow logs", flowsOnly, []string{"vpc-a"}, "", nil, `bad query request: unknown log group "vpc-a" (or flowlens/flows for the agent's flows)`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			src, r, err := tc.sources.resolve(context.Background(), nil, Range{Groups: tc.groups})
+			src, r, err := tc.sources.resolve(context.Background(), nil, DuckDB, &Query{Src: "fields srcAddr"}, Range{Groups: tc.groups})
 			if tc.err != "" {
 				if err == nil || err.Error() != tc.err || !errors.Is(err, ErrBadRequest) {
 					t.Fatalf("error %v, want %q (ErrBadRequest)", err, tc.err)

@@ -32,6 +32,10 @@ type Result struct {
 	Columns    []string   `json:"columns"`
 	Rows       [][]any    `json:"rows"`
 	Statistics Statistics `json:"statistics"`
+	// Warnings are hints about the query that do not stop it: a field no
+	// record has (empty for every record, as in Logs Insights), with the
+	// closest known name.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // Statistics describe the work of a query, as Logs Insights reports it.
@@ -223,7 +227,11 @@ func (e *Engine) run(ctx context.Context, q *Query, req Request, began time.Time
 		return nil, fmt.Errorf("query: begin: %w", err)
 	}
 	defer tx.Rollback() //nolint:errcheck // read only
-	src, r, err := e.sources.resolve(ctx, tx, Range{Groups: req.Groups, Start: req.Start, End: req.End})
+	groups, err := e.sourceGroups(ctx, tx, q, req.Groups)
+	if err != nil {
+		return nil, err
+	}
+	src, r, err := e.sources.resolve(ctx, tx, e.dialect, q, Range{Groups: groups, Start: req.Start, End: req.End})
 	if err != nil {
 		return nil, err
 	}
@@ -235,7 +243,7 @@ func (e *Engine) run(ctx context.Context, q *Query, req Request, began time.Time
 		}
 		return nil, fmt.Errorf("%w: %v", ErrBadRequest, err)
 	}
-	res := &Result{Columns: comp.Columns, Rows: [][]any{}}
+	res := &Result{Columns: comp.Columns, Rows: [][]any{}, Warnings: comp.Warnings}
 	if err := tx.QueryRowContext(ctx, comp.ScannedSQL, comp.ScannedArgs...).Scan(&res.Statistics.RecordsScanned); err != nil {
 		return nil, fmt.Errorf("query statistics: %w", err)
 	}
@@ -256,6 +264,28 @@ func (e *Engine) run(ctx context.Context, q *Query, req Request, began time.Time
 	}
 	res.Statistics.ElapsedMs = float64(time.Since(began).Microseconds()) / 1000
 	return res, nil
+}
+
+// sourceGroups are the request's groups plus, with a SOURCE command,
+// every group whose name starts with one of its prefixes (every group
+// without prefixes); SOURCE matching nothing is an error, as a request
+// without groups is.
+func (e *Engine) sourceGroups(ctx context.Context, tx *sql.Tx, q *Query, groups []string) ([]string, error) {
+	if q.Source == nil {
+		return groups, nil
+	}
+	all, err := e.sources.allGroups(ctx, tx)
+	if err != nil {
+		return nil, err
+	}
+	out := append([]string{}, groups...)
+	for _, g := range matchPrefixes(all, q.Source.Prefixes) {
+		out = appendUnique(out, g)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%w: SOURCE matched no log group (prefixes %q)", ErrBadRequest, q.Source.Prefixes)
+	}
+	return out, nil
 }
 
 // runRows runs the main statement. With MatchedInRows, its last column

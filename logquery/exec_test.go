@@ -3,6 +3,7 @@ package logquery
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/netip"
 	"strings"
@@ -127,28 +128,27 @@ func TestRangeAndGroups(t *testing.T) {
 	if _, err := e.Run(context.Background(), Request{Query: `stats count(*)`, Start: allTime.start, End: allTime.end}); err == nil {
 		t.Error("no groups: no error")
 	}
-	if _, err := e.Run(context.Background(), Request{Query: `stats count(*)`, Groups: []string{"vpc", FlowsGroup}, Start: allTime.start, End: allTime.end}); err == nil {
-		t.Error("flows with flow-log groups: no error")
-	}
 }
 
-// TestDefaultLimit: without limit at most DefaultLimit rows come back.
+// TestDefaultLimit: without limit at most DefaultLimit rows come back,
+// 10,000 as in Logs Insights (CWL_QuerySyntax-Limit), and a limit above
+// the default is honoured.
 func TestDefaultLimit(t *testing.T) {
 	st := openStore(t)
 	insertRecords(t, st, "vpc", "testdata/examples.log")
 	if _, err := st.DB().Exec(`INSERT INTO flowlog_records_all (log_group, log_stream, file_id, format_id, start, action)
-		SELECT 'big', 'eni-x', 1, 1, 1418530000 + i, 'ACCEPT' FROM range(1500) t(i)`); err != nil {
+		SELECT 'big', 'eni-x', 1, 1, 1418530000 + i, 'ACCEPT' FROM range(10500) t(i)`); err != nil {
 		t.Fatal(err)
 	}
 	e := NewEngine(st.DB(), testSources())
-	for q, want := range map[string]int{`fields start`: DefaultLimit, `fields start | limit 1200`: 1200, `stats count(*) by start`: DefaultLimit,
+	for q, want := range map[string]int{`fields start`: DefaultLimit, `fields start | limit 10200`: 10200, `fields start | limit 100000`: 10500, `stats count(*) by start`: DefaultLimit,
 		`fields start | limit 5 | filter start > 0`: 5} {
 		res, err := e.Run(context.Background(), Request{Query: q, Groups: []string{"big"}, Start: allTime.start, End: allTime.end})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(res.Rows) != want || res.Statistics.RecordsScanned != 1500 {
-			t.Errorf("%s: %d rows, scanned %d; want %d, 1500", q, len(res.Rows), res.Statistics.RecordsScanned, want)
+		if len(res.Rows) != want || res.Statistics.RecordsScanned != 10500 {
+			t.Errorf("%s: %d rows, scanned %d; want %d, 10500", q, len(res.Rows), res.Statistics.RecordsScanned, want)
 		}
 	}
 }
@@ -157,6 +157,65 @@ func TestDefaultLimit(t *testing.T) {
 // store itself.
 func TestFlowsSource(t *testing.T) {
 	st := openStore(t)
+	end := writeTestFlows(t, st)
+	e := NewEngine(st.DB(), testSources())
+	var b strings.Builder
+	for _, q := range []string{
+		`sort bytesSent desc`,
+		`filter category = "inter-zone" | stats sum(retransmissions) as r, sum(bytesSent) as sent, avg(rttAvg) as rtt by localZone, remoteZone`,
+		`filter isIpv4InSubnet(remoteAddr, "10.0.2.0/24") or isIpv6InSubnet(remoteAddr, "fd00:1::/32") | fields remoteAddr, port, direction, localKind, remoteKind, rttMin, rttMax, @logStream, @log | sort port`,
+		`stats count(*) as n by bin(1m), hostId`,
+	} {
+		res, err := e.Run(context.Background(), Request{Query: q, Groups: []string{FlowsGroup},
+			Start: end.Add(-time.Minute), End: end})
+		if err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		writeResult(&b, q, res)
+	}
+	golden.Check(t, "flows.golden", b.String())
+}
+
+// TestMissingFieldIsNullInResults: over stored records, a field the group
+// does not have is an empty column and matches nothing, with a hint in
+// the result's warnings; the query is not refused (Logs Insights).
+func TestMissingFieldIsNullInResults(t *testing.T) {
+	st := examplesStore(t)
+	e := NewEngine(st.DB(), testSources())
+	for _, tc := range []struct {
+		query   string
+		rows    int
+		warning string
+	}{
+		{`fields srcAddr, tgwAttachmentId | filter ispresent(srcAddr)`, 5, `field "tgwAttachmentId" is in no record`},
+		{`filter srcAdr = "172.31.16.139"`, 0, `did you mean "srcAddr"?`},
+		{`filter not ispresent(nosuch) | stats count(*) as n`, 1, `field "nosuch"`},
+	} {
+		res, err := e.Run(context.Background(), Request{Query: tc.query, Groups: []string{"vpc"}, Start: allTime.start, End: allTime.end})
+		if err != nil {
+			t.Fatalf("%s: %v", tc.query, err)
+		}
+		if len(res.Rows) != tc.rows {
+			t.Errorf("%s: %d rows, want %d", tc.query, len(res.Rows), tc.rows)
+		}
+		if len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], tc.warning) {
+			t.Errorf("%s: warnings %q, want one containing %q", tc.query, res.Warnings, tc.warning)
+		}
+		for _, row := range res.Rows {
+			if len(row) == 2 && row[1] != nil {
+				t.Errorf("%s: missing field has value %v", tc.query, row[1])
+			}
+		}
+		if strings.HasPrefix(tc.query, "filter not") && res.Rows[0][0] != int64(7) {
+			t.Errorf("%s: %v, want every record (7)", tc.query, res.Rows[0][0])
+		}
+	}
+}
+
+// writeTestFlows writes three agent flows through the flow store, ending
+// at the returned time.
+func writeTestFlows(t *testing.T, st *duckdb.Store) time.Time {
+	t.Helper()
 	end := time.Unix(1_790_000_000, 0)
 	row := func(local, remote string, port uint16, dir flow.Direction, sent, retrans uint64, cat topology.Category, lz, rz string) store.FlowRow {
 		r := store.FlowRow{Start: end.Add(-30 * time.Second), End: end, AgentID: "agent-1", HostID: "host-1",
@@ -176,20 +235,38 @@ func TestFlowsSource(t *testing.T) {
 	if _, err := st.Write(context.Background(), []*store.Batch{batch}); err != nil {
 		t.Fatal(err)
 	}
+	return end
+}
+
+// TestQuerySpansSourcesAndSourceCommand: one query reads a flow-log group
+// and flowlens/flows together, each record with the fields its source
+// has and null for the others (Logs Insights: a field an event lacks is
+// empty); SOURCE logGroups(namePrefix: [...]) selects groups by name
+// prefix, logGroups() every group (CWL_QuerySyntax-Source).
+func TestQuerySpansSourcesAndSourceCommand(t *testing.T) {
+	st := examplesStore(t)
+	end := writeTestFlows(t, st)
 	e := NewEngine(st.DB(), testSources())
 	var b strings.Builder
-	for _, q := range []string{
-		`sort bytesSent desc`,
-		`filter category = "inter-zone" | stats sum(retransmissions) as r, sum(bytesSent) as sent, avg(rttAvg) as rtt by localZone, remoteZone`,
-		`filter isIpv4InSubnet(remoteAddr, "10.0.2.0/24") or isIpv6InSubnet(remoteAddr, "fd00:1::/32") | fields remoteAddr, port, direction, localKind, remoteKind, rttMin, rttMax, @logStream, @log | sort port`,
-		`stats count(*) as n by bin(1m), hostId`,
+	for _, tc := range []struct {
+		query  string
+		groups []string
+	}{
+		{`stats count(*) as n by @log | sort @log`, []string{"vpc", FlowsGroup}},
+		{`filter srcAddr = "172.31.16.139" or port = 443 | fields @log, srcAddr, remoteAddr, port, action | sort @log`, []string{"vpc", FlowsGroup}},
+		{`stats sum(bytes) as b, sum(bytesSent) as sent by @log | sort @log`, []string{FlowsGroup, "vpc", "other"}},
+		{`SOURCE logGroups(namePrefix: ['vp', 'flowlens/']) | stats count(*) as n by @log | sort @log`, nil},
+		{`SOURCE logGroups() | stats count(*) as n by @log | sort @log`, nil},
+		{`source logGroups(namePrefix: ["oth"]) | filterIndex action = "REJECT" | stats count(*) as n by @log | sort @log`, []string{"vpc"}},
 	} {
-		res, err := e.Run(context.Background(), Request{Query: q, Groups: []string{FlowsGroup},
-			Start: end.Add(-time.Minute), End: end})
+		res, err := e.Run(context.Background(), Request{Query: tc.query, Groups: tc.groups, Start: allTime.start, End: end})
 		if err != nil {
-			t.Fatalf("%s: %v", q, err)
+			t.Fatalf("%s: %v", tc.query, err)
 		}
-		writeResult(&b, q, res)
+		writeResult(&b, tc.query, res)
 	}
-	golden.Check(t, "flows.golden", b.String())
+	golden.Check(t, "span.golden", b.String())
+	if _, err := e.Run(context.Background(), Request{Query: `SOURCE logGroups(namePrefix: ['nosuch']) | stats count(*)`, Start: allTime.start, End: end}); !errors.Is(err, ErrBadRequest) {
+		t.Errorf("SOURCE matching nothing: %v, want ErrBadRequest", err)
+	}
 }

@@ -15,6 +15,8 @@ type value struct {
 	kind Kind
 	agg  bool // contains an aggregate
 	lit  any  // the value of a literal (string, int64, float64, bool), else nil
+	// missing: a field no record has (null everywhere, see missingField).
+	missing bool
 }
 
 type exprCtx uint8
@@ -46,7 +48,7 @@ func (c *compiler) exprOf(e Expr, ctx exprCtx) (value, error) {
 		}
 		col, ok := c.cur.scope[e.Name]
 		if !ok {
-			return value{}, c.errAt(e.At, "unknown field %q%s", e.Name, c.known(c.cur))
+			return c.missingField(e), nil
 		}
 		return col.val, nil
 	case *StringLit:

@@ -47,7 +47,13 @@ func insertRecords(t testing.TB, st *duckdb.Store, group, path string) int {
 		strings.Join(defaultFields(), " ")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.ExecContext(ctx, `INSERT INTO flowlog_files VALUES (1, ?, ?, 'x', 0, 0, 0, now()) ON CONFLICT DO NOTHING`, group, path); err != nil {
+	// A file per call, so that each group has one (SOURCE lists the
+	// groups by their files).
+	var fileID int64
+	if err := db.QueryRowContext(ctx, `SELECT coalesce(max(id), 0) + 1 FROM flowlog_files`).Scan(&fileID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ExecContext(ctx, `INSERT INTO flowlog_files VALUES (?, ?, ?, 'x', 0, 0, 0, now())`, fileID, group, path); err != nil {
 		t.Fatal(err)
 	}
 	f, err := os.Open(path)
@@ -61,12 +67,12 @@ func insertRecords(t testing.TB, st *duckdb.Store, group, path string) int {
 		cols = append(cols, `"`+fl.Column+`"`)
 	}
 	ins := `INSERT INTO flowlog_records_all (log_group, log_stream, file_id, format_id, ` + strings.Join(cols, ", ") +
-		`) VALUES (?, ?, 1, 1` + strings.Repeat(", ?", len(cols)) + `)`
+		`) VALUES (?, ?, ?, 1` + strings.Repeat(", ?", len(cols)) + `)`
 	n := 0
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		parts := strings.Fields(sc.Text())
-		args := []any{group, parts[2]}
+		args := []any{group, parts[2], fileID}
 		for i, p := range parts {
 			fl, _ := flowlog.FieldByName(defaultFields()[i])
 			switch {

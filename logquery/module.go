@@ -205,7 +205,9 @@ func (m *Module) request(req APIRequest, now time.Time) (Request, error) {
 		return Request{}, errors.New("query is empty")
 	}
 	if len(req.LogGroups) == 0 {
-		return Request{}, fmt.Errorf("log_groups is empty: name at least one log group (or %s)", FlowsGroup)
+		if q, err := Parse(req.Query); err != nil || q.Source == nil {
+			return Request{}, fmt.Errorf("log_groups is empty: name at least one log group (or %s), or start the query with SOURCE logGroups(namePrefix: [...])", FlowsGroup)
+		}
 	}
 	end := now
 	if len(req.End) > 0 {

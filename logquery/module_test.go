@@ -72,7 +72,7 @@ func TestAPI(t *testing.T) {
 		`{"query": "stats count(*)", "log_groups": []}`,
 		`{"query": "stats count(*)", "log_groups": ["vpc"], "start": "yesterday"}`,
 		`{"query": "stats count(*)", "log_groups": ["vpc"], "start": 1500000000, "end": 1400000000}`,
-		`{"query": "stats count(*)", "log_groups": ["vpc", "flowlens/flows"]}`,
+		`{"query": "stats count(*)", "log_groups": ["vpc", "flowlens/flows"], "start": 1500000000, "end": 1400000000}`,
 		`{"query": "stats count(*)", "log_groups": ["vpc"], "extra": 1}`,
 		`not json`,
 	} {

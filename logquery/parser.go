@@ -8,8 +8,11 @@ import (
 
 // Limits on a query, as in Logs Insights.
 const (
-	DefaultLimit = 1000
-	MaxLimit     = 10_000
+	// DefaultLimit and MaxLimit are Logs Insights' (CWL_QuerySyntax-Limit:
+	// "If you omit limit, the query defaults to returning up to 10,000 log
+	// events. You can specify a limit value of up to 100,000.").
+	DefaultLimit = 10_000
+	MaxLimit     = 100_000
 	// MaxQueryLen bounds the text (Logs Insights allows 10,000 characters).
 	MaxQueryLen = 10_000
 	// maxDepth bounds expression nesting, so that a hostile query cannot
@@ -42,6 +45,18 @@ func Parse(src string) (*Query, error) {
 	q := &Query{Src: src}
 	if p.tok.kind == tEOF {
 		return nil, p.lx.errAt(p.tok.pos, "empty query: expected a command (fields, filter, stats, sort, limit, parse, display, dedup)")
+	}
+	if p.isKeyword("source") {
+		var err error
+		if q.Source, err = p.source(); err != nil {
+			return nil, err
+		}
+		if p.tok.kind == tEOF {
+			return nil, p.expected(`"|" and a command after SOURCE`)
+		}
+		if err := p.expectPunct("|"); err != nil {
+			return nil, err
+		}
 	}
 	for {
 		cmd, err := p.command()
@@ -107,7 +122,7 @@ func (p *parser) command() (Command, error) {
 	at := p.tok.pos
 	name := strings.ToLower(p.tok.text)
 	switch name {
-	case "fields", "filter", "stats", "sort", "limit", "parse", "display", "dedup":
+	case "fields", "filter", "filterindex", "stats", "sort", "limit", "parse", "display", "dedup":
 	default:
 		return nil, p.expected("a command (fields, filter, stats, sort, limit, parse, display, dedup)")
 	}
@@ -120,8 +135,13 @@ func (p *parser) command() (Command, error) {
 		return &Fields{At: at, Items: items}, err
 	case "display":
 		names, err := p.fieldList()
+		if err == nil && p.tok.kind != tEOF && !p.isPunct("|") {
+			// CWL_QuerySyntax-Display/-Fields: display shows fields; fields
+			// computes them.
+			return nil, p.expected(`"," or "|": display takes field names; compute a value with fields EXPR as NAME, then display NAME`)
+		}
 		return &Display{At: at, Names: names}, err
-	case "filter":
+	case "filter", "filterindex":
 		e, err := p.expr()
 		return &Filter{At: at, Cond: e}, err
 	case "stats":
@@ -630,4 +650,63 @@ func (p *parser) call(name token) (Expr, error) {
 			return nil, err
 		}
 	}
+}
+
+// MaxSourcePrefixes is how many name prefixes SOURCE takes (Logs
+// Insights: "as many as five prefixes", CWL_QuerySyntax-Source).
+const MaxSourcePrefixes = 5
+
+// source parses SOURCE logGroups([namePrefix: ['a', ...]]).
+func (p *parser) source() (*SourceCmd, error) {
+	cmd := &SourceCmd{At: p.tok.pos}
+	if err := p.advance(); err != nil {
+		return nil, err
+	}
+	if !p.isKeyword("logGroups") {
+		return nil, p.expected("logGroups(...) after SOURCE")
+	}
+	if err := p.advance(); err != nil {
+		return nil, err
+	}
+	if err := p.expectPunct("("); err != nil {
+		return nil, err
+	}
+	seen := false
+	for !p.isPunct(")") {
+		if seen || !p.isKeyword("namePrefix") {
+			return nil, p.expected(`namePrefix: ['prefix', ...] or ")" (FlowLens has one account and one log class)`)
+		}
+		seen = true
+		if err := p.advance(); err != nil {
+			return nil, err
+		}
+		if err := p.expectPunct(":"); err != nil {
+			return nil, err
+		}
+		if err := p.expectPunct("["); err != nil {
+			return nil, err
+		}
+		for {
+			if p.tok.kind != tString {
+				return nil, p.expected("a log group name prefix in quotes")
+			}
+			if len(cmd.Prefixes) == MaxSourcePrefixes {
+				return nil, p.lx.errAt(p.tok.pos, "SOURCE takes at most %d name prefixes", MaxSourcePrefixes)
+			}
+			cmd.Prefixes = append(cmd.Prefixes, p.tok.text)
+			if err := p.advance(); err != nil {
+				return nil, err
+			}
+			if !p.isPunct(",") {
+				break
+			}
+			if err := p.advance(); err != nil {
+				return nil, err
+			}
+		}
+		if err := p.expectPunct("]"); err != nil {
+			return nil, err
+		}
+	}
+	return cmd, p.advance()
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"sort"
 	"strings"
 
 	"github.com/flowlens/flowlens/logquery/logsource"
@@ -69,28 +68,50 @@ func (s *Sources) SetGroups(about string, p SourceProvider) *Sources {
 }
 
 // resolve picks the source of r's groups; a single group's range has no
-// groups (its source has no group column).
-func (s *Sources) resolve(ctx context.Context, tx *sql.Tx, r Range) (*Source, Range, error) {
+// groups (its source has no group column). Groups of several sources are
+// read as one (see unionSource).
+func (s *Sources) resolve(ctx context.Context, tx *sql.Tx, d Dialect, q *Query, r Range) (*Source, Range, error) {
 	if len(r.Groups) == 0 {
 		return nil, r, fmt.Errorf("%w: give at least one log group%s", ErrBadRequest, s.orSingles())
 	}
+	if len(r.Groups) > MaxGroups {
+		return nil, r, fmt.Errorf("%w: %d log groups: at most %d per query", ErrBadRequest, len(r.Groups), MaxGroups)
+	}
+	var singles, grouped []string
 	for _, g := range r.Groups {
-		one, ok := s.single[g]
-		if !ok {
-			continue
+		if _, ok := s.single[g]; ok {
+			singles = appendUnique(singles, g)
+		} else {
+			grouped = append(grouped, g)
 		}
-		if len(r.Groups) > 1 {
-			return nil, r, fmt.Errorf("%w: %s cannot be queried together with %s", ErrBadRequest, g, s.others(g))
-		}
-		src, err := one.p.LogSource(ctx, tx)
+	}
+	if len(grouped) > 0 && s.groups == nil {
+		return nil, r, fmt.Errorf("%w: unknown log group %q%s", ErrBadRequest, grouped[0], s.orSingles())
+	}
+	switch {
+	case len(singles) == 1 && len(grouped) == 0:
+		src, err := s.single[singles[0]].p.LogSource(ctx, tx)
 		r.Groups = nil
 		return src, r, err
+	case len(singles) == 0:
+		src, err := s.groups.LogSource(ctx, tx)
+		return src, r, err
 	}
-	if s.groups == nil {
-		return nil, r, fmt.Errorf("%w: unknown log group %q%s", ErrBadRequest, r.Groups[0], s.orSingles())
+	return s.resolveParts(ctx, tx, d, q, r, singles, grouped)
+}
+
+// allGroups lists every log group the sources know: the single groups,
+// then those the grouped source lists (when it can).
+func (s *Sources) allGroups(ctx context.Context, tx *sql.Tx) ([]string, error) {
+	out := append([]string{}, s.names...)
+	if l, ok := s.groups.(logsource.GroupLister); ok {
+		gs, err := l.LogGroups(ctx, tx)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, gs...)
 	}
-	src, err := s.groups.LogSource(ctx, tx)
-	return src, r, err
+	return out, nil
 }
 
 // orSingles is " (or G for ABOUT, ...)" for the single groups.
@@ -103,22 +124,4 @@ func (s *Sources) orSingles() string {
 		parts[i] = n + " for " + s.single[n].about
 	}
 	return " (or " + strings.Join(parts, ", or ") + ")"
-}
-
-// others names what a single group cannot be mixed with.
-func (s *Sources) others(group string) string {
-	var names []string
-	for _, n := range s.names {
-		if n != group {
-			names = append(names, n)
-		}
-	}
-	sort.Strings(names)
-	if s.groups != nil {
-		names = append(names, s.about)
-	}
-	if len(names) == 0 {
-		return "other log groups"
-	}
-	return strings.Join(names, " or ")
 }

@@ -55,7 +55,8 @@ func (p flowlogPages) query(ctx context.Context, group, text string, start, end 
 	}
 	out := &queryResult{Fields: res.Columns, Rows: make([][]string, len(res.Rows)),
 		Scanned: res.Statistics.RecordsScanned, Matched: res.Statistics.RecordsMatched, Bytes: res.Statistics.BytesScanned,
-		Elapsed: time.Duration(res.Statistics.ElapsedMs * float64(time.Millisecond)).Round(time.Microsecond)}
+		Elapsed:  time.Duration(res.Statistics.ElapsedMs * float64(time.Millisecond)).Round(time.Microsecond),
+		Warnings: res.Warnings}
 	for i, row := range res.Rows {
 		cells := make([]string, len(row))
 		for j, v := range row {

@@ -143,6 +143,8 @@ type queryResult struct {
 	Matched int64
 	Bytes   int64 // bytes scanned
 	Elapsed time.Duration
+	// Warnings are the query's hints (a field no record has).
+	Warnings []string
 	// BinField names the bin() column when the query is `stats ... by
 	// bin()`, so the page can chart it (set by the page, from the query).
 	BinField string

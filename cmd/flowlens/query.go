@@ -41,12 +41,15 @@ func newQueryCmd(g *globals) *cobra.Command {
 		Use:   "query [--group NAME | --files PATH...] [flags] 'QUERY'",
 		Short: "Query flow logs or the agents' flows with the Logs Insights language",
 		Long: `Run a CloudWatch Logs Insights query over the flow-log records of one or more
-log groups (--group, repeatable), or over the agents' flows (--group ` + logquery.FlowsGroup + `).
+log groups (--group, repeatable), or over the agents' flows (--group ` + logquery.FlowsGroup + `),
+or both in one query. A query may start with SOURCE logGroups(namePrefix: ['vpc-'])
+to add every group whose name starts with a prefix (up to 5; logGroups() for all).
 
-Commands are joined by "|": fields, display, filter, stats (count, count_distinct,
-sum, avg, min, max, pct, stddev, earliest, latest, by fields and bin(5m)), sort,
-limit (default 1000, at most 10000), parse (glob or regex with named groups),
-dedup. Field names: srcAddr, dstAddr, srcPort, dstPort, protocol, packets, bytes,
+Commands are joined by "|": fields, display, filter (or filterIndex), stats
+(count, count_distinct, sum, avg, min, max, pct, stddev, earliest, latest, by
+fields and bin(5m)), sort, limit (default 10000, at most 100000, as in Logs
+Insights), parse (glob or regex with named groups), dedup. A field the groups
+do not have is empty (null) for every record, with a warning. Field names: srcAddr, dstAddr, srcPort, dstPort, protocol, packets, bytes,
 start, end, action, logStatus, interfaceId, accountId, ... and @timestamp (the
 record's start), @message, @logStream, @log. See ARCHITECTURE.md, "Log queries".
 
@@ -97,7 +100,7 @@ on stderr and skipped.`,
 				}
 				return printQueryResult(os.Stdout, f.output, res)
 			}
-			if len(f.groups) == 0 {
+			if len(f.groups) == 0 && !startsWithSource(args[0]) {
 				return fmt.Errorf("give --group NAME (repeatable), or --group %s for the agents' flows", logquery.FlowsGroup)
 			}
 			res, err := g.client().Query(cmd.Context(), apiclient.QueryRequest{Query: args[0], LogGroups: f.groups,
@@ -207,6 +210,11 @@ func printQueryResult(w io.Writer, output string, res *apiclient.QueryResult) er
 	s := res.Statistics
 	_, err := fmt.Fprintf(w, "\n%d rows; %d records scanned, %d matched, %s scanned, %.1f ms\n",
 		len(res.Rows), s.RecordsScanned, s.RecordsMatched, humanBytes(s.BytesScanned), s.ElapsedMs)
+	for _, warning := range res.Warnings {
+		if err == nil {
+			_, err = fmt.Fprintf(w, "warning: %s\n", warning)
+		}
+	}
 	return err
 }
 
@@ -297,4 +305,11 @@ func queryFiles(ctx context.Context, f queryFlags, query string, start, end time
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.UseNumber()
 	return &out, dec.Decode(&out)
+}
+
+// startsWithSource: the query names its groups with SOURCE (the server
+// checks the rest).
+func startsWithSource(query string) bool {
+	q, err := logquery.Parse(query)
+	return err == nil && q.Source != nil
 }

@@ -20,6 +20,7 @@ func TestPrintQueryResultGolden(t *testing.T) {
 			{nil, json.Number("1"), "2015-05-10 18:01:16.000", nil},
 		},
 		Statistics: apiclient.QueryStatistics{RecordsScanned: 7, RecordsMatched: 3, BytesScanned: 301, ElapsedMs: 3.25},
+		Warnings:   []string{`line 1, column 8: field "srcAdr" is in no record at this point of the query: it is empty (null) for every record; did you mean "srcAddr"?`},
 	}
 	for _, out := range []string{"table", "json", "csv"} {
 		var buf bytes.Buffer

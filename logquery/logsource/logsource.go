@@ -59,7 +59,10 @@ type Source struct {
 	// Table is the FROM clause without joins; Joins are added when a used
 	// field needs them, in order (a join may need an earlier one).
 	Table string
-	Joins []Join
+	// TableArgs are the bound values of "?" in Table, in order (a source
+	// built from subqueries, such as several sources in one query).
+	TableArgs []any
+	Joins     []Join
 	// TimeSQL is the column the time range applies to, in TimeUnit units
 	// (1 for seconds, 1000 for milliseconds), inclusive at both ends.
 	TimeSQL  string
@@ -108,3 +111,9 @@ func (s Static) LogSource(context.Context, *sql.Tx) (*Source, error) { return s.
 // QuoteIdent quotes an identifier with double quotes, doubling any inside
 // (standard SQL; DuckDB and ClickHouse read it).
 func QuoteIdent(ident string) string { return `"` + strings.ReplaceAll(ident, `"`, `""`) + `"` }
+
+// GroupLister is a Provider that can list its log groups (for SOURCE
+// logGroups(namePrefix: [...]) in a query).
+type GroupLister interface {
+	LogGroups(ctx context.Context, tx *sql.Tx) ([]string, error)
+}

@@ -27,6 +27,25 @@ func (recordsSource) LogSource(ctx context.Context, tx *sql.Tx) (*logsource.Sour
 	return RecordsSource(formats), nil
 }
 
+// LogGroups lists the flow-log groups, for SOURCE logGroups(...) in a
+// query (every group with a file imported).
+func (recordsSource) LogGroups(ctx context.Context, tx *sql.Tx) ([]string, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT DISTINCT log_group FROM flowlog_files ORDER BY 1`)
+	if err != nil {
+		return nil, fmt.Errorf("list flow-log groups: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var g string
+		if err := rows.Scan(&g); err != nil {
+			return nil, fmt.Errorf("list flow-log groups: %w", err)
+		}
+		out = append(out, g)
+	}
+	return out, rows.Err()
+}
+
 // loadFormats reads flowlog_formats: id -> AWS field names in order.
 func loadFormats(ctx context.Context, tx *sql.Tx) (map[int][]string, error) {
 	rows, err := tx.QueryContext(ctx, `SELECT id, fields FROM flowlog_formats`)
