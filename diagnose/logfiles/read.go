@@ -1,0 +1,296 @@
+// Package logfiles reads VPC flow-log files (text, gzip; any format with
+// the fields the diagnosis needs) with package flowlog's parser and feeds
+// their records to diagnose.Groupers on several goroutines.
+package logfiles
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"io"
+	"net/netip"
+	"runtime"
+	"sync"
+
+	"github.com/flowlens/flowlens/diagnose"
+	"github.com/flowlens/flowlens/flowlog"
+)
+
+// Options bound a read.
+type Options struct {
+	Workers int // parsing goroutines; default GOMAXPROCS
+	// MaxDecompressedBytes caps what one gzip file may expand to (a
+	// decompression bomb); default 64 GiB.
+	MaxDecompressedBytes int64
+}
+
+// Stats count what was read.
+type Stats struct {
+	Files    int   `json:"files"`
+	Records  int64 `json:"records"`
+	Rejects  int64 `json:"rejects"`
+	BadLines int64 `json:"bad_lines"` // records the parser refused, and NODATA/SKIPDATA lines
+}
+
+// ErrLimit marks a file refused by a bound.
+var ErrLimit = errors.New("flow-log file over a limit")
+
+// needed are the fields the diagnosis reads.
+var needed = []string{"interface-id", "srcaddr", "dstaddr", "srcport", "dstport", "protocol", "action"}
+
+const chunkBytes = 4 << 20
+
+type chunk struct {
+	data   []byte
+	format *flowlog.Format
+}
+
+// Read parses every input and returns one Grouper holding all records.
+func Read(ctx context.Context, inputs []flowlog.Input, m *diagnose.Model, opts Options) (*diagnose.Grouper, Stats, error) {
+	if opts.Workers <= 0 {
+		opts.Workers = runtime.GOMAXPROCS(0)
+	}
+	if opts.MaxDecompressedBytes <= 0 {
+		opts.MaxDecompressedBytes = 64 << 30
+	}
+	seed := maphash.MakeSeed()
+	chunks := make(chan chunk, opts.Workers)
+	pool := sync.Pool{New: func() any { return make([]byte, 0, chunkBytes+64<<10) }}
+	groupers := make([]*diagnose.Grouper, opts.Workers)
+	stats := make([]Stats, opts.Workers)
+	errs := make([]error, opts.Workers)
+	var wg sync.WaitGroup
+	for w := range opts.Workers {
+		groupers[w] = diagnose.NewGrouper(m, seed)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p := &parser{g: groupers[w], st: &stats[w]}
+			for c := range chunks {
+				if errs[w] == nil {
+					errs[w] = p.parse(c)
+				}
+				pool.Put(c.data[:0]) //nolint:staticcheck // a slice header is fine here
+			}
+		}()
+	}
+	var readErr error
+	files := 0
+	for _, in := range inputs {
+		if readErr = readInput(ctx, in, opts, chunks, &pool); readErr != nil {
+			break
+		}
+		files++
+	}
+	close(chunks)
+	wg.Wait()
+	total := Stats{Files: files}
+	for w := range opts.Workers {
+		if errs[w] != nil && readErr == nil {
+			readErr = errs[w]
+		}
+		total.Records += stats[w].Records
+		total.Rejects += stats[w].Rejects
+		total.BadLines += stats[w].BadLines
+		if w > 0 {
+			groupers[0].Merge(groupers[w])
+		}
+	}
+	return groupers[0], total, readErr
+}
+
+// readInput cuts one file into chunks of whole lines.
+func readInput(ctx context.Context, in flowlog.Input, opts Options, out chan<- chunk, pool *sync.Pool) error {
+	rc, err := in.Open(ctx)
+	if err != nil {
+		return fmt.Errorf("open %s: %w", in.Name, err)
+	}
+	defer rc.Close()
+	br := bufio.NewReaderSize(rc, 1<<20)
+	var r io.Reader = br
+	if magic, _ := br.Peek(4); len(magic) >= 2 && magic[0] == 0x1f && magic[1] == 0x8b {
+		zr, err := gzip.NewReader(br)
+		if err != nil {
+			return fmt.Errorf("%s: gzip: %w", in.Name, err)
+		}
+		r = &capped{r: zr, left: opts.MaxDecompressedBytes, name: in.Name}
+	} else if len(magic) == 4 && string(magic) == "PAR1" {
+		return fmt.Errorf("%s: Parquet files are read by the server: import them (flowlens flow-logs import) and use --group", in.Name)
+	}
+	lr := bufio.NewReaderSize(r, 1<<20)
+	format := flowlog.Default
+	first, err := lr.ReadBytes('\n')
+	if err != nil && err != io.EOF {
+		return fmt.Errorf("read %s: %w", in.Name, err)
+	}
+	if flowlog.IsHeader(first) {
+		if format, err = flowlog.ParseHeader(string(bytes.TrimRight(first, "\r\n"))); err != nil {
+			return fmt.Errorf("%s: line 1: %w", in.Name, err)
+		}
+		first = nil
+	}
+	for _, name := range needed {
+		if !hasField(format, name) {
+			return fmt.Errorf("%s: the format has no %s field, which the diagnosis needs", in.Name, name)
+		}
+	}
+	buf := append(pool.Get().([]byte)[:0], first...)
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		n, rerr := io.ReadFull(lr, buf[len(buf):cap(buf)-64<<10])
+		buf = buf[:len(buf)+n]
+		if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
+			if len(buf) > 0 {
+				out <- chunk{data: buf, format: format}
+			}
+			return nil
+		}
+		if rerr != nil {
+			return fmt.Errorf("read %s: %w", in.Name, rerr)
+		}
+		// Finish the last line, then hand the chunk over.
+		rest, rerr := lr.ReadSlice('\n')
+		buf = append(buf, rest...)
+		if rerr != nil && rerr != io.EOF {
+			if errors.Is(rerr, bufio.ErrBufferFull) {
+				return fmt.Errorf("%s: a line longer than 1 MiB", in.Name)
+			}
+			return fmt.Errorf("read %s: %w", in.Name, rerr)
+		}
+		out <- chunk{data: buf, format: format}
+		buf = pool.Get().([]byte)[:0]
+		if rerr == io.EOF {
+			return nil
+		}
+	}
+}
+
+func hasField(f *flowlog.Format, name string) bool {
+	for i := range f.Len() {
+		if f.Field(i).Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+type capped struct {
+	r    io.Reader
+	left int64
+	name string
+}
+
+func (c *capped) Read(p []byte) (int, error) {
+	if c.left <= 0 {
+		return 0, fmt.Errorf("%s: decompresses to more than the limit: %w", c.name, ErrLimit)
+	}
+	if int64(len(p)) > c.left {
+		p = p[:c.left]
+	}
+	n, err := c.r.Read(p)
+	c.left -= int64(n)
+	return n, err
+}
+
+// parser turns chunks into records with flowlog.Batch, the importer's own
+// record parser (same field checks, same refusals).
+type parser struct {
+	g      *diagnose.Grouper
+	st     *Stats
+	batch  *flowlog.Batch
+	format *flowlog.Format
+	idx    [7]int
+	addrs  map[string]netip.Addr // parsed addresses, reused across records
+}
+
+const batchRows = 4096
+
+func (p *parser) parse(c chunk) error {
+	if p.format != c.format {
+		p.format, p.batch = c.format, flowlog.NewBatch(c.format, false)
+		for k, name := range needed {
+			for i := range c.format.Len() {
+				if c.format.Field(i).Name == name {
+					p.idx[k] = i
+				}
+			}
+		}
+		if p.addrs == nil {
+			p.addrs = map[string]netip.Addr{}
+		}
+	}
+	data := c.data
+	for len(data) > 0 {
+		line := data
+		if i := bytes.IndexByte(data, '\n'); i >= 0 {
+			line, data = data[:i], data[i+1:]
+		} else {
+			data = nil
+		}
+		if len(line) == 0 || flowlog.IsHeader(line) {
+			continue
+		}
+		if err := p.batch.AppendLine(line); err != nil {
+			p.st.BadLines++
+			continue
+		}
+		if p.batch.Len() == batchRows {
+			p.flush()
+		}
+	}
+	p.flush()
+	return nil
+}
+
+func (p *parser) flush() {
+	b := p.batch
+	for row := range b.Len() {
+		action, _ := b.Value(row, p.idx[6]).(string)
+		if action != "ACCEPT" && action != "REJECT" { // NODATA, SKIPDATA
+			p.st.BadLines++
+			continue
+		}
+		iface, _ := b.Value(row, p.idx[0]).(string)
+		src, ok1 := p.addr(b.Value(row, p.idx[1]))
+		dst, ok2 := p.addr(b.Value(row, p.idx[2]))
+		sp, _ := b.Value(row, p.idx[3]).(int32)
+		dp, _ := b.Value(row, p.idx[4]).(int32)
+		proto, ok3 := b.Value(row, p.idx[5]).(int32)
+		if !ok1 || !ok2 || !ok3 {
+			p.st.BadLines++
+			continue
+		}
+		p.st.Records++
+		accept := action == "ACCEPT"
+		if !accept {
+			p.st.Rejects++
+		}
+		p.g.Add(diagnose.Record{Interface: iface, Src: src, Dst: dst, SrcPort: int(sp), DstPort: int(dp), Protocol: int(proto), Accept: accept})
+	}
+	b.Reset()
+}
+
+// addr parses an address value, caching the few thousand a log holds.
+func (p *parser) addr(v any) (netip.Addr, bool) {
+	s, ok := v.(string)
+	if !ok {
+		return netip.Addr{}, false
+	}
+	if a, ok := p.addrs[s]; ok {
+		return a, true
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Addr{}, false
+	}
+	if len(p.addrs) < 1<<20 {
+		p.addrs[s] = a
+	}
+	return a, true
+}

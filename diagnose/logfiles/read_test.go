@@ -1,0 +1,166 @@
+package logfiles
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/flowlens/flowlens/diagnose"
+	"github.com/flowlens/flowlens/diagnose/awsconfig"
+	"github.com/flowlens/flowlens/flowlog"
+)
+
+func generated(t *testing.T, ifaces, records int) (*diagnose.Model, string, []byte) {
+	t.Helper()
+	dir := t.TempDir()
+	cfgDir := filepath.Join(dir, "aws")
+	os.Mkdir(cfgDir, 0o755)
+	gc := diagnose.GenConfig{Interfaces: ifaces, Records: records, Seed: 7, Start: time.Now().Add(-3 * time.Hour).Unix()}
+	for name, data := range diagnose.GenerateConfig(gc) {
+		if err := os.WriteFile(filepath.Join(cfgDir, name), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg, err := awsconfig.Load(cfgDir, awsconfig.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := diagnose.GenerateFlowLog(&buf, gc); err != nil {
+		t.Fatal(err)
+	}
+	return diagnose.Compile(cfg), dir, buf.Bytes()
+}
+
+type bruteCause struct {
+	records int64
+	flows   map[string]bool
+}
+
+// bruteForce explains every REJECT record on its own: a linear search for
+// the accepted request it answers, then the full analysis.
+func bruteForce(t *testing.T, m *diagnose.Model, log []byte) map[[3]string]*bruteCause {
+	t.Helper()
+	type rec struct {
+		f      []string
+		accept bool
+	}
+	var recs []rec
+	for _, line := range strings.Split(strings.TrimSpace(string(log)), "\n") {
+		f := strings.Fields(line)
+		recs = append(recs, rec{f, f[12] == "ACCEPT"})
+	}
+	out := map[[3]string]*bruteCause{}
+	for _, r := range recs {
+		if r.accept {
+			continue
+		}
+		f := r.f
+		reply := false
+		for _, o := range recs {
+			g := o.f
+			if o.accept && g[3] == f[4] && g[4] == f[3] && g[5] == f[6] && g[6] == f[5] && g[7] == f[7] {
+				reply = true
+				break
+			}
+		}
+		sp, _ := strconv.Atoi(f[5])
+		dp, _ := strconv.Atoi(f[6])
+		proto, _ := strconv.Atoi(f[7])
+		e, err := m.Classify(f[2], netip.MustParseAddr(f[3]), netip.MustParseAddr(f[4]), sp, dp, proto, reply, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		k := [3]string{e.Code, e.ComponentID, e.Direction}
+		c := out[k]
+		if c == nil {
+			c = &bruteCause{flows: map[string]bool{}}
+			out[k] = c
+		}
+		c.records++
+		c.flows[f[3]+" "+f[4]+" "+f[6]+" "+f[7]] = true
+	}
+	return out
+}
+
+func TestGroupedCountsEqualRecordByRecordEvaluation(t *testing.T) {
+	m, dir, log := generated(t, 200, 6000)
+	path := filepath.Join(dir, "flows.log")
+	// gzip, with the S3 header line: the reader's other paths.
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write([]byte(flowlog.Default.Names() + "\n"))
+	zw.Write(log)
+	zw.Close()
+	if err := os.WriteFile(path, gz.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	inputs, err := flowlog.ExpandPaths(context.Background(), []string{path}, flowlog.SourceOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, st, err := Read(context.Background(), inputs, m, Options{Workers: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Records != 6000 || st.BadLines != 0 {
+		t.Fatalf("stats %+v, want 6000 records and no bad lines", st)
+	}
+	causes, err := g.Causes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := bruteForce(t, m, log)
+	if len(causes) != len(want) {
+		t.Errorf("%d causes, brute force has %d", len(causes), len(want))
+	}
+	var rejects int64
+	codes := map[string]bool{}
+	for _, c := range causes {
+		k := [3]string{c.Code, c.ComponentID, c.Direction}
+		codes[c.Code] = true
+		rejects += c.Records
+		w := want[k]
+		if w == nil {
+			t.Errorf("cause %v not in the brute force", k)
+			continue
+		}
+		if c.Records != w.records || c.Flows != int64(len(w.flows)) {
+			t.Errorf("cause %v: %d records %d flows, brute force %d records %d flows", k, c.Records, c.Flows, w.records, len(w.flows))
+		}
+		if len(c.Examples) == 0 || c.Fix == "" {
+			t.Errorf("cause %v has no example or no fix", k)
+		}
+	}
+	if rejects != st.Rejects {
+		t.Errorf("causes hold %d records, %d rejects read", rejects, st.Rejects)
+	}
+	for _, code := range []string{diagnose.CodeSubnetACL, diagnose.CodeSGRulesMismatch, diagnose.CodeUnknownAddress, diagnose.CodeUnknownInterface} {
+		if !codes[code] {
+			t.Errorf("no %s cause: the generated log should produce one", code)
+		}
+	}
+	for i := 1; i < len(causes); i++ {
+		if causes[i].Flows > causes[i-1].Flows {
+			t.Errorf("causes not sorted by flows: %d before %d", causes[i-1].Flows, causes[i].Flows)
+		}
+	}
+}
+
+func TestReadRefusesAFormatWithoutNeededFields(t *testing.T) {
+	m, dir, _ := generated(t, 50, 10)
+	path := filepath.Join(dir, "custom.log")
+	os.WriteFile(path, []byte("version account-id srcaddr dstaddr action\n2 1 10.0.0.1 10.0.0.2 ACCEPT\n"), 0o644)
+	inputs, _ := flowlog.ExpandPaths(context.Background(), []string{path}, flowlog.SourceOptions{})
+	_, _, err := Read(context.Background(), inputs, m, Options{})
+	if err == nil || !strings.Contains(err.Error(), "interface-id") {
+		t.Errorf("err = %v, want one naming interface-id", err)
+	}
+}
