@@ -72,7 +72,7 @@ func GenerateConfig(cfg GenConfig) map[string][]byte {
 		}
 		enis = append(enis, m{"NetworkInterfaceId": f.id, "SubnetId": sub, "VpcId": vpc, "PrivateIpAddress": f.addr,
 			"PrivateIpAddresses": l{m{"PrivateIpAddress": f.addr, "Primary": true}},
-			"Groups": l{m{"GroupId": "sg-0" + f.tier + "00000000000"}}})
+			"Groups":             l{m{"GroupId": "sg-0" + f.tier + "00000000000"}}})
 	}
 	all := func(egress bool, action string, n int) m {
 		return m{"RuleNumber": n, "Protocol": "-1", "RuleAction": action, "Egress": egress, "CidrBlock": "0.0.0.0/0"}

@@ -95,14 +95,17 @@ func (g *Grouper) flowHash(src, dst netip.Addr, sp, dp, proto int) uint64 {
 }
 
 // Add counts one record.
-func (g *Grouper) Add(r Record) {
+func (g *Grouper) Add(r Record) { g.AddCount(r, 1) }
+
+// AddCount counts n records with r's fields (rows of an aggregated query).
+func (g *Grouper) AddCount(r Record, n int64) {
 	src, dst := r.Src.Unmap(), r.Dst.Unmap()
 	if r.Accept {
 		g.accepts[g.flowHash(src, dst, r.SrcPort, r.DstPort, r.Protocol)] = struct{}{}
 		return
 	}
 	k := tuple{iface: g.intern(r.Interface), src: src, dst: dst, srcPort: int32(r.SrcPort), dstPort: int32(r.DstPort), proto: int16(r.Protocol)}
-	g.rejects[k]++
+	g.rejects[k] += n
 }
 
 // Merge adds o's records to g.
