@@ -45,6 +45,7 @@ type Model struct {
 	ifaces   map[string]*iface
 	subnets  map[string]*subnet
 	vpcCIDRs map[string][]netip.Prefix
+	vpcIDs   []string // sorted
 	natByID  map[string]*awsconfig.NATGateway
 }
 
@@ -79,6 +80,7 @@ func Compile(cfg *awsconfig.Config) *Model {
 	for id, v := range cfg.VPCs {
 		m.vpcCIDRs[id] = v.CIDRs
 	}
+	m.vpcIDs = sortedIDs(m.vpcCIDRs)
 	acls := map[string]*acl{}
 	aclOfSubnet := map[string]*acl{}
 	defaultACL := map[string]*acl{}
@@ -188,7 +190,7 @@ func (m *Model) vpcOf(a netip.Addr) string {
 	if f, ok := m.byAddr[a]; ok {
 		return f.vpc
 	}
-	for _, id := range sortedIDs(m.vpcCIDRs) {
+	for _, id := range m.vpcIDs {
 		for _, p := range m.vpcCIDRs[id] {
 			if p.Contains(a) {
 				return id

@@ -122,23 +122,23 @@ func (a *analysis) run(src, dst *iface) {
 
 	a.leg = "request"
 	if src != nil {
-		a.hop("network-interface", src.ID, "", "source", fmt.Sprintf("%s in %s", q.Src, src.SubnetID))
+		a.hop("network-interface", src.ID, "", "source", func() string { return fmt.Sprintf("%s in %s", q.Src, src.SubnetID) })
 		a.sg(src, true, q.Dst, dst, req, "source")
 		if !sameSubnet {
 			a.nacl(src.subnet, true, q.Dst, req, "source")
 		}
 		a.route(src.subnet, q.Dst, dst, "source")
 	} else {
-		a.hop("external", q.Src.String(), "", "source", "not in the configuration: its side is not evaluated")
+		a.hop("external", q.Src.String(), "", "source", func() string { return "not in the configuration: its side is not evaluated" })
 	}
 	if dst != nil {
 		if !sameSubnet {
 			a.nacl(dst.subnet, false, q.Src, req, "destination")
 		}
 		a.sg(dst, false, q.Src, src, req, "destination")
-		a.hop("network-interface", dst.ID, "", "destination", fmt.Sprintf("%s in %s", q.Dst, dst.SubnetID))
+		a.hop("network-interface", dst.ID, "", "destination", func() string { return fmt.Sprintf("%s in %s", q.Dst, dst.SubnetID) })
 	} else {
-		a.hop("external", q.Dst.String(), "", "destination", "not in the configuration: its side is not evaluated")
+		a.hop("external", q.Dst.String(), "", "destination", func() string { return "not in the configuration: its side is not evaluated" })
 	}
 
 	rep, ok := a.replyTraffic()
@@ -204,16 +204,18 @@ func (a *analysis) replyTraffic() (traffic, bool) {
 	return t, true
 }
 
-func (a *analysis) hop(component, id, dir, side, detail string) {
-	a.hopVerdict(component, id, dir, "allow", detail)
+func (a *analysis) hop(component, id, dir, side string, detail func() string) {
+	a.hopVerdict(component, func() string { return id }, dir, "allow", detail)
 	_ = side
 }
 
-func (a *analysis) hopVerdict(component, id, dir, verdict, detail string) {
+// hopVerdict records a hop; id and detail are built only when the path is
+// wanted (not in quiet mode).
+func (a *analysis) hopVerdict(component string, id func() string, dir, verdict string, detail func() string) {
 	if a.quiet {
 		return
 	}
-	a.res.Path = append(a.res.Path, Hop{Leg: a.leg, Component: component, ID: id, Direction: dir, Verdict: verdict, Detail: detail})
+	a.res.Path = append(a.res.Path, Hop{Leg: a.leg, Component: component, ID: id(), Direction: dir, Verdict: verdict, Detail: detail()})
 }
 
 func (a *analysis) explain(code, component, dir, side string, msg func() string) {
@@ -233,22 +235,24 @@ func direction(egress bool) string {
 
 func (a *analysis) sg(f *iface, egress bool, remote netip.Addr, peer *iface, t traffic, side string) {
 	dir := direction(egress)
-	ids := make([]string, 0, len(f.Groups))
-	ids = append(ids, f.Groups...)
+	ids := f.Groups
 	v := a.m.evalSG(f.groups, egress, remote, peer, t)
-	groups := strings.Join(ids, ", ")
+	groups := ""
+	if !a.quiet {
+		groups = strings.Join(ids, ", ")
+	}
 	switch {
 	case v.allowed:
-		a.hopVerdict("security-groups", groups, dir, "allow", "allowed by "+v.rulePath)
+		a.hopVerdict("security-groups", func() string { return groups }, dir, "allow", func() string { return "allowed by " + v.rulePath })
 	case v.undecidable != "":
 		a.res.Undecidable = true
-		a.hopVerdict("security-groups", groups, dir, "undecidable", "only a rule naming "+v.undecidable+" might allow it")
+		a.hopVerdict("security-groups", func() string { return groups }, dir, "undecidable", func() string { return "only a rule naming " + v.undecidable + " might allow it" })
 		a.explain(CodeUnknownResource, v.undecidable, dir, side, func() string {
 			return fmt.Sprintf("undecidable: no rule of %s on %s allows %s %s %s except one naming prefix list %s, whose entries the export lacks; add its entries (aws ec2 get-managed-prefix-list-entries --prefix-list-id %s, saved with \"PrefixListId\") to decide",
 				orNone(groups), f.ID, t, toFrom(egress), remote, v.undecidable, v.undecidable)
 		})
 	default:
-		a.hopVerdict("security-groups", groups, dir, "deny", "no rule allows "+t.String())
+		a.hopVerdict("security-groups", func() string { return groups }, dir, "deny", func() string { return "no rule allows " + t.String() })
 		a.explain(CodeSGRulesMismatch, f.ID, dir, side, func() string {
 			fix := "an inbound"
 			if egress {
@@ -285,7 +289,7 @@ func toFrom(egress bool) string {
 func (a *analysis) nacl(s *subnet, egress bool, remote netip.Addr, t traffic, side string) {
 	dir := direction(egress)
 	if s.acl == nil {
-		a.hopVerdict("network-acl", s.id, dir, "not-modelled", "the export has no network ACL for "+s.id+": assumed to allow")
+		a.hopVerdict("network-acl", func() string { return s.id }, dir, "not-modelled", func() string { return "the export has no network ACL for " + s.id + ": assumed to allow" })
 		return
 	}
 	entries := s.acl.ingress
@@ -294,10 +298,10 @@ func (a *analysis) nacl(s *subnet, egress bool, remote netip.Addr, t traffic, si
 	}
 	v := evalACL(entries, remote, t)
 	if v.allowed {
-		a.hopVerdict("network-acl", s.acl.id, dir, "allow", "allowed by "+describeEntry(v.rule))
+		a.hopVerdict("network-acl", func() string { return s.acl.id }, dir, "allow", func() string { return "allowed by " + describeEntry(v.rule) })
 		return
 	}
-	a.hopVerdict("network-acl", s.acl.id, dir, "deny", "denied by "+describeEntry(v.rule))
+	a.hopVerdict("network-acl", func() string { return s.acl.id }, dir, "deny", func() string { return "denied by " + describeEntry(v.rule) })
 	a.explain(CodeSubnetACL, s.acl.id, dir, side, func() string {
 		where := "inbound"
 		if egress {
@@ -324,20 +328,20 @@ func (a *analysis) nacl(s *subnet, egress bool, remote netip.Addr, t traffic, si
 func (a *analysis) route(s *subnet, dst netip.Addr, peer *iface, side string) {
 	t := s.routes
 	if t == nil {
-		a.hopVerdict("route-table", s.id, "", "not-modelled", "the export has no route table for "+s.id+": assumed to deliver")
+		a.hopVerdict("route-table", func() string { return s.id }, "", "not-modelled", func() string { return "the export has no route table for " + s.id + ": assumed to deliver" })
 		return
 	}
 	r := a.m.lookupRoute(t, dst)
 	switch {
 	case r == nil:
-		a.hopVerdict("route-table", t.ID, "", "deny", "no route to "+dst.String())
+		a.hopVerdict("route-table", func() string { return t.ID }, "", "deny", func() string { return "no route to " + dst.String() })
 		a.explain(CodeNoRoute, t.ID, "", side, func() string {
 			return fmt.Sprintf("route table %s (subnet %s) has no route covering %s; add a route to %s through the gateway or peering connection that reaches it",
 				t.ID, s.id, dst, a.m.destHint(dst))
 		})
 		return
 	case r.Blackhole || a.m.inactivePeering(r.Target):
-		a.hopVerdict("route-table", t.ID, "", "deny", fmt.Sprintf("route %s -> %s is a blackhole", routeDest(r), orNone(r.Target)))
+		a.hopVerdict("route-table", func() string { return t.ID }, "", "deny", func() string { return fmt.Sprintf("route %s -> %s is a blackhole", routeDest(r), orNone(r.Target)) })
 		a.explain(CodeBadStateRoute, t.ID, "", side, func() string {
 			why := "its target no longer exists"
 			if strings.HasPrefix(r.Target, "pcx-") {
@@ -351,8 +355,10 @@ func (a *analysis) route(s *subnet, dst netip.Addr, peer *iface, side string) {
 		})
 		return
 	}
-	detail := fmt.Sprintf("route %s -> %s", routeDest(r), r.Target)
-	dstVPC := a.m.vpcOf(dst)
+	detail := ""
+	if !a.quiet {
+		detail = fmt.Sprintf("route %s -> %s", routeDest(r), r.Target)
+	}
 	switch {
 	case r.Target == "local":
 	case strings.HasPrefix(r.Target, "pcx-"):
@@ -369,7 +375,7 @@ func (a *analysis) route(s *subnet, dst netip.Addr, peer *iface, side string) {
 				inPeer = peer.vpc == other
 			}
 			if !inPeer {
-				a.hopVerdict("route-table", t.ID, "", "deny", detail)
+				a.hopVerdict("route-table", func() string { return t.ID }, "", "deny", func() string { return detail })
 				a.explain(CodePCXAddress, r.Target, "", side, func() string {
 					return fmt.Sprintf("route %s of %s sends %s to peering connection %s, but %s is not in the peer VPC %s; route it to the connection of the VPC that holds it",
 						routeDest(r), t.ID, dst, r.Target, dst, orNone(other))
@@ -380,10 +386,10 @@ func (a *analysis) route(s *subnet, dst netip.Addr, peer *iface, side string) {
 	case strings.HasPrefix(r.Target, "igw-") || strings.HasPrefix(r.Target, "nat-"):
 		if dst.Is4() && isPrivate(dst) && !a.m.privateNAT(r.Target) {
 			gw := a.m.gatewayTowards(r.Target, dst)
-			a.hopVerdict("route-table", t.ID, "", "deny", detail)
+			a.hopVerdict("route-table", func() string { return t.ID }, "", "deny", func() string { return detail })
 			a.explain(CodeIGWPrivateDest, gw, "", side, func() string {
 				where := "a private address"
-				if dstVPC != "" {
+				if dstVPC := a.m.vpcOf(dst); dstVPC != "" {
 					where = "a private address in " + dstVPC
 				}
 				return fmt.Sprintf("route %s of %s sends %s (%s) to %s; an internet gateway drops traffic to RFC 1918 addresses; add a route to it through a VPC peering connection or transit gateway",
@@ -394,7 +400,7 @@ func (a *analysis) route(s *subnet, dst netip.Addr, peer *iface, side string) {
 	default:
 		detail += " (target not modelled: assumed to deliver)"
 	}
-	a.hopVerdict("route-table", t.ID, "", "allow", detail)
+	a.hopVerdict("route-table", func() string { return t.ID }, "", "allow", func() string { return detail })
 }
 
 func routeDest(r *awsconfig.Route) string {

@@ -233,7 +233,9 @@ func (p *parser) parse(c chunk) error {
 		} else {
 			data = nil
 		}
-		if len(line) == 0 || flowlog.IsHeader(line) {
+		// Only a header starts with a lower-case field name; records
+		// mostly start with a digit, so the full check is rare.
+		if len(line) == 0 || (line[0] >= 'a' && line[0] <= 'z' && flowlog.IsHeader(line)) {
 			continue
 		}
 		if err := p.batch.AppendLine(line); err != nil {

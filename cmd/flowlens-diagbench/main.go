@@ -1,0 +1,112 @@
+// Command flowlens-diagbench measures flowlens diagnose rejects: it
+// generates a configuration of --interfaces interfaces and a flow-log file
+// of --records records (diagnose.GenerateConfig/GenerateFlowLog), then
+// reads, pairs, explains and groups it as the CLI does, and prints the
+// figures.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/pprof"
+	"time"
+
+	"github.com/flowlens/flowlens/diagnose"
+	"github.com/flowlens/flowlens/diagnose/awsconfig"
+	"github.com/flowlens/flowlens/diagnose/logfiles"
+	"github.com/flowlens/flowlens/flowlog"
+)
+
+func main() {
+	records := flag.Int("records", 10_000_000, "flow-log records to generate")
+	ifaces := flag.Int("interfaces", 1000, "interfaces in the generated configuration")
+	dir := flag.String("dir", "", "where to write the configuration and the log (default: a temporary directory, removed after)")
+	workers := flag.Int("workers", 0, "parsing goroutines (default GOMAXPROCS)")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the read and grouping here")
+	flag.Parse()
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err == nil {
+			pprof.StartCPUProfile(f)
+			defer pprof.StopCPUProfile()
+		}
+	}
+	if err := run(*records, *ifaces, *dir, *workers); err != nil {
+		fmt.Fprintln(os.Stderr, "flowlens-diagbench:", err)
+		pprof.StopCPUProfile()
+		os.Exit(1)
+	}
+}
+
+func run(records, ifaces int, dir string, workers int) error {
+	if dir == "" {
+		tmp, err := os.MkdirTemp("", "diagbench")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(tmp)
+		dir = tmp
+	}
+	cfgDir := filepath.Join(dir, "aws")
+	if err := os.MkdirAll(cfgDir, 0o755); err != nil {
+		return err
+	}
+	gc := diagnose.GenConfig{Interfaces: ifaces, Records: records, Seed: 1, Start: time.Now().Add(-2 * time.Hour).Unix()}
+	for name, data := range diagnose.GenerateConfig(gc) {
+		if err := os.WriteFile(filepath.Join(cfgDir, name), data, 0o644); err != nil {
+			return err
+		}
+	}
+	logPath := filepath.Join(dir, "flows.log")
+	t0 := time.Now()
+	f, err := os.Create(logPath)
+	if err != nil {
+		return err
+	}
+	if err := diagnose.GenerateFlowLog(f, gc); err != nil {
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	st, _ := os.Stat(logPath)
+	fmt.Printf("generated %d records (%.0f MB) in %.1fs\n", records, float64(st.Size())/1e6, time.Since(t0).Seconds())
+
+	// What the CLI does: load the configuration, read, group.
+	t0 = time.Now()
+	cfg, err := awsconfig.Load(cfgDir, awsconfig.Limits{})
+	if err != nil {
+		return err
+	}
+	m := diagnose.Compile(cfg)
+	tLoad := time.Since(t0)
+	inputs, err := flowlog.ExpandPaths(context.Background(), []string{logPath}, flowlog.SourceOptions{})
+	if err != nil {
+		return err
+	}
+	g, stats, err := logfiles.Read(context.Background(), inputs, m, logfiles.Options{Workers: workers})
+	if err != nil {
+		return err
+	}
+	tRead := time.Since(t0) - tLoad
+	causes, err := g.Causes()
+	if err != nil {
+		return err
+	}
+	total := time.Since(t0)
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	fmt.Printf("interfaces %d, GOMAXPROCS %d\n", m.Interfaces(), runtime.GOMAXPROCS(0))
+	fmt.Printf("config load %.2fs, read+parse %.2fs, pair+explain+group %.2fs, total %.2fs (%.1f M records/s)\n",
+		tLoad.Seconds(), tRead.Seconds(), (total - tLoad - tRead).Seconds(), total.Seconds(), float64(stats.Records)/total.Seconds()/1e6)
+	fmt.Printf("records %d, rejects %d, bad lines %d, causes %d, heap in use %d MB, total allocated %d MB\n",
+		stats.Records, stats.Rejects, stats.BadLines, len(causes), ms.HeapInuse>>20, ms.TotalAlloc>>20)
+	for _, c := range causes[:min(5, len(causes))] {
+		fmt.Printf("  %-28s %-24s %-7s flows %8d records %8d\n", c.Code, c.ComponentID, c.Direction, c.Flows, c.Records)
+	}
+	return nil
+}
