@@ -126,8 +126,10 @@ func GenerateConfig(cfg GenConfig) map[string][]byte {
 // GenerateFlowLog writes cfg.Records default-format records over the
 // configuration of GenerateConfig: accepted conversations (request and
 // reply on both interfaces), replies of database servers rejected by their
-// network ACL, requests rejected by security groups, internet scans, and
-// records of interfaces the export lacks.
+// network ACL, requests rejected by security groups (some retried from
+// another port), requests of database servers rejected by their own
+// subnet's network ACL, internet scans, and records of interfaces the
+// export lacks.
 func GenerateFlowLog(w io.Writer, cfg GenConfig) error {
 	cfg.Interfaces = cfg.interfaces()
 	ifs := genIfaces(cfg.Interfaces)
@@ -190,9 +192,14 @@ func GenerateFlowLog(w io.Writer, cfg GenConfig) error {
 			conv(pick("app"), pick("db"), 5432)
 		case r < 88: // web to database: the database group does not allow it
 			c, s := pick("web"), pick("db")
-			eph := 32768 + rng.IntN(28232)
-			emit(c.id, c.addr, s.addr, eph, 5432, 6, true)
-			emit(s.id, c.addr, s.addr, eph, 5432, 6, false)
+			for try := 0; try == 0 || try == 1 && rng.IntN(2) == 0; try++ { // half the clients retry from another port
+				eph := 32768 + rng.IntN(28232)
+				emit(c.id, c.addr, s.addr, eph, 5432, 6, true)
+				emit(s.id, c.addr, s.addr, eph, 5432, 6, false)
+			}
+		case r < 90: // database to a web server's HTTPS: the database subnets' ACL has no outbound rule for it
+			c, s := pick("db"), pick("web")
+			emit(c.id, c.addr, s.addr, 32768+rng.IntN(28232), 443, 6, false)
 		case r < 96: // internet scans
 			s := ifs[rng.IntN(len(ifs))]
 			src := fmt.Sprintf("%d.%d.%d.%d", 11+rng.IntN(180), rng.IntN(256), rng.IntN(256), 1+rng.IntN(254))

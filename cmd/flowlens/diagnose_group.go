@@ -56,7 +56,7 @@ func groupFromServer(cmd *cobra.Command, g *globals, m *diagnose.Model, group st
 		}
 		for _, row := range res.Rows {
 			r, n, ok := recordFromRow(row, col, action == "ACCEPT")
-			if !ok {
+			if !ok || !gr.AddCount(r, n) { // unparsable, or a port or protocol out of range
 				rep.BadLines++
 				continue
 			}
@@ -64,7 +64,6 @@ func groupFromServer(cmd *cobra.Command, g *globals, m *diagnose.Model, group st
 			if !r.Accept {
 				rep.Rejects += n
 			}
-			gr.AddCount(r, n)
 		}
 	}
 	return gr, nil

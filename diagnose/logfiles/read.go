@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"hash/maphash"
 	"io"
-	"net/netip"
 	"runtime"
 	"sync"
 
@@ -206,7 +205,6 @@ type parser struct {
 	batch  *flowlog.Batch
 	format *flowlog.Format
 	idx    [7]int
-	addrs  map[string]netip.Addr // parsed addresses, reused across records
 }
 
 const batchRows = 4096
@@ -220,9 +218,6 @@ func (p *parser) parse(c chunk) error {
 					p.idx[k] = i
 				}
 			}
-		}
-		if p.addrs == nil {
-			p.addrs = map[string]netip.Addr{}
 		}
 	}
 	data := c.data
@@ -253,46 +248,26 @@ func (p *parser) parse(c chunk) error {
 func (p *parser) flush() {
 	b := p.batch
 	for row := range b.Len() {
-		action, _ := b.Value(row, p.idx[6]).(string)
-		if action != "ACCEPT" && action != "REJECT" { // NODATA, SKIPDATA
+		action, _ := b.Bytes(row, p.idx[6])
+		accept := string(action) == "ACCEPT"
+		if !accept && string(action) != "REJECT" { // NODATA, SKIPDATA
 			p.st.BadLines++
 			continue
 		}
-		iface, _ := b.Value(row, p.idx[0]).(string)
-		src, ok1 := p.addr(b.Value(row, p.idx[1]))
-		dst, ok2 := p.addr(b.Value(row, p.idx[2]))
-		sp, _ := b.Value(row, p.idx[3]).(int32)
-		dp, _ := b.Value(row, p.idx[4]).(int32)
-		proto, ok3 := b.Value(row, p.idx[5]).(int32)
-		if !ok1 || !ok2 || !ok3 {
+		iface, _ := b.Bytes(row, p.idx[0])
+		src, ok1 := b.Addr(row, p.idx[1])
+		dst, ok2 := b.Addr(row, p.idx[2])
+		sp, _ := b.Int(row, p.idx[3]) // NULL (no ports: ICMP, ...) is 0
+		dp, _ := b.Int(row, p.idx[4])
+		proto, ok3 := b.Int(row, p.idx[5])
+		if !ok1 || !ok2 || !ok3 || !p.g.AddFields(iface, src, dst, int(sp), int(dp), int(proto), accept) {
 			p.st.BadLines++
 			continue
 		}
 		p.st.Records++
-		accept := action == "ACCEPT"
 		if !accept {
 			p.st.Rejects++
 		}
-		p.g.Add(diagnose.Record{Interface: iface, Src: src, Dst: dst, SrcPort: int(sp), DstPort: int(dp), Protocol: int(proto), Accept: accept})
 	}
 	b.Reset()
-}
-
-// addr parses an address value, caching the few thousand a log holds.
-func (p *parser) addr(v any) (netip.Addr, bool) {
-	s, ok := v.(string)
-	if !ok {
-		return netip.Addr{}, false
-	}
-	if a, ok := p.addrs[s]; ok {
-		return a, true
-	}
-	a, err := netip.ParseAddr(s)
-	if err != nil {
-		return netip.Addr{}, false
-	}
-	if len(p.addrs) < 1<<20 {
-		p.addrs[s] = a
-	}
-	return a, true
 }

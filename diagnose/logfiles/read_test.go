@@ -113,7 +113,7 @@ func TestGroupedCountsEqualRecordByRecordEvaluation(t *testing.T) {
 	if st.Records != 6000 || st.BadLines != 0 {
 		t.Fatalf("stats %+v, want 6000 records and no bad lines", st)
 	}
-	causes, err := g.Causes()
+	causes, err := g.Causes(0)
 	if err != nil {
 		t.Fatal(err)
 	}
