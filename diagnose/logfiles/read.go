@@ -1,5 +1,5 @@
 // Package logfiles reads VPC flow-log files (text, gzip; any format with
-// the fields the diagnosis needs) with package flowlog's parser and feeds
+// the fields the diagnosis needs) with package flowlog's Scanner and feeds
 // their records to diagnose.Groupers on several goroutines.
 package logfiles
 
@@ -197,21 +197,24 @@ func (c *capped) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// parser turns chunks into records with flowlog.Batch, the importer's own
-// record parser (same field checks, same refusals).
+// parser turns chunks into records with flowlog.Scanner, which checks each
+// record as the importer's parser does (same refusals) without copying its
+// fields.
 type parser struct {
 	g      *diagnose.Grouper
 	st     *Stats
-	batch  *flowlog.Batch
+	scan   *flowlog.Scanner
 	format *flowlog.Format
-	idx    [7]int
+	idx    [7]int // positions of the needed fields
 }
 
-const batchRows = 4096
+// clockEvery is how many records share one reading of the clock (the
+// bound on start and end).
+const clockEvery = 4096
 
 func (p *parser) parse(c chunk) error {
 	if p.format != c.format {
-		p.format, p.batch = c.format, flowlog.NewBatch(c.format, false)
+		p.format, p.scan = c.format, flowlog.NewScanner(c.format)
 		for k, name := range needed {
 			for i := range c.format.Len() {
 				if c.format.Field(i).Name == name {
@@ -220,6 +223,8 @@ func (p *parser) parse(c chunk) error {
 			}
 		}
 	}
+	p.scan.Reset()
+	n := 0
 	data := c.data
 	for len(data) > 0 {
 		line := data
@@ -233,41 +238,39 @@ func (p *parser) parse(c chunk) error {
 		if len(line) == 0 || (line[0] >= 'a' && line[0] <= 'z' && flowlog.IsHeader(line)) {
 			continue
 		}
-		if err := p.batch.AppendLine(line); err != nil {
+		if n++; n%clockEvery == 0 {
+			p.scan.Reset()
+		}
+		if err := p.scan.Scan(line); err != nil {
 			p.st.BadLines++
 			continue
 		}
-		if p.batch.Len() == batchRows {
-			p.flush()
-		}
+		p.record()
 	}
-	p.flush()
 	return nil
 }
 
-func (p *parser) flush() {
-	b := p.batch
-	for row := range b.Len() {
-		action, _ := b.Bytes(row, p.idx[6])
-		accept := string(action) == "ACCEPT"
-		if !accept && string(action) != "REJECT" { // NODATA, SKIPDATA
-			p.st.BadLines++
-			continue
-		}
-		iface, _ := b.Bytes(row, p.idx[0])
-		src, ok1 := b.Addr(row, p.idx[1])
-		dst, ok2 := b.Addr(row, p.idx[2])
-		sp, _ := b.Int(row, p.idx[3]) // NULL (no ports: ICMP, ...) is 0
-		dp, _ := b.Int(row, p.idx[4])
-		proto, ok3 := b.Int(row, p.idx[5])
-		if !ok1 || !ok2 || !ok3 || !p.g.AddFields(iface, src, dst, int(sp), int(dp), int(proto), accept) {
-			p.st.BadLines++
-			continue
-		}
-		p.st.Records++
-		if !accept {
-			p.st.Rejects++
-		}
+// record counts the record just scanned.
+func (p *parser) record() {
+	s := p.scan
+	action, _ := s.Bytes(p.idx[6])
+	accept := string(action) == "ACCEPT"
+	if !accept && string(action) != "REJECT" { // NODATA, SKIPDATA
+		p.st.BadLines++
+		return
 	}
-	b.Reset()
+	iface, _ := s.Bytes(p.idx[0])
+	src, ok1 := s.Addr(p.idx[1])
+	dst, ok2 := s.Addr(p.idx[2])
+	sp, _ := s.Int(p.idx[3]) // NULL (no ports: ICMP, ...) is 0
+	dp, _ := s.Int(p.idx[4])
+	proto, ok3 := s.Int(p.idx[5])
+	if !ok1 || !ok2 || !ok3 || !p.g.AddFields(iface, src, dst, int(sp), int(dp), int(proto), accept) {
+		p.st.BadLines++
+		return
+	}
+	p.st.Records++
+	if !accept {
+		p.st.Rejects++
+	}
 }
