@@ -6,7 +6,6 @@ package logfiles
 import (
 	"bufio"
 	"bytes"
-	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
@@ -14,14 +13,16 @@ import (
 	"io"
 	"runtime"
 	"sync"
+	"sync/atomic"
 
 	"github.com/flowlens/flowlens/diagnose"
 	"github.com/flowlens/flowlens/flowlog"
+	"github.com/klauspost/compress/gzip"
 )
 
 // Options bound a read.
 type Options struct {
-	Workers int // parsing goroutines; default GOMAXPROCS
+	Workers int // reading (one file each) and parsing goroutines; default GOMAXPROCS
 	// MaxDecompressedBytes caps what one gzip file may expand to (a
 	// decompression bomb); default 64 GiB.
 	MaxDecompressedBytes int64
@@ -77,14 +78,7 @@ func Read(ctx context.Context, inputs []flowlog.Input, m *diagnose.Model, opts O
 			}
 		}()
 	}
-	var readErr error
-	files := 0
-	for _, in := range inputs {
-		if readErr = readInput(ctx, in, opts, chunks, &pool); readErr != nil {
-			break
-		}
-		files++
-	}
+	files, readErr := readInputs(ctx, inputs, opts, chunks, &pool)
 	close(chunks)
 	wg.Wait()
 	total := Stats{Files: files}
@@ -100,6 +94,44 @@ func Read(ctx context.Context, inputs []flowlog.Input, m *diagnose.Model, opts O
 		}
 	}
 	return groupers[0], total, readErr
+}
+
+// readInputs reads the inputs on up to opts.Workers goroutines, so that a
+// directory of gzip files is decompressed on every core; it stops at the
+// first error. It returns the number of files read whole and that error.
+func readInputs(ctx context.Context, inputs []flowlog.Input, opts Options, out chan<- chunk, pool *sync.Pool) (int, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		next  atomic.Int64
+		files atomic.Int64
+		mu    sync.Mutex
+		first error
+		wg    sync.WaitGroup
+	)
+	for range min(opts.Workers, len(inputs)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := int(next.Add(1) - 1); i < len(inputs) && ctx.Err() == nil; i = int(next.Add(1) - 1) {
+				if err := readInput(ctx, inputs[i], opts, out, pool); err != nil {
+					mu.Lock()
+					if first == nil {
+						first = err
+					}
+					mu.Unlock()
+					cancel()
+					return
+				}
+				files.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if first == nil {
+		first = ctx.Err() // the caller's context
+	}
+	return int(files.Load()), first
 }
 
 // readInput cuts one file into chunks of whole lines.

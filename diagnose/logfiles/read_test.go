@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -207,5 +208,63 @@ func TestReadCountsRefusedRecordsAsBadLines(t *testing.T) {
 	}
 	if want := (Stats{Files: 1, Records: 1, Rejects: 1, BadLines: 6}); st != want {
 		t.Errorf("stats %+v, want %+v", st, want)
+	}
+}
+
+func TestReadManyFilesGivesTheCausesOfOneFile(t *testing.T) {
+	m, dir, log := generated(t, 200, 3000)
+	one := filepath.Join(dir, "one.log")
+	os.WriteFile(one, log, 0o644)
+	// The same records in 6 files, every other one gzipped with a header.
+	lines := strings.SplitAfter(strings.TrimSpace(string(log)), "\n")
+	var paths []string
+	for i := range 6 {
+		part := strings.Join(lines[i*len(lines)/6:(i+1)*len(lines)/6], "")
+		path := filepath.Join(dir, "many", strconv.Itoa(i)+".log")
+		data := []byte(part)
+		if i%2 == 1 {
+			var gz bytes.Buffer
+			zw := gzip.NewWriter(&gz)
+			zw.Write([]byte(flowlog.Default.Names() + "\n" + part))
+			zw.Close()
+			data = gz.Bytes()
+		}
+		os.MkdirAll(filepath.Dir(path), 0o755)
+		if err := os.WriteFile(path, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		paths = append(paths, path)
+	}
+	read := func(paths []string, workers int) ([]diagnose.Cause, Stats) {
+		t.Helper()
+		inputs, err := flowlog.ExpandPaths(context.Background(), paths, flowlog.SourceOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		g, st, err := Read(context.Background(), inputs, m, Options{Workers: workers})
+		if err != nil {
+			t.Fatal(err)
+		}
+		causes, err := g.Causes(workers)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return causes, st
+	}
+	want, wantSt := read([]string{one}, 1)
+	got, st := read(paths, 4)
+	if st.Files != 6 || st.Records != wantSt.Records || st.Rejects != wantSt.Rejects {
+		t.Errorf("stats %+v, one file %+v", st, wantSt)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("causes of 6 files differ from those of one file")
+	}
+
+	// One bad file among them: the read fails naming it.
+	bad := filepath.Join(dir, "many", "9.log")
+	os.WriteFile(bad, []byte("version srcaddr dstaddr action\n2 10.0.0.1 10.0.0.2 ACCEPT\n"), 0o644)
+	inputs, _ := flowlog.ExpandPaths(context.Background(), append(paths, bad), flowlog.SourceOptions{})
+	if _, _, err := Read(context.Background(), inputs, m, Options{Workers: 4}); err == nil || !strings.Contains(err.Error(), "9.log") {
+		t.Errorf("err = %v, want one naming 9.log", err)
 	}
 }
