@@ -293,7 +293,7 @@ header line). --group reads the records of a log group from the server through t
 	f.DurationVar(&since, "since", time.Hour, "with --group: the last D of records")
 	f.StringVar(&start, "start", "", "with --group: start of the range (RFC 3339), instead of --since")
 	f.StringVar(&end, "end", "", "with --group: end of the range (RFC 3339), default now")
-	f.IntVar(&workers, "workers", 0, "goroutines that parse the --files and explain the rejected tuples; default: the number of CPUs")
+	f.IntVar(&workers, "workers", 0, "goroutines that read (one file each) and parse the --files, and explain the rejected tuples; default: the number of CPUs")
 	f.Int64Var(&maxGz, "max-decompressed-bytes", 64<<30, "refuse a gzip file that expands to more than this")
 	f.StringVarP(&output, "output", "o", "text", "text or json")
 	return cmd
