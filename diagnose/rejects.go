@@ -277,8 +277,11 @@ type causeAcc struct {
 
 // Classify explains one REJECT record (given whether its reverse was
 // accepted): the first reason on the side of the interface that logged
-// it, in the order packets meet them. It is exported for tests that check
-// the grouping against a record-by-record evaluation.
+// it, in the order packets meet them. quiet gives codes without messages,
+// from the focused analysis (only that side's security groups and network
+// ACL); otherwise the full analysis runs, messages included. It is
+// exported for tests that check the grouping against a record-by-record
+// evaluation (with quiet false: the two analyses check each other).
 func (m *Model) Classify(iface string, src, dst netip.Addr, srcPort, dstPort, proto int, reply bool, quiet bool) (Explanation, error) {
 	f, ok := m.ifaces[iface]
 	if !ok {
