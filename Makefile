@@ -43,6 +43,7 @@ fuzz:
 	$(GO) test ./metricfilter -run '^$$' -fuzz FuzzRegexPrefilter -fuzztime $(FUZZTIME)
 	$(GO) test ./flowlog -run '^$$' -fuzz FuzzParseRecord -fuzztime $(FUZZTIME)
 	$(GO) test ./flowlog -run '^$$' -fuzz FuzzParseFormat -fuzztime $(FUZZTIME)
+	$(GO) test ./flowlog -run '^$$' -fuzz '^FuzzScanner$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./web -run '^$$' -fuzz FuzzParseUsers -fuzztime $(FUZZTIME)
 	$(GO) test ./web -run '^$$' -fuzz FuzzSafeNext -fuzztime $(FUZZTIME)
 	$(GO) test ./logquery -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME)
@@ -54,6 +55,7 @@ fuzz:
 	$(GO) test ./agent/sockdiag -run '^$$' -fuzz '^FuzzParseSocket$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./server -run '^$$' -fuzz '^FuzzParseAgentTokens$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./agent -run '^$$' -fuzz '^FuzzParseThreadStatus$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./diagnose/awsconfig -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $(FUZZTIME)
 
 # Regenerate the protobuf code (needs protoc and protoc-gen-go) and the
 # committed BPF object and Go bindings (needs clang, llvm, libbpf-dev). After a

@@ -83,5 +83,6 @@ with the token in --token (FLOWLENS_TOKEN).`,
 	root.AddCommand(newMetricsCmd(g))
 	root.AddCommand(newQueryCmd(g))
 	root.AddCommand(newUsersCmd())
+	root.AddCommand(newDiagnoseCmd(g))
 	return root
 }
