@@ -18,10 +18,11 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/flowlens/flowlens/flowlog/source"
+
 	"github.com/flowlens/flowlens/diagnose"
 	"github.com/flowlens/flowlens/diagnose/awsconfig"
 	"github.com/flowlens/flowlens/diagnose/logfiles"
-	"github.com/flowlens/flowlens/flowlog"
 )
 
 func main() {
@@ -78,7 +79,7 @@ func run(records, ifaces int, dir string, workers int, reuse bool, cpuprofile st
 	}
 	m := diagnose.Compile(cfg)
 	tLoad := time.Since(t0)
-	inputs, err := flowlog.ExpandPaths(context.Background(), []string{logPath}, flowlog.SourceOptions{})
+	inputs, err := source.ExpandPaths(context.Background(), []string{logPath}, source.SourceOptions{})
 	if err != nil {
 		return err
 	}

@@ -12,12 +12,13 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/flowlens/flowlens/flowlog/source"
+
 	"github.com/spf13/cobra"
 
 	"github.com/flowlens/flowlens/diagnose"
 	"github.com/flowlens/flowlens/diagnose/awsconfig"
 	"github.com/flowlens/flowlens/diagnose/logfiles"
-	"github.com/flowlens/flowlens/flowlog"
 )
 
 // awsConfigFlags are the flags that load an exported AWS configuration.
@@ -258,7 +259,7 @@ header line). --group reads the records of a log group from the server through t
 			var rep rejectsReport
 			var grouper *diagnose.Grouper
 			if len(files) > 0 {
-				inputs, err := flowlog.ExpandPaths(cmd.Context(), files, flowlog.SourceOptions{})
+				inputs, err := source.ExpandPaths(cmd.Context(), files, source.SourceOptions{})
 				if err != nil {
 					return err
 				}

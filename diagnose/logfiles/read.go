@@ -15,9 +15,11 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/klauspost/compress/gzip"
+
 	"github.com/flowlens/flowlens/diagnose"
 	"github.com/flowlens/flowlens/flowlog"
-	"github.com/klauspost/compress/gzip"
+	"github.com/flowlens/flowlens/flowlog/source"
 )
 
 // Options bound a read.
@@ -50,7 +52,7 @@ type chunk struct {
 }
 
 // Read parses every input and returns one Grouper holding all records.
-func Read(ctx context.Context, inputs []flowlog.Input, m *diagnose.Model, opts Options) (*diagnose.Grouper, Stats, error) {
+func Read(ctx context.Context, inputs []source.Input, m *diagnose.Model, opts Options) (*diagnose.Grouper, Stats, error) {
 	if opts.Workers <= 0 {
 		opts.Workers = runtime.GOMAXPROCS(0)
 	}
@@ -99,7 +101,7 @@ func Read(ctx context.Context, inputs []flowlog.Input, m *diagnose.Model, opts O
 // readInputs reads the inputs on up to opts.Workers goroutines, so that a
 // directory of gzip files is decompressed on every core; it stops at the
 // first error. It returns the number of files read whole and that error.
-func readInputs(ctx context.Context, inputs []flowlog.Input, opts Options, out chan<- chunk, pool *sync.Pool) (int, error) {
+func readInputs(ctx context.Context, inputs []source.Input, opts Options, out chan<- chunk, pool *sync.Pool) (int, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var (
@@ -135,7 +137,7 @@ func readInputs(ctx context.Context, inputs []flowlog.Input, opts Options, out c
 }
 
 // readInput cuts one file into chunks of whole lines.
-func readInput(ctx context.Context, in flowlog.Input, opts Options, out chan<- chunk, pool *sync.Pool) error {
+func readInput(ctx context.Context, in source.Input, opts Options, out chan<- chunk, pool *sync.Pool) error {
 	rc, err := in.Open(ctx)
 	if err != nil {
 		return fmt.Errorf("open %s: %w", in.Name, err)

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flowlens/flowlens/flowlog/source"
+
 	"github.com/flowlens/flowlens/diagnose"
 	"github.com/flowlens/flowlens/diagnose/awsconfig"
 	"github.com/flowlens/flowlens/flowlog"
@@ -120,7 +122,7 @@ func checkGrouped(t *testing.T, m *diagnose.Model, dir string, log []byte, recor
 	if err := os.WriteFile(path, gz.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	inputs, err := flowlog.ExpandPaths(context.Background(), []string{path}, flowlog.SourceOptions{})
+	inputs, err := source.ExpandPaths(context.Background(), []string{path}, source.SourceOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,7 +183,7 @@ func TestReadRefusesAFormatWithoutNeededFields(t *testing.T) {
 	m, dir, _ := generated(t, 50, 10)
 	path := filepath.Join(dir, "custom.log")
 	os.WriteFile(path, []byte("version account-id srcaddr dstaddr action\n2 1 10.0.0.1 10.0.0.2 ACCEPT\n"), 0o644)
-	inputs, _ := flowlog.ExpandPaths(context.Background(), []string{path}, flowlog.SourceOptions{})
+	inputs, _ := source.ExpandPaths(context.Background(), []string{path}, source.SourceOptions{})
 	_, _, err := Read(context.Background(), inputs, m, Options{})
 	if err == nil || !strings.Contains(err.Error(), "interface-id") {
 		t.Errorf("err = %v, want one naming interface-id", err)
@@ -201,7 +203,7 @@ func TestReadCountsRefusedRecordsAsBadLines(t *testing.T) {
 		"2 1 eni-1 10.0.0.10 10.0.0.11 40000 443 - 1 1 1700000000 1700000060 REJECT OK",  // no protocol
 	}
 	os.WriteFile(path, []byte(strings.Join(lines, "\n")+"\n"), 0o644)
-	inputs, _ := flowlog.ExpandPaths(context.Background(), []string{path}, flowlog.SourceOptions{})
+	inputs, _ := source.ExpandPaths(context.Background(), []string{path}, source.SourceOptions{})
 	_, st, err := Read(context.Background(), inputs, m, Options{Workers: 2})
 	if err != nil {
 		t.Fatal(err)
@@ -237,7 +239,7 @@ func TestReadManyFilesGivesTheCausesOfOneFile(t *testing.T) {
 	}
 	read := func(paths []string, workers int) ([]diagnose.Cause, Stats) {
 		t.Helper()
-		inputs, err := flowlog.ExpandPaths(context.Background(), paths, flowlog.SourceOptions{})
+		inputs, err := source.ExpandPaths(context.Background(), paths, source.SourceOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -263,7 +265,7 @@ func TestReadManyFilesGivesTheCausesOfOneFile(t *testing.T) {
 	// One bad file among them: the read fails naming it.
 	bad := filepath.Join(dir, "many", "9.log")
 	os.WriteFile(bad, []byte("version srcaddr dstaddr action\n2 10.0.0.1 10.0.0.2 ACCEPT\n"), 0o644)
-	inputs, _ := flowlog.ExpandPaths(context.Background(), append(paths, bad), flowlog.SourceOptions{})
+	inputs, _ := source.ExpandPaths(context.Background(), append(paths, bad), source.SourceOptions{})
 	if _, _, err := Read(context.Background(), inputs, m, Options{Workers: 4}); err == nil || !strings.Contains(err.Error(), "9.log") {
 		t.Errorf("err = %v, want one naming 9.log", err)
 	}
