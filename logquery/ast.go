@@ -88,6 +88,27 @@ type (
 		At     Pos
 		Fields []*FieldRef
 	}
+	// PatternCmd clusters the values of Source into patterns
+	// (CWL_QuerySyntax-Pattern); with Diff it compares the counts with a
+	// previous period (CWL_QuerySyntax-Diff): "diff" alone clusters
+	// @message, "pattern X | diff" clusters X.
+	PatternCmd struct {
+		At     Pos
+		Source Expr
+		Diff   DiffPeriod
+		DiffAt Pos
+	}
+)
+
+// DiffPeriod is the period diff compares with (CWL_QuerySyntax-Diff).
+type DiffPeriod uint8
+
+const (
+	NoDiff         DiffPeriod = iota
+	PreviousPeriod            // diff: the period of equal length just before
+	PreviousDay               // diff previousDay
+	PreviousWeek              // diff previousWeek
+	PreviousMonth             // diff previousMonth
 )
 
 // SortKey is one sort key.
@@ -104,6 +125,12 @@ func (c *Sort) commandPos() Pos     { return c.At }
 func (c *Limit) commandPos() Pos    { return c.At }
 func (c *ParseCmd) commandPos() Pos { return c.At }
 func (c *Dedup) commandPos() Pos    { return c.At }
+func (c *PatternCmd) commandPos() Pos {
+	if c.Diff != NoDiff && c.DiffAt > c.At {
+		return c.DiffAt
+	}
+	return c.At
+}
 
 // Expr is an expression node.
 type Expr interface{ exprPos() Pos }

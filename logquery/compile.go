@@ -207,6 +207,9 @@ type compiler struct {
 	// names already warned about.
 	warnings []string
 	warned   map[string]bool
+	// curStart..curEnd is the requested range and prevStart..prevEnd the
+	// period diff compares with, in the source's time units (see setRange).
+	curStart, curEnd, prevStart, prevEnd int64
 }
 
 // defineDynamic adds to the base scope the source's dynamic fields the
@@ -297,11 +300,20 @@ func (c *compiler) setRange(r Range) error {
 	if r.End.Before(r.Start) {
 		return fmt.Errorf("the time range ends (%s) before it starts (%s)", r.End.Format(time.RFC3339), r.Start.Format(time.RFC3339))
 	}
-	start, end := r.Start.Unix(), r.End.Unix()
-	if c.src.TimeUnit == 1000 {
-		start, end = r.Start.UnixMilli(), r.End.UnixMilli()
+	start, end := timeIn(r.Start, c.src.TimeUnit), timeIn(r.End, c.src.TimeUnit)
+	c.curStart, c.curEnd = start, end
+	diff := queryDiff(c.q)
+	if diff == NoDiff {
+		c.rangeWhere = append(c.rangeWhere, cat(c.src.TimeSQL, " >= ", param(start)), cat(c.src.TimeSQL, " <= ", param(end)))
+		return nil
 	}
-	c.rangeWhere = append(c.rangeWhere, cat(c.src.TimeSQL, " >= ", param(start)), cat(c.src.TimeSQL, " <= ", param(end)))
+	// diff reads both periods: their hull (for pruning), and only their
+	// records when they do not touch.
+	c.prevStart, c.prevEnd = previousRange(diff, r, c.src.TimeUnit)
+	c.rangeWhere = append(c.rangeWhere, cat(c.src.TimeSQL, " >= ", param(min(start, c.prevStart))), cat(c.src.TimeSQL, " <= ", param(end)))
+	if c.prevEnd < start-1 {
+		c.rangeWhere = append(c.rangeWhere, cat("(", c.inPeriod(start, end), " OR ", c.inPeriod(c.prevStart, c.prevEnd), ")"))
+	}
 	return nil
 }
 
@@ -413,6 +425,11 @@ func (c *compiler) command(cmd Command) error {
 			c.wrap()
 		}
 		return c.dedupCmd(cmd)
+	case *PatternCmd:
+		if c.cur.agg || c.cur.closed {
+			c.wrap()
+		}
+		return c.patternCmd(cmd)
 	}
 	return fmt.Errorf("unknown command %T", cmd)
 }
@@ -483,17 +500,21 @@ func (c *compiler) statsCmd(cmd *Stats) error {
 		col.exp = e
 		c.display = appendUnique(c.display, n.name)
 	}
-	// The first stats counts the records that passed the filters: every
-	// group's count summed over all groups, so the main statement answers
-	// "records matched" without a second scan.
+	c.countMatched(s)
+	c.stats = true
+	return nil
+}
+
+// countMatched: the first stats (or pattern) counts the records that
+// passed the filters: every group's count summed over all groups, so the
+// main statement answers "records matched" without a second scan.
+func (c *compiler) countMatched(s *stage) {
 	if s == c.base {
 		s.matchedExp = s.export(frag{sql: "sum(count(*)) OVER ()"})
 	} else if s.matchedRef != nil {
 		s.matchedExp = s.export(cat("max(", *s.matchedRef, ")"))
 		s.matchedRef = nil
 	}
-	c.stats = true
-	return nil
 }
 
 func appendUnique(list []string, s string) []string {

@@ -52,6 +52,9 @@ type Dialect interface {
 	// record does not match.
 	RegexGroups(s, re frag, n int) frag
 	RegexGroup(groups frag, i int) frag
+	// RegexReplaceAll replaces every match of re in s with repl (plain
+	// text, no group references).
+	RegexReplaceAll(s, re, repl frag) frag
 	// CountDistinct and Percentile (p from 0 to 1, interpolated) are
 	// aggregates of irregular shape.
 	CountDistinct(x frag) frag
@@ -146,6 +149,10 @@ func (duckDialect) RegexGroups(s, re frag, n int) frag {
 
 func (duckDialect) RegexGroup(groups frag, i int) frag {
 	return cat("struct_extract(", groups, ", "+duckGroupName(i)+")")
+}
+
+func (duckDialect) RegexReplaceAll(s, re, repl frag) frag {
+	return cat("regexp_replace(", s, ", ", re, ", ", repl, ", 'g')")
 }
 
 func duckGroupName(i int) string { return "'g" + strconv.Itoa(i) + "'" }

@@ -37,6 +37,9 @@ func (otherDialect) RegexGroup(groups frag, i int) frag {
 func (otherDialect) RegexGroups(s, re frag, n int) frag {
 	return cat("re_groups(", s, ", ", re, ", "+strconv.Itoa(n)+")")
 }
+func (otherDialect) RegexReplaceAll(s, re, repl frag) frag {
+	return cat("re_replace_all(", s, ", ", re, ", ", repl, ")")
+}
 func (otherDialect) CountDistinct(x frag) frag { return cat("uniq(", x, ")") }
 func (otherDialect) Percentile(x, p frag) frag { return cat("pctl(", p, ", ", x, ")") } // operands swapped
 func (otherDialect) IPv6Hex(s frag) frag       { return cat("v6hex(", s, ")") }

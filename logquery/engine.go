@@ -231,10 +231,13 @@ func (e *Engine) run(ctx context.Context, q *Query, req Request, began time.Time
 	if err != nil {
 		return nil, err
 	}
-	src, r, err := e.sources.resolve(ctx, tx, e.dialect, q, Range{Groups: groups, Start: req.Start, End: req.End})
+	// A source that applies the range itself reads diff's previous period
+	// too; the compiler picks the periods out of the hull.
+	src, r, err := e.sources.resolve(ctx, tx, e.dialect, q, DiffHull(q, Range{Groups: groups, Start: req.Start, End: req.End}))
 	if err != nil {
 		return nil, err
 	}
+	r.Start, r.End = req.Start, req.End
 	comp, err := CompileWith(e.dialect, q, src, r)
 	if err != nil {
 		var qe *Error

@@ -26,7 +26,9 @@ func FuzzParse(f *testing.F) {
 	for _, s := range []string{"fields `a\"b`", `filter a = "x'y"`, `parse @message /(?<a>.)/`, "filter x like /a\\/b/",
 		`stats count(*) by bin(1ms)`, `filter 1 = 1 | limit 10000`, `fields -(-(1))`,
 		`SOURCE logGroups(namePrefix: ['vp', "flowlens/"]) | filterIndex action = "REJECT" | fields nosuch, port`,
-		`source logGroups() | display srcAdr`, `filterIndex x in ["a"] | limit 100000`} {
+		`source logGroups() | display srcAdr`, `filterIndex x in ["a"] | limit 100000`,
+		`pattern @message | filter @sampleCount > 1 | sort @ratio`, `filter action = "REJECT" | diff previousDay`,
+		`pattern concat(srcAddr, " ", dstPort) | diff | fields @pattern, @change`, `diff | limit 3`} {
 		f.Add(s)
 	}
 	st := openStore(f)
@@ -93,7 +95,7 @@ var internalAlias = regexp.MustCompile(`^(t[0-9]+_)?c[0-9]+$|^t[0-9]+$`)
 // sources' SQL uses, plus the compiler's own constants.
 func allowedSQL(srcs []*Source) map[string]bool {
 	ok := map[string]bool{`'-'`: true, `' '`: true, `'.'`: true, `'::'`: true, `':'`: true, `'0'`: true, `''`: true,
-		`'%Y-%m-%d %H:%M:%S.%g'`: true}
+		`'%Y-%m-%d %H:%M:%S.%g'`: true, `'g'`: true}
 	add := func(sql string) {
 		for _, tok := range sqlQuoted(sql) {
 			ok[tok] = true

@@ -44,7 +44,7 @@ func Parse(src string) (*Query, error) {
 	}
 	q := &Query{Src: src}
 	if p.tok.kind == tEOF {
-		return nil, p.lx.errAt(p.tok.pos, "empty query: expected a command (fields, filter, stats, sort, limit, parse, display, dedup)")
+		return nil, p.lx.errAt(p.tok.pos, "empty query: expected a command (fields, filter, stats, sort, limit, parse, display, dedup, pattern, diff)")
 	}
 	if p.isKeyword("source") {
 		var err error
@@ -63,7 +63,19 @@ func Parse(src string) (*Query, error) {
 		if err != nil {
 			return nil, err
 		}
-		q.Commands = append(q.Commands, cmd)
+		if d, ok := cmd.(*PatternCmd); ok && d.Source == nil {
+			// diff: compares the patterns of the pattern command just
+			// before it, else those of @message.
+			if prev, ok := lastPattern(q.Commands); ok {
+				prev.Diff, prev.DiffAt = d.Diff, d.DiffAt
+				cmd = nil
+			} else {
+				d.Source = &FieldRef{At: d.At, Name: "@message"}
+			}
+		}
+		if cmd != nil {
+			q.Commands = append(q.Commands, cmd)
+		}
 		if p.tok.kind == tEOF {
 			return q, nil
 		}
@@ -117,14 +129,14 @@ var keywords = map[string]bool{"and": true, "or": true, "not": true, "like": tru
 
 func (p *parser) command() (Command, error) {
 	if p.tok.kind != tIdent || p.tok.raw {
-		return nil, p.expected("a command (fields, filter, stats, sort, limit, parse, display, dedup)")
+		return nil, p.expected("a command (fields, filter, stats, sort, limit, parse, display, dedup, pattern, diff)")
 	}
 	at := p.tok.pos
 	name := strings.ToLower(p.tok.text)
 	switch name {
-	case "fields", "filter", "filterindex", "stats", "sort", "limit", "parse", "display", "dedup":
+	case "fields", "filter", "filterindex", "stats", "sort", "limit", "parse", "display", "dedup", "pattern", "diff":
 	default:
-		return nil, p.expected("a command (fields, filter, stats, sort, limit, parse, display, dedup)")
+		return nil, p.expected("a command (fields, filter, stats, sort, limit, parse, display, dedup, pattern, diff)")
 	}
 	if err := p.advance(); err != nil {
 		return nil, err
@@ -152,10 +164,46 @@ func (p *parser) command() (Command, error) {
 		return p.limit(at)
 	case "parse":
 		return p.parse(at)
+	case "pattern":
+		if p.tok.kind == tEOF || p.isPunct("|") {
+			return nil, p.expected("the field or expression to cluster, such as @message")
+		}
+		e, err := p.expr()
+		return &PatternCmd{At: at, Source: e}, err
+	case "diff":
+		return p.diff(at)
 	default: // dedup
 		names, err := p.fieldList()
 		return &Dedup{At: at, Fields: names}, err
 	}
+}
+
+// diffPeriods are diff's modifiers (CWL_QuerySyntax-Diff).
+var diffPeriods = map[string]DiffPeriod{"previousday": PreviousDay, "previousweek": PreviousWeek, "previousmonth": PreviousMonth}
+
+// diff reads: diff [previousDay | previousWeek | previousMonth]. The
+// command has no source yet: Parse attaches it to the pattern command
+// before it, or clusters @message.
+func (p *parser) diff(at Pos) (Command, error) {
+	d := &PatternCmd{At: at, Diff: PreviousPeriod, DiffAt: at}
+	if p.tok.kind == tEOF || p.isPunct("|") {
+		return d, nil
+	}
+	period, ok := diffPeriods[strings.ToLower(p.tok.text)]
+	if p.tok.kind != tIdent || p.tok.raw || !ok {
+		return nil, p.expected(`previousDay, previousWeek, previousMonth, "|" or the end of the query after diff`)
+	}
+	d.Diff = period
+	return d, p.advance()
+}
+
+// lastPattern is the last command when it is a pattern without diff.
+func lastPattern(cmds []Command) (*PatternCmd, bool) {
+	if len(cmds) == 0 {
+		return nil, false
+	}
+	pc, ok := cmds[len(cmds)-1].(*PatternCmd)
+	return pc, ok && pc.Diff == NoDiff
 }
 
 // items parses expr [as alias] {, expr [as alias]}.

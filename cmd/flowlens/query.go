@@ -48,7 +48,10 @@ to add every group whose name starts with a prefix (up to 5; logGroups() for all
 Commands are joined by "|": fields, display, filter (or filterIndex), stats
 (count, count_distinct, sum, avg, min, max, pct, stddev, earliest, latest, by
 fields and bin(5m)), sort, limit (default 10000, at most 100000, as in Logs
-Insights), parse (glob or regex with named groups), dedup. A field the groups
+Insights), parse (glob or regex with named groups), dedup, pattern EXPR
+(@pattern, @ratio, @sampleCount, @severityLabel: numbers, ids, addresses and
+times become <*>), diff [previousDay|previousWeek|previousMonth] (pattern
+counts against the previous period of equal length). A field the groups
 do not have is empty (null) for every record, with a warning. Field names: srcAddr, dstAddr, srcPort, dstPort, protocol, packets, bytes,
 start, end, action, logStatus, interfaceId, accountId, ... and @timestamp (the
 record's start), @message, @logStream, @log. See ARCHITECTURE.md, "Log queries".
