@@ -152,8 +152,8 @@ func TestFileTime(t *testing.T) {
 		{"s3://b/x_20180620T1620Z_/y_20190101T0000Z_h.log", "2019-01-01T00:00:00Z"},
 		{"flows.log", ""},
 		{"x_20181320T1620Z_h.log", ""}, // month 13
-		{"x20180620T1620Z_h.log", ""},   // no '_' before
-		{"x_20180620T1620Z.log", ""},    // no '_' after
+		{"x20180620T1620Z_h.log", ""},  // no '_' before
+		{"x_20180620T1620Z.log", ""},   // no '_' after
 		{"Z", ""},
 	}
 	for _, c := range cases {
