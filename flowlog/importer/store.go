@@ -41,6 +41,10 @@ type FileMeta struct {
 	Stream string
 	// Source names the file in errors and in the file registry.
 	Source string
+	// Time (Unix seconds) is the timestamp of records that have neither
+	// start nor end: the time in an AWS S3 delivery file name
+	// (flowlog.FileTime), else the import's start (ingestion time).
+	Time int64
 }
 
 // FileRecord is a file's entry in the registry, written at commit.
@@ -78,9 +82,14 @@ type ParquetWriter interface {
 	FileTx
 	// Format is the format of the file's columns.
 	Format() *flowlog.Format
-	// Stored is how many records were stored, and how many left out for
-	// a start or end more than flowlog.MaxFuture ahead.
-	Stored() (records, future int64)
+	// Stored is how many records were stored, and how many rows were left
+	// out: a value that does not fit its field (negative, too large, not
+	// a number), or a start or end more than flowlog.MaxFuture ahead.
+	Stored() (records, leftOut int64)
+	// Warnings are what the reader left out or guessed (columns it
+	// ignored), one line each; fields the catalogue does not know are the
+	// importer's warning (Format().UnknownWarning()).
+	Warnings() []string
 	// Messages reads the file's records back after the commit, as text
 	// lines in the file's column order (NULL as "-"), and hands them to fn
 	// in batches with each record's start (Unix seconds, 0 when NULL).

@@ -118,13 +118,20 @@ func TestModuleHTTP(t *testing.T) {
 		t.Fatalf("unknown file: %d", code)
 	}
 
+	// A field the catalogue does not know is stored as text, with one
+	// warning.
+	code, unk := call(t, "POST", base+"/newfield?format=%24%7Bsrcaddr%7D+%24%7Bnew-field%7D", "secret", nil, []byte("10.0.0.1 x\n10.0.0.2 y\n"))
+	if ws, _ := unk["warnings"].([]any); code != 200 || unk["records"] != 2.0 || len(ws) != 1 || !strings.Contains(ws[0].(string), "new-field") {
+		t.Fatalf("unknown field: %d %v", code, unk)
+	}
+
 	// The hash announced by a client is checked.
 	code, bad := call(t, "POST", base+"/prod", "secret", map[string]string{HeaderSHA256: strings.Repeat("ab", 32)}, []byte(flowloggen.ReferenceText(false)))
 	if code != 400 || !strings.Contains(bad["error"].(string), "does not match") {
 		t.Fatalf("wrong hash: %d %v", code, bad)
 	}
 	for _, c := range []struct{ url, want string }{
-		{base + "/prod?format=%24%7Bbogus%7D", `unknown field "bogus"`},
+		{base + "/prod?format=%24%7Bbo%3Bgus%7D", `"bo;gus" is not a field name`},
 		{base + "/prod?format=nope", "want ${field}"},
 	} {
 		if code, out := call(t, "POST", c.url, "secret", nil, []byte("x\n")); code != 400 || !strings.Contains(out["error"].(string), c.want) {

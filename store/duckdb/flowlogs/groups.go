@@ -14,7 +14,7 @@ func (s *Store) Groups(ctx context.Context) ([]flowlog.Group, error) {
 		SELECT f.log_group, coalesce(r.records, 0), coalesce(r.streams, 0), f.files, f.bytes, r.first, r.last
 		FROM (SELECT log_group, count(*) AS files, sum(bytes) AS bytes FROM flowlog_files GROUP BY log_group) f
 		LEFT JOIN (SELECT log_group, count(*) AS records, count(DISTINCT log_stream) AS streams,
-		                  min(start) AS first, max(start) AS last
+		                  min(event_time) AS first, max(event_time) AS last
 		           FROM `+Table+` GROUP BY log_group) r USING (log_group)
 		ORDER BY f.log_group`)
 	if err != nil {

@@ -366,8 +366,9 @@ func (w *textWriter) Write(ctx context.Context, b *flowlog.Batch) error {
 
 // insertSQL is the statement that moves a staged batch into the table.
 // Per-file values are parameters: log group (wide table only), stream
-// default, file id, format id, and the version when the format has no
-// version field. One batch per INSERT: staging several records lets DuckDB
+// default, file id, format id, the version when the format has no
+// version field, and (wide table) the time of records without start or
+// end (FileMeta.Time). One batch per INSERT: staging several records lets DuckDB
 // scan them on several threads, but each thread then writes its own partly
 // filled row groups (1.35-1.5x the storage, measured, and no faster on 2
 // cores), and a 10M-record run built that way stored ~9,000 values as
@@ -385,12 +386,38 @@ func insertSQL(fd *feed, f *flowlog.Format, fixedStream bool) string {
 		cols = append(cols, `"version"`)
 		sel = append(sel, "?")
 	}
+	var extra []string
 	for i := range f.Len() {
+		if f.UnknownIndex(i) >= 0 {
+			extra = append(extra, `"`+feedColumn(f, i)+`"`)
+			continue
+		}
 		c := `"` + f.Field(i).Column + `"`
 		cols = append(cols, c)
 		sel = append(sel, c)
 	}
+	if len(extra) > 0 {
+		cols = append(cols, colExtra)
+		sel = append(sel, "list_value("+strings.Join(extra, ", ")+")")
+	}
+	if physicalTable(f) == tableAll {
+		cols = append(cols, colEventTime)
+		sel = append(sel, eventTimeSQL(f, `"start"`, `"end"`))
+	}
 	return "INSERT INTO " + physicalTable(f) + " (" + strings.Join(cols, ", ") + ") SELECT " + strings.Join(sel, ", ") + " FROM " + fd.name
+}
+
+// eventTimeSQL is a record's timestamp: start, else end, else the file's
+// time (one parameter); start and end are the SQL of those fields.
+func eventTimeSQL(f *flowlog.Format, start, end string) string {
+	var parts []string
+	if f.Position("start") >= 0 {
+		parts = append(parts, start)
+	}
+	if f.Position("end") >= 0 {
+		parts = append(parts, end)
+	}
+	return "coalesce(" + strings.Join(append(parts, "CAST(? AS BIGINT)"), ", ") + ")"
 }
 
 // d, when not nil, dictionary-encodes the stream (flowlog_records_v2f).
@@ -409,6 +436,9 @@ func insertArgs(file importer.FileMeta, f *flowlog.Format, fileID uint32, format
 	}
 	if f.Position("version") < 0 {
 		args = append(args, int32(f.Version()))
+	}
+	if physicalTable(f) == tableAll {
+		args = append(args, file.Time)
 	}
 	return args
 }
