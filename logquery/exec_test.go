@@ -136,8 +136,8 @@ func TestRangeAndGroups(t *testing.T) {
 func TestDefaultLimit(t *testing.T) {
 	st := openStore(t)
 	insertRecords(t, st, "vpc", "testdata/examples.log")
-	if _, err := st.DB().Exec(`INSERT INTO flowlog_records_all (log_group, log_stream, file_id, format_id, start, action)
-		SELECT 'big', 'eni-x', 1, 1, 1418530000 + i, 'ACCEPT' FROM range(1500) t(i)`); err != nil {
+	if _, err := st.DB().Exec(`INSERT INTO flowlog_records_all (log_group, log_stream, file_id, format_id, start, action, event_time)
+		SELECT 'big', 'eni-x', 1, 1, 1418530000 + i, 'ACCEPT', 1418530000 + i FROM range(1500) t(i)`); err != nil {
 		t.Fatal(err)
 	}
 	e := NewEngine(st.DB())

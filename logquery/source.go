@@ -104,7 +104,9 @@ var flowLogWidths = map[string]int{
 func FlowLogSource(formats map[int][]string) *Source {
 	s := &Source{
 		Name: flowlog.Table, Table: quote(flowlog.Table),
-		TimeSQL: quote("start"), TimeUnit: 1, TimeCols: []string{"start"},
+		// event_time: start, else end, else the file's time or the
+		// ingestion time (store/duckdb/flowlogs, migration 5).
+		TimeSQL: quote("event_time"), TimeUnit: 1, TimeCols: []string{"start"},
 		GroupSQL: quote("log_group"), GroupWidth: 16,
 		Default: []string{"@timestamp", "@message"},
 	}
@@ -129,10 +131,12 @@ func FlowLogSource(formats map[int][]string) *Source {
 		s.Fields = append(s.Fields, SourceField{Name: f.Query, SQL: quote(f.Column), Kind: k, Width: width(f)})
 	}
 	s.Fields = append(s.Fields,
-		SourceField{Name: "@timestamp", SQL: `("start" * 1000)`, Kind: KindTime, Width: 8},
+		SourceField{Name: "@timestamp", SQL: `("event_time" * 1000)`, Kind: KindTime, Width: 8},
+		SourceField{Name: "@ingestionTime", SQL: quote("ingestion_time"), Kind: KindTime, Width: 8},
 		SourceField{Name: "@log", SQL: quote("log_group"), Width: 16},
 		SourceField{Name: "@logStream", SQL: quote("log_stream"), Width: 21},
 	)
+	s.Fields = append(s.Fields, unknownFlowLogFields(s, formats)...)
 	// @message: one CASE branch per format, the ids being small integers
 	// read from the database (written here as numbers, not text).
 	ids := make([]int, 0, len(formats))
@@ -147,10 +151,16 @@ func FlowLogSource(formats map[int][]string) *Source {
 		b.WriteString(`CASE "format_id"`)
 		for _, id := range ids {
 			var parts []string
+			unknown := 0
 			for _, name := range formats[id] {
 				f, ok := flowlog.FieldByName(name)
-				if !ok {
-					continue // a format the importer wrote always has known names
+				if !ok { // kept as text in the record's extra list
+					unknown++
+					parts = append(parts, `coalesce("extra"[`+itoa(int64(unknown))+`], '-')`)
+					if id == ids[0] {
+						msgWidth += 17
+					}
+					continue
 				}
 				parts = append(parts, `coalesce(CAST(`+quote(f.Column)+` AS VARCHAR), '-')`)
 				if id == ids[0] {
@@ -166,6 +176,53 @@ func FlowLogSource(formats map[int][]string) *Source {
 	}
 	s.Fields = append(s.Fields, SourceField{Name: "@message", SQL: "(" + b.String() + ")", Width: msgWidth})
 	return s
+}
+
+// unknownFlowLogFields are the fields formats name that the catalogue
+// does not know (flowlog.Field.Unknown, stored as text in the extra list),
+// under their camelCase name: per format, the value at the field's place
+// in the list; NULL for records of formats without it. A name that
+// collides with a known field is left out.
+func unknownFlowLogFields(s *Source, formats map[int][]string) []SourceField {
+	byName := map[string][]string{} // query name -> "WHEN id THEN extra[k]"
+	var order []string
+	ids := make([]int, 0, len(formats))
+	for id := range formats {
+		ids = append(ids, id)
+	}
+	sort.Ints(ids)
+	for _, id := range ids {
+		k := 0
+		for _, name := range formats[id] {
+			if _, ok := flowlog.FieldByName(name); ok {
+				continue
+			}
+			k++
+			q := flowlogQueryName(name)
+			if _, taken := s.field(q); taken {
+				continue
+			}
+			if _, seen := byName[q]; !seen {
+				order = append(order, q)
+			}
+			byName[q] = append(byName[q], " WHEN "+itoa(int64(id))+` THEN "extra"[`+itoa(int64(k))+`]`)
+		}
+	}
+	out := make([]SourceField, 0, len(order))
+	for _, q := range order {
+		out = append(out, SourceField{Name: q, SQL: `(CASE "format_id"` + strings.Join(byName[q], "") + ` END)`, Width: 16})
+	}
+	return out
+}
+
+// flowlogQueryName is the Logs Insights name of a field the catalogue does
+// not know: camelCase of its AWS-style name ("new-field" -> "newField").
+func flowlogQueryName(name string) string {
+	parts := strings.FieldsFunc(name, func(r rune) bool { return r == '-' || r == '_' })
+	for i := 1; i < len(parts); i++ {
+		parts[i] = strings.ToUpper(parts[i][:1]) + parts[i][1:]
+	}
+	return strings.Join(parts, "")
 }
 
 // FlowsSource is the agent's flows: flows joined with its key dictionaries
