@@ -21,8 +21,10 @@ import (
 
 func newFlowLogsCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "flowlogs",
-		Short: "Import VPC Flow Logs into the server and list log groups",
+		Use: "flowlogs",
+		// "logs" is the CloudWatch-like name (flowlens logs groups ...).
+		Aliases: []string{"logs"},
+		Short:   "Import VPC Flow Logs into the server and list log groups",
 		Long: `Import AWS VPC Flow Logs (versions 2 to 8, default or custom format, plain text, gzip or
 Parquet, local or in S3) into the server, where 'flowlens query' searches them with the
 CloudWatch Logs Insights language.`,
@@ -272,6 +274,9 @@ func printFileLine(w io.Writer, output string, f *importer.FileSummary) error {
 		fmt.Fprintf(w, "%s: already imported into this group (sha256 %.12s...), nothing stored\n", f.Source, f.SHA256)
 	default:
 		fmt.Fprintf(w, "%s: %d records, %d bad lines, %.1f MB in %.2f s\n", f.Source, f.Records, f.BadLines, float64(f.Bytes)/1e6, f.DurationMs/1000)
+	}
+	for _, warning := range f.Warnings {
+		fmt.Fprintf(w, "  warning: %s\n", warning)
 	}
 	for _, e := range f.Errors {
 		fmt.Fprintf(w, "  %s:%d: %s\n", e.File, e.Line, e.Reason)

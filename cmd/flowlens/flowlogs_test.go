@@ -70,7 +70,7 @@ func TestFlowLogsImportCLI(t *testing.T) {
 	if err != nil || json.Unmarshal([]byte(out), &groups) != nil || len(groups) != 1 || groups[0].Records != 3 || groups[0].Files != 2 {
 		t.Fatalf("groups: %v %s", err, out)
 	}
-	if _, err := runCLI(t, "--server", s.URL(), "--token", "tok", "flowlogs", "import", "--group", "prod", "--format", "${nope}", dir); err == nil || !strings.Contains(err.Error(), `unknown field "nope"`) {
+	if _, err := runCLI(t, "--server", s.URL(), "--token", "tok", "flowlogs", "import", "--group", "prod", "--format", "${no;pe}", dir); err == nil || !strings.Contains(err.Error(), `"no;pe" is not a field name`) {
 		t.Errorf("bad format: %v", err)
 	}
 	if _, err := runCLI(t, "--server", s.URL(), "--token", "bad", "flowlogs", "import", "--group", "prod", dir); err == nil {
