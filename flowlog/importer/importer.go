@@ -437,3 +437,60 @@ func (im *Importer) notify(group string, b *flowlog.Batch, fileTime int64, later
 	im.sink.Ingested(group, b.Times(fileTime), b.Texts())
 	return later
 }
+
+// SetRetention keeps group's records days days (a CloudWatch value, 0:
+// forever), enforced by Maintain.
+func (im *Importer) SetRetention(ctx context.Context, group string, days int) error {
+	if err := flowlog.CheckGroup(group); err != nil {
+		return err
+	}
+	if err := flowlog.CheckRetention(days); err != nil {
+		return err
+	}
+	ga, ok := im.store.(GroupAdmin)
+	if !ok {
+		return ErrUnsupported
+	}
+	return ga.SetRetention(ctx, group, days)
+}
+
+// DeleteGroup deletes a log group with its files and records, waiting
+// for the running import; false when there was no such group.
+func (im *Importer) DeleteGroup(ctx context.Context, group string) (bool, error) {
+	ga, ok := im.store.(GroupAdmin)
+	if !ok {
+		return false, ErrUnsupported
+	}
+	im.mu.Lock()
+	defer im.mu.Unlock()
+	if im.closed {
+		return false, errors.New("flow-log importer is closed")
+	}
+	ok, err := ga.DeleteGroup(ctx, group)
+	if ok && err == nil {
+		im.log.Info("flow-log group deleted", "group", group)
+	}
+	return ok, err
+}
+
+// Maintain applies every group's retention at now (between imports).
+func (im *Importer) Maintain(ctx context.Context, now time.Time) (RetentionResult, error) {
+	ga, ok := im.store.(GroupAdmin)
+	if !ok {
+		return RetentionResult{}, nil
+	}
+	im.mu.Lock()
+	defer im.mu.Unlock()
+	if im.closed {
+		return RetentionResult{}, errors.New("flow-log importer is closed")
+	}
+	res, err := ga.ApplyRetention(ctx, now)
+	if err != nil {
+		return res, err
+	}
+	im.metrics.expired.Add(float64(res.Records))
+	if res.Records > 0 {
+		im.log.Info("flow-log retention applied", "groups", res.Groups, "records_deleted", res.Records, "files_deleted", res.Files)
+	}
+	return res, nil
+}

@@ -3,6 +3,7 @@ package importer
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/flowlens/flowlens/flowlog"
 )
@@ -31,6 +32,36 @@ type Store interface {
 	BeginParquet(ctx context.Context, file FileMeta, path string, want *flowlog.Format) (ParquetWriter, error)
 	// Close releases what the store holds (an Importer closes its store).
 	Close() error
+}
+
+// ErrNoGroup: no log group of that name.
+var ErrNoGroup = errors.New("no such log group")
+
+// ErrUnsupported: the store cannot do this (it does not implement
+// GroupAdmin).
+var ErrUnsupported = errors.New("not supported by this flow-log store")
+
+// GroupAdmin is what a Store offers to manage whole log groups: retention
+// and deletion, each reclaiming the disk the records took.
+// store/duckdb/flowlogs implements it.
+type GroupAdmin interface {
+	// SetRetention keeps group's records days days (0: forever); the
+	// next ApplyRetention enforces it. ErrNoGroup when the group has no
+	// files and no settings.
+	SetRetention(ctx context.Context, group string, days int) error
+	// DeleteGroup deletes the group, its files and records; false when
+	// there was no such group.
+	DeleteGroup(ctx context.Context, group string) (bool, error)
+	// ApplyRetention deletes the records each group's retention no longer
+	// covers at now (flowlog.RetentionCutoff).
+	ApplyRetention(ctx context.Context, now time.Time) (RetentionResult, error)
+}
+
+// RetentionResult is what one ApplyRetention deleted.
+type RetentionResult struct {
+	Groups  int   // groups that lost records
+	Records int64 // records deleted
+	Files   int64 // files whose every record went
 }
 
 // FileMeta says where one file's records go.

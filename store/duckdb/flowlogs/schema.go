@@ -57,7 +57,7 @@ func migrations() []store.Migration {
 			format_id  USMALLINT NOT NULL,
 			` + strings.Join(cols, ",\n\t\t\t") + `
 		)`,
-	}}, migration2(), migration3(), migration4(), migration5()}
+	}}, migration2(), migration3(), migration4(), migration5(), migration6()}
 }
 
 // baseFields are the fields migrations 1 to 4 knew: a migration's
@@ -293,6 +293,19 @@ func migration5() store.Migration {
 		viewSQL(),
 	)
 	return store.Migration{Version: 5, Name: "every record timed (event_time, ingestion_time), Transit Gateway fields, unknown fields as text", Stmts: stmts}
+}
+
+// Migration 6: per-group settings (retention, store/duckdb/flowlogs
+// retention.go). A group exists while it has files or a row here.
+const tableGroups = "flowlog_groups"
+
+func migration6() store.Migration {
+	return store.Migration{Version: 6, Name: "per-group retention", Stmts: []string{
+		`CREATE TABLE ` + tableGroups + ` (
+			log_group      VARCHAR PRIMARY KEY,
+			retention_days INTEGER NOT NULL
+		)`,
+	}}
 }
 
 // viewSQL is the flowlog_records view since migration 5: the columns of
