@@ -226,4 +226,3 @@ func (s *Store) checkpoint(ctx context.Context) {
 	}
 	s.log.Warn("flow-log retention: checkpoint deferred to DuckDB's automatic one", "err", err)
 }
-
