@@ -238,3 +238,20 @@ func TestFormatPosition(t *testing.T) {
 		}
 	}
 }
+
+func FuzzFileTime(f *testing.F) {
+	f.Add("123456789012_vpcflowlogs_us-east-1_fl-1234abcd_20180620T1620Z_fe123456.log.gz")
+	f.Add("x_20181320T1620Z_h")
+	f.Add("_Z_")
+	f.Fuzz(func(t *testing.T, name string) {
+		sec, ok := FileTime(name)
+		if !ok {
+			return
+		}
+		// A time read from a name is a whole minute in the name's layout.
+		stamp := time.Unix(sec, 0).UTC().Format("20060102T1504Z")
+		if sec%60 != 0 || !strings.Contains(name, "_"+stamp+"_") {
+			t.Fatalf("%q: %d (%s) is not in the name", name, sec, stamp)
+		}
+	})
+}

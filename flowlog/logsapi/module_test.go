@@ -161,3 +161,51 @@ func TestModuleConcurrentUploads(t *testing.T) {
 		t.Errorf("groups %v", groups)
 	}
 }
+
+// PUT /api/v1/logs/{group}/retention and DELETE /api/v1/logs/{group}:
+// CloudWatch's retention values, null for never, 404 for unknown groups;
+// the groups listing shows the retention; a deleted group is gone.
+func TestModuleRetentionAndDelete(t *testing.T) {
+	s := startServer(t, nil)
+	base := s.URL() + "/api/v1/logs"
+	if code, out := call(t, "POST", base+"/prod", "secret", nil, []byte(flowloggen.ReferenceText(false))); code != 200 {
+		t.Fatalf("upload: %d %v", code, out)
+	}
+	for _, c := range []struct {
+		group, body string
+		code        int
+		want        string
+	}{
+		{"prod", `{"retention_days": 30}`, 200, `"retention_days":30`},
+		{"prod", `{"retention_days": 2}`, 400, "bad retention period: 2 days"},
+		{"prod", `{"retention_days": 0}`, 400, "give null for never"},
+		{"prod", `{"retention_days": "x"}`, 400, "body:"},
+		{"prod", `{"days": 3}`, 400, "unknown field"},
+		{"nope", `{"retention_days": 7}`, 404, "no such log group"},
+		{"prod", `{"retention_days": 3653}`, 200, `"retention_days":3653`},
+		{"prod", `{"retention_days": null}`, 200, `"name":"prod"`},
+	} {
+		code, out := call(t, "PUT", base+"/"+c.group+"/retention", "secret", nil, []byte(c.body))
+		b, _ := json.Marshal(out)
+		if code != c.code || !strings.Contains(string(b), c.want) {
+			t.Errorf("%s %s: %d %s, want %d %s", c.group, c.body, code, b, c.code, c.want)
+		}
+	}
+	if code, _ := call(t, "PUT", base+"/prod/retention", "", nil, []byte(`{"retention_days": 7}`)); code != 401 {
+		t.Errorf("no token: %d", code)
+	}
+	call(t, "PUT", base+"/prod/retention", "secret", nil, []byte(`{"retention_days": 7}`))
+	code, groups := call(t, "GET", base, "secret", nil, nil)
+	if gs, _ := groups["groups"].([]any); code != 200 || len(gs) != 1 || gs[0].(map[string]any)["retention_days"] != 7.0 {
+		t.Fatalf("groups: %d %v", code, groups)
+	}
+	if code, out := call(t, "DELETE", base+"/prod", "secret", nil, nil); code != 200 || out["deleted"] != "prod" {
+		t.Fatalf("delete: %d %v", code, out)
+	}
+	if code, _ := call(t, "DELETE", base+"/prod", "secret", nil, nil); code != 404 {
+		t.Errorf("delete again: %d", code)
+	}
+	if code, groups := call(t, "GET", base, "secret", nil, nil); code != 200 || len(groups["groups"].([]any)) != 0 {
+		t.Errorf("groups after delete: %d %v", code, groups)
+	}
+}
