@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"text/tabwriter"
 	"time"
@@ -211,7 +211,7 @@ func newFlowLogsGroupsCmd(g *globals) *cobra.Command {
 		Example: `  flowlens logs groups -o json
   flowlens logs groups set-retention vpc-prod --days 30
   flowlens logs groups delete vpc-old`,
-		Args:    cobra.NoArgs,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if output != "table" && output != "json" {
 				return fmt.Errorf("--output %q: want table or json", output)
