@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -64,12 +63,11 @@ func (s *Store) DeleteGroup(ctx context.Context, group string) (bool, error) {
 	if n == 0 {
 		return false, nil
 	}
-	g := sqlString(group)
 	p := purge{
-		wide:   `log_group = ` + g,
-		narrow: `file_id IN (SELECT id FROM flowlog_files WHERE log_group = ` + g + `)`,
-		after: []string{`DELETE FROM flowlog_files WHERE log_group = ` + g,
-			`DELETE FROM ` + tableGroups + ` WHERE log_group = ` + g},
+		wide:   stmt{`log_group = ?`, []any{group}},
+		narrow: stmt{`file_id IN (SELECT id FROM flowlog_files WHERE log_group = ?)`, []any{group}},
+		after: []stmt{{`DELETE FROM flowlog_files WHERE log_group = ?`, []any{group}},
+			{`DELETE FROM ` + tableGroups + ` WHERE log_group = ?`, []any{group}}},
 	}
 	_, err := s.purge(ctx, p)
 	return err == nil, err
@@ -87,18 +85,22 @@ func (s *Store) ApplyRetention(ctx context.Context, now time.Time) (importer.Ret
 		return res, err
 	}
 	var wide, narrow []string
-	var recount []string
+	var wideArgs, narrowArgs []any
+	var recount []stmt
 	for group, days := range groups {
-		g, cut := sqlString(group), strconv.FormatInt(flowlog.RetentionCutoff(now, days).Unix(), 10)
-		wide = append(wide, `(log_group = `+g+` AND `+colEventTime+` < `+cut+`)`)
-		narrow = append(narrow, `("start" < `+cut+` AND file_id IN (SELECT id FROM flowlog_files WHERE log_group = `+g+`))`)
-		recount = append(recount, recountSQL(g)...)
+		cut := flowlog.RetentionCutoff(now, days).Unix()
+		wide = append(wide, `(log_group = ? AND `+colEventTime+` < ?)`)
+		wideArgs = append(wideArgs, group, cut)
+		narrow = append(narrow, `("start" < ? AND file_id IN (SELECT id FROM flowlog_files WHERE log_group = ?))`)
+		narrowArgs = append(narrowArgs, cut, group)
+		recount = append(recount, recountSQL(group)...)
 	}
 	var filesBefore, filesAfter int64
 	if err := s.conn.QueryRowContext(ctx, `SELECT count(*) FROM flowlog_files`).Scan(&filesBefore); err != nil {
 		return res, fmt.Errorf("%w: retention: %w", importer.ErrStore, err)
 	}
-	deleted, err := s.purge(ctx, purge{wide: strings.Join(wide, " OR "), narrow: strings.Join(narrow, " OR "), after: recount})
+	deleted, err := s.purge(ctx, purge{wide: stmt{strings.Join(wide, " OR "), wideArgs},
+		narrow: stmt{strings.Join(narrow, " OR "), narrowArgs}, after: recount})
 	if err != nil || deleted.records == 0 {
 		return res, err
 	}
@@ -129,24 +131,31 @@ func (s *Store) retentions(ctx context.Context) (map[string]int, error) {
 
 // recountSQL sets the records left in each of a group's files (and its
 // bytes in proportion, so that the group's size stays an estimate of
-// what it holds), then deletes the files left empty. g is a SQL string.
-func recountSQL(g string) []string {
-	return []string{`UPDATE flowlog_files SET
+// what it holds), then deletes the files left empty.
+func recountSQL(group string) []stmt {
+	return []stmt{{`UPDATE flowlog_files SET
 			bytes = CASE WHEN records > 0 THEN bytes * coalesce(c.n, 0) // records ELSE bytes END,
 			records = coalesce(c.n, 0)
 		FROM (SELECT f.id, r.n FROM flowlog_files f
-		      LEFT JOIN (SELECT file_id, count(*) AS n FROM ` + Table + ` WHERE log_group = ` + g + ` GROUP BY file_id) r ON r.file_id = f.id
-		      WHERE f.log_group = ` + g + `) c
-		WHERE flowlog_files.id = c.id`,
-		`DELETE FROM flowlog_files WHERE log_group = ` + g + ` AND records = 0`}
+		      LEFT JOIN (SELECT file_id, count(*) AS n FROM ` + Table + ` WHERE log_group = ? GROUP BY file_id) r ON r.file_id = f.id
+		      WHERE f.log_group = ?) c
+		WHERE flowlog_files.id = c.id`, []any{group, group}},
+		{`DELETE FROM flowlog_files WHERE log_group = ? AND records = 0`, []any{group}}}
+}
+
+// stmt is SQL with its arguments (values are always bound, never written
+// into the text).
+type stmt struct {
+	sql  string
+	args []any
 }
 
 // purge deletes the rows of the wide and narrow tables matching SQL
 // predicates, then runs after (statements over the view: file rows,
 // settings) in the same transaction, and checkpoints.
 type purge struct {
-	wide, narrow string   // rows to delete; "" deletes none
-	after        []string // run once the rows are gone
+	wide, narrow stmt   // predicates of the rows to delete; "" deletes none
+	after        []stmt // run once the rows are gone
 }
 
 type purged struct {
@@ -161,13 +170,16 @@ func (s *Store) purge(ctx context.Context, p purge) (purged, error) {
 		return out, fmt.Errorf("%w: purge: %w", importer.ErrStore, err)
 	}
 	defer tx.Rollback() //nolint:errcheck // after Commit: a no-op
-	for _, t := range []struct{ table, pred string }{{tableAll, p.wide}, {tableV2F, p.narrow}} {
-		if t.pred == "" {
+	for _, t := range []struct {
+		table string
+		pred  stmt
+	}{{tableAll, p.wide}, {tableV2F, p.narrow}} {
+		if t.pred.sql == "" {
 			continue
 		}
 		// The groups that lose records, for the result.
 		rows, err := tx.QueryContext(ctx, `SELECT DISTINCT f.log_group FROM
-			(SELECT DISTINCT file_id FROM `+t.table+` WHERE (`+t.pred+`)) c JOIN flowlog_files f ON f.id = c.file_id`)
+			(SELECT DISTINCT file_id FROM `+t.table+` WHERE (`+t.pred.sql+`)) c JOIN flowlog_files f ON f.id = c.file_id`, t.pred.args...)
 		if err != nil {
 			return out, fmt.Errorf("%w: purge: %w", importer.ErrStore, err)
 		}
@@ -180,14 +192,14 @@ func (s *Store) purge(ctx context.Context, p purge) (purged, error) {
 			out.groups[g] = true
 		}
 		rows.Close()
-		n, err := execCount(ctx, tx, `DELETE FROM `+t.table+` WHERE `+t.pred)
+		n, err := execCount(ctx, tx, `DELETE FROM `+t.table+` WHERE `+t.pred.sql, t.pred.args...)
 		if err != nil {
 			return out, err
 		}
 		out.records += n
 	}
 	for _, q := range p.after {
-		if _, err := tx.ExecContext(ctx, q); err != nil {
+		if _, err := tx.ExecContext(ctx, q.sql, q.args...); err != nil {
 			return out, fmt.Errorf("%w: purge: %w", importer.ErrStore, err)
 		}
 	}
