@@ -44,6 +44,7 @@ fuzz:
 	$(GO) test ./flowlog -run '^$$' -fuzz FuzzParseRecord -fuzztime $(FUZZTIME)
 	$(GO) test ./flowlog -run '^$$' -fuzz FuzzParseFormat -fuzztime $(FUZZTIME)
 	$(GO) test ./flowlog -run '^$$' -fuzz '^FuzzScanner$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./flowlog -run '^$$' -fuzz FuzzFileTime -fuzztime $(FUZZTIME)
 	$(GO) test ./web -run '^$$' -fuzz FuzzParseUsers -fuzztime $(FUZZTIME)
 	$(GO) test ./web -run '^$$' -fuzz FuzzSafeNext -fuzztime $(FUZZTIME)
 	$(GO) test ./logquery -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME)

@@ -71,3 +71,18 @@ func (c *Client) FlowLogFile(ctx context.Context, group, sha string, out any) (b
 func (c *Client) FlowLogGroups(ctx context.Context, out any) error {
 	return c.Get(ctx, "/api/v1/logs", nil, out)
 }
+
+// SetFlowLogRetention sets a log group's retention (PUT
+// /api/v1/logs/{group}/retention): days a CloudWatch value, 0 for never.
+func (c *Client) SetFlowLogRetention(ctx context.Context, group string, days int, out any) error {
+	body := map[string]any{"retention_days": nil}
+	if days > 0 {
+		body["retention_days"] = days
+	}
+	return c.sendJSON(ctx, http.MethodPut, "/api/v1/logs/"+url.PathEscape(group)+"/retention", nil, body, out)
+}
+
+// DeleteFlowLogGroup deletes a log group with its files and records.
+func (c *Client) DeleteFlowLogGroup(ctx context.Context, group string) error {
+	return c.sendJSON(ctx, http.MethodDelete, "/api/v1/logs/"+url.PathEscape(group), nil, nil, nil)
+}

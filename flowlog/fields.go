@@ -27,10 +27,17 @@ type Field struct {
 	Column  string // the column of flowlog_records: Name with '-' as '_'
 	Version int    // the flow-log version that introduced it
 	Type    Type
+	// Unknown marks a name a format gave that is not in Fields (a field
+	// AWS added after this catalogue): its values are kept as text, in
+	// the record's "extra" list, and Column is empty.
+	Unknown bool
 }
 
 // Fields are every field of versions 2 to 8, plus resource-id and
-// encryption-status (counted as version 8 for the record's version).
+// encryption-status (counted as version 8 for the record's version), then
+// the Transit Gateway Flow Logs fields (version 6 of those records; AWS
+// "Transit Gateway Flow Log records", available fields). New fields go at
+// the end: store migrations up to 4 use the first BaseFields of them.
 var Fields = buildFields([]struct {
 	version int
 	typ     Type
@@ -50,7 +57,18 @@ var Fields = buildFields([]struct {
 	{7, String, "ecs-cluster-arn ecs-cluster-name ecs-container-instance-arn ecs-container-instance-id ecs-container-id ecs-second-container-id ecs-service-name ecs-task-definition-arn ecs-task-arn ecs-task-id"},
 	{8, String, "reject-reason resource-id"},
 	{8, Int32, "encryption-status"},
+	{6, String, "resource-type tgw-id tgw-attachment-id tgw-src-vpc-account-id tgw-dst-vpc-account-id tgw-src-vpc-id tgw-dst-vpc-id tgw-src-subnet-id tgw-dst-subnet-id tgw-src-eni tgw-dst-eni tgw-src-az-id tgw-dst-az-id tgw-pair-attachment-id"},
+	{6, Int64, "packets-lost-no-route packets-lost-blackhole packets-lost-mtu-exceeded packets-lost-ttl-expired"},
 })
+
+// BaseFields is how many of Fields the catalogue had before the Transit
+// Gateway fields (the store's first migrations create exactly those).
+const BaseFields = 42
+
+// TGWDefaultFormat is the Transit Gateway flow logs' default format: every
+// version 2 to 6 field of a transit gateway record, in the order of AWS's
+// table ("Transit Gateway Flow Log records", default format).
+const TGWDefaultFormat = "${version} ${resource-type} ${account-id} ${tgw-id} ${tgw-attachment-id} ${tgw-src-vpc-account-id} ${tgw-dst-vpc-account-id} ${tgw-src-vpc-id} ${tgw-dst-vpc-id} ${tgw-src-subnet-id} ${tgw-dst-subnet-id} ${tgw-src-eni} ${tgw-dst-eni} ${tgw-src-az-id} ${tgw-dst-az-id} ${tgw-pair-attachment-id} ${srcaddr} ${dstaddr} ${srcport} ${dstport} ${protocol} ${packets} ${bytes} ${start} ${end} ${log-status} ${type} ${packets-lost-no-route} ${packets-lost-blackhole} ${packets-lost-mtu-exceeded} ${packets-lost-ttl-expired} ${tcp-flags} ${region} ${flow-direction} ${pkt-src-aws-service} ${pkt-dst-aws-service}"
 
 // DefaultFormat is the version 2 default format.
 const DefaultFormat = "${version} ${account-id} ${interface-id} ${srcaddr} ${dstaddr} ${srcport} ${dstport} ${protocol} ${packets} ${bytes} ${start} ${end} ${action} ${log-status}"
@@ -78,6 +96,11 @@ func buildFields(groups []struct {
 		}
 	}
 	return out
+}
+
+// unknownField describes a field name the catalogue does not have.
+func unknownField(name string) Field {
+	return Field{Name: name, Query: camel(name), Type: String, Unknown: true}
 }
 
 // camel turns "account-id" into "accountId".

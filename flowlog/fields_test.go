@@ -20,7 +20,7 @@ func TestFieldNames(t *testing.T) {
 			t.Errorf("FieldByQuery(%q) = %+v", q, g)
 		}
 	}
-	if len(Fields) != 14+7+4+4+10+3 {
+	if len(Fields) != 14+7+4+4+10+3+18 {
 		t.Errorf("%d fields", len(Fields))
 	}
 }

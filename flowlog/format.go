@@ -6,18 +6,23 @@ import (
 	"strings"
 )
 
-// ErrFormat marks a format that cannot be used: empty, an unknown field, a
-// field given twice, or text outside ${field} tokens.
+// ErrFormat marks a format that cannot be used: empty, a name that cannot
+// be a field, a field given twice, or text outside ${field} tokens.
 var ErrFormat = errors.New("bad flow-log format")
 
-// maxFields bounds a format: every known field once.
-const maxFields = 64
+// maxFields bounds a format: every known field once, and room for fields
+// AWS adds later.
+const maxFields = 96
+
+// maxNameLen bounds the name of a field the catalogue does not know.
+const maxNameLen = 64
 
 // Format is the order of the fields in a record. It is immutable.
 type Format struct {
-	idx      []uint8 // indexes into Fields, in record order
-	version  int     // the highest version among the fields
+	fields   []Field // in record order; Unknown ones are kept as text
+	version  int     // the highest version among the known fields
 	startPos int     // position of start, or -1
+	endPos   int     // position of end, or -1
 }
 
 // Default is the version 2 default format.
@@ -32,10 +37,10 @@ func mustFormat(s string) *Format {
 }
 
 // fieldIndex maps an AWS field name to its index in Fields.
-var fieldIndex = func() map[string]uint8 {
-	m := make(map[string]uint8, len(Fields))
+var fieldIndex = func() map[string]int {
+	m := make(map[string]int, len(Fields))
 	for i, f := range Fields {
-		m[f.Name] = uint8(i)
+		m[f.Name] = i
 	}
 	return m
 }()
@@ -71,44 +76,114 @@ func ParseHeader(line string) (*Format, error) {
 	return newFormat(strings.Fields(line))
 }
 
-// IsHeader says whether line is a header: every token is a field name.
-// No record can look like one: records hold numbers, addresses, ids and
-// upper-case words, never a lower-case field name in every position.
+// IsHeader says whether line is a header: every token could be a field
+// name (lower-case letters, digits and dashes) and more than half of them
+// are fields of the catalogue, so that a header naming a field AWS added
+// later is still one. No record looks like that: records hold numbers,
+// addresses, "-", ids with digits and upper-case words (ACCEPT, OK, IPv4).
 func IsHeader(line []byte) bool {
 	toks := strings.Fields(string(line))
 	if len(toks) == 0 {
 		return false
 	}
+	known := 0
 	for _, t := range toks {
-		if _, ok := fieldIndex[t]; !ok {
+		if _, ok := fieldIndex[t]; ok {
+			known++
+			continue
+		}
+		if !headerName(t) {
 			return false
 		}
 	}
-	return true
+	return 2*known > len(toks)
+}
+
+// headerName: how AWS spells field names (lower case, digits, dashes).
+func headerName(t string) bool {
+	for i := 0; i < len(t); i++ {
+		c := t[i]
+		if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '-' {
+			return false
+		}
+	}
+	return t != "" && t[0] >= 'a' && t[0] <= 'z'
+}
+
+// validName says whether a name the catalogue does not know can still be
+// a field: 1-64 letters, digits, '-' and '_', starting with a letter.
+func validName(n string) bool {
+	if n == "" || len(n) > maxNameLen {
+		return false
+	}
+	for i := 0; i < len(n); i++ {
+		c := n[i]
+		if (c < 'a' || c > 'z') && (c < 'A' || c > 'Z') && (c < '0' || c > '9') && c != '-' && c != '_' {
+			return false
+		}
+	}
+	c := n[0]
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
 }
 
 func newFormat(names []string) (*Format, error) {
 	if len(names) == 0 {
 		return nil, fmt.Errorf("%w: no fields", ErrFormat)
 	}
-	f := &Format{startPos: -1}
-	seen := make(map[uint8]bool, len(names))
+	if len(names) > maxFields {
+		return nil, fmt.Errorf("%w: %d fields, at most %d", ErrFormat, len(names), maxFields)
+	}
+	f := &Format{startPos: -1, endPos: -1}
+	seen := make(map[string]bool, len(names))
 	for i, n := range names {
-		ix, ok := fieldIndex[n]
+		fd, ok := FieldByName(n)
 		if !ok {
-			return nil, fmt.Errorf("%w: field %d: unknown field %q%s", ErrFormat, i+1, clip(n), suggest(n))
+			if !validName(n) {
+				return nil, fmt.Errorf("%w: field %d: %q is not a field name (letters, digits, '-' and '_', at most %d)",
+					ErrFormat, i+1, clip(n), maxNameLen)
+			}
+			fd = unknownField(n)
 		}
-		if seen[ix] {
+		if seen[n] {
 			return nil, fmt.Errorf("%w: field %d: %q given twice", ErrFormat, i+1, n)
 		}
-		seen[ix] = true
-		f.idx = append(f.idx, ix)
-		f.version = max(f.version, Fields[ix].Version)
-		if n == "start" {
+		seen[n] = true
+		f.fields = append(f.fields, fd)
+		f.version = max(f.version, fd.Version)
+		switch n {
+		case "start":
 			f.startPos = i
+		case "end":
+			f.endPos = i
 		}
 	}
+	if f.version == 0 {
+		f.version = 2 // only unknown fields: the lowest version there is
+	}
 	return f, nil
+}
+
+// Unknown lists the fields of f the catalogue does not know (kept as
+// text), each with a "did you mean" when it looks like a known one's
+// misspelling, for the one warning an import gives about them.
+func (f *Format) Unknown() []string {
+	var out []string
+	for _, fd := range f.fields {
+		if fd.Unknown {
+			out = append(out, fd.Name+suggest(fd.Name))
+		}
+	}
+	return out
+}
+
+// UnknownWarning is the warning an import gives for a format with fields
+// the catalogue does not know, "" when it has none.
+func (f *Format) UnknownWarning() string {
+	u := f.Unknown()
+	if len(u) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("unknown field(s) %s stored as text (queryable by their camelCase name)", strings.Join(u, ", "))
 }
 
 // suggest names the field a typo probably meant (Logs Insights names and
@@ -129,17 +204,20 @@ func clip(s string) string {
 	return s
 }
 
+// ColumnName is the field a column of a Parquet file (or any named-column
+// source) stands for: a field's AWS name or its name with '_' for '-'
+// (account_id, pkt_src_aws_service, as AWS's Parquet delivery names them);
+// another column's name with '_' as '-' (an unknown field).
+func ColumnName(column string) string {
+	return strings.ReplaceAll(strings.TrimSpace(column), "_", "-")
+}
+
 // ColumnsFormat is the format of records stored as named columns (Parquet
-// files as AWS delivers them): each column is a field's AWS name or its
-// name with '_' for '-' (account_id, pkt_src_aws_service), in column order.
+// files as AWS delivers them), in column order (ColumnName).
 func ColumnsFormat(columns []string) (*Format, error) {
 	names := make([]string, len(columns))
 	for i, c := range columns {
-		f, ok := FieldByName(strings.ReplaceAll(c, "_", "-"))
-		if !ok {
-			return nil, fmt.Errorf("column %q: %w: unknown field%s", c, ErrFormat, suggest(c))
-		}
-		names[i] = f.Name
+		names[i] = ColumnName(c)
 	}
 	f, err := newFormat(names)
 	if err != nil {
@@ -151,8 +229,8 @@ func ColumnsFormat(columns []string) (*Format, error) {
 // Position is the index of the field named name (AWS name) in a record,
 // or -1 when the format does not have it.
 func (f *Format) Position(name string) int {
-	for i, ix := range f.idx {
-		if Fields[ix].Name == name {
+	for i, fd := range f.fields {
+		if fd.Name == name {
 			return i
 		}
 	}
@@ -160,10 +238,32 @@ func (f *Format) Position(name string) int {
 }
 
 // Len is the number of fields in a record.
-func (f *Format) Len() int { return len(f.idx) }
+func (f *Format) Len() int { return len(f.fields) }
 
 // Field returns the i-th field of a record.
-func (f *Format) Field(i int) Field { return Fields[f.idx[i]] }
+func (f *Format) Field(i int) Field { return f.fields[i] }
+
+// HasTime says whether records of f carry their own time (start or end).
+func (f *Format) HasTime() bool { return f.startPos >= 0 || f.endPos >= 0 }
+
+// HasStart says whether records of f have a start field.
+func (f *Format) HasStart() bool { return f.startPos >= 0 }
+
+// UnknownIndex is the position of field i among f's unknown fields (its
+// place in a stored record's list of extra values), or -1 when field i is
+// known.
+func (f *Format) UnknownIndex(i int) int {
+	if !f.fields[i].Unknown {
+		return -1
+	}
+	n := 0
+	for _, fd := range f.fields[:i] {
+		if fd.Unknown {
+			n++
+		}
+	}
+	return n
+}
 
 // Version is the version of records in this format: the highest version
 // among its fields (AWS: "the version is the highest version among the
@@ -174,11 +274,11 @@ func (f *Format) Version() int { return f.version }
 // in this format, and the key of flowlog_formats.
 func (f *Format) Names() string {
 	var b strings.Builder
-	for i, ix := range f.idx {
+	for i, fd := range f.fields {
 		if i > 0 {
 			b.WriteByte(' ')
 		}
-		b.WriteString(Fields[ix].Name)
+		b.WriteString(fd.Name)
 	}
 	return b.String()
 }
@@ -186,22 +286,22 @@ func (f *Format) Names() string {
 // String is the format as ${field} tokens.
 func (f *Format) String() string {
 	var b strings.Builder
-	for i, ix := range f.idx {
+	for i, fd := range f.fields {
 		if i > 0 {
 			b.WriteByte(' ')
 		}
-		b.WriteString("${" + Fields[ix].Name + "}")
+		b.WriteString("${" + fd.Name + "}")
 	}
 	return b.String()
 }
 
 // Equal says whether both formats list the same fields in the same order.
 func (f *Format) Equal(g *Format) bool {
-	if len(f.idx) != len(g.idx) {
+	if len(f.fields) != len(g.fields) {
 		return false
 	}
-	for i := range f.idx {
-		if f.idx[i] != g.idx[i] {
+	for i := range f.fields {
+		if f.fields[i].Name != g.fields[i].Name {
 			return false
 		}
 	}

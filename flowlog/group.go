@@ -53,6 +53,9 @@ type Group struct {
 	// seconds), 0 when the group holds no timed record.
 	First int64 `json:"first"`
 	Last  int64 `json:"last"`
+	// RetentionDays is how long the group keeps records (a CloudWatch
+	// value, see RetentionDays); 0 (absent in JSON) keeps them forever.
+	RetentionDays int `json:"retention_days,omitempty"`
 }
 
 // FileInfo is one imported file.

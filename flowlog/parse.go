@@ -331,3 +331,25 @@ func (b *Batch) EncodeColumn(k int, d Dictionary) {
 		c.ids = append(c.ids, d.ID(c.data[c.off[r]:c.off[r+1]]))
 	}
 }
+
+// Times returns every record's timestamp (Unix seconds): its start, else
+// its end, else fallback (the file's time, see FileTime, or the ingestion
+// time), so that every record has one.
+func (b *Batch) Times(fallback int64) []int64 {
+	out := make([]int64, b.n)
+	pos := []int{b.format.startPos, b.format.endPos}
+	for i := range out {
+		out[i] = fallback
+		for _, p := range pos {
+			if p < 0 {
+				continue
+			}
+			c := &b.cols[p]
+			if c.nulls == 0 || c.valid[i/8]&(1<<(i%8)) != 0 {
+				out[i] = c.i64[i]
+				break
+			}
+		}
+	}
+	return out
+}

@@ -136,8 +136,8 @@ func TestRangeAndGroups(t *testing.T) {
 func TestDefaultLimit(t *testing.T) {
 	st := openStore(t)
 	insertRecords(t, st, "vpc", "testdata/examples.log")
-	if _, err := st.DB().Exec(`INSERT INTO flowlog_records_all (log_group, log_stream, file_id, format_id, start, action)
-		SELECT 'big', 'eni-x', 1, 1, 1418530000 + i, 'ACCEPT' FROM range(10500) t(i)`); err != nil {
+	if _, err := st.DB().Exec(`INSERT INTO flowlog_records_all (log_group, log_stream, file_id, format_id, start, action, event_time)
+		SELECT 'big', 'eni-x', 1, 1, 1418530000 + i, 'ACCEPT', 1418530000 + i FROM range(10500) t(i)`); err != nil {
 		t.Fatal(err)
 	}
 	e := NewEngine(st.DB(), testSources())
@@ -187,7 +187,7 @@ func TestMissingFieldIsNullInResults(t *testing.T) {
 		rows    int
 		warning string
 	}{
-		{`fields srcAddr, tgwAttachmentId | filter ispresent(srcAddr)`, 5, `field "tgwAttachmentId" is in no record`},
+		{`fields srcAddr, k8sPodName | filter ispresent(srcAddr)`, 5, `field "k8sPodName" is in no record`},
 		{`filter srcAdr = "172.31.16.139"`, 0, `did you mean "srcAddr"?`},
 		{`filter not ispresent(nosuch) | stats count(*) as n`, 1, `field "nosuch"`},
 	} {

@@ -66,8 +66,9 @@ func insertRecords(t testing.TB, st *duckdb.Store, group, path string) int {
 		fl, _ := flowlog.FieldByName(n)
 		cols = append(cols, `"`+fl.Column+`"`)
 	}
+	// event_time is the record's start, as the importer stores it.
 	ins := `INSERT INTO flowlog_records_all (log_group, log_stream, file_id, format_id, ` + strings.Join(cols, ", ") +
-		`) VALUES (?, ?, ?, 1` + strings.Repeat(", ?", len(cols)) + `)`
+		`, event_time) VALUES (?, ?, ?, 1` + strings.Repeat(", ?", len(cols)) + `, ?)`
 	n := 0
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
@@ -88,6 +89,7 @@ func insertRecords(t testing.TB, st *duckdb.Store, group, path string) int {
 				args = append(args, p)
 			}
 		}
+		args = append(args, args[3+flowlog.Default.Position("start")])
 		if _, err := db.ExecContext(ctx, ins, args...); err != nil {
 			t.Fatal(err)
 		}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"text/tabwriter"
@@ -21,8 +22,10 @@ import (
 
 func newFlowLogsCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "flowlogs",
-		Short: "Import VPC Flow Logs into the server and list log groups",
+		Use: "flowlogs",
+		// "logs" is the CloudWatch-like name (flowlens logs groups ...).
+		Aliases: []string{"logs"},
+		Short:   "Import VPC Flow Logs into the server and list log groups",
 		Long: `Import AWS VPC Flow Logs (versions 2 to 8, default or custom format, plain text, gzip or
 Parquet, local or in S3) into the server, where 'flowlens query' searches them with the
 CloudWatch Logs Insights language.`,
@@ -203,10 +206,12 @@ Runs until interrupted; prints one summary line per file.`,
 func newFlowLogsGroupsCmd(g *globals) *cobra.Command {
 	var output string
 	cmd := &cobra.Command{
-		Use:     "groups",
-		Short:   "List log groups with their record counts",
-		Example: `  flowlens flowlogs groups -o json`,
-		Args:    cobra.NoArgs,
+		Use:   "groups",
+		Short: "List log groups with their records, size and retention; set retention; delete",
+		Example: `  flowlens logs groups -o json
+  flowlens logs groups set-retention vpc-prod --days 30
+  flowlens logs groups delete vpc-old`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if output != "table" && output != "json" {
 				return fmt.Errorf("--output %q: want table or json", output)
@@ -221,15 +226,76 @@ func newFlowLogsGroupsCmd(g *globals) *cobra.Command {
 				return writeJSONOut(cmd.OutOrStdout(), resp.Groups)
 			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', tabwriter.AlignRight)
-			fmt.Fprintln(tw, "GROUP\tRECORDS\tSTREAMS\tFILES\tBYTES\tFIRST\tLAST\t")
+			fmt.Fprintln(tw, "GROUP\tRECORDS\tSTREAMS\tFILES\tBYTES\tRETENTION\tFIRST\tLAST\t")
 			for _, gr := range resp.Groups {
-				fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%s\t%s\t\n", gr.Name, gr.Records, gr.Streams, gr.Files, gr.Bytes, unixTime(gr.First), unixTime(gr.Last))
+				fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t\n", gr.Name, gr.Records, gr.Streams, gr.Files, gr.Bytes,
+					retentionText(gr.RetentionDays), unixTime(gr.First), unixTime(gr.Last))
 			}
 			return tw.Flush()
 		},
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "table", "table or json")
+	cmd.AddCommand(newGroupsSetRetentionCmd(g), newGroupsDeleteCmd(g))
 	return cmd
+}
+
+func retentionText(days int) string {
+	if days == 0 {
+		return "never"
+	}
+	return fmt.Sprintf("%dd", days)
+}
+
+func newGroupsSetRetentionCmd(g *globals) *cobra.Command {
+	var days string
+	cmd := &cobra.Command{
+		Use:   "set-retention GROUP --days N|never",
+		Short: "Keep a log group's records N days (CloudWatch's values), or forever",
+		Long: fmt.Sprintf(`Set how long a log group keeps its records, as CloudWatch Logs' PutRetentionPolicy: N is
+one of %v, or "never" (the default of a new group). Records older than that are deleted in
+whole UTC days by the server's maintenance (every 10 minutes): a record's age is its
+@timestamp (its start, else its end, else its file's or ingestion time).`, flowlog.RetentionDays),
+		Example: `  flowlens logs groups set-retention vpc-prod --days 30
+  flowlens logs groups set-retention vpc-prod --days never`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			n := 0
+			if days != "never" {
+				var err error
+				if n, err = strconv.Atoi(days); err != nil || n <= 0 {
+					return fmt.Errorf("--days %q: want a number of days or never", days)
+				}
+			}
+			if err := flowlog.CheckRetention(n); err != nil {
+				return fmt.Errorf("--days: %w", err)
+			}
+			var gr flowlog.Group
+			if err := g.client().SetFlowLogRetention(cmd.Context(), args[0], n, &gr); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: retention %s\n", gr.Name, retentionText(gr.RetentionDays))
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&days, "days", "", "days to keep records (CloudWatch values), or never")
+	cmd.MarkFlagRequired("days") //nolint:errcheck // the flag exists
+	return cmd
+}
+
+func newGroupsDeleteCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:     "delete GROUP",
+		Short:   "Delete a log group with all its files and records",
+		Example: `  flowlens logs groups delete vpc-old`,
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := g.client().DeleteFlowLogGroup(cmd.Context(), args[0]); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: deleted\n", args[0])
+			return nil
+		},
+	}
 }
 
 func unixTime(s int64) string {
@@ -272,6 +338,9 @@ func printFileLine(w io.Writer, output string, f *importer.FileSummary) error {
 		fmt.Fprintf(w, "%s: already imported into this group (sha256 %.12s...), nothing stored\n", f.Source, f.SHA256)
 	default:
 		fmt.Fprintf(w, "%s: %d records, %d bad lines, %.1f MB in %.2f s\n", f.Source, f.Records, f.BadLines, float64(f.Bytes)/1e6, f.DurationMs/1000)
+	}
+	for _, warning := range f.Warnings {
+		fmt.Fprintf(w, "  warning: %s\n", warning)
 	}
 	for _, e := range f.Errors {
 		fmt.Fprintf(w, "  %s:%d: %s\n", e.File, e.Line, e.Reason)

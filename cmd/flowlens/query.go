@@ -288,12 +288,20 @@ func queryFiles(ctx context.Context, f queryFlags, query string, start, end time
 		if fs.Error != "" {
 			fmt.Fprintf(os.Stderr, "flowlens: %s: %s\n", fs.Source, fs.Error)
 		}
+		for _, w := range fs.Warnings {
+			fmt.Fprintf(os.Stderr, "flowlens: %s: warning: %s\n", fs.Source, w)
+		}
 		for _, le := range fs.Errors {
 			fmt.Fprintf(os.Stderr, "flowlens: %v\n", le)
 		}
 	}
 	if sum.BadLines > 0 {
 		fmt.Fprintf(os.Stderr, "flowlens: %d bad lines skipped, %d records imported\n", sum.BadLines, sum.Records)
+	}
+	if f.end == "" {
+		// Every record: those without a time of their own were stamped
+		// with their ingestion time, just now.
+		end = time.Now()
 	}
 	res, err := logquery.NewEngine(st.DB(), logSources()).Run(ctx, logquery.Request{Query: query, Groups: []string{group}, Start: start, End: end})
 	if err != nil {

@@ -22,6 +22,54 @@ func TestQueryEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the flowlens binary")
 	}
+	run := startServerBinary(t)
+	examples := "../../logquery/testdata/examples.log"
+	if out, errs, err := run("flowlogs", "import", "--group", "vpc", examples); err != nil {
+		t.Fatalf("import: %v\n%s%s", err, out, errs)
+	}
+	const query = `filter action="REJECT" | stats count(*) as n by srcAddr | sort n desc, srcAddr | limit 20`
+	want := `[{"n":1,"srcAddr":"172.31.16.139"},{"n":1,"srcAddr":"172.31.9.69"}]`
+	out, errs, err := run("query", "--group", "vpc", "--start", "1418530000", "--end", "2016-12-01T00:00:00Z", "--output", "json", query)
+	if err != nil {
+		t.Fatalf("query: %v\n%s", err, errs)
+	}
+	if got := compactJSON(t, out); got != want {
+		t.Errorf("json rows %s, want %s", got, want)
+	}
+	out, _, err = run("query", "--group", "vpc", "--start", "1431280876", "--end", "1431280877", "fields @timestamp, interfaceId, logStatus | sort logStatus")
+	if err != nil || !strings.Contains(out, "2015-05-10 18:01:16.000  eni-1235b8ca123456789  NODATA") ||
+		!strings.Contains(out, "SKIPDATA") || !strings.Contains(out, "2 records scanned, 2 matched") {
+		t.Errorf("table output (NODATA/SKIPDATA): %v\n%s", err, out)
+	}
+	_, errs, err = run("query", "--group", "vpc", "--since", "87600h", "filter action =\n| limit 1")
+	if err == nil || !strings.Contains(errs, "line 2, column 1") {
+		t.Errorf("syntax error: %v %s", err, errs)
+	}
+	// Two paths, the same file twice: imported once.
+	out, errs, err = run("query", "--files", examples, examples, "-o", "json", query)
+	if err != nil {
+		t.Fatalf("--files: %v\n%s", err, errs)
+	}
+	if got := compactJSON(t, out); got != want {
+		t.Errorf("--files rows %s, want %s", got, want)
+	}
+}
+
+func compactJSON(t *testing.T, s string) string {
+	t.Helper()
+	var v any
+	if err := json.Unmarshal([]byte(s), &v); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, s)
+	}
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+// startServerBinary builds flowlens, runs `flowlens server` on a temporary
+// data dir until the test ends, and returns what runs the CLI against it
+// (FLOWLENS_SERVER and FLOWLENS_TOKEN set): stdout, stderr, error.
+func startServerBinary(t *testing.T) func(args ...string) (string, string, error) {
+	t.Helper()
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "flowlens")
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
@@ -70,44 +118,5 @@ func TestQueryEndToEnd(t *testing.T) {
 		err := cmd.Run()
 		return out.String(), errb.String(), err
 	}
-	examples := "../../logquery/testdata/examples.log"
-	if out, errs, err := run("flowlogs", "import", "--group", "vpc", examples); err != nil {
-		t.Fatalf("import: %v\n%s%s", err, out, errs)
-	}
-	const query = `filter action="REJECT" | stats count(*) as n by srcAddr | sort n desc, srcAddr | limit 20`
-	want := `[{"n":1,"srcAddr":"172.31.16.139"},{"n":1,"srcAddr":"172.31.9.69"}]`
-	out, errs, err := run("query", "--group", "vpc", "--start", "1418530000", "--end", "2016-12-01T00:00:00Z", "--output", "json", query)
-	if err != nil {
-		t.Fatalf("query: %v\n%s", err, errs)
-	}
-	if got := compactJSON(t, out); got != want {
-		t.Errorf("json rows %s, want %s", got, want)
-	}
-	out, _, err = run("query", "--group", "vpc", "--start", "1431280876", "--end", "1431280877", "fields @timestamp, interfaceId, logStatus | sort logStatus")
-	if err != nil || !strings.Contains(out, "2015-05-10 18:01:16.000  eni-1235b8ca123456789  NODATA") ||
-		!strings.Contains(out, "SKIPDATA") || !strings.Contains(out, "2 records scanned, 2 matched") {
-		t.Errorf("table output (NODATA/SKIPDATA): %v\n%s", err, out)
-	}
-	_, errs, err = run("query", "--group", "vpc", "--since", "87600h", "filter action =\n| limit 1")
-	if err == nil || !strings.Contains(errs, "line 2, column 1") {
-		t.Errorf("syntax error: %v %s", err, errs)
-	}
-	// Two paths, the same file twice: imported once.
-	out, errs, err = run("query", "--files", examples, examples, "-o", "json", query)
-	if err != nil {
-		t.Fatalf("--files: %v\n%s", err, errs)
-	}
-	if got := compactJSON(t, out); got != want {
-		t.Errorf("--files rows %s, want %s", got, want)
-	}
-}
-
-func compactJSON(t *testing.T, s string) string {
-	t.Helper()
-	var v any
-	if err := json.Unmarshal([]byte(s), &v); err != nil {
-		t.Fatalf("not JSON: %v\n%s", err, s)
-	}
-	b, _ := json.Marshal(v)
-	return string(b)
+	return run
 }

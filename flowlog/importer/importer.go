@@ -136,16 +136,20 @@ type Request struct {
 
 // FileSummary is the outcome of importing one file.
 type FileSummary struct {
-	Source     string              `json:"source"`
-	SHA256     string              `json:"sha256,omitempty"`
-	Format     string              `json:"format,omitempty"`
-	Records    int64               `json:"records"`
-	BadLines   int64               `json:"bad_lines"`
-	Bytes      int64               `json:"bytes"`
-	Duplicate  bool                `json:"duplicate,omitempty"`
-	Errors     []flowlog.LineError `json:"errors,omitempty"`
-	Error      string              `json:"error,omitempty"`
-	DurationMs float64             `json:"duration_ms"`
+	Source    string              `json:"source"`
+	SHA256    string              `json:"sha256,omitempty"`
+	Format    string              `json:"format,omitempty"`
+	Records   int64               `json:"records"`
+	BadLines  int64               `json:"bad_lines"`
+	Bytes     int64               `json:"bytes"`
+	Duplicate bool                `json:"duplicate,omitempty"`
+	Errors    []flowlog.LineError `json:"errors,omitempty"`
+	// Warnings are what was imported in a way the user should know of
+	// (fields the catalogue does not know, kept as text; Parquet columns
+	// left out): one line each, the file is stored.
+	Warnings   []string `json:"warnings,omitempty"`
+	Error      string   `json:"error,omitempty"`
+	DurationMs float64  `json:"duration_ms"`
 }
 
 // ErrChecksum: the content read is not what the caller announced.
@@ -252,6 +256,15 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// warn adds one warning to the file's summary and the log ("" is none).
+func (im *Importer) warn(req Request, sum *FileSummary, w string) {
+	if w == "" {
+		return
+	}
+	sum.Warnings = append(sum.Warnings, w)
+	im.log.Warn("flow-log import: "+w, "group", req.Group, "source", req.Source)
+}
+
 // finish ends a file's transaction: it commits, or rolls back when the
 // content turns out to be a duplicate or not what the caller announced.
 func (im *Importer) finish(ctx context.Context, tx FileTx, req Request, sum *FileSummary, h hash.Hash) error {
@@ -268,8 +281,15 @@ func (im *Importer) finish(ctx context.Context, tx FileTx, req Request, sum *Fil
 	return err
 }
 
-func meta(req Request) FileMeta {
-	return FileMeta{Group: req.Group, Stream: req.Stream, Source: req.Source}
+// meta says where a file's records go and which time records without
+// start or end get: the time in the file's name when AWS delivered it to
+// S3 (not more than flowlog.MaxFuture ahead), else the ingestion time.
+func meta(req Request, now time.Time) FileMeta {
+	t := now.Unix()
+	if ft, ok := flowlog.FileTime(req.Source); ok && ft <= now.Add(flowlog.MaxFuture).Unix() {
+		t = ft
+	}
+	return FileMeta{Group: req.Group, Stream: req.Stream, Source: req.Source, Time: t}
 }
 
 // importText parses newline-delimited records and inserts them batch by
@@ -285,7 +305,9 @@ func (im *Importer) importText(ctx context.Context, req Request, r io.Reader, su
 		return err
 	}
 	sum.Format = f.String()
-	w, err := im.store.BeginText(ctx, meta(req), f)
+	im.warn(req, sum, f.UnknownWarning())
+	fm := meta(req, time.Now())
+	w, err := im.store.BeginText(ctx, fm, f)
 	if err != nil {
 		return err
 	}
@@ -293,6 +315,7 @@ func (im *Importer) importText(ctx context.Context, req Request, r io.Reader, su
 	pctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	chunks := im.parseChunks(pctx, br, f, header, w.Prepare)
+	notifyTime := fm.Time
 	var firstErr error
 	// Metric filters see records as they are stored. When the content's
 	// hash is unknown until the end, a duplicate is only found then, so
@@ -317,7 +340,7 @@ func (im *Importer) importText(ctx context.Context, req Request, r io.Reader, su
 			firstErr = w.Write(ctx, b)
 			if firstErr == nil {
 				sum.Records += int64(b.Len())
-				later = im.notify(req.Group, b, later, sum.SHA256 == "")
+				later = im.notify(req.Group, b, notifyTime, later, sum.SHA256 == "")
 			}
 		}
 		c.done()
@@ -402,13 +425,72 @@ type notification struct {
 
 // notify hands a stored batch to the sink now, or queues it for after the
 // commit.
-func (im *Importer) notify(group string, b *flowlog.Batch, later []notification, wait bool) []notification {
+// Each record's time is its timestamp as stored (start, else end, else the
+// file's time).
+func (im *Importer) notify(group string, b *flowlog.Batch, fileTime int64, later []notification, wait bool) []notification {
 	if im.sink == nil || !b.KeepsText() {
 		return later
 	}
 	if wait {
-		return append(later, notification{b.Starts(), b.Texts()})
+		return append(later, notification{b.Times(fileTime), b.Texts()})
 	}
-	im.sink.Ingested(group, b.Starts(), b.Texts())
+	im.sink.Ingested(group, b.Times(fileTime), b.Texts())
 	return later
+}
+
+// SetRetention keeps group's records days days (a CloudWatch value, 0:
+// forever), enforced by Maintain.
+func (im *Importer) SetRetention(ctx context.Context, group string, days int) error {
+	if err := flowlog.CheckGroup(group); err != nil {
+		return err
+	}
+	if err := flowlog.CheckRetention(days); err != nil {
+		return err
+	}
+	ga, ok := im.store.(GroupAdmin)
+	if !ok {
+		return ErrUnsupported
+	}
+	return ga.SetRetention(ctx, group, days)
+}
+
+// DeleteGroup deletes a log group with its files and records, waiting
+// for the running import; false when there was no such group.
+func (im *Importer) DeleteGroup(ctx context.Context, group string) (bool, error) {
+	ga, ok := im.store.(GroupAdmin)
+	if !ok {
+		return false, ErrUnsupported
+	}
+	im.mu.Lock()
+	defer im.mu.Unlock()
+	if im.closed {
+		return false, errors.New("flow-log importer is closed")
+	}
+	ok, err := ga.DeleteGroup(ctx, group)
+	if ok && err == nil {
+		im.log.Info("flow-log group deleted", "group", group)
+	}
+	return ok, err
+}
+
+// Maintain applies every group's retention at now (between imports).
+func (im *Importer) Maintain(ctx context.Context, now time.Time) (RetentionResult, error) {
+	ga, ok := im.store.(GroupAdmin)
+	if !ok {
+		return RetentionResult{}, nil
+	}
+	im.mu.Lock()
+	defer im.mu.Unlock()
+	if im.closed {
+		return RetentionResult{}, errors.New("flow-log importer is closed")
+	}
+	res, err := ga.ApplyRetention(ctx, now)
+	if err != nil {
+		return res, err
+	}
+	im.metrics.expired.Add(float64(res.Records))
+	if res.Records > 0 {
+		im.log.Info("flow-log retention applied", "groups", res.Groups, "records_deleted", res.Records, "files_deleted", res.Files)
+	}
+	return res, nil
 }

@@ -10,6 +10,7 @@ import (
 type metrics struct {
 	files, duplicates, failed prometheus.Counter
 	records, badLines, bytes  prometheus.Counter
+	expired                   prometheus.Counter
 	set                       promset.Set
 }
 
@@ -24,8 +25,9 @@ func newMetrics() *metrics {
 		records:    c("records_total", "Flow-log records stored."),
 		badLines:   c("bad_lines_total", "Lines skipped because they did not parse."),
 		bytes:      c("bytes_total", "Bytes read from imported files, as stored (compressed)."),
+		expired:    c("records_expired_total", "Flow-log records deleted by their group's retention."),
 	}
-	m.set = promset.Set{m.files, m.duplicates, m.failed, m.records, m.badLines, m.bytes}
+	m.set = promset.Set{m.files, m.duplicates, m.failed, m.records, m.badLines, m.bytes, m.expired}
 	return m
 }
 

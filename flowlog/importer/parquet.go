@@ -6,6 +6,7 @@ import (
 	"hash"
 	"io"
 	"os"
+	"time"
 
 	"github.com/flowlens/flowlens/flowlog"
 )
@@ -33,18 +34,22 @@ func (im *Importer) importParquetStream(ctx context.Context, req Request, r io.R
 }
 
 func (im *Importer) importParquetFile(ctx context.Context, req Request, path string, sum *FileSummary, h hash.Hash) error {
-	w, err := im.store.BeginParquet(ctx, meta(req), path, req.Format)
+	w, err := im.store.BeginParquet(ctx, meta(req, time.Now()), path, req.Format)
 	if err != nil {
 		return err
 	}
 	sum.Format = w.Format().String()
-	records, future := w.Stored()
+	for _, warning := range w.Warnings() {
+		im.warn(req, sum, warning)
+	}
+	im.warn(req, sum, w.Format().UnknownWarning())
+	records, leftOut := w.Stored()
 	sum.Records = records
-	if future > 0 {
-		// Left out by the insert, like text records (flowlog.MaxFuture).
-		sum.BadLines += future
+	if leftOut > 0 {
+		// Left out by the insert, like bad text records.
+		sum.BadLines += leftOut
 		sum.Errors = append(sum.Errors, flowlog.LineError{File: sum.Source,
-			Reason: fmt.Sprintf("%d records with a start or end more than %v in the future", future, flowlog.MaxFuture)})
+			Reason: fmt.Sprintf("%d rows left out: a value that is not a non-negative integer of its field's size, or a start or end more than %v in the future", leftOut, flowlog.MaxFuture)})
 	}
 	if st, err := os.Stat(path); err == nil {
 		sum.Bytes = st.Size()

@@ -3,6 +3,7 @@ package importer
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/flowlens/flowlens/flowlog"
 )
@@ -33,6 +34,36 @@ type Store interface {
 	Close() error
 }
 
+// ErrNoGroup: no log group of that name.
+var ErrNoGroup = errors.New("no such log group")
+
+// ErrUnsupported: the store cannot do this (it does not implement
+// GroupAdmin).
+var ErrUnsupported = errors.New("not supported by this flow-log store")
+
+// GroupAdmin is what a Store offers to manage whole log groups: retention
+// and deletion, each reclaiming the disk the records took.
+// store/duckdb/flowlogs implements it.
+type GroupAdmin interface {
+	// SetRetention keeps group's records days days (0: forever); the
+	// next ApplyRetention enforces it. ErrNoGroup when the group has no
+	// files and no settings.
+	SetRetention(ctx context.Context, group string, days int) error
+	// DeleteGroup deletes the group, its files and records; false when
+	// there was no such group.
+	DeleteGroup(ctx context.Context, group string) (bool, error)
+	// ApplyRetention deletes the records each group's retention no longer
+	// covers at now (flowlog.RetentionCutoff).
+	ApplyRetention(ctx context.Context, now time.Time) (RetentionResult, error)
+}
+
+// RetentionResult is what one ApplyRetention deleted.
+type RetentionResult struct {
+	Groups  int   // groups that lost records
+	Records int64 // records deleted
+	Files   int64 // files whose every record went
+}
+
 // FileMeta says where one file's records go.
 type FileMeta struct {
 	Group string
@@ -41,6 +72,10 @@ type FileMeta struct {
 	Stream string
 	// Source names the file in errors and in the file registry.
 	Source string
+	// Time (Unix seconds) is the timestamp of records that have neither
+	// start nor end: the time in an AWS S3 delivery file name
+	// (flowlog.FileTime), else the import's start (ingestion time).
+	Time int64
 }
 
 // FileRecord is a file's entry in the registry, written at commit.
@@ -78,9 +113,14 @@ type ParquetWriter interface {
 	FileTx
 	// Format is the format of the file's columns.
 	Format() *flowlog.Format
-	// Stored is how many records were stored, and how many left out for
-	// a start or end more than flowlog.MaxFuture ahead.
-	Stored() (records, future int64)
+	// Stored is how many records were stored, and how many rows were left
+	// out: a value that does not fit its field (negative, too large, not
+	// a number), or a start or end more than flowlog.MaxFuture ahead.
+	Stored() (records, leftOut int64)
+	// Warnings are what the reader left out or guessed (columns it
+	// ignored), one line each; fields the catalogue does not know are the
+	// importer's warning (Format().UnknownWarning()).
+	Warnings() []string
 	// Messages reads the file's records back after the commit, as text
 	// lines in the file's column order (NULL as "-"), and hands them to fn
 	// in batches with each record's start (Unix seconds, 0 when NULL).

@@ -6,6 +6,7 @@ package logsapi
 import (
 	"context"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -45,6 +46,11 @@ type ModuleConfig struct {
 	// UploadStallTimeout: an upload is cut off when fewer than
 	// MinUploadBytes arrive within it. Default 30 s.
 	UploadStallTimeout time.Duration
+	// MaintainEvery is how often groups' retention is applied (default
+	// 10 min; retention deletes whole UTC days, so the first run after
+	// midnight does the day's work). Negative: never (tests call
+	// Maintain).
+	MaintainEvery time.Duration
 }
 
 // OpenStore opens the record store in the server's database (Start calls
@@ -76,6 +82,8 @@ type Module struct {
 	sink   importer.Ingester
 	im     *importer.Importer
 	upload *uploadMetrics
+	stop   chan struct{}
+	done   chan struct{}
 }
 
 var _ module.Module = (*Module)(nil)
@@ -113,13 +121,39 @@ func (m *Module) Start(ctx context.Context) error {
 		return fmt.Errorf("flow-log upload metrics: %w", err)
 	}
 	m.im = im
+	if m.cfg.MaintainEvery > 0 {
+		m.stop, m.done = make(chan struct{}), make(chan struct{})
+		go m.maintainLoop()
+	}
 	return nil
+}
+
+// maintainLoop applies retention every MaintainEvery until Stop.
+func (m *Module) maintainLoop() {
+	defer close(m.done)
+	t := time.NewTicker(m.cfg.MaintainEvery)
+	defer t.Stop()
+	for {
+		select {
+		case now := <-t.C:
+			if _, err := m.im.Maintain(context.Background(), now); err != nil {
+				m.log.Warn("flow-log retention failed", "err", err)
+			}
+		case <-m.stop:
+			return
+		}
+	}
 }
 
 // Stop closes the importer.
 func (m *Module) Stop(context.Context) error {
 	if m.im == nil {
 		return nil
+	}
+	if m.stop != nil {
+		close(m.stop)
+		<-m.done
+		m.stop = nil
 	}
 	m.im.Unregister(m.deps.Registry)
 	m.upload.set.Unregister(m.deps.Registry)
@@ -134,6 +168,82 @@ func (m *Module) Routes(mux *http.ServeMux, protect func(http.Handler) http.Hand
 	mux.Handle("POST /api/v1/logs/{group}", protect(http.HandlerFunc(m.handleUpload)))
 	mux.Handle("GET /api/v1/logs", protect(http.HandlerFunc(m.handleGroups)))
 	mux.Handle("GET /api/v1/logs/{group}/files/{sha256}", protect(http.HandlerFunc(m.handleFile)))
+	mux.Handle("PUT /api/v1/logs/{group}/retention", protect(http.HandlerFunc(m.handleRetention)))
+	mux.Handle("DELETE /api/v1/logs/{group}", protect(http.HandlerFunc(m.handleDeleteGroup)))
+}
+
+// RetentionRequest is the body of PUT /api/v1/logs/{group}/retention:
+// retention_days is a CloudWatch value, null or absent for never.
+type RetentionRequest struct {
+	RetentionDays *int `json:"retention_days"`
+}
+
+// handleRetention sets a group's retention: 200 with the group, 400 for a
+// value CloudWatch would refuse, 404 for a group without files.
+func (m *Module) handleRetention(w http.ResponseWriter, r *http.Request) {
+	if m.im == nil {
+		httpjson.ErrorCode(w, http.StatusServiceUnavailable, errors.New("flow-log importer not started"))
+		return
+	}
+	group := r.PathValue("group")
+	var req RetentionRequest
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4096))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		httpjson.ErrorCode(w, http.StatusBadRequest, fmt.Errorf("body: %w", err))
+		return
+	}
+	days := 0
+	if req.RetentionDays != nil {
+		if days = *req.RetentionDays; days == 0 {
+			httpjson.ErrorCode(w, http.StatusBadRequest, fmt.Errorf("%w: 0 days: give null for never", flowlog.ErrRetention))
+			return
+		}
+	}
+	err := m.im.SetRetention(r.Context(), group, days)
+	switch {
+	case errors.Is(err, flowlog.ErrRetention), errors.Is(err, flowlog.ErrGroup):
+		httpjson.ErrorCode(w, http.StatusBadRequest, err)
+		return
+	case errors.Is(err, importer.ErrNoGroup):
+		httpjson.ErrorCode(w, http.StatusNotFound, err)
+		return
+	case err != nil:
+		httpjson.ErrorCode(w, http.StatusInternalServerError, err)
+		return
+	}
+	m.log.Info("flow-log group retention set", "group", group, "days", days)
+	gs, err := m.im.Groups(r.Context())
+	if err != nil {
+		httpjson.ErrorCode(w, http.StatusInternalServerError, err)
+		return
+	}
+	for _, g := range gs {
+		if g.Name == group {
+			httpjson.WriteCompact(w, http.StatusOK, g)
+			return
+		}
+	}
+	httpjson.ErrorCode(w, http.StatusNotFound, fmt.Errorf("%w: %q", importer.ErrNoGroup, group))
+}
+
+// handleDeleteGroup deletes a group, its files and records: 200
+// {"deleted": group}, 404 when there is no such group.
+func (m *Module) handleDeleteGroup(w http.ResponseWriter, r *http.Request) {
+	if m.im == nil {
+		httpjson.ErrorCode(w, http.StatusServiceUnavailable, errors.New("flow-log importer not started"))
+		return
+	}
+	group := r.PathValue("group")
+	ok, err := m.im.DeleteGroup(r.Context(), group)
+	switch {
+	case err != nil:
+		httpjson.ErrorCode(w, http.StatusInternalServerError, err)
+	case !ok:
+		httpjson.ErrorCode(w, http.StatusNotFound, fmt.Errorf("%w: %q", importer.ErrNoGroup, group))
+	default:
+		httpjson.WriteCompact(w, http.StatusOK, map[string]string{"deleted": group})
+	}
 }
 
 // handleUpload stores newline-delimited records (or a whole .gz or

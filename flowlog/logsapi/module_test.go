@@ -134,13 +134,20 @@ func TestModuleHTTP(t *testing.T) {
 		t.Fatalf("unknown file: %d", code)
 	}
 
+	// A field the catalogue does not know is stored as text, with one
+	// warning.
+	code, unk := call(t, "POST", base+"/newfield?format=%24%7Bsrcaddr%7D+%24%7Bnew-field%7D", "secret", nil, []byte("10.0.0.1 x\n10.0.0.2 y\n"))
+	if ws, _ := unk["warnings"].([]any); code != 200 || unk["records"] != 2.0 || len(ws) != 1 || !strings.Contains(ws[0].(string), "new-field") {
+		t.Fatalf("unknown field: %d %v", code, unk)
+	}
+
 	// The hash announced by a client is checked.
 	code, bad := call(t, "POST", base+"/prod", "secret", map[string]string{HeaderSHA256: strings.Repeat("ab", 32)}, []byte(flowloggen.ReferenceText(false)))
 	if code != 400 || !strings.Contains(bad["error"].(string), "does not match") {
 		t.Fatalf("wrong hash: %d %v", code, bad)
 	}
 	for _, c := range []struct{ url, want string }{
-		{base + "/prod?format=%24%7Bbogus%7D", `unknown field "bogus"`},
+		{base + "/prod?format=%24%7Bbo%3Bgus%7D", `"bo;gus" is not a field name`},
 		{base + "/prod?format=nope", "want ${field}"},
 	} {
 		if code, out := call(t, "POST", c.url, "secret", nil, []byte("x\n")); code != 400 || !strings.Contains(out["error"].(string), c.want) {
@@ -168,5 +175,53 @@ func TestModuleConcurrentUploads(t *testing.T) {
 	_, groups := call(t, "GET", s.URL()+"/api/v1/logs", "secret", nil, nil)
 	if g := groups["groups"].([]any); g[0].(map[string]any)["records"] != 8000.0 {
 		t.Errorf("groups %v", groups)
+	}
+}
+
+// PUT /api/v1/logs/{group}/retention and DELETE /api/v1/logs/{group}:
+// CloudWatch's retention values, null for never, 404 for unknown groups;
+// the groups listing shows the retention; a deleted group is gone.
+func TestModuleRetentionAndDelete(t *testing.T) {
+	s := startServer(t, nil)
+	base := s.URL() + "/api/v1/logs"
+	if code, out := call(t, "POST", base+"/prod", "secret", nil, []byte(flowloggen.ReferenceText(false))); code != 200 {
+		t.Fatalf("upload: %d %v", code, out)
+	}
+	for _, c := range []struct {
+		group, body string
+		code        int
+		want        string
+	}{
+		{"prod", `{"retention_days": 30}`, 200, `"retention_days":30`},
+		{"prod", `{"retention_days": 2}`, 400, "bad retention period: 2 days"},
+		{"prod", `{"retention_days": 0}`, 400, "give null for never"},
+		{"prod", `{"retention_days": "x"}`, 400, "body:"},
+		{"prod", `{"days": 3}`, 400, "unknown field"},
+		{"nope", `{"retention_days": 7}`, 404, "no such log group"},
+		{"prod", `{"retention_days": 3653}`, 200, `"retention_days":3653`},
+		{"prod", `{"retention_days": null}`, 200, `"name":"prod"`},
+	} {
+		code, out := call(t, "PUT", base+"/"+c.group+"/retention", "secret", nil, []byte(c.body))
+		b, _ := json.Marshal(out)
+		if code != c.code || !strings.Contains(string(b), c.want) {
+			t.Errorf("%s %s: %d %s, want %d %s", c.group, c.body, code, b, c.code, c.want)
+		}
+	}
+	if code, _ := call(t, "PUT", base+"/prod/retention", "", nil, []byte(`{"retention_days": 7}`)); code != 401 {
+		t.Errorf("no token: %d", code)
+	}
+	call(t, "PUT", base+"/prod/retention", "secret", nil, []byte(`{"retention_days": 7}`))
+	code, groups := call(t, "GET", base, "secret", nil, nil)
+	if gs, _ := groups["groups"].([]any); code != 200 || len(gs) != 1 || gs[0].(map[string]any)["retention_days"] != 7.0 {
+		t.Fatalf("groups: %d %v", code, groups)
+	}
+	if code, out := call(t, "DELETE", base+"/prod", "secret", nil, nil); code != 200 || out["deleted"] != "prod" {
+		t.Fatalf("delete: %d %v", code, out)
+	}
+	if code, _ := call(t, "DELETE", base+"/prod", "secret", nil, nil); code != 404 {
+		t.Errorf("delete again: %d", code)
+	}
+	if code, groups := call(t, "GET", base, "secret", nil, nil); code != 200 || len(groups["groups"].([]any)) != 0 {
+		t.Errorf("groups after delete: %d %v", code, groups)
 	}
 }

@@ -50,8 +50,14 @@ func (c ModuleConfig) withDefaults() ModuleConfig {
 	if c.UploadStallTimeout <= 0 {
 		c.UploadStallTimeout = DefaultUploadStallTimeout
 	}
+	if c.MaintainEvery == 0 {
+		c.MaintainEvery = DefaultMaintainEvery
+	}
 	return c
 }
+
+// DefaultMaintainEvery is how often retention runs by default.
+const DefaultMaintainEvery = 10 * time.Minute
 
 // uploadMetrics count what the upload endpoint receives and refuses.
 type uploadMetrics struct {

@@ -35,9 +35,19 @@ func feedSchema(f *flowlog.Format) *arrow.Schema {
 		case fd.Type == flowlog.Int64:
 			dt = arrow.PrimitiveTypes.Int64
 		}
-		fields[i] = arrow.Field{Name: fd.Column, Type: dt, Nullable: true}
+		fields[i] = arrow.Field{Name: feedColumn(f, i), Type: dt, Nullable: true}
 	}
 	return arrow.NewSchema(fields, nil)
+}
+
+// feedColumn is field i's column in a format's Arrow view: the field's
+// column, or x0, x1, ... for fields the catalogue does not know (they end
+// up in the record's extra list).
+func feedColumn(f *flowlog.Format, i int) string {
+	if k := f.UnknownIndex(i); k >= 0 {
+		return "x" + strconv.Itoa(k)
+	}
+	return f.Field(i).Column
 }
 
 func newFeed(dc any, formatID uint16, f *flowlog.Format) (*feed, error) {

@@ -80,7 +80,9 @@ func RecordsSource(formats map[int][]string) *logsource.Source {
 	quote := logsource.QuoteIdent
 	s := &logsource.Source{
 		Name: flowlog.Table, Table: quote(flowlog.Table),
-		TimeSQL: quote("start"), TimeUnit: 1, TimeCols: []string{"start"},
+		// event_time: start, else end, else the file's time or the
+		// ingestion time (migration 5).
+		TimeSQL: quote("event_time"), TimeUnit: 1, TimeCols: []string{"start"},
 		GroupSQL: quote("log_group"), GroupWidth: 16,
 		Default: []string{"@timestamp", "@message"},
 	}
@@ -105,10 +107,12 @@ func RecordsSource(formats map[int][]string) *logsource.Source {
 		s.Fields = append(s.Fields, logsource.Field{Name: f.Query, SQL: quote(f.Column), Kind: k, Width: width(f)})
 	}
 	s.Fields = append(s.Fields,
-		logsource.Field{Name: "@timestamp", SQL: `("start" * 1000)`, Kind: logsource.KindTime, Width: 8},
+		logsource.Field{Name: "@timestamp", SQL: `("event_time" * 1000)`, Kind: logsource.KindTime, Width: 8},
+		logsource.Field{Name: "@ingestionTime", SQL: quote("ingestion_time"), Kind: logsource.KindTime, Width: 8},
 		logsource.Field{Name: "@log", SQL: quote("log_group"), Width: 16},
 		logsource.Field{Name: "@logStream", SQL: quote("log_stream"), Width: 21},
 	)
+	s.Fields = append(s.Fields, unknownFields(s, formats)...)
 	// @message: one CASE branch per format, the ids being small integers
 	// read from the database (written here as numbers, not text).
 	ids := make([]int, 0, len(formats))
@@ -123,10 +127,16 @@ func RecordsSource(formats map[int][]string) *logsource.Source {
 		b.WriteString(`CASE "format_id"`)
 		for _, id := range ids {
 			var parts []string
+			unknown := 0
 			for _, name := range formats[id] {
 				f, ok := flowlog.FieldByName(name)
-				if !ok {
-					continue // a format the importer wrote always has known names
+				if !ok { // kept as text in the record's extra list
+					unknown++
+					parts = append(parts, `coalesce("extra"[`+strconv.Itoa(unknown)+`], '-')`)
+					if id == ids[0] {
+						msgWidth += 17
+					}
+					continue
 				}
 				parts = append(parts, `coalesce(CAST(`+quote(f.Column)+` AS VARCHAR), '-')`)
 				if id == ids[0] {
@@ -142,4 +152,56 @@ func RecordsSource(formats map[int][]string) *logsource.Source {
 	}
 	s.Fields = append(s.Fields, logsource.Field{Name: "@message", SQL: "(" + b.String() + ")", Width: msgWidth})
 	return s
+}
+
+// unknownFields are the fields formats name that the catalogue does not
+// know (stored as text in the extra list), under their camelCase name:
+// per format, the value at the field's place in the list; NULL for
+// records of formats without it. A name that collides with a known field
+// is left out.
+func unknownFields(s *logsource.Source, formats map[int][]string) []logsource.Field {
+	known := map[string]bool{}
+	for _, f := range s.Fields {
+		known[f.Name] = true
+	}
+	byName := map[string][]string{} // query name -> "WHEN id THEN extra[k]"
+	var order []string
+	ids := make([]int, 0, len(formats))
+	for id := range formats {
+		ids = append(ids, id)
+	}
+	sort.Ints(ids)
+	for _, id := range ids {
+		k := 0
+		for _, name := range formats[id] {
+			if _, ok := flowlog.FieldByName(name); ok {
+				continue
+			}
+			k++
+			q := unknownQueryName(name)
+			if known[q] {
+				continue
+			}
+			if _, seen := byName[q]; !seen {
+				order = append(order, q)
+			}
+			byName[q] = append(byName[q], " WHEN "+strconv.Itoa(id)+` THEN "extra"[`+strconv.Itoa(k)+`]`)
+		}
+	}
+	out := make([]logsource.Field, 0, len(order))
+	for _, q := range order {
+		out = append(out, logsource.Field{Name: q, SQL: `(CASE "format_id"` + strings.Join(byName[q], "") + ` END)`, Width: 16})
+	}
+	return out
+}
+
+// unknownQueryName is the Logs Insights name of a field the catalogue
+// does not know: camelCase of its AWS-style name ("new-field" ->
+// "newField").
+func unknownQueryName(name string) string {
+	parts := strings.FieldsFunc(name, func(r rune) bool { return r == '-' || r == '_' })
+	for i := 1; i < len(parts); i++ {
+		parts[i] = strings.ToUpper(parts[i][:1]) + parts[i][1:]
+	}
+	return strings.Join(parts, "")
 }

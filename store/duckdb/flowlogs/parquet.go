@@ -11,55 +11,233 @@ import (
 	"github.com/flowlens/flowlens/flowlog/importer"
 )
 
-// Parquet files as AWS delivers them name their columns after the fields
-// with '_' for '-' (account_id, pkt_src_aws_service), which are exactly
-// flowlog_records' column names; the AWS names are accepted too. Integer
-// fields are int32/int64, the rest strings. DuckDB reads them itself
-// (read_parquet) and casts each column to the table's type.
+// Parquet files are read by name, whatever wrote them. AWS's own delivery
+// names the columns after the fields with '_' for '-' (account_id,
+// pkt_src_aws_service) and types them INT_32/INT_64/STRING (AWS "Flow log
+// records", "Transit Gateway Flow Log records": the Parquet data type of
+// each field); other writers differ: pandas and pyarrow write int64 for
+// every integer (float64 where a column has a missing value), strings as
+// large_string or dictionary (plain UTF8 byte arrays in the file), their
+// index as __index_level_0__, and timestamps; Spark writes INT96
+// timestamps and sometimes strings as plain binary. DuckDB reads the file
+// (read_parquet, binary as string) and each column is converted by its
+// DuckDB type:
+//
+//   - integer fields take any integer type, a float holding a whole
+//     number, or text ("-" is NULL); start and end also take timestamps and
+//     dates (Unix seconds); a row whose value is negative, too large for
+//     its field, fractional or not a number is left out and counted, like
+//     a bad text record;
+//   - text fields take text, integers and other scalars, as text;
+//   - a column of another type (lists, structs, maps, booleans for an
+//     integer, ...) is an error naming the column, its type and the field.
+//
+// Columns whose name starts with "__" (pandas' index) are left out with a
+// warning; with a given format, each of its fields must be a column (an
+// error names the missing one) and other columns are left out with a
+// warning. Records without start and end take the first timestamp column
+// the catalogue does not know, else the file's time (FileMeta.Time).
 
-// parquetFormat maps a Parquet file's columns to fields, in file order.
-func (s *Store) parquetFormat(ctx context.Context, file importer.FileMeta, lit string, want *flowlog.Format) (*flowlog.Format, []string, []string, error) {
-	rows, err := s.conn.QueryContext(ctx, `SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM read_parquet(`+lit+`))`)
+// parquetColumn is one column of a Parquet file as it will be read.
+type parquetColumn struct {
+	name  string // as in the file
+	typ   string // DuckDB's type of it
+	field flowlog.Field
+}
+
+// parquetSchema reads the file's columns and their DuckDB types.
+func (s *Store) parquetSchema(ctx context.Context, file importer.FileMeta, from string) ([]parquetColumn, error) {
+	rows, err := s.conn.QueryContext(ctx, `SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM `+from+`)`)
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("%s: read parquet schema: %w", file.Source, err)
+		return nil, fmt.Errorf("%s: read parquet schema: %w", file.Source, err)
 	}
 	defer rows.Close()
-	var types, orig []string
+	var cols []parquetColumn
 	for rows.Next() {
-		var n, t string
-		if err := rows.Scan(&n, &t); err != nil {
-			return nil, nil, nil, fmt.Errorf("%s: read parquet schema: %w", file.Source, err)
+		var c parquetColumn
+		if err := rows.Scan(&c.name, &c.typ); err != nil {
+			return nil, fmt.Errorf("%s: read parquet schema: %w", file.Source, err)
 		}
-		types = append(types, t)
-		orig = append(orig, n)
+		cols = append(cols, c)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, nil, nil, fmt.Errorf("%s: read parquet schema: %w", file.Source, err)
+		return nil, fmt.Errorf("%s: read parquet schema: %w", file.Source, err)
 	}
-	f, err := flowlog.ColumnsFormat(orig)
+	return cols, nil
+}
+
+// parquetFormat chooses the columns to import and their format (in file
+// order, or the given format's order), with warnings for what it leaves
+// out.
+func parquetFormat(file importer.FileMeta, cols []parquetColumn, want *flowlog.Format) (*flowlog.Format, []parquetColumn, []string, error) {
+	var warnings, skipped []string
+	var keep []parquetColumn
+	for _, c := range cols {
+		if strings.HasPrefix(c.name, "__") {
+			skipped = append(skipped, c.name)
+			continue
+		}
+		keep = append(keep, c)
+	}
+	if len(skipped) > 0 {
+		warnings = append(warnings, fmt.Sprintf("parquet columns %s left out (an index, not a field)", quoteList(skipped)))
+	}
+	if want != nil {
+		byName := map[string]parquetColumn{}
+		for _, c := range keep {
+			byName[flowlog.ColumnName(c.name)] = c
+		}
+		var chosen []parquetColumn
+		used := map[string]bool{}
+		for i := range want.Len() {
+			fd := want.Field(i)
+			c, ok := byName[fd.Name]
+			if !ok {
+				return nil, nil, nil, fmt.Errorf("%s: %w: parquet column %q (field %s of the given format) is missing; the file's columns are %s",
+					file.Source, flowlog.ErrFormat, fd.Column, fd.Name, quoteList(names(cols)))
+			}
+			used[c.name] = true
+			chosen = append(chosen, c)
+		}
+		var ignored []string
+		for _, c := range keep {
+			if !used[c.name] {
+				ignored = append(ignored, c.name)
+			}
+		}
+		if len(ignored) > 0 {
+			warnings = append(warnings, fmt.Sprintf("parquet columns %s left out (not in the given format)", quoteList(ignored)))
+		}
+		keep = chosen
+	}
+	colNames := names(keep)
+	f, err := flowlog.ColumnsFormat(colNames)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("%s: parquet %w", file.Source, err)
 	}
-	if want != nil && !want.Equal(f) {
-		return nil, nil, nil, fmt.Errorf("%s: %w: the parquet columns are %q, the given format is %q", file.Source, flowlog.ErrFormat, f.Names(), want.Names())
+	for i := range keep {
+		keep[i].field = f.Field(i)
+		if err := checkParquetType(keep[i]); err != nil {
+			return nil, nil, nil, fmt.Errorf("%s: %w", file.Source, err)
+		}
 	}
-	return f, orig, types, nil
+	return f, keep, warnings, nil
+}
+
+func names(cols []parquetColumn) []string {
+	out := make([]string, len(cols))
+	for i, c := range cols {
+		out[i] = c.name
+	}
+	return out
+}
+
+func quoteList(ss []string) string {
+	q := make([]string, len(ss))
+	for i, s := range ss {
+		q[i] = strconv.Quote(s)
+	}
+	return strings.Join(q, ", ")
+}
+
+// DuckDB's type families as read_parquet reports them.
+func isIntegerType(t string) bool {
+	switch t {
+	case "TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT", "UHUGEINT":
+		return true
+	}
+	return false
+}
+
+func isFloatType(t string) bool {
+	return t == "FLOAT" || t == "DOUBLE" || strings.HasPrefix(t, "DECIMAL")
+}
+
+func isTimeType(t string) bool {
+	return strings.HasPrefix(t, "TIMESTAMP") || t == "DATE"
+}
+
+func isTextType(t string) bool { return t == "VARCHAR" || t == "BLOB" }
+
+// isScalar: not a list, struct, map, array or union.
+func isScalar(t string) bool {
+	return !strings.ContainsAny(t, "[(") || strings.HasPrefix(t, "DECIMAL") || strings.HasPrefix(t, "TIMESTAMP")
+}
+
+// checkParquetType says which columns cannot hold their field.
+func checkParquetType(c parquetColumn) error {
+	fd := c.field
+	ok := false
+	switch {
+	case fd.Type == flowlog.String:
+		ok = isScalar(c.typ)
+	case fd.Name == "start" || fd.Name == "end":
+		ok = isIntegerType(c.typ) || isFloatType(c.typ) || isTextType(c.typ) || isTimeType(c.typ)
+	default:
+		ok = isIntegerType(c.typ) || isFloatType(c.typ) || isTextType(c.typ)
+	}
+	if !ok {
+		return fmt.Errorf("%w: parquet column %q has type %s, which cannot hold field %s (%s integer or text)",
+			flowlog.ErrFormat, c.name, c.typ, fd.Name, fd.Type)
+	}
+	return nil
 }
 
 func sqlString(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
 
+func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
+
+// parquetValue is the SQL of column c's value for its field: the text, or
+// the integer as BIGINT (NULL when the column is NULL or "-", or when the
+// value is not a whole number: valid tells those apart).
+func parquetValue(c parquetColumn) (value, valid string) {
+	src := quoteIdent(c.name)
+	if c.field.Type == flowlog.String {
+		if isTextType(c.typ) {
+			return `nullif(CAST(` + src + ` AS VARCHAR), '-')`, ""
+		}
+		return `CAST(` + src + ` AS VARCHAR)`, ""
+	}
+	limit := "2147483647"
+	if c.field.Type == flowlog.Int64 {
+		limit = "9223372036854775807"
+	}
+	var raw, num string
+	switch {
+	case isIntegerType(c.typ):
+		raw, num = src, `TRY_CAST(`+src+` AS BIGINT)`
+	case isFloatType(c.typ):
+		raw = src
+		num = `CASE WHEN ` + src + ` = trunc(` + src + `) THEN TRY_CAST(` + src + ` AS BIGINT) END`
+	case isTimeType(c.typ):
+		raw, num = src, `epoch(`+src+`)::BIGINT`
+	default: // text
+		raw = `nullif(trim(CAST(` + src + ` AS VARCHAR)), '-')`
+		num = `TRY_CAST(` + raw + ` AS BIGINT)`
+	}
+	// A value is kept when the column is NULL, or when it is a whole number
+	// in the field's range; otherwise the row is left out.
+	valid = `(` + raw + ` IS NULL OR coalesce(` + num + ` BETWEEN 0 AND ` + limit + `, false))`
+	return num, valid
+}
+
 // BeginParquet inserts the records of the Parquet file at path with one
 // INSERT ... SELECT from read_parquet, in a transaction left open for
-// Commit or Rollback. Rows whose start or end lies more than
-// flowlog.MaxFuture ahead are left out and counted (Stored).
+// Commit or Rollback. Rows with a value that does not fit its field, or
+// whose start or end lies more than flowlog.MaxFuture ahead, are left out
+// and counted (Stored).
 func (s *Store) BeginParquet(ctx context.Context, file importer.FileMeta, path string, want *flowlog.Format) (importer.ParquetWriter, error) {
 	release, keep, err := s.lock()
 	if err != nil {
 		return nil, err
 	}
 	defer release()
-	lit := sqlString(path)
-	f, orig, types, err := s.parquetFormat(ctx, file, lit, want)
+	from := "read_parquet(" + sqlString(path) + ", binary_as_string = true)"
+	all, err := s.parquetSchema(ctx, file, from)
+	if err != nil {
+		return nil, err
+	}
+	f, cols, warnings, err := parquetFormat(file, all, want)
 	if err != nil {
 		return nil, err
 	}
@@ -72,42 +250,8 @@ func (s *Store) BeginParquet(ctx context.Context, file importer.FileMeta, path s
 		return nil, err
 	}
 	keep() // ft holds the writer from here: every return ends it
-	cols := []string{"log_group", "log_stream", "file_id", "format_id"}
-	stream := `coalesce(nullif(CAST("interface_id" AS VARCHAR), '-'), ?)`
-	if file.Stream != "" || f.Position("interface-id") < 0 {
-		stream = "?"
-	}
-	sel := []string{"?", stream, "?", "?"}
-	var inTime []string // start and end at most MaxFuture ahead, as for text records
-	if f.Position("version") < 0 {
-		cols = append(cols, `"version"`)
-		sel = append(sel, "?")
-	}
-	latest := strconv.FormatInt(time.Now().Add(flowlog.MaxFuture).Unix(), 10)
-	for i := range f.Len() {
-		fd := f.Field(i)
-		src := `"` + strings.ReplaceAll(orig[i], `"`, `""`) + `"`
-		val := `nullif(CAST(` + src + ` AS VARCHAR), '-')`
-		if fd.Type != flowlog.String && !strings.Contains(types[i], "VARCHAR") {
-			val = src
-		}
-		cols = append(cols, `"`+fd.Column+`"`)
-		sel = append(sel, `CAST(`+val+` AS `+sqlType(fd.Type)+`)`)
-		if fd.Name == "start" || fd.Name == "end" {
-			inTime = append(inTime, `coalesce(TRY_CAST(`+val+` AS BIGINT) <= `+latest+`, true)`)
-		}
-	}
-	// Parquet values are cast in SQL, not dictionary-encoded by the
-	// parser: every Parquet format goes to the wide table.
-	query := "INSERT INTO " + tableAll + " (" + strings.Join(cols, ", ") + ") SELECT " + strings.Join(sel, ", ") + " FROM read_parquet(" + lit + ")"
-	if len(inTime) > 0 {
-		query += " WHERE " + strings.Join(inTime, " AND ")
-	}
-	args := insertArgs(file, f, ft.fileID, fid, nil)
-	if !rowsCarryGroup(f) { // the wide table always has log_group, even for version 2 fields
-		args = append([]any{file.Group}, args...)
-	}
-	w := &parquetWriter{fileTx: ft, s: s, f: f}
+	query, args := parquetInsert(file, f, cols, all, from, ft.fileID, fid)
+	w := &parquetWriter{fileTx: ft, s: s, f: f, warnings: warnings}
 	res, err := ft.tx.ExecContext(ctx, query, args...)
 	if err != nil {
 		ft.Rollback() //nolint:errcheck // already failing
@@ -117,36 +261,100 @@ func (s *Store) BeginParquet(ctx context.Context, file importer.FileMeta, path s
 		ft.Rollback() //nolint:errcheck // already failing
 		return nil, fmt.Errorf("%s: import parquet: %w", file.Source, err)
 	}
-	if len(inTime) > 0 {
-		if err := w.countFutureRows(ctx, lit); err != nil {
-			ft.Rollback() //nolint:errcheck // already failing
-			return nil, err
-		}
+	if err := w.countLeftOut(ctx, from); err != nil {
+		ft.Rollback() //nolint:errcheck // already failing
+		return nil, err
 	}
 	return w, nil
+}
+
+// parquetInsert is the INSERT ... SELECT of a Parquet file into the wide
+// table (values are converted in SQL, not dictionary-encoded by a parser)
+// and its arguments: group, stream, file id, format id, the version when
+// no column has it, and the time of records without start or end.
+func parquetInsert(file importer.FileMeta, f *flowlog.Format, cols, all []parquetColumn, from string, fileID uint32, formatID uint16) (string, []any) {
+	stream := `coalesce(nullif(CAST("interface_id" AS VARCHAR), '-'), ?)`
+	if file.Stream != "" || f.Position("interface-id") < 0 {
+		stream = "?"
+	}
+	streamArg := file.Stream
+	if streamArg == "" {
+		streamArg = baseName(file.Source)
+	}
+	outCols := []string{"log_group", "log_stream", "file_id", "format_id"}
+	sel := []string{"?", stream, "?", "?"}
+	args := []any{file.Group, streamArg, fileID, formatID}
+	if f.Position("version") < 0 {
+		outCols, sel, args = append(outCols, `"version"`), append(sel, "?"), append(args, int32(f.Version()))
+	}
+	latest := strconv.FormatInt(time.Now().Add(flowlog.MaxFuture).Unix(), 10)
+	var where, extra []string
+	timeOf := map[string]string{}
+	for _, c := range cols {
+		val, valid := parquetValue(c)
+		if valid != "" {
+			where = append(where, valid)
+		}
+		if c.field.Unknown {
+			extra = append(extra, val)
+			continue
+		}
+		outCols = append(outCols, `"`+c.field.Column+`"`)
+		sel = append(sel, `CAST(`+val+` AS `+sqlType(c.field.Type)+`)`)
+		if c.field.Name == "start" || c.field.Name == "end" {
+			timeOf[c.field.Name] = val
+			where = append(where, `coalesce(`+val+` <= `+latest+`, true)`)
+		}
+	}
+	if len(extra) > 0 {
+		outCols, sel = append(outCols, colExtra), append(sel, "list_value("+strings.Join(extra, ", ")+")")
+	}
+	// Records without start and end: the first timestamp column the
+	// catalogue does not know (a writer's own event time), else the file's.
+	fallback := "CAST(? AS BIGINT)"
+	if !f.HasTime() {
+		for _, c := range all {
+			if _, known := flowlog.FieldByName(flowlog.ColumnName(c.name)); !known && strings.HasPrefix(c.typ, "TIMESTAMP") {
+				ts := `epoch(` + quoteIdent(c.name) + `)::BIGINT`
+				fallback = `coalesce(CASE WHEN ` + ts + ` <= ` + latest + ` THEN ` + ts + ` END, CAST(? AS BIGINT))`
+				break
+			}
+		}
+	}
+	outCols = append(outCols, colEventTime)
+	sel = append(sel, eventTimeSQL(f, timeOf["start"], timeOf["end"]))
+	sel[len(sel)-1] = strings.Replace(sel[len(sel)-1], "CAST(? AS BIGINT)", fallback, 1)
+	args = append(args, file.Time)
+	query := "INSERT INTO " + tableAll + " (" + strings.Join(outCols, ", ") + ") SELECT " + strings.Join(sel, ", ") + " FROM " + from
+	if len(where) > 0 {
+		query += " WHERE " + strings.Join(where, " AND ")
+	}
+	return query, args
 }
 
 // parquetWriter is a Parquet file inserted in a transaction not yet ended.
 type parquetWriter struct {
 	*fileTx
-	s               *Store
-	f               *flowlog.Format
-	records, future int64
+	s                *Store
+	f                *flowlog.Format
+	records, leftOut int64
+	warnings         []string
 }
 
 func (w *parquetWriter) Format() *flowlog.Format { return w.f }
 
-func (w *parquetWriter) Stored() (records, future int64) { return w.records, w.future }
+func (w *parquetWriter) Stored() (records, leftOut int64) { return w.records, w.leftOut }
 
-// countFutureRows counts the Parquet rows the insert left out for a start or
-// end too far in the future (the file's row count comes from its
-// metadata, so this costs no scan).
-func (w *parquetWriter) countFutureRows(ctx context.Context, lit string) error {
+func (w *parquetWriter) Warnings() []string { return w.warnings }
+
+// countLeftOut counts the Parquet rows the insert left out (the file's row
+// count comes from its metadata, so this costs no scan).
+func (w *parquetWriter) countLeftOut(ctx context.Context, from string) error {
 	var total int64
-	if err := w.tx.QueryRowContext(ctx, `SELECT count(*) FROM read_parquet(`+lit+`)`).Scan(&total); err != nil {
+	if err := w.tx.QueryRowContext(ctx, `SELECT count(*) FROM `+from).Scan(&total); err != nil {
 		return fmt.Errorf("%w: count parquet rows: %w", importer.ErrStore, err)
 	}
-	w.future = max(total-w.records, 0)
+	w.leftOut = max(total-w.records, 0)
 	return nil
 }
 
@@ -155,9 +363,13 @@ func (w *parquetWriter) countFutureRows(ctx context.Context, lit string) error {
 func (w *parquetWriter) Messages(ctx context.Context, fn func(unixSec []int64, msgs []string)) error {
 	parts := make([]string, w.f.Len())
 	for i := range parts {
-		parts[i] = `coalesce(CAST("` + w.f.Field(i).Column + `" AS VARCHAR), '-')`
+		col := `"` + w.f.Field(i).Column + `"`
+		if k := w.f.UnknownIndex(i); k >= 0 {
+			col = colExtra + `[` + strconv.Itoa(k+1) + `]`
+		}
+		parts[i] = `coalesce(CAST(` + col + ` AS VARCHAR), '-')`
 	}
-	rows, err := w.s.db.QueryContext(ctx, `SELECT coalesce("start", 0), concat_ws(' ', `+strings.Join(parts, ", ")+`) FROM `+Table+` WHERE file_id = ?`, w.fileID)
+	rows, err := w.s.db.QueryContext(ctx, `SELECT `+colEventTime+`, concat_ws(' ', `+strings.Join(parts, ", ")+`) FROM `+Table+` WHERE file_id = ?`, w.fileID)
 	if err != nil {
 		return fmt.Errorf("read back flow-log records for metric filters: %w", err)
 	}

@@ -31,7 +31,7 @@ const Component = "flowlog"
 // hash, so importing the same file again stores nothing.
 func migrations() []store.Migration {
 	var cols []string
-	for _, f := range flowlog.Fields {
+	for _, f := range baseFields {
 		cols = append(cols, `"`+f.Column+`" `+sqlType(f.Type))
 	}
 	return []store.Migration{{Version: 1, Name: "flow-log records, formats and files", Stmts: []string{
@@ -57,8 +57,12 @@ func migrations() []store.Migration {
 			format_id  USMALLINT NOT NULL,
 			` + strings.Join(cols, ",\n\t\t\t") + `
 		)`,
-	}}, migration2(), migration3(), migration4()}
+	}}, migration2(), migration3(), migration4(), migration5(), migration6()}
 }
+
+// baseFields are the fields migrations 1 to 4 knew: a migration's
+// statements never change once released, whatever the catalogue gains.
+var baseFields = flowlog.Fields[:flowlog.BaseFields]
 
 // Physical tables behind the flowlog_records view (migration 2). DuckDB
 // 1.1 appends a NULL VARCHAR at ~100 ns, so a default-format record in the
@@ -74,7 +78,7 @@ const (
 
 func migration2() store.Migration {
 	var v2cols, sel []string
-	for _, f := range flowlog.Fields {
+	for _, f := range baseFields {
 		if f.Version == 2 {
 			v2cols = append(v2cols, `"`+f.Column+`" `+sqlType(f.Type))
 			sel = append(sel, `"`+f.Column+`"`)
@@ -129,7 +133,7 @@ var fixedDict = []string{"ACCEPT", "REJECT", "OK", "NODATA", "SKIPDATA"}
 
 func migration3() store.Migration {
 	var cols, sel, old, joins []string
-	for _, f := range flowlog.Fields {
+	for _, f := range baseFields {
 		c := `"` + f.Column + `"`
 		switch {
 		case f.Version != 2:
@@ -210,7 +214,7 @@ const tableV2F = "flowlog_records_v2f"
 
 func migration4() store.Migration {
 	var defs, cols, sel []string
-	for _, f := range flowlog.Fields {
+	for _, f := range baseFields {
 		c := `"` + f.Column + `"`
 		switch {
 		case f.Version != 2:
@@ -242,14 +246,108 @@ func migration4() store.Migration {
 	}}
 }
 
+// Migration 5 (issue 15): every record has a timestamp, the Transit
+// Gateway fields, and fields the catalogue does not know.
+//
+//   - event_time (Unix seconds) is the record's start, else its end, else
+//     the time its file implies (the time in an AWS S3 delivery file name)
+//     or, without one, its ingestion time. flowlog_records_all stores it;
+//     flowlog_records_v2f only takes formats with start (the view reads
+//     start as event_time, so range filters still prune by start's zone
+//     maps: nothing changes for the default format), and its records of
+//     formats without start move to flowlog_records_all here.
+//   - ingestion_time (Unix milliseconds) is the file's imported_at, read
+//     through the file join both branches have.
+//   - the Transit Gateway fields are new columns of flowlog_records_all.
+//   - extra (VARCHAR[]) holds the values of fields a format names that the
+//     catalogue does not know, in format order (flowlog.Format.UnknownIndex).
+const (
+	colEventTime     = "event_time"
+	colIngestionTime = "ingestion_time"
+	colExtra         = "extra"
+)
+
+func migration5() store.Migration {
+	noStart := `(SELECT id FROM flowlog_formats WHERE NOT list_contains(string_split(fields, ' '), 'start'))`
+	var base []string
+	for _, f := range baseFields {
+		base = append(base, `"`+f.Column+`"`)
+	}
+	// First, while the migration-4 view still matches the tables: records
+	// of v2 formats without start move to the wide table, decoded by it.
+	stmts := []string{
+		`INSERT INTO ` + tableAll + ` (log_group, log_stream, file_id, format_id, ` + strings.Join(base, ", ") + `)
+			SELECT log_group, log_stream, file_id, format_id, ` + strings.Join(base, ", ") + ` FROM ` + Table + `
+			WHERE format_id IN ` + noStart + ` AND file_id IN (SELECT DISTINCT file_id FROM ` + tableV2F + `)`,
+		`DELETE FROM ` + tableV2F + ` WHERE format_id IN ` + noStart,
+		`DROP VIEW ` + Table,
+	}
+	for _, f := range flowlog.Fields[flowlog.BaseFields:] {
+		stmts = append(stmts, `ALTER TABLE `+tableAll+` ADD COLUMN "`+f.Column+`" `+sqlType(f.Type))
+	}
+	stmts = append(stmts,
+		`ALTER TABLE `+tableAll+` ADD COLUMN `+colExtra+` VARCHAR[]`,
+		`ALTER TABLE `+tableAll+` ADD COLUMN `+colEventTime+` BIGINT`,
+		`UPDATE `+tableAll+` SET `+colEventTime+` = coalesce("start", "end", epoch(f.imported_at)::BIGINT)
+			FROM flowlog_files f WHERE f.id = `+tableAll+`.file_id`,
+		viewSQL(),
+	)
+	return store.Migration{Version: 5, Name: "every record timed (event_time, ingestion_time), Transit Gateway fields, unknown fields as text", Stmts: stmts}
+}
+
+// Migration 6: per-group settings (retention, store/duckdb/flowlogs
+// retention.go). A group exists while it has files or a row here.
+const tableGroups = "flowlog_groups"
+
+func migration6() store.Migration {
+	return store.Migration{Version: 6, Name: "per-group retention", Stmts: []string{
+		`CREATE TABLE ` + tableGroups + ` (
+			log_group      VARCHAR PRIMARY KEY,
+			retention_days INTEGER NOT NULL
+		)`,
+	}}
+}
+
+// viewSQL is the flowlog_records view since migration 5: the columns of
+// every field of the catalogue, log_group, log_stream, file_id,
+// format_id, extra, event_time and ingestion_time.
+func viewSQL() string {
+	var narrow, wide []string
+	for _, f := range flowlog.Fields {
+		c := `"` + f.Column + `"`
+		wide = append(wide, "a."+c)
+		switch {
+		case f.Version != 2 || f.Unknown:
+			narrow = append(narrow, `CAST(NULL AS `+sqlType(f.Type)+`) AS `+c)
+		case dictColumns[f.Column]:
+			narrow = append(narrow, decodeSQL(f.Column)+" AS "+c)
+		default:
+			narrow = append(narrow, c)
+		}
+	}
+	files := `(SELECT id AS file_ref, log_group, epoch_ms(imported_at) AS ` + colIngestionTime + ` FROM flowlog_files) f`
+	return `CREATE VIEW ` + Table + ` AS
+		SELECT f.log_group, d.s[log_stream] AS log_stream, file_id, format_id, ` + strings.Join(narrow, ", ") + `,
+		       CAST(NULL AS VARCHAR[]) AS ` + colExtra + `, "start" AS ` + colEventTime + `, f.` + colIngestionTime + `
+		FROM ` + tableV2F + ` JOIN ` + files + ` ON f.file_ref = file_id,
+		     (SELECT list(value ORDER BY id) AS s FROM ` + tableDict + `) d
+		UNION ALL
+		SELECT a.log_group, a.log_stream, a.file_id, a.format_id, ` + strings.Join(wide, ", ") + `,
+		       a.` + colExtra + `, a.` + colEventTime + `, f.` + colIngestionTime + `
+		FROM ` + tableAll + ` a JOIN ` + files + ` ON f.file_ref = a.file_id`
+}
+
 // rowsCarryGroup says whether f's table stores the log group in every row
 // (the wide table) or takes it from the file (flowlog_records_v2f).
 func rowsCarryGroup(f *flowlog.Format) bool { return physicalTable(f) != tableV2F }
 
 // physicalTable is where records of format f are stored by the text
 // importer (Parquet goes through insertTable).
+// Since migration 5 only formats with start go to the narrow table (its
+// records' timestamp is start); formats with fields the catalogue does not
+// know go to the wide one (its extra column).
 func physicalTable(f *flowlog.Format) string {
-	if f.Version() == 2 {
+	if f.Version() == 2 && f.HasStart() && len(f.Unknown()) == 0 {
 		return tableV2F
 	}
 	return tableAll

@@ -141,6 +141,9 @@ type fileTx struct {
 	dictMark int
 	restore  func() // puts back DuckDB's threads
 	file     importer.FileMeta
+	// beforeCommit, when set, runs in the transaction after the file's
+	// row is written, before the commit.
+	beforeCommit func(ctx context.Context, tx *sql.Tx) error
 }
 
 // begin opens a transaction (s.mu held, released when it ends); restore
@@ -196,6 +199,12 @@ func (ft *fileTx) Commit(ctx context.Context, rec importer.FileRecord) (bool, er
 		VALUES (?, ?, ?, ?, ?, ?, ?, now()::TIMESTAMP)`, ft.fileID, ft.file.Group, ft.file.Source, rec.SHA256, rec.Records, rec.BadLines, rec.Bytes); err != nil {
 		ft.Rollback() //nolint:errcheck // already failing
 		return false, fmt.Errorf("%w: record flow-log file: %w", importer.ErrStore, err)
+	}
+	if ft.beforeCommit != nil {
+		if err := ft.beforeCommit(ctx, ft.tx); err != nil {
+			ft.Rollback() //nolint:errcheck // already failing
+			return false, fmt.Errorf("%w: flow-log import of %s: %w", importer.ErrStore, ft.file.Source, err)
+		}
 	}
 	defer ft.end()
 	if err := ft.tx.Commit(); err != nil {
@@ -316,6 +325,9 @@ func (s *Store) BeginText(ctx context.Context, file importer.FileMeta, f *flowlo
 		}
 	}
 	w.args = insertArgs(file, f, ft.fileID, fid, w.d)
+	if w.d != nil {
+		w.startPos = f.Position("start")
+	}
 	keep()
 	return w, nil
 }
@@ -328,6 +340,10 @@ type textWriter struct {
 	args    []any
 	d       *dict // nil: the wide table, nothing encoded
 	encoded []int // the columns stored as dictionary ids
+	// startPos is start's position in the narrow table's formats; a
+	// batch with a record whose start is "-" makes the file's such
+	// records move to the wide table at commit (moveUntimed).
+	startPos int
 }
 
 // Prepare encodes the dictionary columns on the parser goroutine, each
@@ -361,13 +377,41 @@ func (w *textWriter) Write(ctx context.Context, b *flowlog.Batch) error {
 	if _, err := w.tx.ExecContext(ctx, w.query, w.args...); err != nil {
 		return fmt.Errorf("%w: insert flow-log records: %w", importer.ErrStore, err)
 	}
+	if w.d != nil && w.fileTx.beforeCommit == nil && b.Column(w.startPos).Nulls > 0 {
+		w.fileTx.beforeCommit = w.moveUntimed
+	}
+	return nil
+}
+
+// moveUntimed moves the file's records whose start is "-" from the narrow
+// table (where start is the timestamp) to the wide one, with their end or
+// the file's time as event_time: rare (AWS writes start even in NODATA
+// records), so the narrow table pays nothing for it. It runs after the
+// file's row is written (the view needs it to decode the records).
+func (w *textWriter) moveUntimed(ctx context.Context, tx *sql.Tx) error {
+	var cols []string
+	for _, f := range baseFields {
+		if f.Version == 2 {
+			cols = append(cols, `"`+f.Column+`"`)
+		}
+	}
+	list := strings.Join(cols, ", ")
+	if _, err := tx.ExecContext(ctx, `INSERT INTO `+tableAll+` (log_group, log_stream, file_id, format_id, `+list+`, `+colEventTime+`)
+		SELECT log_group, log_stream, file_id, format_id, `+list+`, coalesce("end", CAST(? AS BIGINT))
+		FROM `+Table+` WHERE file_id = ? AND "start" IS NULL`, w.file.Time, w.fileID); err != nil {
+		return fmt.Errorf("move records without start: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM `+tableV2F+` WHERE file_id = ? AND "start" IS NULL`, w.fileID); err != nil {
+		return fmt.Errorf("move records without start: %w", err)
+	}
 	return nil
 }
 
 // insertSQL is the statement that moves a staged batch into the table.
 // Per-file values are parameters: log group (wide table only), stream
-// default, file id, format id, and the version when the format has no
-// version field. One batch per INSERT: staging several records lets DuckDB
+// default, file id, format id, the version when the format has no
+// version field, and (wide table) the time of records without start or
+// end (FileMeta.Time). One batch per INSERT: staging several records lets DuckDB
 // scan them on several threads, but each thread then writes its own partly
 // filled row groups (1.35-1.5x the storage, measured, and no faster on 2
 // cores), and a 10M-record run built that way stored ~9,000 values as
@@ -385,12 +429,38 @@ func insertSQL(fd *feed, f *flowlog.Format, fixedStream bool) string {
 		cols = append(cols, `"version"`)
 		sel = append(sel, "?")
 	}
+	var extra []string
 	for i := range f.Len() {
+		if f.UnknownIndex(i) >= 0 {
+			extra = append(extra, `"`+feedColumn(f, i)+`"`)
+			continue
+		}
 		c := `"` + f.Field(i).Column + `"`
 		cols = append(cols, c)
 		sel = append(sel, c)
 	}
+	if len(extra) > 0 {
+		cols = append(cols, colExtra)
+		sel = append(sel, "list_value("+strings.Join(extra, ", ")+")")
+	}
+	if physicalTable(f) == tableAll {
+		cols = append(cols, colEventTime)
+		sel = append(sel, eventTimeSQL(f, `"start"`, `"end"`))
+	}
 	return "INSERT INTO " + physicalTable(f) + " (" + strings.Join(cols, ", ") + ") SELECT " + strings.Join(sel, ", ") + " FROM " + fd.name
+}
+
+// eventTimeSQL is a record's timestamp: start, else end, else the file's
+// time (one parameter); start and end are the SQL of those fields.
+func eventTimeSQL(f *flowlog.Format, start, end string) string {
+	var parts []string
+	if f.Position("start") >= 0 {
+		parts = append(parts, start)
+	}
+	if f.Position("end") >= 0 {
+		parts = append(parts, end)
+	}
+	return "coalesce(" + strings.Join(append(parts, "CAST(? AS BIGINT)"), ", ") + ")"
 }
 
 // d, when not nil, dictionary-encodes the stream (flowlog_records_v2f).
@@ -409,6 +479,9 @@ func insertArgs(file importer.FileMeta, f *flowlog.Format, fileID uint32, format
 	}
 	if f.Position("version") < 0 {
 		args = append(args, int32(f.Version()))
+	}
+	if physicalTable(f) == tableAll {
+		args = append(args, file.Time)
 	}
 	return args
 }
