@@ -19,12 +19,15 @@ const (
 	phaseEstablished = 2
 	phasePreexisting = 3
 
-	statMapFull = 0
-	statSampled = 1
-	statLost    = 2
-	statMax     = 4
+	statMapFull    = 0
+	statSampled    = 1
+	statLost       = 2
+	statAggregated = 4
+	statFlowFull   = 5
+	statMax        = 6
 
-	batchSize = 4096
+	batchSize     = 4096
+	flowBatchSize = 256
 )
 
 // snapshotter remembers what the last snapshots sent, so that a socket
@@ -35,6 +38,13 @@ type snapshotter struct {
 	versions map[uint64]seenVersion
 	keys     []uint64
 	vals     []sockopsSockState
+	// kernelGen is the program's snap_gen: bumped before each read of
+	// the socket map, see skipUnseen.
+	kernelGen uint64
+	// spare is the flow map not in flow_maps[0] (drained, empty).
+	spare    *ebpf.Map
+	flowKeys []sockopsFlowKey
+	flowVals []sockopsFlowAgg
 }
 
 type seenVersion struct {
@@ -44,9 +54,10 @@ type seenVersion struct {
 
 func newSnapshotter() snapshotter {
 	return snapshotter{
-		versions: map[uint64]seenVersion{},
-		keys:     make([]uint64, batchSize),
-		vals:     make([]sockopsSockState, batchSize),
+		versions:  map[uint64]seenVersion{},
+		keys:      make([]uint64, batchSize),
+		vals:      make([]sockopsSockState, batchSize),
+		kernelGen: 1, // snap_gen's initial value
 	}
 }
 
@@ -60,6 +71,9 @@ func (c *Collector) refresh(iter *link.Iter, events chan<- collect.Event) error 
 		}
 	}
 	if err := c.snapshot(events); err != nil {
+		return err
+	}
+	if err := c.drainFlows(events); err != nil {
 		return err
 	}
 	if err := c.readStats(); err != nil {
@@ -87,9 +101,23 @@ func runIter(iter *link.Iter) error {
 func (c *Collector) snapshot(events chan<- collect.Event) error {
 	s := &c.snap
 	s.gen++
+	// Sockets entered (or established) from now on are new to user space
+	// if they close before the next snapshot: the program sums their ends
+	// itself. The batch read below takes the map's bucket locks, which
+	// order this store before it.
+	s.kernelGen++
+	if err := c.objs.core.SnapGen.Set(s.kernelGen); err != nil {
+		return fmt.Errorf("set snap_gen: %w", err)
+	}
 	n := 0
 	err := c.eachSocket(func(cookie uint64, st *sockopsSockState) error {
 		n++
+		if st.Pending == 0 && st.Gen == s.kernelGen {
+			// Entered after the bump above: if it closes before the
+			// next snapshot, the program sums it; this snapshot must
+			// not report it.
+			return nil
+		}
 		if ev, ok := c.socketEvent(cookie, st); ok {
 			events <- ev // the consumer reads until Run returns
 		}
@@ -227,6 +255,8 @@ func (c *Collector) readStats() error {
 			totals[i] += v
 		}
 	}
+	c.aggregated.Store(totals[statAggregated])
+	c.flowFull.Store(totals[statFlowFull])
 	c.mapFull.Store(totals[statMapFull])
 	c.sampled.Store(totals[statSampled])
 	c.lost.Store(totals[statLost])

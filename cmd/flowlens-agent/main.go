@@ -61,6 +61,7 @@ type config struct {
 	mode          string
 	cgroup        string
 	maxSockets    int
+	maxFlows      int
 	netns         string
 	interval      time.Duration
 	hostID        string
@@ -115,6 +116,7 @@ GOMEMLIMIT in the environment to change that.`,
 	f.StringVar(&c.mode, "mode", "auto", "collector: auto (eBPF, else sock_diag), ebpf or sockdiag")
 	f.StringVar(&c.cgroup, "cgroup", "", "cgroup v2 to attach to in eBPF mode (default: the root of the cgroup v2 mount)")
 	f.IntVar(&c.maxSockets, "max-sockets", 0, "sockets eBPF mode tracks at once (a kernel map, ~240 B each, preallocated); beyond it new sockets are counted as sampled (default: a thousandth of memory, 16384-1048576 sockets)")
+	f.IntVar(&c.maxFlows, "max-flows", 4096, "flows eBPF mode sums short connections into in the kernel per interval (~1.2 KB of kernel memory each in use); the ends of connections of further flows go through the ring buffer, counted in flowlens_agent_flow_map_full_total")
 	f.StringVar(&c.netns, "netns", "", "network namespace to watch in sock_diag mode (name under /run/netns)")
 	f.DurationVar(&c.interval, "interval", 30*time.Second, "report interval, 1s to 10m")
 	f.StringVar(&c.hostID, "host-id", host, "this host's id in reports (default: the hostname)")
@@ -139,6 +141,8 @@ func (c config) validate() error {
 		return errors.New("--host-id is empty")
 	case c.maxSockets < 0:
 		return errors.New("--max-sockets must not be negative (0 sizes it from memory)")
+	case c.maxFlows < 1 || c.maxFlows > 1<<20:
+		return fmt.Errorf("--max-flows %d out of range 1-1048576", c.maxFlows)
 	case c.reportCap < 1:
 		return errors.New("--report-cap must be at least 1")
 	case c.tokenOnCLI && c.tokenFile != "":
@@ -171,7 +175,7 @@ func run(ctx context.Context, c config) error {
 	defer stopProfile()
 	reg := prometheus.NewRegistry()
 	a, err := agent.New(agent.Config{
-		Server: c.server, Token: c.token, Mode: c.mode, Cgroup: c.cgroup, MaxSockets: c.maxSockets, Netns: c.netns,
+		Server: c.server, Token: c.token, Mode: c.mode, Cgroup: c.cgroup, MaxSockets: c.maxSockets, MaxFlows: c.maxFlows, Netns: c.netns,
 		Interval: c.interval, HostID: c.hostID, SpoolDir: c.spoolDir, SpoolMaxBytes: c.spoolMaxBytes,
 		MetricsListen: c.metricsListen, ReportCap: c.reportCap, Insecure: c.insecure,
 		Version: version, DropPrivileges: !c.noDrop, User: c.user,
