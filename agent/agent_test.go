@@ -133,7 +133,9 @@ func TestModeSelection(t *testing.T) {
 		t.Skip("the sock_diag fallback needs CAP_NET_ADMIN to join the destroy groups; run as root")
 	}
 	var logs strings.Builder
-	NewEBPF = func(string, int, int, *slog.Logger) (collect.Collector, error) { return nil, errors.New("verifier said no") }
+	NewEBPF = func(string, int, int, *slog.Logger) (collect.Collector, error) {
+		return nil, errors.New("verifier said no")
+	}
 	cfg.Mode = ModeAuto
 	c, err = chooseCollector(&cfg, slog.New(slog.NewTextHandler(&logs, nil)))
 	if err != nil {

@@ -38,7 +38,21 @@ const (
 	// 1,000 connections/s, waking per message was half the collector's
 	// CPU). The buffer above holds far more than a batch.
 	DefaultDrainEvery = 100 * time.Millisecond
+	// DefaultSocketsPerPoll and DefaultMaxPollInterval adapt the poll
+	// period to the socket count: a dump costs in proportion to the
+	// sockets it returns, so the period grows by PollInterval for every
+	// DefaultSocketsPerPoll connections tracked, up to
+	// DefaultMaxPollInterval (sockets that close between polls are seen
+	// exactly through the destroy groups whatever the period; only the
+	// live ones' snapshots and RTT samples become rarer).
+	DefaultSocketsPerPoll  = 5000
+	DefaultMaxPollInterval = 10 * time.Second
 )
+
+// pollEvery is the poll period for a number of tracked sockets.
+func pollEvery(base, maxPeriod time.Duration, sockets int) time.Duration {
+	return min(base*time.Duration(1+sockets/DefaultSocketsPerPoll), max(base, maxPeriod))
+}
 
 // missingPolls is after how many dumps without a socket (and without its
 // destroy message, when destroy messages were lost) the collector closes it
@@ -75,7 +89,7 @@ type Collector struct {
 	ready   chan struct{}
 	close   sync.Once
 
-	tracked, lost, enobufs, dumps, pollErrors atomic.Uint64
+	tracked, lost, enobufs, dumps, pollErrors, summed atomic.Uint64
 }
 
 var _ collect.Collector = (*Collector)(nil)
@@ -168,6 +182,7 @@ func (c *Collector) Stats() collect.Stats {
 		SocketsTracked: c.tracked.Load(),
 		LostEvents:     c.lost.Load(),
 		ENOBUFS:        c.enobufs.Load(),
+		Aggregated:     c.summed.Load(),
 	}
 }
 
@@ -194,7 +209,7 @@ func (c *Collector) Run(ctx context.Context, events chan<- collect.Event) error 
 		return err
 	}
 	close(c.ready)
-	tick := time.NewTicker(c.cfg.PollInterval)
+	tick := time.NewTimer(pollEvery(c.cfg.PollInterval, DefaultMaxPollInterval, len(t.socks)))
 	defer tick.Stop()
 	for {
 		select {
@@ -203,7 +218,9 @@ func (c *Collector) Run(ctx context.Context, events chan<- collect.Event) error 
 		case batch := <-destroyed:
 			c.handleDestroyed(t, batch)
 		case <-tick.C:
-			if err := c.poll(ctx, t, false); err != nil {
+			err := c.poll(ctx, t, false)
+			tick.Reset(pollEvery(c.cfg.PollInterval, DefaultMaxPollInterval, len(t.socks)))
+			if err != nil {
 				if ctx.Err() != nil {
 					return c.finish(t, destroyed, reader)
 				}
@@ -230,6 +247,7 @@ func (c *Collector) handleDestroyed(t *tracker, batch []Socket) {
 	for i := range batch {
 		t.destroyed(context.Background(), &batch[i])
 	}
+	t.flushSums()
 }
 
 // finish stops the reader and hands the tracker every destroy message still
