@@ -91,3 +91,14 @@ func TestPollPeriodAdaptsToSockets(t *testing.T) {
 		t.Errorf("a base period above the maximum: %s, want it kept", got)
 	}
 }
+
+func TestDumpsAskOnlyForConnectionStates(t *testing.T) {
+	for state, want := range map[int]bool{
+		StateEstablished: true, StateClose: true, 4 /* FIN_WAIT1 */ : true, 8 /* CLOSE_WAIT */ : true,
+		StateSynSent: false, StateSynRecv: false, StateTimeWait: false, StateListen: false, StateNewSynRecv: false,
+	} {
+		if got := connStates&(1<<state) != 0; got != want {
+			t.Errorf("state %d asked for: %v, want %v", state, got, want)
+		}
+	}
+}
