@@ -185,6 +185,7 @@ type Collector struct {
 
 	// Stats, updated by the snapshot loop.
 	tracked, sampled, mapFull, lost, rttSkipped, aggregated, flowFull atomic.Uint64
+	iterRuns                                                          atomic.Uint64 // tcp iterator runs
 
 	reader  atomic.Pointer[ringbuf.Reader] // while Run runs, for Sync
 	syncReq atomic.Bool                    // a snapshot is asked for

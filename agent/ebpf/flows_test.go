@@ -289,3 +289,47 @@ func TestFlowMapFull(t *testing.T) {
 		t.Errorf("summed %d, full %d: want both > 0 and 60 in all", st.Aggregated, st.FlowMapFull)
 	}
 }
+
+// TestIteratorOnlyWhenSocketsNeedIt checks that a snapshot runs the tcp
+// iterator only when it has work: at the first snapshot (adoption of older
+// sockets) and while a socket an earlier snapshot saw is open, not for
+// short connections alone.
+func TestIteratorOnlyWhenSocketsNeedIt(t *testing.T) {
+	e := newEnv(t, false)
+	r := startCollector(t, e, Options{SnapshotEvery: time.Hour})
+	if r.c.iterLink == nil {
+		t.Skipf("tcp iterator unavailable: %v", r.c.objs.iterErr)
+	}
+	synced := 0
+	sync := func() {
+		t.Helper()
+		r.c.Sync()
+		synced++
+		waitFor(t, fmt.Sprintf("Synced #%d", synced), 10*time.Second, func() bool {
+			return len(r.events(func(ev *collect.Event) bool { return ev.Kind == collect.Synced })) == synced
+		})
+	}
+	addr := freeAddr(t)
+	p := mustPort(t, addr)
+	start(t, e.helper("serve", addr))
+	sync()
+	run(t, e.helper("clients", addr, "20", "100"))
+	sync()
+	sync()
+	if n := r.c.iterRuns.Load(); n != 1 {
+		t.Errorf("short connections only: %d iterator runs in 3 snapshots, want 1 (the first)", n)
+	}
+	hold := e.helper("hold", addr)
+	stdin, err := hold.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	start(t, hold)
+	waitAcked(t, p, 1000)
+	sync() // sees the held connection open
+	sync() // refreshes it
+	if n := r.c.iterRuns.Load(); n != 2 {
+		t.Errorf("with a connection an earlier snapshot saw: %d iterator runs, want 2", n)
+	}
+	stdin.Close()
+}

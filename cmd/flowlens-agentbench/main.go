@@ -48,6 +48,7 @@ import (
 
 type options struct {
 	agentBin  string
+	agentArgs []string // --agent-args: more flags for every agent run
 	scenarios []string
 	modes     []string
 	duration  time.Duration
@@ -68,8 +69,9 @@ func main() {
 		return
 	}
 	var o options
-	var scenarios, modes, rates string
+	var scenarios, modes, rates, agentArgs string
 	flag.StringVar(&o.agentBin, "agent-bin", "", "flowlens-agent binary (default: next to this command, else on $PATH)")
+	flag.StringVar(&agentArgs, "agent-args", "", "more flags for the agent, space-separated (e.g. \"--cpu-profile /tmp/agent.pprof\"; the last run's profile is kept)")
 	flag.StringVar(&scenarios, "scenarios", "short,long", "scenarios to run: short, long")
 	flag.StringVar(&modes, "modes", "none,ebpf,sockdiag", "runs per scenario: none (workload alone), ebpf, sockdiag")
 	flag.DurationVar(&o.duration, "duration", 20*time.Second, "measured window of each run")
@@ -85,6 +87,7 @@ func main() {
 	flag.Parse()
 	o.scenarios = strings.Split(scenarios, ",")
 	o.modes = strings.Split(modes, ",")
+	o.agentArgs = strings.Fields(agentArgs)
 	var err error
 	if o.rates, err = parseRates(rates); err != nil {
 		fmt.Fprintln(os.Stderr, "flowlens-agentbench:", err)
@@ -256,6 +259,7 @@ func runOnce(ctx context.Context, o options, root, sinkURL string, sink *sink, s
 		if mode == "ebpf" {
 			args = append(args, "--cgroup", cg)
 		}
+		args = append(args, o.agentArgs...)
 		agent = exec.Command(o.agentBin, args...)
 		agent.Stderr = os.Stderr
 		agent.Env = append(os.Environ(), "FLOWLENS_TOKEN=bench") // not --token: /proc shows command lines
