@@ -404,19 +404,19 @@ static __always_inline int connecting_cbs(void)
 	return flags;
 }
 
-// track inserts a new socket; when the map is full the socket is counted
-// and left alone (no callbacks enabled), never an error.
-static __always_inline struct sock_state *track(__u64 cookie, struct sock_state *init, bool count_full, __u64 flags)
+// track inserts a new socket from its complete initial state (no lookup
+// afterwards: a hash operation is most of what a callback costs); when the
+// map is full the socket is counted and left alone (no callbacks enabled),
+// never an error. It returns false only when the map was full.
+static __always_inline bool track(__u64 cookie, struct sock_state *init, bool count_full, __u64 flags)
 {
-	if (bpf_map_update_elem(&socks, &cookie, init, flags) != 0) {
-		struct sock_state *st = bpf_map_lookup_elem(&socks, &cookie);
-		if (st)
-			return st; // raced with another insert
-		if (count_full)
-			count(STAT_MAP_FULL);
-		return NULL;
-	}
-	return bpf_map_lookup_elem(&socks, &cookie);
+	if (bpf_map_update_elem(&socks, &cookie, init, flags) == 0)
+		return true;
+	if (bpf_map_lookup_elem(&socks, &cookie))
+		return true; // raced with another insert
+	if (count_full)
+		count(STAT_MAP_FULL);
+	return false;
 }
 
 static __always_inline void on_connect(struct bpf_sock_ops *ops)
@@ -437,10 +437,21 @@ static __always_inline void on_connect(struct bpf_sock_ops *ops)
 	bpf_sock_ops_cb_flags_set(ops, ops->bpf_sock_ops_cb_flags | connecting_cbs());
 }
 
+// established moves a socket's state to its established stage.
+// A snapshot skips a connecting socket, so one that saw it connect has not
+// seen it: gen is taken anew.
+static __always_inline void established(struct bpf_sock_ops *ops, struct sock_state *st, __u64 now)
+{
+	st->phase = PHASE_ESTABLISHED;
+	st->last_rtt_ns = now;
+	st->gen = snap_gen;
+	read_counters(ops, st, false);
+}
+
 // on_established handles the end of a handshake. The active handshake
 // latency is connect to established; the passive one is the SYN-ACK to ACK
 // round trip, which the kernel has just measured into srtt. Nothing is
-// sent: the opening is reported with the final event, or by user space
+// sent: the opening is reported with the socket's end, or by user space
 // from the map at the next snapshot if the socket is still open then. The
 // first RTT sample is taken rtt_sample_ns after the handshake, so that a
 // short connection costs no sample until its close.
@@ -449,30 +460,27 @@ static __always_inline void on_established(struct bpf_sock_ops *ops, bool passiv
 	__u64 cookie = bpf_get_socket_cookie(ops);
 	__u64 now = bpf_ktime_get_ns();
 	// An active socket was entered at connect (unless it connected before
-	// the program was attached); a passive one is new.
+	// the program was attached, or the map was full then); a passive one
+	// is new.
 	struct sock_state *st = passive ? NULL : bpf_map_lookup_elem(&socks, &cookie);
 
-	if (!st) {
+	if (st) {
+		if (st->connect_ns)
+			st->handshake_us = (now - st->connect_ns) / 1000;
+		established(ops, st, now);
+	} else {
 		struct sock_state init = {};
 		read_endpoints(ops, &init.ep, passive);
+		if (passive)
+			init.handshake_us = ops->srtt_us >> 3;
+		established(ops, &init, now);
 		// An active socket left out at connect was counted then.
-		st = track(cookie, &init, passive, BPF_NOEXIST);
-		if (!st) {
+		if (!track(cookie, &init, passive, BPF_NOEXIST)) {
 			if (passive)
 				count(STAT_SAMPLED);
 			return;
 		}
 	}
-	if (passive)
-		st->handshake_us = ops->srtt_us >> 3;
-	else if (st->connect_ns)
-		st->handshake_us = (now - st->connect_ns) / 1000;
-	st->phase = PHASE_ESTABLISHED;
-	st->last_rtt_ns = now;
-	// A snapshot skips a connecting socket, so one that saw it connect
-	// has not seen it: only a snapshot after this one will.
-	st->gen = snap_gen;
-	read_counters(ops, st, false);
 	bpf_sock_ops_cb_flags_set(ops, ops->bpf_sock_ops_cb_flags | established_cbs());
 }
 
@@ -483,16 +491,12 @@ static __always_inline void on_established(struct bpf_sock_ops *ops, bool passiv
 // for a RST on an established socket, ETIMEDOUT when its retransmissions ran
 // out. A connect closed by its owner before it finished (sk_err 0) was not
 // answered in time: a timeout.
-static __always_inline __u8 classify(struct bpf_sock_ops *ops, __u32 old, __u8 *reason)
+static __always_inline __u8 classify(struct tcp_sock *tp, __u32 old, __u8 *reason)
 {
 	int err = 0;
-	struct bpf_sock *sk = ops->sk;
 
-	if (sk) {
-		struct tcp_sock *tp = bpf_skc_to_tcp_sock(sk);
-		if (tp)
-			err = BPF_CORE_READ(tp, inet_conn.icsk_inet.sk.sk_err);
-	}
+	if (tp)
+		err = BPF_CORE_READ(tp, inet_conn.icsk_inet.sk.sk_err);
 	if (old == BPF_TCP_SYN_SENT) {
 		*reason = err == ECONNREFUSED ? REASON_REFUSED : REASON_TIMEOUT;
 		return KIND_FAILED;
@@ -628,8 +632,17 @@ static __always_inline void on_close(struct bpf_sock_ops *ops)
 
 	if (!st)
 		return;
-	read_counters(ops, st, true);
-	__u8 kind = classify(ops, ops->args[0], &st->reason);
+	// One conversion for both reads of the tcp_sock.
+	struct tcp_sock *tp = NULL;
+	struct bpf_sock *sk = ops->sk;
+	if (sk)
+		tp = bpf_skc_to_tcp_sock(sk);
+	read_counters(ops, st, false);
+	if (!bpf_core_field_exists(struct tcp_sock, total_rto))
+		st->c.total_rto = st->rto_cbs;
+	else if (tp)
+		st->c.total_rto = BPF_CORE_READ(tp, total_rto);
+	__u8 kind = classify(tp, ops->args[0], &st->reason);
 	// A connection that never got a sample (shorter than rtt_sample_ns)
 	// gets its final srtt as its one sample.
 	if (!st->sampled && st->phase != PHASE_CONNECTING && st->c.srtt_us && st->rtt_n < RTT_BATCH) {
@@ -826,12 +839,11 @@ static __always_inline void adopt(struct sock_common *skc, struct tcp_sock *tp, 
 
 	skc_endpoints(skc, &init.ep);
 	init.phase = PHASE_PREEXISTING;
+	refresh(tp, &init);
 	// A full map is not counted here: the iterator would count the same
 	// sockets again every second.
-	struct sock_state *st = track(cookie, &init, false, BPF_NOEXIST);
-	if (!st)
+	if (!track(cookie, &init, false, BPF_NOEXIST))
 		return;
-	refresh(tp, st);
 	int flags = BPF_CORE_READ(tp, bpf_sock_ops_cb_flags) | established_cbs();
 	bpf_setsockopt(tp, SOL_TCP, TCP_BPF_SOCK_OPS_CB_FLAGS, &flags, sizeof(flags));
 }
