@@ -10,6 +10,7 @@ import (
 // Kernel constants (include/uapi/linux/{sock_diag,inet_diag,tcp}.h).
 const (
 	sockDiagByFamily = 20     // SOCK_DIAG_BY_FAMILY
+	tcpDiagGetSock   = 18     // TCPDIAG_GETSOCK: the inet_diag_req (v1) interface
 	inetDiagInfo     = 2      // INET_DIAG_INFO attribute
 	inetDiagCgroupID = 21     // INET_DIAG_CGROUP_ID attribute (kernels >= 5.9)
 	nlaTypeMask      = 0x3fff // nlattr type without the NESTED and NET_BYTEORDER flags
@@ -36,6 +37,7 @@ const (
 // Sizes of the fixed structs.
 const (
 	sizeofReq     = 56 // struct inet_diag_req_v2
+	sizeofReqV1   = 60 // struct inet_diag_req
 	sizeofDiagMsg = 72 // struct inet_diag_msg
 )
 

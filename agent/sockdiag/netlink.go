@@ -105,8 +105,19 @@ func recvQueued(fd int, buf []byte) (int, error) {
 	}
 }
 
-// dumpRequest builds the netlink message of an inet_diag_req_v2 dump.
+// familyBoth asks dumper.each for the sockets of both families in one dump.
+const familyBoth = 0
+
+// dumpRequest builds the netlink message of a dump: an inet_diag_req_v2
+// for one family, or for familyBoth an inet_diag_req (the v1 interface,
+// TCPDIAG_GETSOCK), which the kernel answers for both families from one
+// walk of its socket tables. A dump's cost is mostly that walk (every
+// bucket, and every TIME_WAIT socket, whatever the states asked for), and
+// the v2 interface needs one walk per family.
 func dumpRequest(family uint8, states uint32, withInfo bool, seq uint32) []byte {
+	if family == familyBoth {
+		return dumpRequestV1(states, withInfo, seq)
+	}
 	b := make([]byte, unix.NLMSG_HDRLEN+sizeofReq)
 	ne := binary.NativeEndian
 	ne.PutUint32(b[0:], uint32(len(b)))
@@ -120,6 +131,24 @@ func dumpRequest(family uint8, states uint32, withInfo bool, seq uint32) []byte 
 		req[2] = 1 << (inetDiagInfo - 1)
 	}
 	ne.PutUint32(req[4:], states)
+	return b
+}
+
+// dumpRequestV1 builds an inet_diag_req dump of both families.
+func dumpRequestV1(states uint32, withInfo bool, seq uint32) []byte {
+	b := make([]byte, unix.NLMSG_HDRLEN+sizeofReqV1)
+	ne := binary.NativeEndian
+	ne.PutUint32(b[0:], uint32(len(b)))
+	ne.PutUint16(b[4:], tcpDiagGetSock)
+	ne.PutUint16(b[6:], unix.NLM_F_REQUEST|unix.NLM_F_DUMP)
+	ne.PutUint32(b[8:], seq)
+	req := b[unix.NLMSG_HDRLEN:]
+	// idiag_family (0: ignored by the dump), idiag_src_len, idiag_dst_len,
+	// idiag_ext, the 48-byte socket id, idiag_states, idiag_dbs.
+	if withInfo {
+		req[3] = 1 << (inetDiagInfo - 1)
+	}
+	ne.PutUint32(req[52:], states)
 	return b
 }
 
@@ -165,7 +194,7 @@ func (d *dumpReader) message(typ uint16, seq uint32, data []byte) bool {
 			}
 		}
 		d.done = true
-	case sockDiagByFamily:
+	case sockDiagByFamily, tcpDiagGetSock: // v1 replies carry the request's type
 		s, err := ParseSocket(data)
 		if err != nil {
 			d.log.Debug("skipping unparsable inet_diag message", "error", err)
