@@ -50,6 +50,7 @@ fuzz:
 	$(GO) test ./alarm -run '^$$' -fuzz FuzzAllowlist -fuzztime $(FUZZTIME)
 	$(GO) test ./agent/sockdiag -run '^$$' -fuzz '^FuzzParseTCPInfo$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./agent/sockdiag -run '^$$' -fuzz '^FuzzParseSocket$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./agent/sockdiag -run '^$$' -fuzz '^FuzzParseSockstat$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./server -run '^$$' -fuzz '^FuzzParseAgentTokens$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./agent -run '^$$' -fuzz '^FuzzParseThreadStatus$$' -fuzztime $(FUZZTIME)
 

@@ -39,19 +39,32 @@ const (
 	// CPU). The buffer above holds far more than a batch.
 	DefaultDrainEvery = 100 * time.Millisecond
 	// DefaultSocketsPerPoll and DefaultMaxPollInterval adapt the poll
-	// period to the socket count: a dump costs in proportion to the
-	// sockets it returns, so the period grows by PollInterval for every
-	// DefaultSocketsPerPoll connections tracked, up to
-	// DefaultMaxPollInterval (sockets that close between polls are seen
+	// period to the socket count: a dump walks every TCP socket of the
+	// namespace (TIME_WAIT ones too, never sent but walked), so the period
+	// grows by PollInterval for every DefaultSocketsPerPoll of them, up to
+	// DefaultMaxPollInterval. Sockets that close between polls are seen
 	// exactly through the destroy groups whatever the period; only the
-	// live ones' snapshots and RTT samples become rarer).
-	DefaultSocketsPerPoll  = 5000
+	// live ones' snapshots and RTT samples become rarer.
+	DefaultSocketsPerPoll  = 10_000
 	DefaultMaxPollInterval = 10 * time.Second
 )
 
-// pollEvery is the poll period for a number of tracked sockets.
+// pollEvery is the poll period for a number of sockets.
 func pollEvery(base, maxPeriod time.Duration, sockets int) time.Duration {
 	return min(base*time.Duration(1+sockets/DefaultSocketsPerPoll), max(base, maxPeriod))
+}
+
+// pollPeriod is the period after a poll: from the namespace's TCP socket
+// count (in use and TIME_WAIT, /proc/net/sockstat), or, without it, from
+// the sockets tracked.
+func (c *Collector) pollPeriod(tracked int) time.Duration {
+	n := tracked
+	if c.sockstat != nil {
+		if walked, err := c.sockstat.sockets(); err == nil {
+			n = max(n, walked)
+		}
+	}
+	return pollEvery(c.cfg.PollInterval, DefaultMaxPollInterval, n)
 }
 
 // missingPolls is after how many dumps without a socket (and without its
@@ -86,8 +99,11 @@ type Collector struct {
 	log     *slog.Logger
 	dump    *dumper
 	destroy *destroySocket
-	ready   chan struct{}
-	close   sync.Once
+	// sockstat is the namespace's /proc/net/sockstat (nil if it could
+	// not be opened: the poll period then follows the tracked sockets).
+	sockstat *sockstat
+	ready    chan struct{}
+	close    sync.Once
 
 	tracked, lost, enobufs, dumps, pollErrors, summed atomic.Uint64
 	perFamily                                         bool // dumps one family at a time (see dumpFamilies)
@@ -132,6 +148,18 @@ func New(cfg Config, log *slog.Logger) (*Collector, error) {
 	if c.destroy, err = c.openDestroy(); err != nil {
 		conn.Close()
 		return nil, err
+	}
+	openStat := func() (err error) {
+		c.sockstat, err = openSockstat()
+		return err
+	}
+	if cfg.Netns != "" {
+		err = InNetns(cfg.Netns, openStat)
+	} else {
+		err = openStat()
+	}
+	if err != nil {
+		c.log.Warn("no /proc/net/sockstat; the poll period follows the tracked sockets only", "error", err)
 	}
 	return c, nil
 }
@@ -212,7 +240,12 @@ func (c *Collector) Stats() collect.Stats {
 // Close is for a collector that never ran.
 func (c *Collector) Close() error {
 	var err error
-	c.close.Do(func() { err = errors.Join(c.dump.conn.Close(), c.destroy.Close()) })
+	c.close.Do(func() {
+		err = errors.Join(c.dump.conn.Close(), c.destroy.Close())
+		if c.sockstat != nil {
+			c.sockstat.Close()
+		}
+	})
 	return err
 }
 
@@ -231,7 +264,7 @@ func (c *Collector) Run(ctx context.Context, events chan<- collect.Event) error 
 		return err
 	}
 	close(c.ready)
-	tick := time.NewTimer(pollEvery(c.cfg.PollInterval, DefaultMaxPollInterval, len(t.socks)))
+	tick := time.NewTimer(c.pollPeriod(len(t.socks)))
 	defer tick.Stop()
 	for {
 		select {
@@ -241,7 +274,7 @@ func (c *Collector) Run(ctx context.Context, events chan<- collect.Event) error 
 			c.handleDestroyed(t, batch)
 		case <-tick.C:
 			err := c.poll(ctx, t, false)
-			tick.Reset(pollEvery(c.cfg.PollInterval, DefaultMaxPollInterval, len(t.socks)))
+			tick.Reset(c.pollPeriod(len(t.socks)))
 			if err != nil {
 				if ctx.Err() != nil {
 					return c.finish(t, destroyed, reader)

@@ -77,9 +77,10 @@ func TestPollPeriodAdaptsToSockets(t *testing.T) {
 		want    time.Duration
 	}{
 		{0, time.Second},
-		{4999, time.Second},
-		{5000, 2 * time.Second},
-		{20_000, 5 * time.Second},
+		{9_999, time.Second},
+		{10_000, 2 * time.Second},
+		{20_000, 3 * time.Second}, // 10,000 live connections, both ends
+		{60_000, 7 * time.Second}, // 1,000 connections/s: a minute of TIME_WAIT
 		{1_000_000, 10 * time.Second},
 	}
 	for _, tc := range cases {
@@ -100,5 +101,57 @@ func TestDumpsAskOnlyForConnectionStates(t *testing.T) {
 		if got := connStates&(1<<state) != 0; got != want {
 			t.Errorf("state %d asked for: %v, want %v", state, got, want)
 		}
+	}
+}
+
+func TestParseSockstat(t *testing.T) {
+	cases := []struct {
+		in        string
+		inuse, tw int
+		wantErr   bool
+	}{
+		{"sockets: used 87\nTCP: inuse 69 orphan 0 tw 13599 alloc 69 mem 0\nUDP: inuse 0 mem 0\n", 69, 13599, false},
+		{"TCP: inuse 1 orphan 0 tw 0 alloc 1 mem 0", 1, 0, false},
+		{"sockets: used 87\nUDP: inuse 0 mem 0\n", 0, 0, true},
+		{"TCP: inuse x orphan 0 tw 1", 0, 0, true},
+		{"TCP: inuse 1 orphan 0", 0, 0, true},
+		{"TCP: inuse -1 tw 2", 0, 0, true},
+		{"", 0, 0, true},
+	}
+	for _, tc := range cases {
+		inuse, tw, err := parseSockstat([]byte(tc.in))
+		if (err != nil) != tc.wantErr || inuse != tc.inuse || tw != tc.tw {
+			t.Errorf("parseSockstat(%q) = %d, %d, %v; want %d, %d, error %v", tc.in, inuse, tw, err, tc.inuse, tc.tw, tc.wantErr)
+		}
+	}
+}
+
+func FuzzParseSockstat(f *testing.F) {
+	f.Add([]byte("TCP: inuse 69 orphan 0 tw 13599 alloc 69 mem 0\n"))
+	f.Add([]byte("TCP: inuse 1 tw"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		inuse, tw, err := parseSockstat(b)
+		if err == nil && (inuse < 0 || tw < 0) {
+			t.Errorf("negative counts %d %d without an error", inuse, tw)
+		}
+	})
+}
+
+// TestSockstatOfTheNamespace checks that the collector reads the socket
+// counts of the namespace it watches.
+func TestSockstatOfTheNamespace(t *testing.T) {
+	ns := testNetns(t)
+	ln := listen(t, ns)
+	c, err := New(Config{Netns: ns}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if c.sockstat == nil {
+		t.Fatal("no sockstat")
+	}
+	n, err := c.sockstat.sockets()
+	if err != nil || n != 1 {
+		t.Errorf("sockets in %s: %d, %v; want 1 (its listener %s)", ns, n, err, ln.Addr())
 	}
 }
