@@ -39,7 +39,7 @@ type snapshotter struct {
 	keys     []uint64
 	vals     []sockopsSockState
 	// kernelGen is the program's snap_gen: bumped before each read of
-	// the socket map, see skipUnseen.
+	// the socket map (see snapshot).
 	kernelGen uint64
 	// iterRan and sampledAtIter: whether the tcp iterator ran, and the
 	// programs' sampled-sockets count then (see iterNeeded).
