@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/flowlens/flowlens/agent/collect"
 	"github.com/flowlens/flowlens/flow"
 )
@@ -153,5 +155,26 @@ func TestSockstatOfTheNamespace(t *testing.T) {
 	n, err := c.sockstat.sockets()
 	if err != nil || n != 1 {
 		t.Errorf("sockets in %s: %d, %v; want 1 (its listener %s)", ns, n, err, ln.Addr())
+	}
+}
+
+func TestRecvQueuedRawDatagrams(t *testing.T) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_DGRAM, 0)
+	if err != nil {
+		t.Skipf("socketpair: %v", err)
+	}
+	defer unix.Close(fds[0])
+	defer unix.Close(fds[1])
+	buf := make([]byte, 16)
+	if _, err := recvQueuedRaw(fds[0], buf); err != unix.EAGAIN {
+		t.Errorf("nothing queued: %v, want EAGAIN", err)
+	}
+	unix.Write(fds[1], []byte("hello"))
+	unix.Write(fds[1], make([]byte, 100))
+	if n, err := recvQueuedRaw(fds[0], buf); n != 5 || err != nil {
+		t.Errorf("5-byte datagram: %d, %v", n, err)
+	}
+	if _, err := recvQueuedRaw(fds[0], buf); err != errTruncated {
+		t.Errorf("100-byte datagram into 16 bytes: %v, want errTruncated", err)
 	}
 }
