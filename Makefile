@@ -54,6 +54,7 @@ fuzz:
 	$(GO) test ./agent/sockdiag -run '^$$' -fuzz '^FuzzParseTCPInfo$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./cmd/flowlens -run '^$$' -fuzz '^FuzzParseStore$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./agent/sockdiag -run '^$$' -fuzz '^FuzzParseSocket$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./agent/sockdiag -run '^$$' -fuzz '^FuzzParseSockstat$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./server -run '^$$' -fuzz '^FuzzParseAgentTokens$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./agent -run '^$$' -fuzz '^FuzzParseThreadStatus$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./diagnose/awsconfig -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $(FUZZTIME)

@@ -64,6 +64,8 @@ func newMetrics(a *Agent) *metrics {
 		counterFunc("map_full_events_total", "Times a collector map was full.", func() uint64 { return coll.Stats().MapFullEvents }),
 		counterFunc("lost_events_total", "Collector events lost (ring buffer overruns, netlink ENOBUFS, sockets closed without a final message).", func() uint64 { return coll.Stats().LostEvents }),
 		counterFunc("rtt_callbacks_skipped_total", "RTT callbacks the sock_ops program skipped over its per-CPU budget (their samples are a random subset).", func() uint64 { return coll.Stats().RTTSkipped }),
+		counterFunc("sockets_summed_total", "Closed sockets the collector summed per flow (in the kernel in eBPF mode) instead of handling them one by one.", func() uint64 { return coll.Stats().Aggregated }),
+		counterFunc("flow_map_full_total", "Closed sockets sent one by one through the ring buffer because the in-kernel flow map (--max-flows) was full; totals stay exact.", func() uint64 { return coll.Stats().FlowMapFull }),
 		counterFunc("netlink_enobufs_total", "ENOBUFS errors on the sock_diag destroy socket.", func() uint64 { return coll.Stats().ENOBUFS }),
 		counterFunc("merged_flows_total", "Flows merged into per-remote-prefix overflow rows by the report cap.", m.merged.Load),
 		counterFunc("late_snapshots_total", "Snapshots ignored because their socket had already closed (counted once).", m.late.Load),

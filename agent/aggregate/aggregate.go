@@ -109,6 +109,10 @@ func (a *Aggregator) Add(ev collect.Event) {
 		a.final(&ev)
 	case collect.RTTSample:
 		a.rtt(&ev)
+	case collect.Aggregated:
+		if ev.Flow != nil {
+			a.flow(KeyOf(&ev)).Add(ev.Flow)
+		}
 	}
 }
 

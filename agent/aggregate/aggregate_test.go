@@ -276,3 +276,57 @@ func TestRandomEventsCountOnce(t *testing.T) {
 		t.Fatalf("got %+v\nwant %+v", got, want)
 	}
 }
+
+// TestAggregatedEventsAddToTheirFlow checks that sums a collector made per
+// flow (Aggregated) land on the flow their endpoints and direction key,
+// next to the same flow's per-socket events, and count once.
+func TestAggregatedEventsAddToTheirFlow(t *testing.T) {
+	sums := func(opened, closed, refused uint64, rtt ...uint64) *flow.Counters {
+		c := &flow.Counters{BytesSent: 100 * opened, ConnectionsOpened: opened, ConnectionsClosed: closed, FailedRefused: refused}
+		for _, us := range rtt {
+			c.RTT.Observe(us)
+		}
+		return c
+	}
+	cases := []struct {
+		name   string
+		events []collect.Event
+		want   map[flow.Key]flow.Counters
+	}{
+		{
+			name: "client flow: the service port is the remote one",
+			events: []collect.Event{
+				{Kind: collect.Aggregated, Local: netip.AddrPortFrom(cli.Addr(), 0), Remote: srv, Flow: sums(3, 3, 1, 40, 50)},
+				{Kind: collect.Closed, Cookie: 7, Local: cli, Remote: srv, Counters: cnt(100, 0, 0, 0, 0, 0), Opened: true},
+			},
+			want: map[flow.Key]flow.Counters{
+				{LocalIP: cli.Addr(), RemoteIP: srv.Addr(), Port: 443, Direction: flow.DirectionClient, Protocol: flow.ProtocolTCP}: *sums(4, 4, 1, 40, 50),
+			},
+		},
+		{
+			name: "server flow, IPv4-mapped addresses unmapped",
+			events: []collect.Event{
+				{Kind: collect.Aggregated, Local: mapped, Remote: netip.AddrPortFrom(mapped2.Addr(), 0), Passive: true, Flow: sums(2, 2, 0)},
+				{Kind: collect.Aggregated, Local: netip.MustParseAddrPort("10.0.0.1:8080"), Remote: netip.MustParseAddrPort("192.0.2.7:0"), Passive: true, Flow: sums(1, 1, 0, 7)},
+			},
+			want: map[flow.Key]flow.Counters{
+				{LocalIP: netip.MustParseAddr("10.0.0.1"), RemoteIP: netip.MustParseAddr("192.0.2.7"), Port: 8080, Direction: flow.DirectionServer, Protocol: flow.ProtocolTCP}: *sums(3, 3, 0, 7),
+			},
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			a := New(Config{})
+			for _, ev := range tc.events {
+				a.Add(ev)
+			}
+			got := map[flow.Key]flow.Counters{}
+			for _, r := range a.Flush() {
+				got[r.Key] = r.Counters
+			}
+			if fmt.Sprint(got) != fmt.Sprint(tc.want) {
+				t.Errorf("got  %+v\nwant %+v", got, tc.want)
+			}
+		})
+	}
+}

@@ -8,6 +8,8 @@ package collect
 import (
 	"context"
 	"net/netip"
+
+	"github.com/flowlens/flowlens/flow"
 )
 
 // Kind is what an Event reports.
@@ -32,6 +34,11 @@ const (
 	// Synced: the collector has sent fresh counters of every socket after
 	// a Sync request (see Syncer); the aggregator may close the interval.
 	Synced
+	// Aggregated: the ends of sockets the collector summed per flow
+	// without reporting them one by one (Flow; Local, Remote and Passive
+	// give the flow key, one of the ports being the service port). None
+	// of those sockets was reported before, nor will be again.
+	Aggregated
 )
 
 // MaxRTT is how many RTT samples one Event carries at most.
@@ -77,6 +84,8 @@ type Event struct {
 	// Opened, on a Closed or Failed event, counts the connection opened
 	// too: its opening was not reported by an earlier Opened event.
 	Opened bool
+	// Flow holds the sums of an Aggregated event.
+	Flow *flow.Counters
 }
 
 // AddRTT appends one RTT sample, dropping it when the event is full.
@@ -95,6 +104,8 @@ type Stats struct {
 	LostEvents     uint64 // ring buffer or netlink ENOBUFS losses
 	ENOBUFS        uint64
 	RTTSkipped     uint64 // RTT callbacks skipped over the per-CPU budget (eBPF)
+	Aggregated     uint64 // closed sockets summed per flow in the kernel or collector, not sent one by one
+	FlowMapFull    uint64 // closed sockets sent one by one because the flow map was full (eBPF)
 }
 
 // Collector observes the sockets of a host (or a cgroup, or a network

@@ -36,6 +36,11 @@ const (
 	DefaultRTTFlushEvery  = 10 * time.Second
 	DefaultRTTBudget      = 1000
 	DefaultDrainEvery     = time.Second
+	// DefaultMaxFlows is how many flows one interval's short sockets are
+	// summed into in the kernel (~1.2 KB of kernel memory per flow in use,
+	// twice over: the map being filled and the one being read). The ends
+	// of sockets of further flows go through the ring buffer.
+	DefaultMaxFlows = 4096
 
 	// AgentSnapshotEvery is the backstop snapshot period when the agent
 	// drives the snapshots (Sync before every report).
@@ -78,6 +83,10 @@ type Options struct {
 	// RTTFlushEvery bounds how long a socket's RTT samples wait in its map
 	// entry for a full batch before they are sent.
 	RTTFlushEvery time.Duration
+	// MaxFlows bounds the in-kernel flow maps, where sockets that no
+	// snapshot saw are summed when they close; beyond it their final
+	// events go through the ring buffer (counted as FlowMapFull).
+	MaxFlows int
 	// DrainEvery is how often the ring buffer is read when it is less
 	// than a quarter full (the program wakes the reader only then): the
 	// longest an event waits, traded for one wakeup per batch of events
@@ -149,6 +158,9 @@ func (o Options) withDefaults() Options {
 	if o.DrainEvery <= 0 {
 		o.DrainEvery = DefaultDrainEvery
 	}
+	if o.MaxFlows <= 0 {
+		o.MaxFlows = DefaultMaxFlows
+	}
 	return o
 }
 
@@ -172,7 +184,8 @@ type Collector struct {
 	ready     chan struct{} // closed once Run has attached and seeded
 
 	// Stats, updated by the snapshot loop.
-	tracked, sampled, mapFull, lost, rttSkipped atomic.Uint64
+	tracked, sampled, mapFull, lost, rttSkipped, aggregated, flowFull atomic.Uint64
+	iterRuns                                                          atomic.Uint64 // tcp iterator runs
 
 	reader  atomic.Pointer[ringbuf.Reader] // while Run runs, for Sync
 	syncReq atomic.Bool                    // a snapshot is asked for
@@ -186,11 +199,13 @@ type Collector struct {
 
 // New loads the sock_ops program for the cgroup v2 at cgroupPath (empty:
 // the root of the cgroup v2 mount) with the agent's options: a socket map
-// of maxSockets entries (0: sized from memory), snapshots driven by the
-// agent's Sync, defaults otherwise. It fails fast, with an error wrapping
+// of maxSockets entries (0: sized from memory), flow maps of maxFlows
+// entries (0: DefaultMaxFlows), snapshots driven by the agent's Sync,
+// defaults otherwise. It fails fast, with an error wrapping
 // ErrUnavailable, when eBPF cannot be used here.
-func New(cgroupPath string, maxSockets int, log *slog.Logger) (collect.Collector, error) {
-	c, err := NewWithOptions(Options{CgroupPath: cgroupPath, MaxSockets: maxSockets, SnapshotEvery: AgentSnapshotEvery}, log)
+func New(cgroupPath string, maxSockets, maxFlows int, log *slog.Logger) (collect.Collector, error) {
+	c, err := NewWithOptions(Options{CgroupPath: cgroupPath, MaxSockets: maxSockets, MaxFlows: maxFlows,
+		SnapshotEvery: AgentSnapshotEvery}, log)
 	if err != nil {
 		return nil, err
 	}
@@ -242,6 +257,13 @@ func (c *Collector) attach() error {
 	}
 	c.cgLink = lnk
 	c.iterLink = c.attachIter()
+	if c.iterLink == nil {
+		// Without the iterator, counters between snapshots come from
+		// the retransmission and RTO callbacks only.
+		if err := c.objs.core.UpdateCbs.Set(uint32(1)); err != nil {
+			return fmt.Errorf("%w: enable update callbacks: %v", ErrUnavailable, err)
+		}
+	}
 	rd, err := ringbuf.NewReader(c.objs.core.Events)
 	if err != nil {
 		return fmt.Errorf("%w: ring buffer reader: %v", ErrUnavailable, err)
@@ -261,6 +283,8 @@ func (c *Collector) Stats() collect.Stats {
 		MapFullEvents:  c.mapFull.Load(),
 		LostEvents:     c.lost.Load(),
 		RTTSkipped:     c.rttSkipped.Load(),
+		Aggregated:     c.aggregated.Load(),
+		FlowMapFull:    c.flowFull.Load(),
 	}
 }
 

@@ -47,6 +47,7 @@ func TestMain(m *testing.M) {
 //	serve ADDR                accept forever; read to EOF, answer "ok", close
 //	clients ADDR N BYTES      N connections, each sends BYTES, reads the answer
 //	connect ADDR              one connect; prints its error
+//	refused ADDR N            N connects that must be refused
 //	stream ADDR BYTES SECONDS one connection sending BYTES spread over SECONDS
 //	hold ADDR [N]             N connections (default 1) sending a little, then waiting for stdin to close
 func runHelper(args []string) error {
@@ -70,6 +71,14 @@ func runHelper(args []string) error {
 	case "connect":
 		_, err := net.DialTimeout("tcp", args[1], 20*time.Second)
 		fmt.Println(err)
+		return nil
+	case "refused":
+		for i := 0; i < num(2); i++ {
+			if c, err := net.Dial("tcp", args[1]); err == nil {
+				c.Close()
+				return fmt.Errorf("connect %s: not refused", args[1])
+			}
+		}
 		return nil
 	case "stream":
 		return exchange(args[1], num(2), time.Duration(num(3))*time.Second)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/flowlens/flowlens/agent/collect"
+	"github.com/flowlens/flowlens/flow"
 )
 
 // TestCollector runs the collector on a cgroup of its own and checks what it
@@ -24,14 +25,14 @@ func TestCollector(t *testing.T) {
 		const n = 20 << 20
 		start(t, e.helper("serve", "127.0.0.1:9001"))
 		run(t, e.helper("clients", "127.0.0.1:9001", "1", fmt.Sprint(n)))
-		cli := waitFinal(t, r, port(9001, false), 1)[0]
-		srv := waitFinal(t, r, port(9001, true), 1)[0]
-		t.Logf("client acked %d, server received %d, sent %d", cli.Counters.BytesAcked, srv.Counters.BytesReceived, n)
-		within(t, "client bytes acked", cli.Counters.BytesAcked, n, 0.01)
-		within(t, "server bytes received", srv.Counters.BytesReceived, n, 0.01)
-		if cli.Kind != collect.Closed || srv.Kind != collect.Closed {
-			t.Errorf("kinds %v %v, want Closed", cli.Kind, srv.Kind)
-		}
+		// A connection no snapshot saw is summed in the kernel with its
+		// flow; one a snapshot saw sends its final event: both add up.
+		closed := func(c *flow.Counters) bool { return c.ConnectionsClosed == 1 }
+		cli := waitTotals(t, r, "client closed", port(9001, false), closed)
+		srv := waitTotals(t, r, "server closed", port(9001, true), closed)
+		t.Logf("client acked %d, server received %d, sent %d", cli.BytesSent, srv.BytesReceived, n)
+		within(t, "client bytes acked", cli.BytesSent, n, 0.01)
+		within(t, "server bytes received", srv.BytesReceived, n, 0.01)
 	})
 
 	t.Run("short connections", func(t *testing.T) {
@@ -39,25 +40,15 @@ func TestCollector(t *testing.T) {
 		start(t, e.helper("serve", "127.0.0.1:9002"))
 		run(t, e.helper("clients", "127.0.0.1:9002", fmt.Sprint(n), "100"))
 		for _, passive := range []bool{false, true} {
-			final := waitFinal(t, r, port(9002, passive), n)
-			// A short connection's opening rides on its final event,
-			// unless a snapshot saw it open first.
-			opened := r.events(kind(collect.Opened, port(9002, passive)))
-			closed := 0
-			for _, ev := range final {
-				if ev.Kind == collect.Closed {
-					closed++
-				}
-				if ev.Opened {
-					opened = append(opened, ev)
-				}
+			c := waitTotals(t, r, fmt.Sprintf("passive=%v: %d closed", passive, n), port(9002, passive),
+				func(c *flow.Counters) bool { return c.ConnectionsClosed >= n })
+			t.Logf("passive=%v: opened %d, closed %d, handshakes %d (avg %.0f µs), RTT samples %d", passive,
+				c.ConnectionsOpened, c.ConnectionsClosed, c.HandshakeLatency.Count, c.HandshakeLatency.AvgUS(), c.RTT.Count)
+			if c.ConnectionsOpened != n || c.ConnectionsClosed != n || c.HandshakeLatency.Count != n {
+				t.Errorf("passive=%v: opened %d closed %d handshakes %d, want %d each", passive, c.ConnectionsOpened, c.ConnectionsClosed, c.HandshakeLatency.Count, n)
 			}
-			t.Logf("passive=%v: opened %d, closed %d, final %d", passive, len(opened), closed, len(final))
-			if len(opened) != n || closed != n || len(final) != n {
-				t.Errorf("passive=%v: opened %d closed %d final %d, want %d each", passive, len(opened), closed, len(final), n)
-			}
-			if hs := opened[0].HandshakeUS; hs == 0 || hs > 1e6 {
-				t.Errorf("passive=%v: handshake %d µs", passive, hs)
+			if hs := c.HandshakeLatency.MaxUS; hs == 0 || hs > 1e6 {
+				t.Errorf("passive=%v: handshake max %d µs", passive, hs)
 			}
 		}
 	})
@@ -67,9 +58,9 @@ func TestCollector(t *testing.T) {
 		if !strings.Contains(out, "refused") {
 			t.Fatalf("connect: %s, want refused", out)
 		}
-		ev := waitFinal(t, r, port(9003, false), 1)[0]
-		if ev.Kind != collect.Failed || ev.Reason != collect.FailRefused {
-			t.Errorf("got kind %v reason %v, want Failed refused", ev.Kind, ev.Reason)
+		c := waitTotals(t, r, "a failed connect", port(9003, false), func(c *flow.Counters) bool { return c.ConnectionsFailed() > 0 })
+		if c.FailedRefused != 1 || c.ConnectionsFailed() != 1 || c.ConnectionsOpened != 0 {
+			t.Errorf("got refused %d failed %d opened %d, want one refused", c.FailedRefused, c.ConnectionsFailed(), c.ConnectionsOpened)
 		}
 	})
 
@@ -82,15 +73,15 @@ func TestCollector(t *testing.T) {
 		if !strings.Contains(out, "timed out") {
 			t.Fatalf("connect: %s, want a timeout", out)
 		}
-		ev := waitFinal(t, r, port(9004, false), 1)[0]
-		t.Logf("timeout: retrans %d, rto %d, segs out %d", ev.Counters.TotalRetrans, ev.Counters.TotalRTO, ev.Counters.SegsOut)
-		if ev.Kind != collect.Failed || ev.Reason != collect.FailTimeout {
-			t.Errorf("got kind %v reason %v, want Failed timeout", ev.Kind, ev.Reason)
+		c := waitTotals(t, r, "a failed connect", port(9004, false), func(c *flow.Counters) bool { return c.ConnectionsFailed() > 0 })
+		t.Logf("timeout: retrans %d, rto %d, segs out %d", c.Retransmissions, c.Timeouts, c.SegmentsSent)
+		if c.FailedTimeout != 1 || c.ConnectionsFailed() != 1 {
+			t.Errorf("got timeout %d failed %d, want one timeout", c.FailedTimeout, c.ConnectionsFailed())
 		}
 		// Each SYN retransmission follows an RTO (how many before the
 		// kernel gives up depends on timer rounding).
-		if ev.Counters.TotalRetrans == 0 || ev.Counters.TotalRTO != ev.Counters.TotalRetrans {
-			t.Errorf("retrans %d rto %d, want equal and > 0", ev.Counters.TotalRetrans, ev.Counters.TotalRTO)
+		if c.Retransmissions == 0 || c.Timeouts != c.Retransmissions {
+			t.Errorf("retrans %d rto %d, want equal and > 0", c.Retransmissions, c.Timeouts)
 		}
 	})
 
@@ -377,6 +368,10 @@ func TestMapFull(t *testing.T) {
 	if len(held) > 2*conns {
 		t.Errorf("%d final events for %d sockets", len(held), 2*conns)
 	}
+	heldTotals := sum(totals(r, both(p)))
+	if heldTotals.ConnectionsClosed > 2*conns {
+		t.Errorf("%d sockets closed of %d", heldTotals.ConnectionsClosed, 2*conns)
+	}
 
 	// Room again: a new connection is tracked (seen on another port, as
 	// a snapshot may have adopted some of the held sockets before they
@@ -384,9 +379,9 @@ func TestMapFull(t *testing.T) {
 	addr2 := freeAddr(t)
 	start(t, e.helper("serve", addr2))
 	run(t, e.helper("clients", addr2, "3", "100"))
-	after := waitFinal(t, r, both(mustPort(t, addr2)), 6)
-	t.Logf("%d final events of the held sockets (%d tracked); %d of 3 new connections", len(held), size, len(after))
-	if len(after) != 6 {
-		t.Errorf("%d final events for 3 new connections, want 6", len(after))
+	after := waitTotals(t, r, "3 new connections closed", both(mustPort(t, addr2)), func(c *flow.Counters) bool { return c.ConnectionsClosed >= 6 })
+	t.Logf("%d final events of the held sockets (%d tracked); 3 new connections: %d sockets opened, %d closed", len(held), size, after.ConnectionsOpened, after.ConnectionsClosed)
+	if after.ConnectionsOpened != 6 || after.ConnectionsClosed != 6 {
+		t.Errorf("3 new connections: %d sockets opened, %d closed, want 6", after.ConnectionsOpened, after.ConnectionsClosed)
 	}
 }

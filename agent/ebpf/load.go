@@ -24,10 +24,22 @@ type core struct {
 	Stats  *ebpf.Map     `ebpf:"stats"`
 	// RTTBudgets is each CPU's RTT budget (sockopsRttBudgetState).
 	RTTBudgets *ebpf.Map `ebpf:"rtt_budgets"`
+	// FlowMaps holds the flow map closing sockets add to; FlowsA and
+	// FlowsB are the two flow maps it swaps between (see drainFlows).
+	FlowMaps *ebpf.Map `ebpf:"flow_maps"`
+	FlowsA   *ebpf.Map `ebpf:"flows_a"`
+	FlowsB   *ebpf.Map `ebpf:"flows_b"`
+	FlowZero *ebpf.Map `ebpf:"flow_zero"`
+	// BSS holds the variables user space writes while the program runs;
+	// the iterator shares it.
+	BSS       *ebpf.Map      `ebpf:".bss"`
+	SnapGen   *ebpf.Variable `ebpf:"snap_gen"`
+	UpdateCbs *ebpf.Variable `ebpf:"update_cbs"`
 }
 
 func (c *core) close() {
-	for _, cl := range []interface{ Close() error }{c.Prog, c.Socks, c.Events, c.Stats, c.RTTBudgets} {
+	for _, cl := range []interface{ Close() error }{c.Prog, c.Socks, c.Events, c.Stats, c.RTTBudgets,
+		c.FlowMaps, c.FlowsA, c.FlowsB, c.FlowZero, c.BSS} {
 		if cl != nil {
 			cl.Close()
 		}
@@ -63,6 +75,10 @@ func load(opts Options, cg cgroupInfo) (*loaded, error) {
 	}
 	spec.Maps["socks"].MaxEntries = uint32(opts.MaxSockets)
 	spec.Maps["events"].MaxEntries = uint32(opts.RingBytes)
+	for _, name := range []string{"flows_a", "flows_b"} {
+		spec.Maps[name].MaxEntries = uint32(opts.MaxFlows)
+	}
+	spec.Maps["flow_maps"].InnerMap.MaxEntries = uint32(opts.MaxFlows)
 	vars := map[string]any{
 		"rtt_sample_ns":       uint64(opts.RTTSampleEvery.Nanoseconds()),
 		"rtt_flush_ns":        uint64(opts.RTTFlushEvery.Nanoseconds()),
@@ -90,7 +106,7 @@ func load(opts Options, cg cgroupInfo) (*loaded, error) {
 	}
 	var it iterProg
 	err = spec.LoadAndAssign(&it, &ebpf.CollectionOptions{Cache: cache, MapReplacements: map[string]*ebpf.Map{
-		"socks": l.core.Socks, "events": l.core.Events, "stats": l.core.Stats,
+		"socks": l.core.Socks, "events": l.core.Events, "stats": l.core.Stats, ".bss": l.core.BSS,
 	}})
 	if err != nil {
 		l.iterErr = fmt.Errorf("load tcp iterator: %s", describeLoadError(err))

@@ -51,6 +51,43 @@ type sockopsEvent struct {
 	_           [4]byte
 }
 
+type sockopsFlowAgg struct {
+	_             structs.HostLayout
+	BytesAcked    uint64
+	BytesReceived uint64
+	SegsOut       uint64
+	SegsIn        uint64
+	TotalRetrans  uint64
+	TotalRto      uint64
+	Opened        uint64
+	Closed        uint64
+	Refused       uint64
+	Timeout       uint64
+	Reset         uint64
+	Rtt           sockopsLatency
+	Handshake     sockopsLatency
+}
+
+type sockopsFlowKey struct {
+	_        structs.HostLayout
+	LocalIp  [4]uint32
+	RemoteIp [4]uint32
+	Port     uint16
+	Family   uint16
+	Passive  uint8
+	Pad      [3]uint8
+}
+
+type sockopsLatency struct {
+	_      structs.HostLayout
+	Count  uint64
+	SumUs  uint64
+	MinInv uint32
+	MaxUs  uint32
+	Bins   [129]uint32
+	Pad    uint32
+}
+
 type sockopsRttBudgetState struct {
 	_       structs.HostLayout
 	Window  uint64
@@ -75,6 +112,7 @@ type sockopsSockState struct {
 	RttN        uint8
 	Sampled     uint8
 	Pad         [3]uint8
+	Gen         uint64
 }
 
 // Names of all BPF objects in the ELF.
@@ -82,6 +120,10 @@ type sockopsSockState struct {
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	sockopsMapEvents            = "events"
+	sockopsMapFlowMaps          = "flow_maps"
+	sockopsMapFlowZero          = "flow_zero"
+	sockopsMapFlowsA            = "flows_a"
+	sockopsMapFlowsB            = "flows_b"
 	sockopsMapRttBudgets        = "rtt_budgets"
 	sockopsMapSocks             = "socks"
 	sockopsMapStats             = "stats"
@@ -92,10 +134,14 @@ const (
 	sockopsVarRttFlushNs        = "rtt_flush_ns"
 	sockopsVarRttSampleNs       = "rtt_sample_ns"
 	sockopsVarRttWindowShift    = "rtt_window_shift"
+	sockopsVarSnapGen           = "snap_gen"
 	sockopsVarTargetCgroupId    = "target_cgroup_id"
 	sockopsVarTargetCgroupLevel = "target_cgroup_level"
 	sockopsVarUnusedEvent       = "unused_event"
+	sockopsVarUnusedFlowAgg     = "unused_flow_agg"
+	sockopsVarUnusedFlowKey     = "unused_flow_key"
 	sockopsVarUnusedSockState   = "unused_sock_state"
+	sockopsVarUpdateCbs         = "update_cbs"
 )
 
 // loadSockops returns the embedded CollectionSpec for sockops.
@@ -149,6 +195,10 @@ type sockopsProgramSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type sockopsMapSpecs struct {
 	Events     *ebpf.MapSpec `ebpf:"events"`
+	FlowMaps   *ebpf.MapSpec `ebpf:"flow_maps"`
+	FlowZero   *ebpf.MapSpec `ebpf:"flow_zero"`
+	FlowsA     *ebpf.MapSpec `ebpf:"flows_a"`
+	FlowsB     *ebpf.MapSpec `ebpf:"flows_b"`
 	RttBudgets *ebpf.MapSpec `ebpf:"rtt_budgets"`
 	Socks      *ebpf.MapSpec `ebpf:"socks"`
 	Stats      *ebpf.MapSpec `ebpf:"stats"`
@@ -163,10 +213,14 @@ type sockopsVariableSpecs struct {
 	RttFlushNs        *ebpf.VariableSpec `ebpf:"rtt_flush_ns"`
 	RttSampleNs       *ebpf.VariableSpec `ebpf:"rtt_sample_ns"`
 	RttWindowShift    *ebpf.VariableSpec `ebpf:"rtt_window_shift"`
+	SnapGen           *ebpf.VariableSpec `ebpf:"snap_gen"`
 	TargetCgroupId    *ebpf.VariableSpec `ebpf:"target_cgroup_id"`
 	TargetCgroupLevel *ebpf.VariableSpec `ebpf:"target_cgroup_level"`
 	UnusedEvent       *ebpf.VariableSpec `ebpf:"unused_event"`
+	UnusedFlowAgg     *ebpf.VariableSpec `ebpf:"unused_flow_agg"`
+	UnusedFlowKey     *ebpf.VariableSpec `ebpf:"unused_flow_key"`
 	UnusedSockState   *ebpf.VariableSpec `ebpf:"unused_sock_state"`
+	UpdateCbs         *ebpf.VariableSpec `ebpf:"update_cbs"`
 }
 
 // sockopsObjects contains all objects after they have been loaded into the kernel.
@@ -190,6 +244,10 @@ func (o *sockopsObjects) Close() error {
 // It can be passed to loadSockopsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type sockopsMaps struct {
 	Events     *ebpf.Map `ebpf:"events"`
+	FlowMaps   *ebpf.Map `ebpf:"flow_maps"`
+	FlowZero   *ebpf.Map `ebpf:"flow_zero"`
+	FlowsA     *ebpf.Map `ebpf:"flows_a"`
+	FlowsB     *ebpf.Map `ebpf:"flows_b"`
 	RttBudgets *ebpf.Map `ebpf:"rtt_budgets"`
 	Socks      *ebpf.Map `ebpf:"socks"`
 	Stats      *ebpf.Map `ebpf:"stats"`
@@ -198,6 +256,10 @@ type sockopsMaps struct {
 func (m *sockopsMaps) Close() error {
 	return _SockopsClose(
 		m.Events,
+		m.FlowMaps,
+		m.FlowZero,
+		m.FlowsA,
+		m.FlowsB,
 		m.RttBudgets,
 		m.Socks,
 		m.Stats,
@@ -213,10 +275,14 @@ type sockopsVariables struct {
 	RttFlushNs        *ebpf.Variable `ebpf:"rtt_flush_ns"`
 	RttSampleNs       *ebpf.Variable `ebpf:"rtt_sample_ns"`
 	RttWindowShift    *ebpf.Variable `ebpf:"rtt_window_shift"`
+	SnapGen           *ebpf.Variable `ebpf:"snap_gen"`
 	TargetCgroupId    *ebpf.Variable `ebpf:"target_cgroup_id"`
 	TargetCgroupLevel *ebpf.Variable `ebpf:"target_cgroup_level"`
 	UnusedEvent       *ebpf.Variable `ebpf:"unused_event"`
+	UnusedFlowAgg     *ebpf.Variable `ebpf:"unused_flow_agg"`
+	UnusedFlowKey     *ebpf.Variable `ebpf:"unused_flow_key"`
 	UnusedSockState   *ebpf.Variable `ebpf:"unused_sock_state"`
+	UpdateCbs         *ebpf.Variable `ebpf:"update_cbs"`
 }
 
 // sockopsPrograms contains all programs after they have been loaded into the kernel.

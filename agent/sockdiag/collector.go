@@ -38,7 +38,34 @@ const (
 	// 1,000 connections/s, waking per message was half the collector's
 	// CPU). The buffer above holds far more than a batch.
 	DefaultDrainEvery = 100 * time.Millisecond
+	// DefaultSocketsPerPoll and DefaultMaxPollInterval adapt the poll
+	// period to the socket count: a dump walks every TCP socket of the
+	// namespace (TIME_WAIT ones too, never sent but walked), so the period
+	// grows by PollInterval for every DefaultSocketsPerPoll of them, up to
+	// DefaultMaxPollInterval. Sockets that close between polls are seen
+	// exactly through the destroy groups whatever the period; only the
+	// live ones' snapshots and RTT samples become rarer.
+	DefaultSocketsPerPoll  = 10_000
+	DefaultMaxPollInterval = 10 * time.Second
 )
+
+// pollEvery is the poll period for a number of sockets.
+func pollEvery(base, maxPeriod time.Duration, sockets int) time.Duration {
+	return min(base*time.Duration(1+sockets/DefaultSocketsPerPoll), max(base, maxPeriod))
+}
+
+// pollPeriod is the period after a poll: from the namespace's TCP socket
+// count (in use and TIME_WAIT, /proc/net/sockstat), or, without it, from
+// the sockets tracked.
+func (c *Collector) pollPeriod(tracked int) time.Duration {
+	n := tracked
+	if c.sockstat != nil {
+		if walked, err := c.sockstat.sockets(); err == nil {
+			n = max(n, walked)
+		}
+	}
+	return pollEvery(c.cfg.PollInterval, DefaultMaxPollInterval, n)
+}
 
 // missingPolls is after how many dumps without a socket (and without its
 // destroy message, when destroy messages were lost) the collector closes it
@@ -71,11 +98,15 @@ type Collector struct {
 	cfg     Config
 	log     *slog.Logger
 	dump    *dumper
-	destroy *netlink.Conn
-	ready   chan struct{}
-	close   sync.Once
+	destroy *destroySocket
+	// sockstat is the namespace's /proc/net/sockstat (nil if it could
+	// not be opened: the poll period then follows the tracked sockets).
+	sockstat *sockstat
+	ready    chan struct{}
+	close    sync.Once
 
-	tracked, lost, enobufs, dumps, pollErrors atomic.Uint64
+	tracked, lost, enobufs, dumps, pollErrors, summed atomic.Uint64
+	perFamily                                         bool // dumps one family at a time (see dumpFamilies)
 }
 
 var _ collect.Collector = (*Collector)(nil)
@@ -114,45 +145,78 @@ func New(cfg Config, log *slog.Logger) (*Collector, error) {
 		return nil, fmt.Errorf("sockdiag: open netlink socket: %w", err)
 	}
 	c.dump = newDumper(conn, c.log)
-	if c.destroy, err = c.openDestroy(nc); err != nil {
+	if c.destroy, err = c.openDestroy(); err != nil {
 		conn.Close()
 		return nil, err
+	}
+	openStat := func() (err error) {
+		c.sockstat, err = openSockstat()
+		return err
+	}
+	if cfg.Netns != "" {
+		err = InNetns(cfg.Netns, openStat)
+	} else {
+		err = openStat()
+	}
+	if err != nil {
+		c.log.Warn("no /proc/net/sockstat; the poll period follows the tracked sockets only", "error", err)
 	}
 	return c, nil
 }
 
-// openDestroy opens the socket that receives destroyed sockets' tcp_info.
-func (c *Collector) openDestroy(nc *netlink.Config) (*netlink.Conn, error) {
-	conn, err := netlink.Dial(unix.NETLINK_SOCK_DIAG, nc)
-	if err != nil {
-		return nil, fmt.Errorf("sockdiag: open destroy socket: %w", err)
+// destroySocket receives destroyed sockets' tcp_info. It is a raw
+// non-blocking descriptor, deliberately outside Go's network poller:
+// registered there, every message (two per closed connection) woke the
+// poller although the collector reads only every DrainEvery, and those
+// wakeups were a third of the mode's CPU at 1,000 connections/s.
+type destroySocket struct {
+	fd   int
+	once sync.Once
+}
+
+func (d *destroySocket) Close() error {
+	var err error
+	d.once.Do(func() { err = unix.Close(d.fd) })
+	return err
+}
+
+// openDestroy opens the destroy socket (in Config.Netns if set), joins the
+// TCP destroy groups and forces its receive buffer.
+func (c *Collector) openDestroy() (*destroySocket, error) {
+	var d *destroySocket
+	open := func() error {
+		fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, unix.NETLINK_SOCK_DIAG)
+		if err != nil {
+			return fmt.Errorf("sockdiag: open destroy socket: %w", err)
+		}
+		d = &destroySocket{fd: fd}
+		return nil
 	}
-	for _, g := range []uint32{groupTCPDestroy, groupTCP6Destroy} {
-		if err := conn.JoinGroup(g); err != nil {
-			conn.Close()
+	var err error
+	if c.cfg.Netns != "" {
+		err = InNetns(c.cfg.Netns, open)
+	} else {
+		err = open()
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.Bind(d.fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
+		d.Close()
+		return nil, fmt.Errorf("sockdiag: bind destroy socket: %w", err)
+	}
+	for _, g := range []int{groupTCPDestroy, groupTCP6Destroy} {
+		if err := unix.SetsockoptInt(d.fd, unix.SOL_NETLINK, unix.NETLINK_ADD_MEMBERSHIP, g); err != nil {
+			d.Close()
 			return nil, fmt.Errorf("sockdiag: join TCP destroy group %d (needs CAP_NET_ADMIN): %w", g, err)
 		}
 	}
-	if err := forceRecvBuffer(conn, c.cfg.RecvBuffer); err != nil {
+	// SO_RCVBUFFORCE, unlike SO_RCVBUF, ignores net.core.rmem_max (and so
+	// needs CAP_NET_ADMIN).
+	if err := unix.SetsockoptInt(d.fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, c.cfg.RecvBuffer); err != nil {
 		c.log.Warn("could not force the destroy socket's receive buffer; bursts of closes may overflow it", "bytes", c.cfg.RecvBuffer, "error", err)
 	}
-	return conn, nil
-}
-
-// forceRecvBuffer sets SO_RCVBUFFORCE, which unlike SO_RCVBUF ignores
-// net.core.rmem_max (and so needs CAP_NET_ADMIN).
-func forceRecvBuffer(conn *netlink.Conn, n int) error {
-	rc, err := conn.SyscallConn()
-	if err != nil {
-		return err
-	}
-	var serr error
-	if err := rc.Control(func(fd uintptr) {
-		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, n)
-	}); err != nil {
-		return err
-	}
-	return serr
+	return d, nil
 }
 
 // Mode implements collect.Collector.
@@ -168,6 +232,7 @@ func (c *Collector) Stats() collect.Stats {
 		SocketsTracked: c.tracked.Load(),
 		LostEvents:     c.lost.Load(),
 		ENOBUFS:        c.enobufs.Load(),
+		Aggregated:     c.summed.Load(),
 	}
 }
 
@@ -175,7 +240,12 @@ func (c *Collector) Stats() collect.Stats {
 // Close is for a collector that never ran.
 func (c *Collector) Close() error {
 	var err error
-	c.close.Do(func() { err = errors.Join(c.dump.conn.Close(), c.destroy.Close()) })
+	c.close.Do(func() {
+		err = errors.Join(c.dump.conn.Close(), c.destroy.Close())
+		if c.sockstat != nil {
+			c.sockstat.Close()
+		}
+	})
 	return err
 }
 
@@ -194,7 +264,7 @@ func (c *Collector) Run(ctx context.Context, events chan<- collect.Event) error 
 		return err
 	}
 	close(c.ready)
-	tick := time.NewTicker(c.cfg.PollInterval)
+	tick := time.NewTimer(c.pollPeriod(len(t.socks)))
 	defer tick.Stop()
 	for {
 		select {
@@ -203,7 +273,9 @@ func (c *Collector) Run(ctx context.Context, events chan<- collect.Event) error 
 		case batch := <-destroyed:
 			c.handleDestroyed(t, batch)
 		case <-tick.C:
-			if err := c.poll(ctx, t, false); err != nil {
+			err := c.poll(ctx, t, false)
+			tick.Reset(c.pollPeriod(len(t.socks)))
+			if err != nil {
 				if ctx.Err() != nil {
 					return c.finish(t, destroyed, reader)
 				}
@@ -230,6 +302,7 @@ func (c *Collector) handleDestroyed(t *tracker, batch []Socket) {
 	for i := range batch {
 		t.destroyed(context.Background(), &batch[i])
 	}
+	t.flushSums()
 }
 
 // finish stops the reader and hands the tracker every destroy message still
@@ -241,20 +314,14 @@ func (c *Collector) finish(t *tracker, destroyed <-chan []Socket, reader *destro
 		c.handleDestroyed(t, <-destroyed)
 	}
 	c.handleDestroyed(t, leftover)
-	rc, err := c.destroy.SyscallConn()
-	if err != nil {
-		return nil
-	}
 	r := destroyReader{c: c, buf: make([]byte, recvBufSize)}
-	var last []Socket
-	rc.Control(func(fd uintptr) { last = r.drain(int(fd), nil) })
-	c.handleDestroyed(t, last)
+	c.handleDestroyed(t, r.drain(c.destroy.fd, nil))
 	return nil
 }
 
 // destroyLoop is the goroutine reading the destroy socket.
 type destroyLoop struct {
-	conn     *netlink.Conn
+	quit     chan struct{}
 	done     chan struct{}
 	leftover []Socket // a batch read but not sent when ctx was done
 	err      error
@@ -262,89 +329,97 @@ type destroyLoop struct {
 }
 
 func (c *Collector) startReader(ctx context.Context, out chan<- []Socket) *destroyLoop {
-	l := &destroyLoop{conn: c.destroy, done: make(chan struct{})}
+	l := &destroyLoop{quit: make(chan struct{}), done: make(chan struct{})}
 	go func() {
 		defer close(l.done)
-		l.leftover, l.err = c.readDestroy(ctx, out)
+		l.leftover, l.err = c.readDestroy(ctx, l.quit, out)
 	}()
 	return l
 }
 
-// stop unblocks the reader, waits for it, and returns what it had read but
+// stop stops the reader, waits for it, and returns what it had read but
 // not sent.
 func (l *destroyLoop) stop() []Socket {
 	l.once.Do(func() {
-		l.conn.SetReadDeadline(time.Now())
+		close(l.quit)
 		<-l.done
 	})
 	return l.leftover
 }
 
-// readDestroy receives destroy messages until ctx is done, in batches:
-// it waits for the first message, reads every message queued, sends them
-// as one batch, and sleeps DrainEvery before looking again. ENOBUFS (the
-// kernel dropped messages because the buffer was full) is counted and
-// survived: the sockets whose ends were lost are closed by the poll when
-// they go missing. A batch it could not send because ctx was done is
-// returned.
-func (c *Collector) readDestroy(ctx context.Context, out chan<- []Socket) ([]Socket, error) {
-	rc, err := c.destroy.SyscallConn()
-	if err != nil {
-		return nil, err
-	}
+// readDestroy receives destroy messages until ctx is done or quit is
+// closed, in batches: every DrainEvery it reads every message queued and
+// sends them as one batch. ENOBUFS (the kernel dropped messages because the
+// buffer was full) is counted and survived: the sockets whose ends were
+// lost are closed by the poll when they go missing. A batch it could not
+// send because it was stopped is returned.
+func (c *Collector) readDestroy(ctx context.Context, quit <-chan struct{}, out chan<- []Socket) ([]Socket, error) {
 	r := destroyReader{c: c, buf: make([]byte, recvBufSize)}
+	wait := time.NewTimer(c.cfg.DrainEvery)
+	defer wait.Stop()
 	for {
-		var batch []Socket
-		// Read blocks (in the runtime's poller) while the drain reports
-		// that nothing was queued, and returns once it read something.
-		err := rc.Read(func(fd uintptr) bool {
-			batch = r.drain(int(fd), batch)
-			return len(batch) > 0 || r.err != nil || r.dropped
-		})
+		batch := r.drain(c.destroy.fd, nil)
 		r.dropped = false
-		if err == nil {
-			err = r.err
-		}
-		if err != nil {
+		if r.err != nil {
 			if ctx.Err() != nil {
 				return batch, nil
 			}
-			return batch, err
+			return batch, r.err
 		}
 		if len(batch) > 0 {
 			select {
 			case out <- batch:
 			case <-ctx.Done():
 				return batch, nil
+			case <-quit:
+				return batch, nil
 			}
 		}
+		wait.Reset(c.cfg.DrainEvery)
 		select {
-		case <-time.After(c.cfg.DrainEvery):
+		case <-wait.C:
 		case <-ctx.Done():
+			return nil, nil
+		case <-quit:
 			return nil, nil
 		}
 	}
 }
 
-// poll dumps the listeners, then every connection, and feeds them to t.
-func (c *Collector) poll(ctx context.Context, t *tracker, seed bool) error {
-	listeners := make(map[netip.AddrPort]bool)
+// dumpFamilies dumps the sockets of both families in states: in one dump
+// (one walk of the kernel's tables, see dumpRequest) unless the kernel
+// refused that once, then one dump per family.
+func (c *Collector) dumpFamilies(states uint32, withInfo bool, fn func(*Socket) error) error {
+	if !c.perFamily {
+		err := c.dump.each(familyBoth, states, withInfo, fn)
+		if !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) && !errors.Is(err, unix.EOPNOTSUPP) {
+			return err
+		}
+		c.perFamily = true
+		c.log.Info("kernel refused a dump of both families at once; dumping them one at a time", "error", err)
+	}
 	for _, fam := range []uint8{afInet, afInet6} {
-		err := c.dump.each(fam, stateMask(StateListen), false, func(s *Socket) error {
-			listeners[netip.AddrPortFrom(s.Local.Addr().Unmap(), s.Local.Port())] = true
-			return nil
-		})
-		if err != nil {
+		if err := c.dump.each(fam, states, withInfo, fn); err != nil {
 			return err
 		}
 	}
+	return nil
+}
+
+// poll dumps the listeners, then every connection, and feeds them to t.
+func (c *Collector) poll(ctx context.Context, t *tracker, seed bool) error {
+	listeners := make(map[netip.AddrPort]bool)
+	err := c.dumpFamilies(stateMask(StateListen), false, func(s *Socket) error {
+		listeners[netip.AddrPortFrom(s.Local.Addr().Unmap(), s.Local.Port())] = true
+		return nil
+	})
+	if err != nil {
+		return err
+	}
 	t.listeners = listeners
 	t.gen++
-	for _, fam := range []uint8{afInet, afInet6} {
-		err := c.dump.each(fam, connStates, true, func(s *Socket) error { return t.polled(ctx, s, seed) })
-		if err != nil {
-			return err
-		}
+	if err := c.dumpFamilies(connStates, true, func(s *Socket) error { return t.polled(ctx, s, seed) }); err != nil {
+		return err
 	}
 	c.dumps.Add(1)
 	if err := t.sweep(ctx); err != nil {

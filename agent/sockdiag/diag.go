@@ -10,6 +10,7 @@ import (
 // Kernel constants (include/uapi/linux/{sock_diag,inet_diag,tcp}.h).
 const (
 	sockDiagByFamily = 20     // SOCK_DIAG_BY_FAMILY
+	tcpDiagGetSock   = 18     // TCPDIAG_GETSOCK: the inet_diag_req (v1) interface
 	inetDiagInfo     = 2      // INET_DIAG_INFO attribute
 	inetDiagCgroupID = 21     // INET_DIAG_CGROUP_ID attribute (kernels >= 5.9)
 	nlaTypeMask      = 0x3fff // nlattr type without the NESTED and NET_BYTEORDER flags
@@ -36,6 +37,7 @@ const (
 // Sizes of the fixed structs.
 const (
 	sizeofReq     = 56 // struct inet_diag_req_v2
+	sizeofReqV1   = 60 // struct inet_diag_req
 	sizeofDiagMsg = 72 // struct inet_diag_msg
 )
 
@@ -48,13 +50,16 @@ func stateMask(states ...int) uint32 {
 	return m
 }
 
-// connStates are the states of the full sockets the collector watches:
-// everything but listeners, TIME_WAIT and request sockets (NEW_SYN_RECV),
-// which are not full sockets and carry no tcp_info (a TIME_WAIT socket's
-// counters were final when its full socket was destroyed). CLOSE is kept:
-// a reset or refused socket stays there until its owner closes the fd, and
-// it must not look as if it had vanished.
-var connStates = uint32(0xffe) &^ stateMask(StateListen, StateTimeWait)
+// connStates are the states the dumps ask the kernel for (it filters
+// them, so it sends nothing else): everything but listeners, TIME_WAIT and
+// request sockets (NEW_SYN_RECV), which are not full sockets and carry no
+// tcp_info (a TIME_WAIT socket's counters were final when its full socket
+// was destroyed), and connecting sockets (SYN_SENT, SYN_RECV): nothing is
+// reported of a connection before it is established, and one that ends
+// before a dump sees it established is counted from its destroy message.
+// CLOSE is kept: a reset or refused socket stays there until its owner
+// closes the fd, and a known one must not look as if it had vanished.
+var connStates = uint32(0xffe) &^ stateMask(StateListen, StateTimeWait, StateSynSent, StateSynRecv)
 
 // allStates selects every socket.
 const allStates = 0xffffffff

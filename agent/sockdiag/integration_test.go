@@ -337,3 +337,60 @@ func within1pc(t *testing.T, what string, got uint64, want int64) {
 		t.Errorf("%s = %d, want %d within 1%%", what, got, want)
 	}
 }
+
+// TestOneDumpForBothFamilies checks the dump of both families in one walk
+// (the inet_diag_req interface): it returns the IPv4 and the IPv6
+// connections, with tcp_info, and the collector does not fall back to one
+// dump per family.
+func TestOneDumpForBothFamilies(t *testing.T) {
+	ns := testNetns(t)
+	var ln4, ln6 net.Listener
+	err := InNetns(ns, func() (err error) {
+		if ln4, err = net.Listen("tcp4", "127.0.0.1:0"); err != nil {
+			return err
+		}
+		ln6, err = net.Listen("tcp6", "[::1]:0")
+		return err
+	})
+	if err != nil {
+		t.Skipf("listeners: %v", err)
+	}
+	defer ln4.Close()
+	defer ln6.Close()
+	var c4, c6 net.Conn
+	err = InNetns(ns, func() (err error) {
+		if c4, err = net.Dial("tcp4", ln4.Addr().String()); err != nil {
+			return err
+		}
+		c6, err = net.Dial("tcp6", ln6.Addr().String())
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c4.Close()
+	defer c6.Close()
+	c, err := New(Config{Netns: ns}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	families := map[uint8]int{}
+	err = c.dumpFamilies(connStates, true, func(s *Socket) error {
+		if s.HasInfo {
+			families[s.Family]++
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.perFamily {
+		t.Errorf("the kernel refused the dump of both families; fell back to one per family")
+	}
+	// Each connection twice: its client and its accepted end (the
+	// accepted sockets exist once the handshake is done, even unaccepted).
+	if families[afInet] != 2 || families[afInet6] != 2 {
+		t.Errorf("dumped sockets with tcp_info by family %v, want 2 IPv4 and 2 IPv6", families)
+	}
+}

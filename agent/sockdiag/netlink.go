@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"syscall"
+	"unsafe"
 
 	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
@@ -105,8 +106,19 @@ func recvQueued(fd int, buf []byte) (int, error) {
 	}
 }
 
-// dumpRequest builds the netlink message of an inet_diag_req_v2 dump.
+// familyBoth asks dumper.each for the sockets of both families in one dump.
+const familyBoth = 0
+
+// dumpRequest builds the netlink message of a dump: an inet_diag_req_v2
+// for one family, or for familyBoth an inet_diag_req (the v1 interface,
+// TCPDIAG_GETSOCK), which the kernel answers for both families from one
+// walk of its socket tables. A dump's cost is mostly that walk (every
+// bucket, and every TIME_WAIT socket, whatever the states asked for), and
+// the v2 interface needs one walk per family.
 func dumpRequest(family uint8, states uint32, withInfo bool, seq uint32) []byte {
+	if family == familyBoth {
+		return dumpRequestV1(states, withInfo, seq)
+	}
 	b := make([]byte, unix.NLMSG_HDRLEN+sizeofReq)
 	ne := binary.NativeEndian
 	ne.PutUint32(b[0:], uint32(len(b)))
@@ -120,6 +132,24 @@ func dumpRequest(family uint8, states uint32, withInfo bool, seq uint32) []byte 
 		req[2] = 1 << (inetDiagInfo - 1)
 	}
 	ne.PutUint32(req[4:], states)
+	return b
+}
+
+// dumpRequestV1 builds an inet_diag_req dump of both families.
+func dumpRequestV1(states uint32, withInfo bool, seq uint32) []byte {
+	b := make([]byte, unix.NLMSG_HDRLEN+sizeofReqV1)
+	ne := binary.NativeEndian
+	ne.PutUint32(b[0:], uint32(len(b)))
+	ne.PutUint16(b[4:], tcpDiagGetSock)
+	ne.PutUint16(b[6:], unix.NLM_F_REQUEST|unix.NLM_F_DUMP)
+	ne.PutUint32(b[8:], seq)
+	req := b[unix.NLMSG_HDRLEN:]
+	// idiag_family (0: ignored by the dump), idiag_src_len, idiag_dst_len,
+	// idiag_ext, the 48-byte socket id, idiag_states, idiag_dbs.
+	if withInfo {
+		req[3] = 1 << (inetDiagInfo - 1)
+	}
+	ne.PutUint32(req[52:], states)
 	return b
 }
 
@@ -165,7 +195,7 @@ func (d *dumpReader) message(typ uint16, seq uint32, data []byte) bool {
 			}
 		}
 		d.done = true
-	case sockDiagByFamily:
+	case sockDiagByFamily, tcpDiagGetSock: // v1 replies carry the request's type
 		s, err := ParseSocket(data)
 		if err != nil {
 			d.log.Debug("skipping unparsable inet_diag message", "error", err)
@@ -176,6 +206,28 @@ func (d *dumpReader) message(typ uint16, seq uint32, data []byte) bool {
 		}
 	}
 	return !d.done
+}
+
+// recvQueuedRaw is recvQueued for the destroy socket, where it runs a few
+// hundred times per drain: a raw system call, which never blocks here
+// (MSG_DONTWAIT), spares the runtime's bookkeeping around a possibly
+// blocking one, and the monitor thread's wakeups that came with it.
+// MSG_TRUNC makes the kernel return a datagram's full length, so one
+// larger than buf is seen.
+func recvQueuedRaw(fd int, buf []byte) (int, error) {
+	for {
+		n, _, errno := unix.RawSyscall6(unix.SYS_RECVFROM, uintptr(fd), uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)),
+			unix.MSG_DONTWAIT|unix.MSG_TRUNC, 0, 0)
+		switch {
+		case errno == unix.EINTR:
+			continue
+		case errno != 0:
+			return 0, errno
+		case int(n) > len(buf):
+			return 0, errTruncated
+		}
+		return int(n), nil
+	}
 }
 
 // destroyReader reads the destroy socket without blocking.
@@ -189,7 +241,7 @@ type destroyReader struct {
 // drain reads every queued datagram into batch.
 func (r *destroyReader) drain(fd int, batch []Socket) []Socket {
 	for {
-		n, err := recvQueued(fd, r.buf)
+		n, err := recvQueuedRaw(fd, r.buf)
 		switch {
 		case err == unix.EAGAIN:
 			return batch

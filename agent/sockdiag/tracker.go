@@ -4,7 +4,9 @@ import (
 	"context"
 	"net/netip"
 
+	"github.com/flowlens/flowlens/agent/aggregate"
 	"github.com/flowlens/flowlens/agent/collect"
+	"github.com/flowlens/flowlens/flow"
 )
 
 // tracker turns dumps and destroy messages into collector events. It
@@ -21,6 +23,18 @@ type tracker struct {
 	gen       uint64
 	lossCount uint64 // ENOBUFS count at the last sweep
 	lossGen   uint64 // poll generation of the last ENOBUFS seen
+	// sums holds the ends of sockets no dump saw, per flow, until the
+	// end of the destroy batch (flushSums): a short connection costs no
+	// per-socket state and no event of its own.
+	sums map[flow.Key]*summed
+}
+
+// summed is one flow's sum of unseen sockets' ends, with endpoints that
+// key it (the ephemeral port zeroed).
+type summed struct {
+	local, remote netip.AddrPort
+	passive       bool
+	c             flow.Counters
 }
 
 // sockState is what the tracker knows of one socket.
@@ -34,7 +48,8 @@ type sockState struct {
 }
 
 func newTracker(c *Collector, out chan<- collect.Event) *tracker {
-	return &tracker{c: c, out: out, socks: make(map[uint64]*sockState), dead: make(map[uint64]uint64)}
+	return &tracker{c: c, out: out, socks: make(map[uint64]*sockState), dead: make(map[uint64]uint64),
+		sums: make(map[flow.Key]*summed)}
 }
 
 // connecting says a state precedes the end of the handshake.
@@ -152,9 +167,12 @@ func (t *tracker) destroyed(ctx context.Context, s *Socket) error {
 	}
 	st, known := t.socks[s.Cookie]
 	if !known {
-		st = &sockState{local: s.Local, remote: s.Remote, passive: t.isPassive(s.Local)}
+		// No dump saw it (it lived between two polls): no event has
+		// reported it, so it needs no tombstone either.
+		t.sum(s)
+		return nil
 	}
-	grew := !known || st.grew(&s.Info)
+	grew := st.grew(&s.Info)
 	st.update(&s.Info)
 	t.forget(s.Cookie, tombstonePolls)
 	if st.opened {
@@ -173,6 +191,62 @@ func (t *tracker) destroyed(ctx context.Context, s *Socket) error {
 	ev := st.event(collect.Failed, s.Cookie)
 	ev.Reason = failReason(&s.Info)
 	return t.emit(ctx, ev)
+}
+
+// sum adds the end of a socket no dump saw to its flow's sums: what the
+// per-socket path would have emitted (opened and closed with its last
+// srtt as RTT sample, or a failed connect), without the events.
+func (t *tracker) sum(s *Socket) {
+	st := sockState{local: s.Local, remote: s.Remote, passive: t.isPassive(s.Local)}
+	done := handshakeDone(&s.Info)
+	if !done && st.passive {
+		return // a passive socket exists only once established
+	}
+	st.update(&s.Info)
+	ev := st.event(collect.Closed, s.Cookie)
+	k := aggregate.KeyOf(&ev)
+	f, ok := t.sums[k]
+	if !ok {
+		f = &summed{local: s.Local, remote: s.Remote, passive: st.passive}
+		if st.passive {
+			f.remote = netip.AddrPortFrom(s.Remote.Addr(), 0)
+		} else {
+			f.local = netip.AddrPortFrom(s.Local.Addr(), 0)
+		}
+		t.sums[k] = f
+	}
+	c := &st.counters
+	f.c.BytesSent += c.BytesAcked
+	f.c.BytesReceived += c.BytesReceived
+	f.c.SegmentsSent += c.SegsOut
+	f.c.SegmentsReceived += c.SegsIn
+	f.c.Retransmissions += c.TotalRetrans
+	f.c.Timeouts += c.TotalRTO
+	t.c.summed.Add(1)
+	if !done {
+		switch failReason(&s.Info) {
+		case collect.FailRefused:
+			f.c.FailedRefused++
+		default:
+			f.c.FailedTimeout++
+		}
+		return
+	}
+	f.c.ConnectionsOpened++
+	f.c.ConnectionsClosed++
+	if c.SRTTUS > 0 {
+		f.c.RTT.Observe(uint64(c.SRTTUS))
+	}
+}
+
+// flushSums sends the flows' sums as Aggregated events and starts anew.
+// Like final events, they are sent even after ctx is done.
+func (t *tracker) flushSums() {
+	for k, f := range t.sums {
+		c := f.c
+		t.out <- collect.Event{Kind: collect.Aggregated, Local: f.local, Remote: f.remote, Passive: f.passive, Flow: &c}
+		delete(t.sums, k)
+	}
 }
 
 // closed emits an established socket's end (and its last RTT sample if it

@@ -48,12 +48,14 @@ import (
 
 type options struct {
 	agentBin  string
+	agentArgs []string // --agent-args: more flags for every agent run
 	scenarios []string
 	modes     []string
 	duration  time.Duration
 	warmup    time.Duration
 	interval  time.Duration
-	rate      int
+	rate      int   // the short scenario's rate of this run
+	rates     []int // --rate: one short run per rate
 	conns     int
 	period    time.Duration
 }
@@ -67,14 +69,15 @@ func main() {
 		return
 	}
 	var o options
-	var scenarios, modes string
+	var scenarios, modes, rates, agentArgs string
 	flag.StringVar(&o.agentBin, "agent-bin", "", "flowlens-agent binary (default: next to this command, else on $PATH)")
+	flag.StringVar(&agentArgs, "agent-args", "", "more flags for the agent, space-separated (e.g. \"--cpu-profile /tmp/agent.pprof\"; the last run's profile is kept)")
 	flag.StringVar(&scenarios, "scenarios", "short,long", "scenarios to run: short, long")
 	flag.StringVar(&modes, "modes", "none,ebpf,sockdiag", "runs per scenario: none (workload alone), ebpf, sockdiag")
 	flag.DurationVar(&o.duration, "duration", 20*time.Second, "measured window of each run")
 	flag.DurationVar(&o.warmup, "warmup", 5*time.Second, "workload time before the window")
 	flag.DurationVar(&o.interval, "interval", 10*time.Second, "the agent's --interval")
-	flag.IntVar(&o.rate, "rate", 1000, "short: new connections per second")
+	flag.StringVar(&rates, "rate", "1000", "short: new connections per second; a comma-separated list runs the scenario once per rate (a sweep: 100,1000,5000)")
 	flag.IntVar(&o.conns, "conns", 10000, "long: concurrent connections")
 	flag.DurationVar(&o.period, "period", time.Second, "long: time between two exchanges of a connection")
 	flag.Usage = func() {
@@ -84,6 +87,12 @@ func main() {
 	flag.Parse()
 	o.scenarios = strings.Split(scenarios, ",")
 	o.modes = strings.Split(modes, ",")
+	o.agentArgs = strings.Fields(agentArgs)
+	var err error
+	if o.rates, err = parseRates(rates); err != nil {
+		fmt.Fprintln(os.Stderr, "flowlens-agentbench:", err)
+		os.Exit(2)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, o); err != nil {
@@ -128,20 +137,56 @@ func run(ctx context.Context, o options) error {
 	}
 	fmt.Printf("agent %s, window %s after %s warm-up, agent interval %s, %d CPUs\n",
 		o.agentBin, o.duration, o.warmup, o.interval, numCPU())
-	fmt.Printf("%-6s %-9s %12s %12s %10s %10s %9s %9s %9s  %s\n", "scen.", "agent", "workload-ms", "agent-ms", "agent-%", "+bpf-%", "bpf-ms", "rss-MB", "hwm-MB", "notes")
+	fmt.Println("op: a new connection (short) or an exchange on a live connection (long); µs/op = CPU time / ops in the window")
+	fmt.Printf("%-11s %-9s %12s %12s %10s %10s %9s %9s %9s %9s %9s %9s  %s\n", "scen.", "agent", "workload-ms", "agent-ms", "agent-%", "+bpf-%", "bpf-ms",
+		"ops", "agent-µs", "bpf-µs", "rss-MB", "hwm-MB", "notes")
 	for _, sc := range o.scenarios {
-		for _, mode := range o.modes {
-			if ctx.Err() != nil {
-				return ctx.Err()
+		rates := []int{0}
+		if sc == "short" {
+			rates = o.rates
+		}
+		for _, rate := range rates {
+			o.rate = rate
+			label := sc
+			if sc == "short" {
+				label = fmt.Sprintf("short@%d", rate)
 			}
-			r, err := runOnce(ctx, o, root, "http://"+ln.Addr().String(), sink, sc, mode)
-			if err != nil {
-				return fmt.Errorf("%s/%s: %w", sc, mode, err)
+			for _, mode := range o.modes {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				r, err := runOnce(ctx, o, root, "http://"+ln.Addr().String(), sink, sc, mode)
+				if err != nil {
+					return fmt.Errorf("%s/%s: %w", label, mode, err)
+				}
+				r.ops = o.opsIn(sc)
+				r.print(label, mode)
 			}
-			r.print(sc, mode)
 		}
 	}
 	return nil
+}
+
+// parseRates reads --rate: connections per second, comma-separated.
+func parseRates(s string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 || n > 100_000 {
+			return nil, fmt.Errorf("--rate %q: want connections per second in 1-100000, comma-separated", f)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+// opsIn is how many operations the workload makes in the measured window:
+// new connections (short), or exchanges (long).
+func (o options) opsIn(sc string) float64 {
+	if sc == "short" {
+		return float64(o.rate) * o.duration.Seconds()
+	}
+	return float64(o.conns) * o.duration.Seconds() / o.period.Seconds()
 }
 
 func defaultAgentBin() string {
@@ -158,7 +203,8 @@ func defaultAgentBin() string {
 type result struct {
 	workload, agent, bpf time.Duration
 	bpfRuns              uint64
-	rss, hwm             uint64 // bytes
+	rss, hwm             uint64  // bytes
+	ops                  float64 // connections or exchanges in the window
 	notes                string
 }
 
@@ -169,13 +215,18 @@ func (r result) print(sc, mode string) {
 		}
 		return fmt.Sprintf("%.2f", 100*float64(d)/float64(r.workload))
 	}
-	agentPct, bpfPct, rss, hwm, bpf := "-", "-", "-", "-", "-"
+	perOp := func(d time.Duration) string {
+		return fmt.Sprintf("%.2f", float64(d.Nanoseconds())/1e3/max(r.ops, 1))
+	}
+	agentPct, bpfPct, rss, hwm, bpf, agentOp, bpfOp := "-", "-", "-", "-", "-", "-", "-"
 	if mode != "none" {
 		agentPct, bpfPct = pct(r.agent), pct(r.agent+r.bpf)
 		rss, hwm = fmt.Sprintf("%.1f", float64(r.rss)/1e6), fmt.Sprintf("%.1f", float64(r.hwm)/1e6)
 		bpf = fmt.Sprintf("%.1f", ms(r.bpf))
+		agentOp, bpfOp = perOp(r.agent), perOp(r.bpf)
 	}
-	fmt.Printf("%-6s %-9s %12.0f %12.1f %10s %10s %9s %9s %9s  %s\n", sc, mode, ms(r.workload), ms(r.agent), agentPct, bpfPct, bpf, rss, hwm, r.notes)
+	fmt.Printf("%-11s %-9s %12.0f %12.1f %10s %10s %9s %9.0f %9s %9s %9s %9s  %s\n", sc, mode, ms(r.workload), ms(r.agent), agentPct, bpfPct, bpf,
+		r.ops, agentOp, bpfOp, rss, hwm, r.notes)
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
@@ -208,6 +259,7 @@ func runOnce(ctx context.Context, o options, root, sinkURL string, sink *sink, s
 		if mode == "ebpf" {
 			args = append(args, "--cgroup", cg)
 		}
+		args = append(args, o.agentArgs...)
 		agent = exec.Command(o.agentBin, args...)
 		agent.Stderr = os.Stderr
 		agent.Env = append(os.Environ(), "FLOWLENS_TOKEN=bench") // not --token: /proc shows command lines

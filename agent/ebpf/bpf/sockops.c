@@ -7,10 +7,14 @@
 // sends the events that must not be missed (opened, closed, failed, RTT
 // samples) through a ring buffer.
 //
-// Cost: a short connection costs one ring buffer event per socket (at
-// close; its opening rides on that event, or is reported by user space
-// from the map at the next snapshot when the socket lives longer), and RTT
-// samples are batched per socket in the map (RTT_BATCH per event).
+// Cost: a short connection that no snapshot saw costs no event at all: at
+// close its final counters, its opening or failure and its RTT and
+// handshake samples are added to its flow's entry in the current flow map
+// (flow_maps[0], atomic adds; see aggregate()), which user space swaps and
+// drains once per report. A socket a snapshot did see (user space knows
+// it) sends its final event through the ring buffer, as does any socket
+// when the flow map is full. RTT samples of long-lived sockets are batched
+// per socket in the map (RTT_BATCH per event).
 //
 // sock_ops counters can only be read inside a callback, and a socket that
 // only receives gets no RTT callbacks, so a tcp iterator (flowlens_refresh),
@@ -63,7 +67,9 @@ enum stat_index {
 	STAT_SAMPLED = 1,  // a socket left untracked because socks was full
 	STAT_LOST = 2,     // an event the ring buffer could not take
 	STAT_PENDING = 3,  // of those, final/opened events left in the map
-	STAT_MAX = 4,
+	STAT_AGGREGATED = 4, // sockets whose end was added to the flow map
+	STAT_FLOW_FULL = 5,  // sockets sent through the ring: flow map full
+	STAT_MAX = 6,
 };
 
 // RTT_BATCH samples make one RTT event; a socket's samples wait in its
@@ -75,8 +81,21 @@ enum stat_index {
 // young: its RTT callbacks are skipped without looking it up.
 #define RTT_YOUNG_SEGS 4
 
-#define CB_FLAGS (BPF_SOCK_OPS_STATE_CB_FLAG | BPF_SOCK_OPS_RTT_CB_FLAG | \
-		  BPF_SOCK_OPS_RETRANS_CB_FLAG | BPF_SOCK_OPS_RTO_CB_FLAG)
+// Callbacks a socket needs, by stage. A connecting socket needs only its
+// state changes (its close says the connect failed); an established one
+// its state changes and RTT callbacks (the RTT samples). Retransmission
+// and RTO callbacks only refreshed counters that the tcp iterator refreshes
+// before every snapshot and the close reads anyway, so they are enabled
+// only where that is not so: without the iterator (update_cbs, set by user
+// space) or without tcp_sock.total_rto (kernels < 6.7 count RTOs from the
+// callbacks).
+#define CB_CONNECTING BPF_SOCK_OPS_STATE_CB_FLAG
+#define CB_ESTABLISHED (BPF_SOCK_OPS_STATE_CB_FLAG | BPF_SOCK_OPS_RTT_CB_FLAG)
+#define CB_UPDATES (BPF_SOCK_OPS_RETRANS_CB_FLAG | BPF_SOCK_OPS_RTO_CB_FLAG)
+
+// NUM_BINS is flow.NumBins: the log-linear latency histogram (4 bins per
+// power of two over 0 µs to 2^32 µs).
+#define NUM_BINS 129
 
 struct endpoints {
 	__u32 local_ip[4];  // network order; IPv4 in local_ip[0]
@@ -117,6 +136,49 @@ struct sock_state {
 	__u8 rtt_n;
 	__u8 sampled; // an RTT sample was ever taken
 	__u8 _pad[3];
+	__u64 gen;   // snap_gen when the socket was entered or established:
+		     // equal to snap_gen at close, no snapshot has seen it
+};
+
+// flow_key is the flow a socket belongs to, as far as the kernel knows it:
+// the ephemeral port dropped (user space unmaps IPv4-mapped addresses).
+struct flow_key {
+	__u32 local_ip[4];  // network order; IPv4 in local_ip[0]
+	__u32 remote_ip[4];
+	__u16 port;         // the service port, host order
+	__u16 family;
+	__u8 passive;
+	__u8 _pad[3];
+};
+
+// latency is flow.Latency: count, sum, min, max and the histogram. min is
+// stored inverted (0xffffffff - min) so that 0 means "none yet" and both
+// bounds move up with compare-and-exchange.
+struct latency {
+	__u64 count;
+	__u64 sum_us;
+	__u32 min_inv;
+	__u32 max_us;
+	__u32 bins[NUM_BINS];
+	__u32 _pad;
+};
+
+// flow_agg is the value of a flow map: the ends of one interval's short
+// sockets of one flow, summed.
+struct flow_agg {
+	__u64 bytes_acked;
+	__u64 bytes_received;
+	__u64 segs_out;
+	__u64 segs_in;
+	__u64 total_retrans;
+	__u64 total_rto;
+	__u64 opened;
+	__u64 closed;
+	__u64 refused;
+	__u64 timeout;
+	__u64 reset;
+	struct latency rtt;
+	struct latency handshake;
 };
 
 // event is a final (closed/failed) event or a batch of RTT samples. A
@@ -143,6 +205,12 @@ const volatile __u64 target_cgroup_id = 0;          // iterator: adopt sockets u
 const volatile __u32 target_cgroup_level = 0;
 const volatile __u64 rtt_budget = 16;       // RTT callbacks examined per CPU per budget window
 const volatile __u32 rtt_window_shift = 24; // a budget window is 2^shift ns of the coarse clock
+
+// Written by user space while the program runs.
+// snap_gen is bumped before each snapshot reads socks (see sock_state.gen).
+volatile __u64 snap_gen = 1;
+// update_cbs: enable the retransmission and RTO callbacks (no iterator).
+volatile __u32 update_cbs = 0;
 
 // rtt_budget_state is one CPU's RTT budget (the value of rtt_budgets).
 struct rtt_budget_state {
@@ -177,9 +245,44 @@ struct {
 	__type(value, struct rtt_budget_state);
 } rtt_budgets SEC(".maps");
 
+// flow_map is the type of the two flow maps. Not preallocated: an entry
+// costs ~1.2 KB, and most of the map is empty most of the time.
+struct flow_map {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 4096); // resized by user space
+	__type(key, struct flow_key);
+	__type(value, struct flow_agg);
+} flows_a SEC(".maps"), flows_b SEC(".maps");
+
+// flow_maps[0] is the flow map closing sockets add to. User space swaps
+// it for the other (drained) one before it reads: an update of a
+// map-in-map returns only after every program run that could still use
+// the old map has ended (synchronize_rcu), so the map it then reads and
+// clears is complete and nothing writes it any more.
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__array(values, struct flow_map);
+} flow_maps SEC(".maps") = {
+	.values = { [0] = &flows_a },
+};
+
+// flow_zero is a zeroed flow_agg to insert from (it does not fit on the
+// stack); nothing writes it.
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct flow_agg);
+} flow_zero SEC(".maps");
+
 // Force BTF for the types user space decodes.
 const struct event *unused_event __attribute__((unused));
 const struct sock_state *unused_sock_state __attribute__((unused));
+const struct flow_key *unused_flow_key __attribute__((unused));
+const struct flow_agg *unused_flow_agg __attribute__((unused));
 
 static __always_inline void count(__u32 idx)
 {
@@ -282,19 +385,38 @@ static __always_inline bool emit(__u64 cookie, struct sock_state *st, __u8 kind)
 	return true;
 }
 
-// track inserts a new socket; when the map is full the socket is counted
-// and left alone (no callbacks enabled), never an error.
-static __always_inline struct sock_state *track(__u64 cookie, struct sock_state *init, bool count_full, __u64 flags)
+// established_cbs are the callbacks of an established socket.
+static __always_inline int established_cbs(void)
 {
-	if (bpf_map_update_elem(&socks, &cookie, init, flags) != 0) {
-		struct sock_state *st = bpf_map_lookup_elem(&socks, &cookie);
-		if (st)
-			return st; // raced with another insert
-		if (count_full)
-			count(STAT_MAP_FULL);
-		return NULL;
-	}
-	return bpf_map_lookup_elem(&socks, &cookie);
+	int flags = CB_ESTABLISHED;
+	if (update_cbs || !bpf_core_field_exists(struct tcp_sock, total_rto))
+		flags |= CB_UPDATES;
+	return flags;
+}
+
+// connecting_cbs are the callbacks of a connecting socket: its RTOs count
+// from callbacks only where tcp_sock has no total_rto.
+static __always_inline int connecting_cbs(void)
+{
+	int flags = CB_CONNECTING;
+	if (!bpf_core_field_exists(struct tcp_sock, total_rto))
+		flags |= BPF_SOCK_OPS_RTO_CB_FLAG;
+	return flags;
+}
+
+// track inserts a new socket from its complete initial state (no lookup
+// afterwards: a hash operation is most of what a callback costs); when the
+// map is full the socket is counted and left alone (no callbacks enabled),
+// never an error. It returns false only when the map was full.
+static __always_inline bool track(__u64 cookie, struct sock_state *init, bool count_full, __u64 flags)
+{
+	if (bpf_map_update_elem(&socks, &cookie, init, flags) == 0)
+		return true;
+	if (bpf_map_lookup_elem(&socks, &cookie))
+		return true; // raced with another insert
+	if (count_full)
+		count(STAT_MAP_FULL);
+	return false;
 }
 
 static __always_inline void on_connect(struct bpf_sock_ops *ops)
@@ -305,19 +427,31 @@ static __always_inline void on_connect(struct bpf_sock_ops *ops)
 	read_endpoints(ops, &init.ep, false);
 	init.connect_ns = bpf_ktime_get_ns();
 	init.phase = PHASE_CONNECTING;
+	init.gen = snap_gen;
 	// A socket may connect again after a failed connect: start afresh
 	// (BPF_ANY replaces an old entry in one operation).
 	if (!track(cookie, &init, true, BPF_ANY)) {
 		count(STAT_SAMPLED);
 		return;
 	}
-	bpf_sock_ops_cb_flags_set(ops, ops->bpf_sock_ops_cb_flags | CB_FLAGS);
+	bpf_sock_ops_cb_flags_set(ops, ops->bpf_sock_ops_cb_flags | connecting_cbs());
+}
+
+// established moves a socket's state to its established stage.
+// A snapshot skips a connecting socket, so one that saw it connect has not
+// seen it: gen is taken anew.
+static __always_inline void established(struct bpf_sock_ops *ops, struct sock_state *st, __u64 now)
+{
+	st->phase = PHASE_ESTABLISHED;
+	st->last_rtt_ns = now;
+	st->gen = snap_gen;
+	read_counters(ops, st, false);
 }
 
 // on_established handles the end of a handshake. The active handshake
 // latency is connect to established; the passive one is the SYN-ACK to ACK
 // round trip, which the kernel has just measured into srtt. Nothing is
-// sent: the opening is reported with the final event, or by user space
+// sent: the opening is reported with the socket's end, or by user space
 // from the map at the next snapshot if the socket is still open then. The
 // first RTT sample is taken rtt_sample_ns after the handshake, so that a
 // short connection costs no sample until its close.
@@ -326,28 +460,28 @@ static __always_inline void on_established(struct bpf_sock_ops *ops, bool passiv
 	__u64 cookie = bpf_get_socket_cookie(ops);
 	__u64 now = bpf_ktime_get_ns();
 	// An active socket was entered at connect (unless it connected before
-	// the program was attached); a passive one is new.
+	// the program was attached, or the map was full then); a passive one
+	// is new.
 	struct sock_state *st = passive ? NULL : bpf_map_lookup_elem(&socks, &cookie);
 
-	if (!st) {
+	if (st) {
+		if (st->connect_ns)
+			st->handshake_us = (now - st->connect_ns) / 1000;
+		established(ops, st, now);
+	} else {
 		struct sock_state init = {};
 		read_endpoints(ops, &init.ep, passive);
+		if (passive)
+			init.handshake_us = ops->srtt_us >> 3;
+		established(ops, &init, now);
 		// An active socket left out at connect was counted then.
-		st = track(cookie, &init, passive, BPF_NOEXIST);
-		if (!st) {
+		if (!track(cookie, &init, passive, BPF_NOEXIST)) {
 			if (passive)
 				count(STAT_SAMPLED);
 			return;
 		}
 	}
-	if (passive)
-		st->handshake_us = ops->srtt_us >> 3;
-	else if (st->connect_ns)
-		st->handshake_us = (now - st->connect_ns) / 1000;
-	st->phase = PHASE_ESTABLISHED;
-	st->last_rtt_ns = now;
-	read_counters(ops, st, false);
-	bpf_sock_ops_cb_flags_set(ops, ops->bpf_sock_ops_cb_flags | CB_FLAGS);
+	bpf_sock_ops_cb_flags_set(ops, ops->bpf_sock_ops_cb_flags | established_cbs());
 }
 
 // classify says how a socket that reached CLOSE from old ended. sk_err is
@@ -357,16 +491,12 @@ static __always_inline void on_established(struct bpf_sock_ops *ops, bool passiv
 // for a RST on an established socket, ETIMEDOUT when its retransmissions ran
 // out. A connect closed by its owner before it finished (sk_err 0) was not
 // answered in time: a timeout.
-static __always_inline __u8 classify(struct bpf_sock_ops *ops, __u32 old, __u8 *reason)
+static __always_inline __u8 classify(struct tcp_sock *tp, __u32 old, __u8 *reason)
 {
 	int err = 0;
-	struct bpf_sock *sk = ops->sk;
 
-	if (sk) {
-		struct tcp_sock *tp = bpf_skc_to_tcp_sock(sk);
-		if (tp)
-			err = BPF_CORE_READ(tp, inet_conn.icsk_inet.sk.sk_err);
-	}
+	if (tp)
+		err = BPF_CORE_READ(tp, inet_conn.icsk_inet.sk.sk_err);
 	if (old == BPF_TCP_SYN_SENT) {
 		*reason = err == ECONNREFUSED ? REASON_REFUSED : REASON_TIMEOUT;
 		return KIND_FAILED;
@@ -379,6 +509,122 @@ static __always_inline __u8 classify(struct bpf_sock_ops *ops, __u32 old, __u8 *
 	return KIND_CLOSED;
 }
 
+// bin_of is flow.BinOf: bin 0 holds 0 µs, bin 1+4k+j holds
+// [2^k(1+j/4), 2^k(1+(j+1)/4)).
+static __always_inline __u32 bin_of(__u32 us)
+{
+	if (us == 0)
+		return 0;
+	__u32 v = us, k = 0, s;
+	s = (v > 0xFFFF) << 4; v >>= s; k |= s;
+	s = (v > 0xFF) << 3; v >>= s; k |= s;
+	s = (v > 0xF) << 2; v >>= s; k |= s;
+	s = (v > 0x3) << 1; v >>= s; k |= s;
+	k |= v >> 1; // 2^k <= us < 2^(k+1)
+	__u32 frac = k >= 2 ? (us >> (k - 2)) & 3 : (us << (2 - k)) & 3;
+	return 1 + k * 4 + frac;
+}
+
+// raise_u32 moves *p up to v with compare-and-exchange. Each failed
+// exchange means another CPU raised *p meanwhile, so the loop ends once v
+// is no longer above it; the bound is for the verifier (it would take as
+// many CPUs raising the same bound of the same flow at the same moment).
+static __always_inline void raise_u32(__u32 *p, __u32 v)
+{
+	for (int i = 0; i < 16; i++) {
+		__u32 old = *p;
+		if (old >= v)
+			return;
+		if (__sync_val_compare_and_swap(p, old, v) == old)
+			return;
+	}
+}
+
+// observe adds one sample (µs, > 0) to a latency.
+static __always_inline void observe(struct latency *l, __u32 us)
+{
+	__sync_fetch_and_add(&l->count, 1);
+	__sync_fetch_and_add(&l->sum_us, us);
+	__u32 b = bin_of(us);
+	if (b < NUM_BINS)
+		__sync_fetch_and_add(&l->bins[b], 1);
+	raise_u32(&l->max_us, us);
+	raise_u32(&l->min_inv, 0xffffffff - us);
+}
+
+static __always_inline void add_u64(__u64 *p, __u64 v)
+{
+	if (v)
+		__sync_fetch_and_add(p, v);
+}
+
+// flow_of derives a socket's flow key (the ephemeral port dropped).
+static __always_inline void flow_of(const struct endpoints *ep, struct flow_key *k)
+{
+	__builtin_memcpy(k->local_ip, ep->local_ip, sizeof(k->local_ip));
+	__builtin_memcpy(k->remote_ip, ep->remote_ip, sizeof(k->remote_ip));
+	k->port = ep->passive ? ep->local_port : ep->remote_port;
+	k->family = ep->family;
+	k->passive = ep->passive;
+}
+
+// aggregate adds the end of a socket that no snapshot has seen to its
+// flow's entry in the current flow map: final counters, opened (if the
+// program saw it establish), closed or failed by reason, its RTT samples
+// and its handshake latency. It returns false when the flow map has no
+// room for a new flow (counted): the caller sends the final event through
+// the ring buffer instead, so totals stay exact.
+static __always_inline bool aggregate(struct sock_state *st, __u8 kind)
+{
+	__u32 zero = 0;
+	void *flows = bpf_map_lookup_elem(&flow_maps, &zero);
+	if (!flows)
+		return false;
+	struct flow_key k = {};
+	flow_of(&st->ep, &k);
+	struct flow_agg *a = bpf_map_lookup_elem(flows, &k);
+	if (!a) {
+		struct flow_agg *z = bpf_map_lookup_elem(&flow_zero, &zero);
+		if (!z)
+			return false;
+		// BPF_NOEXIST: another CPU may have inserted it meanwhile.
+		bpf_map_update_elem(flows, &k, z, BPF_NOEXIST);
+		a = bpf_map_lookup_elem(flows, &k);
+		if (!a) {
+			count(STAT_FLOW_FULL);
+			return false;
+		}
+	}
+	add_u64(&a->bytes_acked, st->c.bytes_acked);
+	add_u64(&a->bytes_received, st->c.bytes_received);
+	add_u64(&a->segs_out, st->c.segs_out);
+	add_u64(&a->segs_in, st->c.segs_in);
+	add_u64(&a->total_retrans, st->c.total_retrans);
+	add_u64(&a->total_rto, st->c.total_rto);
+	if (st->phase == PHASE_ESTABLISHED) {
+		__sync_fetch_and_add(&a->opened, 1);
+		if (st->handshake_us)
+			observe(&a->handshake, st->handshake_us);
+	}
+	if (kind == KIND_CLOSED)
+		__sync_fetch_and_add(&a->closed, 1);
+	else if (st->reason == REASON_REFUSED)
+		__sync_fetch_and_add(&a->refused, 1);
+	else if (st->reason == REASON_TIMEOUT)
+		__sync_fetch_and_add(&a->timeout, 1);
+	else
+		__sync_fetch_and_add(&a->reset, 1);
+	for (int i = 0; i < RTT_BATCH; i++) {
+		if (i >= st->rtt_n)
+			break;
+		__u32 us = st->rtt[i];
+		if (us)
+			observe(&a->rtt, us);
+	}
+	count(STAT_AGGREGATED);
+	return true;
+}
+
 static __always_inline void on_close(struct bpf_sock_ops *ops)
 {
 	__u64 cookie = bpf_get_socket_cookie(ops);
@@ -386,13 +632,29 @@ static __always_inline void on_close(struct bpf_sock_ops *ops)
 
 	if (!st)
 		return;
-	read_counters(ops, st, true);
-	__u8 kind = classify(ops, ops->args[0], &st->reason);
+	// One conversion for both reads of the tcp_sock.
+	struct tcp_sock *tp = NULL;
+	struct bpf_sock *sk = ops->sk;
+	if (sk)
+		tp = bpf_skc_to_tcp_sock(sk);
+	read_counters(ops, st, false);
+	if (!bpf_core_field_exists(struct tcp_sock, total_rto))
+		st->c.total_rto = st->rto_cbs;
+	else if (tp)
+		st->c.total_rto = BPF_CORE_READ(tp, total_rto);
+	__u8 kind = classify(tp, ops->args[0], &st->reason);
 	// A connection that never got a sample (shorter than rtt_sample_ns)
 	// gets its final srtt as its one sample.
 	if (!st->sampled && st->phase != PHASE_CONNECTING && st->c.srtt_us && st->rtt_n < RTT_BATCH) {
 		st->rtt[st->rtt_n & (RTT_BATCH - 1)] = st->c.srtt_us;
 		st->rtt_n++;
+	}
+	// A socket no snapshot has seen is unknown to user space: its end is
+	// summed in the kernel. One older than the agent (preexisting) needs
+	// its baseline subtracted, which only user space knows.
+	if (st->gen == snap_gen && st->phase != PHASE_PREEXISTING && aggregate(st, kind)) {
+		bpf_map_delete_elem(&socks, &cookie);
+		return;
 	}
 	if (emit(cookie, st, kind))
 		bpf_map_delete_elem(&socks, &cookie);
@@ -577,13 +839,12 @@ static __always_inline void adopt(struct sock_common *skc, struct tcp_sock *tp, 
 
 	skc_endpoints(skc, &init.ep);
 	init.phase = PHASE_PREEXISTING;
+	refresh(tp, &init);
 	// A full map is not counted here: the iterator would count the same
 	// sockets again every second.
-	struct sock_state *st = track(cookie, &init, false, BPF_NOEXIST);
-	if (!st)
+	if (!track(cookie, &init, false, BPF_NOEXIST))
 		return;
-	refresh(tp, st);
-	int flags = BPF_CORE_READ(tp, bpf_sock_ops_cb_flags) | CB_FLAGS;
+	int flags = BPF_CORE_READ(tp, bpf_sock_ops_cb_flags) | established_cbs();
 	bpf_setsockopt(tp, SOL_TCP, TCP_BPF_SOCK_OPS_CB_FLAGS, &flags, sizeof(flags));
 }
 
