@@ -140,16 +140,24 @@ func TestJSONFunctionsMatchTheDocumentation(t *testing.T) {
 // (CWL_QuerySyntax-Unnest: unnest discards the record and generates new
 // ones; the statistics count log events).
 func TestUnnestCountsRecordsBeforeIt(t *testing.T) {
-	lines := []string{`{"e":[1,2,3]}`, `{"e":[4]}`, `{"e":[]}`, `{"f":1}`}
+	lines := []string{`{"e":[1,2,3]}`, `{"e":[4,5]}`, `{"e":[]}`, `{"f":1}`}
 	res, err := runApp(t, lines, `filter @message like "e" | fields jsonParse(@message) as js | unnest js.e into n | filter n > 1 | stats count(*) as rows, sum(n) as total`)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := fmt.Sprint(res.Rows); got != "[[3 9]]" {
-		t.Errorf("rows %s, want [[3 9]] (2, 3 and 4; the empty list and the missing one make none)", got)
+	if got := fmt.Sprint(res.Rows); got != "[[4 14]]" {
+		t.Errorf("rows %s, want [[4 14]] (2, 3, 4 and 5; the empty list and the missing one make none)", got)
 	}
 	if res.Statistics.RecordsScanned != 4 || res.Statistics.RecordsMatched != 3 {
 		t.Errorf("scanned %d matched %d, want 4 and 3", res.Statistics.RecordsScanned, res.Statistics.RecordsMatched)
+	}
+	// The element unused: unnest still makes the rows.
+	res, err = runApp(t, lines, `fields jsonParse(@message) as js | unnest js.e into n | stats count(*) as rows`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(res.Rows); got != "[[5]]" {
+		t.Errorf("rows %s, want [[5]] (3 + 2 elements; [] and a missing list make none)", got)
 	}
 }
 
