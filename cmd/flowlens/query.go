@@ -53,7 +53,7 @@ Insights), parse (glob or regex with named groups), dedup, pattern EXPR
 times become <*>), diff [previousDay|previousWeek|previousMonth] (pattern
 counts against the previous period of equal length), unnest LIST into NAME
 (a record per element); jsonParse(@message) as j makes a map or list, read
-with j.key, j.list[0].key, j.`+"`"+`key.with.dots`+"`"+`; jsonStringify(j) writes it back. A field the groups
+with j.key, j.list[0].key, j.` + "`" + `key.with.dots` + "`" + `; jsonStringify(j) writes it back. A field the groups
 do not have is empty (null) for every record, with a warning. Field names: srcAddr, dstAddr, srcPort, dstPort, protocol, packets, bytes,
 start, end, action, logStatus, interfaceId, accountId, ... and @timestamp (the
 record's start), @message, @logStream, @log. See ARCHITECTURE.md, "Log queries".
