@@ -98,6 +98,15 @@ type (
 		Diff   DiffPeriod
 		DiffAt Pos
 	}
+	// Unnest makes one record per element of the list Source, the
+	// element under Into, every other field from the original record; a
+	// value that is not a list is a list of one (CWL_QuerySyntax-Unnest).
+	Unnest struct {
+		At      Pos
+		Source  Expr
+		Into    string
+		IntoPos Pos
+	}
 )
 
 // DiffPeriod is the period diff compares with (CWL_QuerySyntax-Diff).
@@ -125,6 +134,7 @@ func (c *Sort) commandPos() Pos     { return c.At }
 func (c *Limit) commandPos() Pos    { return c.At }
 func (c *ParseCmd) commandPos() Pos { return c.At }
 func (c *Dedup) commandPos() Pos    { return c.At }
+func (c *Unnest) commandPos() Pos   { return c.At }
 func (c *PatternCmd) commandPos() Pos {
 	if c.Diff != NoDiff && c.DiffAt > c.At {
 		return c.DiffAt
@@ -197,6 +207,15 @@ type (
 		List []Expr
 		Not  bool
 	}
+	// Access reads into a map or list (CWL_QuerySyntax-operations-functions,
+	// structure types): Field, a field name that may itself be dotted
+	// (json.a.b), then Path, the keys and indexes written after it with
+	// brackets (json.list[0].name) or backticks (json.`user.id`).
+	Access struct {
+		At    Pos
+		Field *FieldRef
+		Path  []PathElem
+	}
 	// Call is a function or aggregate call.
 	Call struct {
 		At   Pos
@@ -218,3 +237,11 @@ func (e *Binary) exprPos() Pos      { return e.At }
 func (e *Like) exprPos() Pos        { return e.At }
 func (e *In) exprPos() Pos          { return e.At }
 func (e *Call) exprPos() Pos        { return e.At }
+func (e *Access) exprPos() Pos      { return e.At }
+
+// PathElem is one step into a map (Key) or a list (Index, from 0).
+type PathElem struct {
+	Key     string
+	Index   int
+	IsIndex bool
+}

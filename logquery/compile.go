@@ -430,6 +430,8 @@ func (c *compiler) command(cmd Command) error {
 			c.wrap()
 		}
 		return c.patternCmd(cmd)
+	case *Unnest:
+		return c.unnestCmd(cmd)
 	}
 	return fmt.Errorf("unknown command %T", cmd)
 }
@@ -584,7 +586,9 @@ func (c *compiler) finish() (*Compiled, error) {
 		names = nil
 		for _, f := range c.explicit {
 			if _, ok := final.scope[f.Name]; !ok {
-				final.define(f.Name, c.missingField(f)) // an empty column, as in Logs Insights
+				// A path into a map (display event.name), else an empty
+				// column, as in Logs Insights.
+				final.define(f.Name, c.field(f))
 			}
 			names = appendUnique(names, f.Name)
 		}
@@ -613,10 +617,14 @@ func (c *compiler) finish() (*Compiled, error) {
 	final.exports = nil // the result columns are the final SELECT list
 	for _, n := range names {
 		col := final.scope[n]
-		e := final.export(col.val.f)
+		f, kind := col.val.f, col.val.kind
+		if kind == KindJSON { // a map or list shows as JSON text
+			f, kind = c.d.JSONText(f), KindString
+		}
+		e := final.export(f)
 		e.force = true
 		out.Columns = append(out.Columns, n)
-		out.Kinds = append(out.Kinds, col.val.kind)
+		out.Kinds = append(out.Kinds, kind)
 	}
 	if final.matchedRef != nil {
 		e := final.export(*final.matchedRef)

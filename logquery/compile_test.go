@@ -44,6 +44,10 @@ var compileCases = []struct{ name, query string }{
 	{"subnets", `filter isIpv4InSubnet(srcAddr, "172.31.0.0/16") or isIpInSubnet(dstAddr, "2001:db8:1234:a100::/56") or isIpv6InSubnet(srcAddr, "2001:db8::/32") | fields srcAddr`},
 	{"meta-fields", `fields @log, @logStream, @message | filter @logStream like "eni-"`},
 	{"limit-then-stats", `limit 10 | stats count(*)`},
+	// CWL_QuerySyntax-Unnest and CWL_QuerySyntax-operations-functions
+	// (structure types, JSON functions).
+	{"json-unnest", `filter action = "REJECT" | fields jsonParse(@message) as js | unnest js.events into e | filter e.name = "x" and e.tags[0] > 1 | stats count(*) as n by e.type | sort n desc`},
+	{"json-functions", "fields jsonParse(@message) as js | fields jsonStringify(js.a) as s, js.`b.c`[2].d as d, toupper(js.e) as up | unnest srcAddr into a"},
 	{"flows-default", `filter retransmissions > 0`},
 	{"flows-top", `filter category = "inter-zone" | stats sum(retransmissions) as r, avg(rttAvg) by localZone, remoteZone | sort r desc | limit 10`},
 	{"flows-subnet", `filter isIpv4InSubnet(remoteAddr, "10.1.0.0/16") | fields @timestamp, localAddr, remoteAddr, port, bytesSent`},

@@ -55,6 +55,24 @@ type Dialect interface {
 	// RegexReplaceAll replaces every match of re in s with repl (plain
 	// text, no group references).
 	RegexReplaceAll(s, re, repl frag) frag
+	// JSONParse reads a JSON text as a map or list (Logs Insights'
+	// structure types), NULL where the text is not JSON. JSONPath reads
+	// the keys and indexes of path from j, NULL where they lead nowhere;
+	// the path is a bound parameter.
+	JSONParse(s frag) frag
+	JSONPath(j frag, path []PathElem) frag
+	// JSONText shows a structure value: a JSON string as its text, any
+	// other value as compact JSON. JSONScalarText is the same but NULL for
+	// a map or a list, which Logs Insights treats as null in string,
+	// number and datetime functions. JSONStringify is j as compact JSON.
+	JSONText(j frag) frag
+	JSONScalarText(j frag) frag
+	JSONStringify(j frag) frag
+	// UnnestJSON and UnnestValue make one row per element of a list (in
+	// the SELECT list): a JSON list's elements, any other non-null value
+	// alone; NULL makes no row.
+	UnnestJSON(j frag) frag
+	UnnestValue(x frag) frag
 	// CountDistinct and Percentile (p from 0 to 1, interpolated) are
 	// aggregates of irregular shape.
 	CountDistinct(x frag) frag
@@ -156,6 +174,62 @@ func (duckDialect) RegexReplaceAll(s, re, repl frag) frag {
 }
 
 func duckGroupName(i int) string { return "'g" + strconv.Itoa(i) + "'" }
+
+// TRY_CAST to JSON validates the text: NULL when it is not JSON.
+func (duckDialect) JSONParse(s frag) frag {
+	f := cat("TRY_CAST(", s, " AS JSON)")
+	f.width = s.width
+	return f
+}
+
+// A JSONPath: $ then ."key" (quotes and backslashes escaped) and [i].
+func (duckDialect) JSONPath(j frag, path []PathElem) frag {
+	var b strings.Builder
+	b.WriteString("$")
+	for _, e := range path {
+		if e.IsIndex {
+			b.WriteString("[" + strconv.Itoa(e.Index) + "]")
+			continue
+		}
+		b.WriteString(`."`)
+		b.WriteString(strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(e.Key))
+		b.WriteString(`"`)
+	}
+	f := cat("json_extract(", j, ", ", param(b.String()), ")")
+	f.width = j.width
+	return f
+}
+
+func (duckDialect) JSONText(j frag) frag {
+	f := cat("json_extract_string(", j, ", '$')")
+	f.width = j.width
+	return f
+}
+
+func (duckDialect) JSONScalarText(j frag) frag {
+	f := cat("CASE WHEN json_type(", j, ") IN ('OBJECT', 'ARRAY') THEN NULL ELSE json_extract_string(", j, ", '$') END")
+	f.width = j.width
+	return f
+}
+
+func (duckDialect) JSONStringify(j frag) frag {
+	f := cat("CAST(json(", j, ") AS VARCHAR)")
+	f.width = j.width
+	return f
+}
+
+// json_extract(j, '$[*]') is the list of a JSON array's elements.
+func (duckDialect) UnnestJSON(j frag) frag {
+	f := cat("unnest(CASE WHEN json_type(", j, ") = 'ARRAY' THEN json_extract(", j, ", '$[*]') WHEN ", j, " IS NOT NULL THEN [", j, "] END)")
+	f.width = j.width
+	return f
+}
+
+func (duckDialect) UnnestValue(x frag) frag {
+	f := cat("unnest(CASE WHEN ", x, " IS NOT NULL THEN [", x, "] END)")
+	f.width = x.width
+	return f
+}
 
 func (duckDialect) CountDistinct(x frag) frag { return cat("count(DISTINCT ", x, ")") }
 

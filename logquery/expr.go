@@ -46,11 +46,12 @@ func (c *compiler) exprOf(e Expr, ctx exprCtx) (value, error) {
 		if ctx == ctxStats {
 			return value{}, c.errAt(e.At, "field %s is used outside an aggregation; group by it with \"by %s\"", e.Name, e.Name)
 		}
-		col, ok := c.cur.scope[e.Name]
-		if !ok {
-			return c.missingField(e), nil
+		return c.field(e), nil
+	case *Access:
+		if ctx == ctxStats {
+			return value{}, c.errAt(e.At, "field %s is used outside an aggregation; group by it with \"by %s\"", e.Field.Name, e.Field.Name)
 		}
-		return col.val, nil
+		return c.access(e)
 	case *StringLit:
 		return value{f: param(e.Val), kind: KindString, lit: e.Val}, nil
 	case *NumberLit:
@@ -112,6 +113,8 @@ func (c *compiler) cond(e Expr, v value) (frag, error) {
 		return v.f, nil
 	case KindNumber:
 		return cat("(", v.f, " <> 0)"), nil
+	case KindJSON: // a JSON true or false
+		return c.d.TryCast(c.str(v), TypeBoolean), nil
 	}
 	return frag{}, c.errAt(e.exprPos(), "expected a condition (a comparison, like, in, or a function such as ispresent), found a %s", v.kind)
 }
@@ -124,6 +127,8 @@ func (c *compiler) num(e Expr, v value) (frag, error) {
 		return v.f, nil
 	case KindBool:
 		return c.d.Cast(v.f, TypeInteger), nil
+	case KindJSON:
+		return c.d.TryCast(c.str(v), TypeDouble), nil
 	}
 	if s, ok := v.lit.(string); ok {
 		if n, ok := parseNumber(s); ok {
@@ -141,6 +146,8 @@ func (c *compiler) str(v value) frag {
 		return v.f
 	case KindTime:
 		return c.d.TimeText(v.f)
+	case KindJSON:
+		return c.d.JSONScalarText(v.f)
 	}
 	return c.d.Cast(v.f, TypeVarchar)
 }
@@ -234,14 +241,18 @@ func (c *compiler) comparable(e *Binary, x, y value) (frag, frag, error) {
 		}
 		return *f, y.f, err
 	}
-	if x.kind == KindString && x.lit == nil && y.lit != nil {
-		return c.castFor(x.f, y.kind), y.f, nil
+	if textual(x.kind) && x.lit == nil && y.lit != nil {
+		return c.castFor(c.str(x), y.kind), y.f, nil
 	}
-	if y.kind == KindString && y.lit == nil && x.lit != nil {
-		return x.f, c.castFor(y.f, x.kind), nil
+	if textual(y.kind) && y.lit == nil && x.lit != nil {
+		return x.f, c.castFor(c.str(y), x.kind), nil
 	}
 	return c.str(x), c.str(y), nil
 }
+
+// textual kinds hold text a literal may be read from: strings, and the
+// values of a map or list.
+func textual(k Kind) bool { return k == KindString || k == KindJSON }
 
 func (c *compiler) castFor(f frag, k Kind) frag {
 	if k == KindBool {
@@ -333,7 +344,7 @@ func (c *compiler) in(e *In, ctx exprCtx) (value, error) {
 	// field and every item compare as strings.
 	items := make([]frag, len(e.List))
 	vals := make([]value, len(e.List))
-	asString := x.kind == KindString
+	asString := textual(x.kind)
 	for i, it := range e.List {
 		v, err := c.expr(it, ctx)
 		if err != nil {

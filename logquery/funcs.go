@@ -20,6 +20,7 @@ var argCounts = map[string][2]int{
 	"bin": {1, 1}, "datefloor": {2, 2}, "dateceil": {2, 2}, "frommillis": {1, 1}, "tomillis": {1, 1},
 	"isvalidip": {1, 1}, "isvalidipv4": {1, 1}, "isvalidipv6": {1, 1},
 	"isipinsubnet": {2, 2}, "isipv4insubnet": {2, 2}, "isipv6insubnet": {2, 2},
+	"jsonparse": {1, 1}, "jsonstringify": {1, 1},
 	"count": {0, 1}, "count_distinct": {1, 1}, "sum": {1, 1}, "avg": {1, 1}, "min": {1, 1}, "max": {1, 1},
 	"pct": {2, 2}, "stddev": {1, 1}, "earliest": {1, 1}, "latest": {1, 1}, "sortsfirst": {1, 1}, "sortslast": {1, 1},
 }
@@ -162,6 +163,8 @@ func (c *compiler) scalar(e *Call, name string, args []value) (frag, Kind, error
 		return c.validIPv4(str(0)), KindBool, nil
 	case "isvalidipv6":
 		return c.validIPv6(str(0)), KindBool, nil
+	case "jsonparse", "jsonstringify":
+		return c.jsonFunc(e, name, args[0])
 	}
 	return frag{}, 0, c.errAt(e.At, "unknown function %s", e.Name)
 }

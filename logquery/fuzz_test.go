@@ -28,7 +28,11 @@ func FuzzParse(f *testing.F) {
 		`SOURCE logGroups(namePrefix: ['vp', "flowlens/"]) | filterIndex action = "REJECT" | fields nosuch, port`,
 		`source logGroups() | display srcAdr`, `filterIndex x in ["a"] | limit 100000`,
 		`pattern @message | filter @sampleCount > 1 | sort @ratio`, `filter action = "REJECT" | diff previousDay`,
-		`pattern concat(srcAddr, " ", dstPort) | diff | fields @pattern, @change`, `diff | limit 3`} {
+		`pattern concat(srcAddr, " ", dstPort) | diff | fields @pattern, @change`, `diff | limit 3`,
+		`fields jsonParse(@message) as js | unnest js.events into e | filter e.name = "x" | display e.name, e.tags[0]`,
+		"fields jsonParse(concat('{\"a\":[', srcPort, ']}')) as j | fields j.a[0] + 1 as n, jsonStringify(j) as s, j.`x\\\"y`[2147483647].z",
+		`fields jsonParse(@message) as j | stats sum(j.n) as s by j.k | unnest s into v | filter j.ok`,
+		`unnest @message into m | unnest m into n | limit 2`} {
 		f.Add(s)
 	}
 	st := openStore(f)
@@ -95,7 +99,7 @@ var internalAlias = regexp.MustCompile(`^(t[0-9]+_)?c[0-9]+$|^t[0-9]+$`)
 // sources' SQL uses, plus the compiler's own constants.
 func allowedSQL(srcs []*Source) map[string]bool {
 	ok := map[string]bool{`'-'`: true, `' '`: true, `'.'`: true, `'::'`: true, `':'`: true, `'0'`: true, `''`: true,
-		`'%Y-%m-%d %H:%M:%S.%g'`: true, `'g'`: true}
+		`'%Y-%m-%d %H:%M:%S.%g'`: true, `'g'`: true, `'$'`: true, `'$[*]'`: true, `'OBJECT'`: true, `'ARRAY'`: true}
 	add := func(sql string) {
 		for _, tok := range sqlQuoted(sql) {
 			ok[tok] = true

@@ -34,7 +34,7 @@ const (
 	tRegex
 	tNumber
 	tDuration
-	tPunct // | , ( ) [ ] and operators
+	tPunct // | , ( ) [ ] . and operators
 )
 
 type token struct {
@@ -158,7 +158,7 @@ func (l *lexer) next() (token, error) {
 			return token{kind: tPunct, text: op, pos: Pos(start), end: Pos(l.off)}, nil
 		}
 	}
-	if strings.IndexByte("|,()[]=<>+-*/^%:", c) >= 0 {
+	if strings.IndexByte("|,()[]=<>+-*/^%:.", c) >= 0 {
 		l.off++
 		return token{kind: tPunct, text: string(c), pos: Pos(start), end: Pos(l.off)}, nil
 	}

@@ -53,10 +53,10 @@ func (c *compiler) tooLarge(p Pos, format string, args ...any) *Error {
 }
 
 // checkValue refuses an expression whose SQL or per-record value is too
-// large. Only strings grow: other kinds are a fixed 8 bytes whatever
+// large. Only strings (and maps and lists) grow: other kinds are a fixed 8 bytes whatever
 // their inputs.
 func (c *compiler) checkValue(p Pos, v *value) error {
-	if v.kind != KindString {
+	if v.kind != KindString && v.kind != KindJSON {
 		v.f.width = 8
 	}
 	if n := len(v.f.sql); n > MaxSQLBytes {

@@ -44,7 +44,7 @@ func Parse(src string) (*Query, error) {
 	}
 	q := &Query{Src: src}
 	if p.tok.kind == tEOF {
-		return nil, p.lx.errAt(p.tok.pos, "empty query: expected a command (fields, filter, stats, sort, limit, parse, display, dedup, pattern, diff)")
+		return nil, p.lx.errAt(p.tok.pos, "empty query: expected a command (fields, filter, stats, sort, limit, parse, display, dedup, unnest, pattern, diff)")
 	}
 	if p.isKeyword("source") {
 		var err error
@@ -129,14 +129,14 @@ var keywords = map[string]bool{"and": true, "or": true, "not": true, "like": tru
 
 func (p *parser) command() (Command, error) {
 	if p.tok.kind != tIdent || p.tok.raw {
-		return nil, p.expected("a command (fields, filter, stats, sort, limit, parse, display, dedup, pattern, diff)")
+		return nil, p.expected("a command (fields, filter, stats, sort, limit, parse, display, dedup, unnest, pattern, diff)")
 	}
 	at := p.tok.pos
 	name := strings.ToLower(p.tok.text)
 	switch name {
-	case "fields", "filter", "filterindex", "stats", "sort", "limit", "parse", "display", "dedup", "pattern", "diff":
+	case "fields", "filter", "filterindex", "stats", "sort", "limit", "parse", "display", "dedup", "unnest", "pattern", "diff":
 	default:
-		return nil, p.expected("a command (fields, filter, stats, sort, limit, parse, display, dedup, pattern, diff)")
+		return nil, p.expected("a command (fields, filter, stats, sort, limit, parse, display, dedup, unnest, pattern, diff)")
 	}
 	if err := p.advance(); err != nil {
 		return nil, err
@@ -172,6 +172,8 @@ func (p *parser) command() (Command, error) {
 		return &PatternCmd{At: at, Source: e}, err
 	case "diff":
 		return p.diff(at)
+	case "unnest":
+		return p.unnest(at)
 	default: // dedup
 		names, err := p.fieldList()
 		return &Dedup{At: at, Fields: names}, err
@@ -195,6 +197,28 @@ func (p *parser) diff(at Pos) (Command, error) {
 	}
 	d.Diff = period
 	return d, p.advance()
+}
+
+// unnest reads: unnest FIELD into NAME (CWL_QuerySyntax-Unnest).
+func (p *parser) unnest(at Pos) (Command, error) {
+	if p.tok.kind == tEOF || p.isPunct("|") {
+		return nil, p.expected("the list to unnest, such as json.events")
+	}
+	src, err := p.expr()
+	if err != nil {
+		return nil, err
+	}
+	if !p.isKeyword("into") {
+		return nil, p.expected(`"into" and the name of each element`)
+	}
+	if err := p.advance(); err != nil {
+		return nil, err
+	}
+	name, err := p.fieldName()
+	if err != nil {
+		return nil, err
+	}
+	return &Unnest{At: at, Source: src, Into: name.Name, IntoPos: name.At}, nil
 }
 
 // lastPattern is the last command when it is a pattern without diff.
@@ -636,7 +660,7 @@ func (p *parser) primary() (Expr, error) {
 		if !t.raw && (strings.EqualFold(t.text, "true") || strings.EqualFold(t.text, "false")) {
 			return &BoolLit{At: t.pos, Val: strings.EqualFold(t.text, "true")}, nil
 		}
-		return &FieldRef{At: t.pos, Name: t.text}, nil
+		return p.access(t)
 	case tPunct:
 		switch t.text {
 		case "(":
@@ -653,6 +677,81 @@ func (p *parser) primary() (Expr, error) {
 		}
 	}
 	return nil, p.expected("a value, field or function")
+}
+
+// maxIndex bounds a list index (x[i]).
+const maxIndex = 1<<31 - 1
+
+// access reads, after the field name t, the steps into a map or list
+// (structure types, CWL_QuerySyntax-operations-functions): [i] indexes a
+// list; .key after a bracket or a backticked key reads a map; a key
+// with special characters is written in backticks right after a dot
+// (json.`user.id`). A plain dotted name (json.a.b) stays one field name:
+// the compiler reads it as a path when json is a map.
+func (p *parser) access(t token) (Expr, error) {
+	f := &FieldRef{At: t.pos, Name: t.text}
+	var path []PathElem
+	pendingDot := !t.raw && strings.HasSuffix(t.text, ".")
+	if pendingDot {
+		f.Name = strings.TrimSuffix(t.text, ".")
+	}
+	for {
+		switch {
+		case pendingDot:
+			if p.tok.kind != tIdent || !p.tok.raw || p.tok.pos != p.lastEnd {
+				return nil, p.lx.errAt(p.lastEnd-1, "expected a key after \".\" (a name, or one in backticks)")
+			}
+			path = append(path, PathElem{Key: p.tok.text})
+			pendingDot = false
+			if err := p.advance(); err != nil {
+				return nil, err
+			}
+		case p.isPunct("["):
+			if err := p.advance(); err != nil {
+				return nil, err
+			}
+			i, err := strconv.Atoi(p.tok.text)
+			if p.tok.kind != tNumber || err != nil || i < 0 || i > maxIndex {
+				return nil, p.expected("a list index (0, 1, ...)")
+			}
+			path = append(path, PathElem{Index: i, IsIndex: true})
+			if err := p.advance(); err != nil {
+				return nil, err
+			}
+			if err := p.expectPunct("]"); err != nil {
+				return nil, err
+			}
+		case p.isPunct(".") && p.tok.pos == p.lastEnd:
+			if err := p.advance(); err != nil {
+				return nil, err
+			}
+			k := p.tok
+			if k.kind != tIdent || k.pos != p.lastEnd {
+				return nil, p.expected("a key after \".\"")
+			}
+			text := k.text
+			if !k.raw {
+				pendingDot = strings.HasSuffix(text, ".")
+				text = strings.TrimSuffix(text, ".")
+				for _, key := range strings.Split(text, ".") {
+					if key == "" {
+						return nil, p.lx.errAt(k.pos, "empty key in %s", k.text)
+					}
+					path = append(path, PathElem{Key: key})
+				}
+			} else {
+				path = append(path, PathElem{Key: text})
+			}
+			if err := p.advance(); err != nil {
+				return nil, err
+			}
+		default:
+			if len(path) == 0 {
+				return f, nil
+			}
+			return &Access{At: t.pos, Field: f, Path: path}, nil
+		}
+	}
 }
 
 func parseDuration(p *parser, t token) (Expr, error) {

@@ -26,6 +26,7 @@ const (
 	KindNumber = logsource.KindNumber
 	KindBool   = logsource.KindBool
 	KindTime   = logsource.KindTime
+	KindJSON   = logsource.KindJSON
 )
 
 // FlowsGroup is the log group name of the agents' flows.

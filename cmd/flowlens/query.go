@@ -51,7 +51,9 @@ fields and bin(5m)), sort, limit (default 10000, at most 100000, as in Logs
 Insights), parse (glob or regex with named groups), dedup, pattern EXPR
 (@pattern, @ratio, @sampleCount, @severityLabel: numbers, ids, addresses and
 times become <*>), diff [previousDay|previousWeek|previousMonth] (pattern
-counts against the previous period of equal length). A field the groups
+counts against the previous period of equal length), unnest LIST into NAME
+(a record per element); jsonParse(@message) as j makes a map or list, read
+with j.key, j.list[0].key, j.` + "`" + `key.with.dots` + "`" + `; jsonStringify(j) writes it back. A field the groups
 do not have is empty (null) for every record, with a warning. Field names: srcAddr, dstAddr, srcPort, dstPort, protocol, packets, bytes,
 start, end, action, logStatus, interfaceId, accountId, ... and @timestamp (the
 record's start), @message, @logStream, @log. See ARCHITECTURE.md, "Log queries".

@@ -30,10 +30,14 @@ const (
 	// KindTime is milliseconds since the Unix epoch; results show it as
 	// "2006-01-02 15:04:05.000" (UTC), as Logs Insights does.
 	KindTime
+	// KindJSON is a map or a list (Logs Insights' structure types) made
+	// by jsonParse in a query; results show it as JSON text, and its
+	// string values as they are.
+	KindJSON
 )
 
 func (k Kind) String() string {
-	return [...]string{"string", "number", "boolean", "time"}[k]
+	return [...]string{"string", "number", "boolean", "time", "map or list"}[k]
 }
 
 // Field is one queryable field of a source.
