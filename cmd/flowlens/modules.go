@@ -167,7 +167,7 @@ func (m *moduleFlags) build(h *server.Host) (*serverModules, error) {
 	c = h.Common("web")
 	if s.web, err = web.New(m.web, web.Dependencies{Log: c.Log, Registry: c.Registry, DataDir: c.DataDir, DB: h.DB,
 		Metrics: h.Metrics, Flows: h.Flows, Topology: h.Topology, SubscribeFlows: h.SubscribeFlows, Agents: h.Agents,
-		Monitors: s.monitor, Alarms: s.alarm, Query: s.logquery.Engine(), FlowLogs: s.flowlog, Internet: s.internet}); err != nil {
+		Monitors: s.monitor, Alarms: s.alarm, Query: s.logquery.Engine(), FlowLogs: s.flowlog, Internet: s.internet, Diagnose: s.diagnose}); err != nil {
 		return nil, fmt.Errorf("web: %w", err)
 	}
 	return &s, nil
