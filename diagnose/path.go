@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strconv"
 	"strings"
 
 	"github.com/flowlens/flowlens/diagnose/awsconfig"
@@ -505,4 +506,61 @@ func (m *Model) destHint(dst netip.Addr) string {
 		return dst.String() + " (" + v + ")"
 	}
 	return dst.String()
+}
+
+// PathParams are a path check's parameters as the CLI's flags and the
+// API's query parameters give them (same names); -1: a number not given.
+type PathParams struct {
+	Src, Dst, Protocol                   string
+	DstPort, SrcPort, ICMPType, ICMPCode int
+}
+
+// Query validates p into a Query. Errors wrap ErrQuery and name the
+// parameter with prefix ("--" for the CLI's flags, "" for the API).
+func (p PathParams) Query(prefix string) (Query, error) {
+	q := Query{SrcPort: p.SrcPort, DstPort: p.DstPort, ICMPType: p.ICMPType, ICMPCode: p.ICMPCode}
+	var err error
+	if q.Src, err = netip.ParseAddr(p.Src); err != nil {
+		return q, fmt.Errorf("%w: %ssrc %q: not an IP address", ErrQuery, prefix, p.Src)
+	}
+	if q.Dst, err = netip.ParseAddr(p.Dst); err != nil {
+		return q, fmt.Errorf("%w: %sdst %q: not an IP address", ErrQuery, prefix, p.Dst)
+	}
+	if q.Protocol, err = ParseProtocol(p.Protocol); err != nil {
+		return q, fmt.Errorf("%w: %sprotocol %q: %v", ErrQuery, prefix, p.Protocol, err)
+	}
+	if portProto(q.Protocol) && p.DstPort == -1 {
+		return q, fmt.Errorf("%w: %sdst-port is required for %s", ErrQuery, prefix, p.Protocol)
+	}
+	for _, n := range []struct {
+		name     string
+		v, limit int
+	}{{"dst-port", p.DstPort, 65535}, {"src-port", p.SrcPort, 65535}, {"icmp-type", p.ICMPType, 255}, {"icmp-code", p.ICMPCode, 255}} {
+		if n.v < -1 || n.v > n.limit {
+			return q, fmt.Errorf("%w: %s%s %d: want 0-%d", ErrQuery, prefix, n.name, n.v, n.limit)
+		}
+	}
+	return q, nil
+}
+
+// ParseProtocol reads tcp, udp, icmp, icmpv6, -1 or all, or a protocol
+// number 0-255.
+func ParseProtocol(s string) (int, error) {
+	switch strings.ToLower(s) {
+	case "tcp":
+		return 6, nil
+	case "udp":
+		return 17, nil
+	case "icmp":
+		return 1, nil
+	case "icmpv6":
+		return 58, nil
+	case "-1", "all":
+		return -1, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < -1 || n > 255 {
+		return 0, errors.New("want tcp, udp, icmp, icmpv6, -1 or a protocol number 0-255")
+	}
+	return n, nil
 }

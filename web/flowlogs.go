@@ -34,6 +34,7 @@ var flowlogRanges = []string{"15m", "1h", "6h", "24h", "7d", "30d"}
 type flowlogsData struct {
 	base
 	Available bool
+	Diagnose  bool // the REJECT diagnosis page is there
 	Groups    []string
 	Group     string
 	Since     string
@@ -47,7 +48,7 @@ type flowlogsData struct {
 }
 
 func (u *UI) flowlogsData(r *http.Request, group, since, query string) flowlogsData {
-	d := flowlogsData{base: baseFor(r, "Flow logs", "flowlogs"), Available: u.mods.flowlogs != nil,
+	d := flowlogsData{base: baseFor(r, "Flow logs", "flowlogs"), Available: u.mods.flowlogs != nil, Diagnose: u.mods.diagnose != nil,
 		Group: group, Since: since, Query: query, Ranges: flowlogRanges}
 	if d.Since == "" {
 		d.Since = "1h"

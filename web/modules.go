@@ -18,6 +18,7 @@ type modules struct {
 	alarms   alarmsAPI
 	flowlogs flowlogsAPI
 	internet internetAPI
+	diagnose diagnoseAPI
 }
 
 // features says which optional pages have data behind them.
@@ -36,6 +37,7 @@ func adapters(d Dependencies) modules {
 		alarms:   alarmAdapter(d.Alarms),
 		flowlogs: flowlogAdapter(d.Query, d.FlowLogs),
 		internet: internetAdapter(d.Internet),
+		diagnose: diagnoseAdapter(d.Diagnose),
 	}
 }
 

@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/flowlens/flowlens/diagnose"
 )
 
 //go:embed templates/*.html
@@ -124,6 +126,9 @@ var funcs = template.FuncMap{
 	"add":      func(a, b int) int { return a + b },
 	"i64":      func(v int64) float64 { return float64(v) },
 	"add64":    func(a, b uint64) float64 { return float64(a) + float64(b) },
+	// the diagnosis page
+	"protoName": diagnose.ProtocolName,
+	"protocols": func() []string { return []string{"tcp", "udp", "icmp", "icmpv6", "-1"} },
 }
 
 func toJSON(v any) (template.JS, error) {

@@ -73,6 +73,7 @@ type Dependencies struct {
 	Query    QueryEngine
 	FlowLogs FlowLogImporter // lists the groups; nil: only the agents' flows
 	Internet InternetModule
+	Diagnose DiagnoseModule // nil: no diagnosis page
 }
 
 // AgentLister lists the agents that have reported (ingest.Agents).
@@ -266,6 +267,7 @@ func (u *UI) Routes(mux *http.ServeMux, _ func(http.Handler) http.Handler) {
 	u.flowlogRoutes(mux)
 	u.internetRoutes(mux)
 	u.alarmRoutes(mux)
+	mux.Handle("GET /flowlogs/diagnose", u.page("diagnose", u.handleDiagnose))
 }
 
 // userKey carries the session in a request's context.

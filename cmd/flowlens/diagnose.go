@@ -4,11 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/maphash"
 	"io"
-	"net/netip"
-	"strconv"
-	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -28,7 +24,7 @@ type awsConfigFlags struct {
 	maxFiles int
 }
 
-func (a *awsConfigFlags) register(cmd *cobra.Command) {
+func (a *awsConfigFlags) register(cmd *cobra.Command, required bool) {
 	f := cmd.Flags()
 	f.StringVar(&a.dir, "aws-config", "", `directory of unmodified AWS CLI JSON outputs: aws ec2 describe-security-groups,
 describe-network-acls, describe-route-tables, describe-network-interfaces, describe-subnets,
@@ -38,11 +34,17 @@ describe-vpc-peering-connections, describe-internet-gateways, describe-nat-gatew
 Files are recognised by their top-level key, not their name`)
 	f.Int64Var(&a.maxBytes, "aws-config-max-file-bytes", awsconfig.DefaultLimits.MaxFileBytes, "refuse a configuration file larger than this")
 	f.IntVar(&a.maxFiles, "aws-config-max-files", awsconfig.DefaultLimits.MaxFiles, "refuse a configuration directory with more files than this")
-	cmd.MarkFlagRequired("aws-config")
+	if required {
+		cmd.MarkFlagRequired("aws-config")
+	}
+}
+
+func (a *awsConfigFlags) limits() awsconfig.Limits {
+	return awsconfig.Limits{MaxFileBytes: a.maxBytes, MaxFiles: a.maxFiles}
 }
 
 func (a *awsConfigFlags) load() (*diagnose.Model, error) {
-	cfg, err := awsconfig.Load(a.dir, awsconfig.Limits{MaxFileBytes: a.maxBytes, MaxFiles: a.maxFiles})
+	cfg, err := awsconfig.Load(a.dir, a.limits())
 	if err != nil {
 		return nil, err
 	}
@@ -63,33 +65,11 @@ func newDiagnoseCmd(g *globals) *cobra.Command {
 	return cmd
 }
 
-func parseProtocol(s string) (int, error) {
-	switch strings.ToLower(s) {
-	case "tcp":
-		return 6, nil
-	case "udp":
-		return 17, nil
-	case "icmp":
-		return 1, nil
-	case "icmpv6":
-		return 58, nil
-	case "-1", "all":
-		return -1, nil
-	}
-	n, err := strconv.Atoi(s)
-	if err != nil || n < -1 || n > 255 {
-		return 0, fmt.Errorf("--protocol %q: want tcp, udp, icmp, -1 or a protocol number 0-255", s)
-	}
-	return n, nil
-}
-
 func newDiagnosePathCmd() *cobra.Command {
 	var (
-		ac                 awsConfigFlags
-		src, dst, protocol string
-		dstPort, srcPort   int
-		icmpType, icmpCode int
-		output             string
+		ac     awsConfigFlags
+		pp     diagnose.PathParams
+		output string
 	)
 	cmd := &cobra.Command{
 		Use:   "path --aws-config DIR --src IP --dst IP --protocol P [--dst-port N] [--src-port N]",
@@ -123,22 +103,9 @@ Exit status 0 whatever the verdict; read "reachable".`,
 			if output != "text" && output != "json" {
 				return fmt.Errorf("--output %q: want text or json", output)
 			}
-			q := diagnose.Query{SrcPort: srcPort, DstPort: dstPort, ICMPType: icmpType, ICMPCode: icmpCode}
-			var err error
-			if q.Src, err = netip.ParseAddr(src); err != nil {
-				return fmt.Errorf("--src %q: not an IP address", src)
-			}
-			if q.Dst, err = netip.ParseAddr(dst); err != nil {
-				return fmt.Errorf("--dst %q: not an IP address", dst)
-			}
-			if q.Protocol, err = parseProtocol(protocol); err != nil {
+			q, err := pp.Query("--")
+			if err != nil {
 				return err
-			}
-			if (q.Protocol == 6 || q.Protocol == 17) && !cmd.Flags().Changed("dst-port") {
-				return fmt.Errorf("--dst-port is required for %s", protocol)
-			}
-			if dstPort < -1 || dstPort > 65535 || srcPort < -1 || srcPort > 65535 {
-				return errors.New("--dst-port and --src-port: want 0-65535")
 			}
 			m, err := ac.load()
 			if err != nil {
@@ -156,15 +123,15 @@ Exit status 0 whatever the verdict; read "reachable".`,
 			return printPath(cmd.OutOrStdout(), res)
 		},
 	}
-	ac.register(cmd)
+	ac.register(cmd, true)
 	f := cmd.Flags()
-	f.StringVar(&src, "src", "", "source IP address (the client)")
-	f.StringVar(&dst, "dst", "", "destination IP address (the server)")
-	f.StringVar(&protocol, "protocol", "", "tcp, udp, icmp, icmpv6, -1 (all traffic) or an IP protocol number (47 GRE, 50 ESP, ...)")
-	f.IntVar(&dstPort, "dst-port", -1, "destination port (required for tcp and udp)")
-	f.IntVar(&srcPort, "src-port", -1, "source port of the client; default: any of the ephemeral range 32768-60999")
-	f.IntVar(&icmpType, "icmp-type", -1, "ICMP type of the request; default 8 (echo request; 128 for ICMPv6)")
-	f.IntVar(&icmpCode, "icmp-code", -1, "ICMP code of the request; default 0")
+	f.StringVar(&pp.Src, "src", "", "source IP address (the client)")
+	f.StringVar(&pp.Dst, "dst", "", "destination IP address (the server)")
+	f.StringVar(&pp.Protocol, "protocol", "", "tcp, udp, icmp, icmpv6, -1 (all traffic) or an IP protocol number (47 GRE, 50 ESP, ...)")
+	f.IntVar(&pp.DstPort, "dst-port", -1, "destination port (required for tcp and udp)")
+	f.IntVar(&pp.SrcPort, "src-port", -1, "source port of the client; default: any of the ephemeral range 32768-60999")
+	f.IntVar(&pp.ICMPType, "icmp-type", -1, "ICMP type of the request; default 8 (echo request; 128 for ICMPv6)")
+	f.IntVar(&pp.ICMPCode, "icmp-code", -1, "ICMP code of the request; default 0")
 	f.StringVarP(&output, "output", "o", "text", "text or json")
 	cmd.MarkFlagRequired("src")
 	cmd.MarkFlagRequired("dst")
@@ -201,16 +168,6 @@ func printPath(w io.Writer, res *diagnose.Result) error {
 	return tw.Flush()
 }
 
-// rejectsReport is the output of diagnose rejects.
-type rejectsReport struct {
-	Records   int64            `json:"records"`
-	Rejects   int64            `json:"rejects"`
-	BadLines  int64            `json:"bad_lines"`
-	Seconds   float64          `json:"seconds"`
-	Causes    []diagnose.Cause `json:"causes"`
-	Truncated bool             `json:"truncated,omitempty"`
-}
-
 func newDiagnoseRejectsCmd(g *globals) *cobra.Command {
 	var (
 		ac         awsConfigFlags
@@ -223,7 +180,7 @@ func newDiagnoseRejectsCmd(g *globals) *cobra.Command {
 		maxGz      int64
 	)
 	cmd := &cobra.Command{
-		Use:   "rejects --aws-config DIR (--files PATH... | --group G [--since D | --start T --end T])",
+		Use:   "rejects (--aws-config DIR --files PATH... | [--aws-config DIR] --group G [--since D | --start T --end T])",
 		Short: "Explain every REJECT record of flow logs, grouped by cause",
 		Long: `Join every REJECT record to the exported configuration by interface id and addresses, pair
 it with its request or reply, explain it and group the records by cause.
@@ -240,8 +197,19 @@ protocol), then code, then component. Codes besides Reachability Analyzer's:
   ALLOWED_BY_CONFIGURATION the configuration allows it now (the export is newer than the logs)
 
 --files reads local files or s3:// objects (text or gzip, default or custom format with a
-header line). --group reads the records of a log group from the server through the query API.`,
+header line) and needs --aws-config.
+
+--group diagnoses a log group stored on the server (--server, --token):
+  without --aws-config  the server does it with the configuration it was started with
+                        (flowlens server --aws-config DIR), through GET /api/v1/diagnose/rejects;
+                        only the causes travel
+  with --aws-config     this command does it with the local export (say, one newer than the
+                        server's), reading the group's REJECT and ACCEPT tuples through the
+                        query API (POST /api/v1/query)
+Both read the same aggregated queries (at most 10,000 distinct tuples each; the output says
+"truncated" beyond) and print the same report for the same records and configuration.`,
 		Example: `  flowlens diagnose rejects --aws-config ./aws --files ./AWSLogs/
+  flowlens diagnose rejects --group prod-vpc --since 24h
   flowlens diagnose rejects --aws-config ./aws --group prod-vpc --since 24h --output json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -251,43 +219,28 @@ header line). --group reads the records of a log group from the server through t
 			if (len(files) == 0) == (group == "") {
 				return errors.New("give either --files or --group")
 			}
-			m, err := ac.load()
+			var rep *diagnose.Report
+			var err error
+			if len(files) > 0 {
+				if ac.dir == "" {
+					return errors.New("--files needs --aws-config")
+				}
+				rep, err = rejectsFromFiles(cmd, &ac, files, workers, maxGz)
+			} else {
+				rep, err = rejectsFromGroup(cmd, g, &ac, group, since, start, end, workers)
+			}
 			if err != nil {
 				return err
 			}
-			t0 := time.Now()
-			var rep rejectsReport
-			var grouper *diagnose.Grouper
-			if len(files) > 0 {
-				inputs, err := source.ExpandPaths(cmd.Context(), files, source.SourceOptions{})
-				if err != nil {
-					return err
-				}
-				var st logfiles.Stats
-				grouper, st, err = logfiles.Read(cmd.Context(), inputs, m, logfiles.Options{Workers: workers, MaxDecompressedBytes: maxGz})
-				if err != nil {
-					return err
-				}
-				rep.Records, rep.Rejects, rep.BadLines = st.Records, st.Rejects, st.BadLines
-			} else {
-				grouper, err = groupFromServer(cmd, g, m, group, since, start, end, &rep)
-				if err != nil {
-					return err
-				}
-			}
-			if rep.Causes, err = grouper.Causes(workers); err != nil {
-				return err
-			}
-			rep.Seconds = time.Since(t0).Seconds()
 			if output == "json" {
 				enc := json.NewEncoder(cmd.OutOrStdout())
 				enc.SetIndent("", "  ")
 				return enc.Encode(rep)
 			}
-			return printRejects(cmd.OutOrStdout(), &rep)
+			return printRejects(cmd.OutOrStdout(), rep)
 		},
 	}
-	ac.register(cmd)
+	ac.register(cmd, false)
 	f := cmd.Flags()
 	f.StringSliceVar(&files, "files", nil, "flow-log files, directories or s3:// prefixes")
 	f.StringVar(&group, "group", "", "log group on the server (--server, --token)")
@@ -300,7 +253,33 @@ header line). --group reads the records of a log group from the server through t
 	return cmd
 }
 
-func printRejects(w io.Writer, rep *rejectsReport) error {
+// rejectsFromFiles reads flow-log files with the configuration of --aws-config.
+func rejectsFromFiles(cmd *cobra.Command, ac *awsConfigFlags, files []string, workers int, maxGz int64) (*diagnose.Report, error) {
+	m, err := ac.load()
+	if err != nil {
+		return nil, err
+	}
+	t0 := time.Now()
+	inputs, err := source.ExpandPaths(cmd.Context(), files, source.SourceOptions{})
+	if err != nil {
+		return nil, err
+	}
+	grouper, st, err := logfiles.Read(cmd.Context(), inputs, m, logfiles.Options{Workers: workers, MaxDecompressedBytes: maxGz})
+	if err != nil {
+		return nil, err
+	}
+	rep := &diagnose.Report{Records: st.Records, Rejects: st.Rejects, BadLines: st.BadLines}
+	if rep.Causes, err = grouper.Causes(workers); err != nil {
+		return nil, err
+	}
+	if rep.Causes == nil {
+		rep.Causes = []diagnose.Cause{}
+	}
+	rep.Seconds = time.Since(t0).Seconds()
+	return rep, nil
+}
+
+func printRejects(w io.Writer, rep *diagnose.Report) error {
 	fmt.Fprintf(w, "%d records, %d REJECT, %d causes (%.1fs)\n", rep.Records, rep.Rejects, len(rep.Causes), rep.Seconds)
 	if rep.BadLines > 0 {
 		fmt.Fprintf(w, "%d lines skipped (unparsable, NODATA or SKIPDATA)\n", rep.BadLines)
@@ -325,6 +304,3 @@ func printRejects(w io.Writer, rep *rejectsReport) error {
 	}
 	return nil
 }
-
-// seedForCLI is the hash seed of a Grouper built in the CLI.
-func seedForCLI() maphash.Seed { return maphash.MakeSeed() }

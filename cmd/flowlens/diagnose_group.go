@@ -1,10 +1,13 @@
 package main
 
 import (
-	"encoding/json"
+	"context"
+	"errors"
 	"fmt"
-	"net/netip"
+	"net/http"
+	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -14,16 +17,13 @@ import (
 	"github.com/flowlens/flowlens/insights"
 )
 
-// groupRowLimit is the query language's largest limit: each of the two
-// aggregated queries returns at most this many distinct tuples.
-const groupRowLimit = 10000
-
-// groupFromServer reads a log group's records through the query API: the
-// REJECT records and the ACCEPT records, each aggregated per tuple by the
-// server (stats count(*) by ...), so only distinct tuples travel.
-func groupFromServer(cmd *cobra.Command, g *globals, m *diagnose.Model, group string, since time.Duration, start, end string, rep *rejectsReport) (*diagnose.Grouper, error) {
-	now := time.Now()
-	t1 := now
+// rejectsFromGroup diagnoses a log group stored on the server: with
+// --aws-config here, from the group's tuples read through the query API;
+// without, by the server's own diagnosis API and configuration. The local
+// export wins when given, because it is the one the user asked about (it
+// may be newer than the server's).
+func rejectsFromGroup(cmd *cobra.Command, g *globals, ac *awsConfigFlags, group string, since time.Duration, start, end string, workers int) (*diagnose.Report, error) {
+	t1 := time.Now()
 	var err error
 	if end != "" {
 		if t1, err = insights.ParseTime(end); err != nil {
@@ -36,68 +36,38 @@ func groupFromServer(cmd *cobra.Command, g *globals, m *diagnose.Model, group st
 			return nil, fmt.Errorf("--start: %w", err)
 		}
 	}
-	gr := diagnose.NewGrouper(m, seedForCLI())
-	for _, action := range []string{"REJECT", "ACCEPT"} {
-		by := "srcAddr, dstAddr, srcPort, dstPort, protocol"
-		if action == "REJECT" {
-			by = "interfaceId, " + by
-		}
-		q := fmt.Sprintf(`filter action = %q | stats count(*) as records by %s | sort records desc | limit %d`, action, by, groupRowLimit)
-		res, err := g.client().Query(cmd.Context(), apiclient.QueryRequest{Query: q, LogGroups: []string{group}, Start: t0.Unix(), End: t1.Unix()})
-		if err != nil {
-			return nil, fmt.Errorf("query %s records of %s: %w", action, group, err)
-		}
-		if len(res.Rows) >= groupRowLimit {
-			rep.Truncated = true
-		}
-		col := map[string]int{}
-		for i, c := range res.Columns {
-			col[c] = i
-		}
-		for _, row := range res.Rows {
-			r, n, ok := recordFromRow(row, col, action == "ACCEPT")
-			if !ok || !gr.AddCount(r, n) { // unparsable, or a port or protocol out of range
-				rep.BadLines++
-				continue
-			}
-			rep.Records += n
-			if !r.Accept {
-				rep.Rejects += n
-			}
-		}
+	if ac.dir == "" {
+		return rejectsFromServer(cmd.Context(), g.client(), group, t0, t1)
 	}
-	return gr, nil
+	m, err := ac.load()
+	if err != nil {
+		return nil, err
+	}
+	return diagnose.RejectsFromLogs(cmd.Context(), apiQuerier{g.client()}, m, group, t0, t1, workers)
 }
 
-func recordFromRow(row []any, col map[string]int, accept bool) (diagnose.Record, int64, bool) {
-	str := func(name string) string {
-		i, ok := col[name]
-		if !ok || i >= len(row) {
-			return ""
-		}
-		switch v := row[i].(type) {
-		case string:
-			return v
-		case json.Number:
-			return v.String()
-		}
-		return ""
+// rejectsFromServer asks GET /api/v1/diagnose/rejects.
+func rejectsFromServer(ctx context.Context, c *apiclient.Client, group string, start, end time.Time) (*diagnose.Report, error) {
+	q := url.Values{"group": {group}, "start": {strconv.FormatInt(start.Unix(), 10)}, "end": {strconv.FormatInt(end.Unix(), 10)}}
+	var rep diagnose.Report
+	err := c.Get(ctx, "/api/v1/diagnose/rejects", q, &rep)
+	var ae *apiclient.Error
+	if errors.As(err, &ae) && ae.Status == http.StatusServiceUnavailable && strings.Contains(ae.Message, "--aws-config") {
+		return nil, fmt.Errorf("%w (or give --aws-config DIR to this command)", err)
 	}
-	num := func(name string) (int64, bool) {
-		n, err := strconv.ParseInt(str(name), 10, 64)
-		return n, err == nil
+	if err != nil {
+		return nil, err
 	}
-	r := diagnose.Record{Interface: str("interfaceId"), Accept: accept}
-	var err1, err2 error
-	r.Src, err1 = netip.ParseAddr(str("srcAddr"))
-	r.Dst, err2 = netip.ParseAddr(str("dstAddr"))
-	sp, ok1 := num("srcPort")
-	dp, ok2 := num("dstPort")
-	proto, ok3 := num("protocol")
-	n, ok4 := num("records")
-	if err1 != nil || err2 != nil || !ok1 || !ok2 || !ok3 || !ok4 {
-		return r, 0, false
+	return &rep, nil
+}
+
+// apiQuerier runs the diagnosis's queries through POST /api/v1/query.
+type apiQuerier struct{ c *apiclient.Client }
+
+func (a apiQuerier) Query(ctx context.Context, query, group string, start, end time.Time) ([]string, [][]any, error) {
+	res, err := a.c.Query(ctx, apiclient.QueryRequest{Query: query, LogGroups: []string{group}, Start: start.Unix(), End: end.Unix()})
+	if err != nil {
+		return nil, nil, err
 	}
-	r.SrcPort, r.DstPort, r.Protocol = int(sp), int(dp), int(proto)
-	return r, n, true
+	return res.Columns, res.Rows, nil
 }

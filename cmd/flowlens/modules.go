@@ -11,6 +11,8 @@ import (
 
 	"github.com/flowlens/flowlens/alarm"
 	"github.com/flowlens/flowlens/config"
+	"github.com/flowlens/flowlens/diagnose/awsconfig"
+	"github.com/flowlens/flowlens/diagnose/diagnoseapi"
 	"github.com/flowlens/flowlens/flowlog/importer"
 	"github.com/flowlens/flowlens/flowlog/logsapi"
 	"github.com/flowlens/flowlens/geoip"
@@ -43,6 +45,7 @@ type moduleFlags struct {
 	geoip        geoip.Config
 	internet     internet.Config
 	logquery     logquery.Config
+	diagnose     diagnoseapi.Config
 	web          web.Config
 }
 
@@ -66,6 +69,10 @@ func (m *moduleFlags) register(f *pflag.FlagSet) {
 	m.logquery = logquery.DefaultConfig()
 	f.DurationVar(&m.logquery.Timeout, "query-timeout", m.logquery.Timeout, "answer a log query (API or web UI) with a timeout after this long, DuckDB's planning included; its slot stays taken until DuckDB stops")
 	f.IntVar(&m.logquery.MaxConcurrent, "query-max-concurrent", m.logquery.MaxConcurrent, "log queries that run at once, API and web UI (page and CSV download) together; more wait until --query-timeout, then get 503")
+	f.StringVar(&m.diagnose.AWSConfigDir, "aws-config", "", "directory of AWS CLI JSON outputs (describe-security-groups, describe-network-acls, describe-route-tables, describe-network-interfaces, describe-subnets, describe-vpcs, ...; see flowlens diagnose path --help) loaded at start: the diagnosis API (/api/v1/diagnose/...) and web page explain a log group's REJECTs and check paths with it; a bad file fails the start")
+	f.Int64Var(&m.diagnose.Limits.MaxFileBytes, "aws-config-max-file-bytes", awsconfig.DefaultLimits.MaxFileBytes, "refuse an --aws-config file larger than this (the start fails)")
+	f.IntVar(&m.diagnose.Limits.MaxFiles, "aws-config-max-files", awsconfig.DefaultLimits.MaxFiles, "refuse an --aws-config directory with more files than this (the start fails)")
+	f.DurationVar(&m.diagnose.MaxRange, "diagnose-max-range", diagnoseapi.DefaultMaxRange, "longest time range a REJECT diagnosis may cover (API and web UI); longer requests get 400")
 	f.IntVar(&m.web.LoginMaxFailures, "web-login-max-failures", web.DefaultLoginMaxFailures, "failed web UI logins from one address (an IPv6 /64), or for one user name from any address, after which further attempts get 429 until --web-login-window has passed; a browser that logged in as that user before is exempt from the per-user-name limit")
 	f.DurationVar(&m.web.LoginWindow, "web-login-window", web.DefaultLoginWindow, "window of --web-login-max-failures, counted from the first failure")
 	f.StringVar(&m.web.UsersFile, "users-file", "", "web UI users (YAML: users: [{name, password_hash}]); without it the one user is admin, password from FLOWLENS_ADMIN_PASSWORD or generated into DATA_DIR/admin-password")
@@ -90,6 +97,7 @@ type serverModules struct {
 	metricfilter *metricfilter.Module
 	flowlog      *logsapi.Module
 	logquery     *logquery.Module
+	diagnose     *diagnoseapi.Module
 	geoip        *geoip.Module
 	internet     *internet.Module
 	web          *web.UI
@@ -145,6 +153,10 @@ func (m *moduleFlags) build(h *server.Host) (*serverModules, error) {
 	if s.logquery, err = logquery.New(m.logquery, logSources(), logquery.Dependencies{Log: c.Log, Registry: c.Registry, DB: h.DB}); err != nil {
 		return nil, fmt.Errorf("logquery: %w", err)
 	}
+	c = h.Common("diagnose")
+	if s.diagnose, err = diagnoseapi.New(m.diagnose, diagnoseapi.Dependencies{Log: c.Log, Registry: c.Registry, Query: s.logquery.Engine()}); err != nil {
+		return nil, fmt.Errorf("diagnose: %w", err)
+	}
 	c = h.Common("geoip")
 	if s.geoip, err = geoip.NewModule(m.geoip, geoip.Dependencies{Log: c.Log, Registry: c.Registry, Enrich: h.Enrich}); err != nil {
 		return nil, fmt.Errorf("geoip: %w", err)
@@ -155,7 +167,7 @@ func (m *moduleFlags) build(h *server.Host) (*serverModules, error) {
 	c = h.Common("web")
 	if s.web, err = web.New(m.web, web.Dependencies{Log: c.Log, Registry: c.Registry, DataDir: c.DataDir, DB: h.DB,
 		Metrics: h.Metrics, Flows: h.Flows, Topology: h.Topology, SubscribeFlows: h.SubscribeFlows, Agents: h.Agents,
-		Monitors: s.monitor, Alarms: s.alarm, Query: s.logquery.Engine(), FlowLogs: s.flowlog, Internet: s.internet}); err != nil {
+		Monitors: s.monitor, Alarms: s.alarm, Query: s.logquery.Engine(), FlowLogs: s.flowlog, Internet: s.internet, Diagnose: s.diagnose}); err != nil {
 		return nil, fmt.Errorf("web: %w", err)
 	}
 	return &s, nil
@@ -173,6 +185,7 @@ func (s *serverModules) startOrder() []module.Named {
 		{Name: "metricfilter", Module: s.metricfilter},
 		{Name: "flowlog", Module: s.flowlog},
 		{Name: "logquery", Module: s.logquery},
+		{Name: "diagnose", Module: s.diagnose},
 		{Name: "geoip", Module: s.geoip},
 		{Name: "internet", Module: s.internet},
 		{Name: "web", Module: s.web},

@@ -49,6 +49,8 @@ var storeFree = []string{
 	"periods",
 	"enrich",
 	"logquery/logsource",
+	"diagnose",
+	"diagnose/diagnoseapi",
 }
 
 // pendingSeam are packages allowed, for a stated reason, to still reach

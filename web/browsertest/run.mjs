@@ -159,6 +159,13 @@ try {
     console.log("note: flow-log queries not built in; the query step is not run");
   }
 
+  const diagnoseAvailable = (await (await page.goto(base + "/flowlogs/diagnose")).text()).indexOf("not-available") < 0;
+  if (diagnoseAvailable) {
+    await diagnoseFlow(page);
+  } else {
+    console.log("note: the REJECT diagnosis is not built in; its step is not run");
+  }
+
   const internetAvailable = (await (await page.goto(base + "/internet")).text()).indexOf("not-available") < 0;
   if (internetAvailable && process.env.FLOWLENS_TOKEN) {
     await internetFlow(page);
@@ -271,6 +278,29 @@ async function flowlogFlow(page) {
   check(true, "a stats ... by bin() query is charted");
   check(await page.locator(".history-list li a").count() >= 2, "the queries appear in the history");
   await shot(page, "flowlogs-query-desktop");
+}
+
+// diagnoseFlow follows the flow-log page's link to a group's REJECT
+// diagnosis: its causes when the server has --aws-config, else the hint
+// to give one (the demo's flow log is generated for no real VPC).
+async function diagnoseFlow(page) {
+  const group = process.env.FLOWLENS_DIAGNOSE_GROUP || "demo-vpc";
+  await page.goto(base + "/flowlogs?group=" + encodeURIComponent(group) + "&since=24h");
+  await page.click("#diagnose-link");
+  await page.waitForSelector("#not-configured, #causes");
+  check(page.url().includes("/flowlogs/diagnose?group=" + encodeURIComponent(group)), "the flow-log page links to the group's REJECT diagnosis");
+  if (await page.locator("#causes").count()) {
+    check((await page.locator("#causes tbody tr").count()) > 0, "the diagnosis lists the causes");
+    await page.fill("#src", "10.0.0.1");
+    await page.fill("#dst", "10.0.0.2");
+    await page.selectOption("#protocol", "icmp");
+    await page.click("#check-path");
+    await page.waitForSelector("#path-verdict, #path-error");
+    check(true, "the path check answers");
+  } else {
+    check((await page.textContent("#not-configured")).includes("--aws-config"), "without --aws-config the page says how to give one");
+  }
+  await shot(page, "diagnose-desktop");
 }
 
 // internetFlow creates an internet monitor through the API and sees the
