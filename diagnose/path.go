@@ -59,8 +59,8 @@ type Result struct {
 // ErrUnknownEnds: neither address belongs to an interface of the export.
 var ErrUnknownEnds = errors.New("neither address belongs to a network interface of the configuration")
 
-// ErrQuery marks an invalid query.
-var ErrQuery = errors.New("invalid query")
+// ErrQuery marks an invalid path question (addresses, protocol, ports).
+var ErrQuery = errors.New("invalid path")
 
 // analysis carries one evaluation; quiet skips the messages and hops (the
 // flow-log grouping evaluates millions of tuples and needs codes only).

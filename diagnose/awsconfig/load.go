@@ -218,9 +218,12 @@ func (b *Builder) jsonError(data []byte, err error, key string) error {
 		line := 1 + bytes.Count(data[:min(int(se.Offset), len(data))], []byte("\n"))
 		return b.errf("", "line %d: %v", line, se)
 	case errors.As(err, &te):
-		path := "$"
-		if te.Field != "" {
-			path += "." + te.Field
+		path := pathAt(data, te.Offset)
+		if path == "" { // the walk failed: the field names without indexes
+			path = "$"
+			if te.Field != "" {
+				path += "." + te.Field
+			}
 		}
 		return b.errf(path, "%s where %s is wanted", te.Value, te.Type)
 	}
@@ -911,4 +914,63 @@ func (b *Builder) addNATGateways(raw []byte) error {
 		}
 	}
 	return nil
+}
+
+// pathAt is the JSON path ($.A[0].B) of the value that ends at offset in
+// data, found by walking its tokens (encoding/json's type errors name the
+// fields but not the array indexes). "" when the walk fails.
+func pathAt(data []byte, offset int64) string {
+	type level struct {
+		array bool
+		index int
+		key   string
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	var stack []level
+	expectKey := false // inside an object, the next string is a key
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return ""
+		}
+		top := len(stack) - 1
+		switch t := tok.(type) {
+		case json.Delim:
+			switch t {
+			case '{', '[':
+				stack = append(stack, level{array: t == '['})
+				expectKey = t == '{'
+				continue
+			default:
+				stack = stack[:top]
+				top--
+			}
+		case string:
+			if expectKey && top >= 0 && !stack[top].array {
+				stack[top].key = t
+				expectKey = false
+				continue
+			}
+		}
+		// A whole value ended here.
+		if dec.InputOffset() >= offset {
+			var b strings.Builder
+			b.WriteString("$")
+			for _, l := range stack {
+				if l.array {
+					fmt.Fprintf(&b, "[%d]", l.index)
+				} else {
+					b.WriteString("." + l.key)
+				}
+			}
+			return b.String()
+		}
+		if top >= 0 {
+			if stack[top].array {
+				stack[top].index++
+			} else {
+				expectKey = true
+			}
+		}
+	}
 }
