@@ -32,8 +32,9 @@ import (
 // (and a build without it still has the sock_diag collector). The
 // constructor loads and attaches the program: an error means eBPF cannot
 // run here, and mode auto falls back to sock_diag.
-// maxFlows sizes its in-kernel flow maps (0: the collector's default).
-var NewEBPF func(cgroupPath string, maxFlows int, log *slog.Logger) (collect.Collector, error)
+// maxSockets sizes its socket map (0: from the host's memory), maxFlows
+// its in-kernel flow maps (0: the collector's default).
+var NewEBPF func(cgroupPath string, maxSockets, maxFlows int, log *slog.Logger) (collect.Collector, error)
 
 // Modes.
 const (
@@ -55,6 +56,7 @@ type Config struct {
 	Token         string
 	Mode          string // auto (default), ebpf or sockdiag
 	Cgroup        string // cgroup v2 path for eBPF; empty: the collector finds the root
+	MaxSockets    int    // sockets eBPF tracks at once; 0: sized from memory
 	MaxFlows      int    // flows eBPF sums short sockets into per interval; 0: default
 	Netns         string // network namespace for sock_diag (name under /run/netns)
 	Interval      time.Duration
@@ -230,7 +232,7 @@ func chooseCollector(cfg *Config, log *slog.Logger) (collect.Collector, error) {
 		if NewEBPF == nil {
 			return nil, errors.New("agent: --mode ebpf: this build has no eBPF collector")
 		}
-		c, err := NewEBPF(cfg.Cgroup, cfg.MaxFlows, log)
+		c, err := NewEBPF(cfg.Cgroup, cfg.MaxSockets, cfg.MaxFlows, log)
 		if err != nil {
 			return nil, fmt.Errorf("agent: eBPF collector: %w", err)
 		}
@@ -244,7 +246,7 @@ func chooseCollector(cfg *Config, log *slog.Logger) (collect.Collector, error) {
 	case NewEBPF == nil:
 		return newSockdiag("this build has no eBPF collector")
 	}
-	c, err := NewEBPF(cfg.Cgroup, cfg.MaxFlows, log)
+	c, err := NewEBPF(cfg.Cgroup, cfg.MaxSockets, cfg.MaxFlows, log)
 	if err != nil {
 		log.Warn("eBPF collector unavailable, falling back to sock_diag", "error", err)
 		return newSockdiag(fmt.Sprintf("eBPF failed: %v", err))

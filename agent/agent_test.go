@@ -106,10 +106,10 @@ func scrape(t *testing.T, url string) string {
 }
 
 func TestModeSelection(t *testing.T) {
-	defer func(f func(string, int, *slog.Logger) (collect.Collector, error)) { NewEBPF = f }(NewEBPF)
+	defer func(f func(string, int, int, *slog.Logger) (collect.Collector, error)) { NewEBPF = f }(NewEBPF)
 	base := Config{Server: "http://127.0.0.1:1", HostID: "h", SpoolDir: t.TempDir()}
 
-	NewEBPF = func(string, int, *slog.Logger) (collect.Collector, error) { return &fakeCollector{}, nil }
+	NewEBPF = func(string, int, int, *slog.Logger) (collect.Collector, error) { return &fakeCollector{}, nil }
 	cfg := base
 	cfg.Mode = ModeEBPF
 	cfg.Netns = "x"
@@ -133,7 +133,7 @@ func TestModeSelection(t *testing.T) {
 		t.Skip("the sock_diag fallback needs CAP_NET_ADMIN to join the destroy groups; run as root")
 	}
 	var logs strings.Builder
-	NewEBPF = func(string, int, *slog.Logger) (collect.Collector, error) {
+	NewEBPF = func(string, int, int, *slog.Logger) (collect.Collector, error) {
 		return nil, errors.New("verifier said no")
 	}
 	cfg.Mode = ModeAuto

@@ -14,6 +14,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -42,6 +45,11 @@ const (
 	// AgentSnapshotEvery is the backstop snapshot period when the agent
 	// drives the snapshots (Sync before every report).
 	AgentSnapshotEvery = time.Minute
+
+	// entryBytes is what one tracked socket costs in kernel memory: the
+	// map value (sock_state, 176 bytes), its 8-byte key and the hash
+	// table's per-element overhead (about 48 bytes), rounded up.
+	entryBytes = 240
 )
 
 // Options tune the collector; zero values take the defaults.
@@ -49,6 +57,10 @@ type Options struct {
 	// CgroupPath is the cgroup v2 the program is attached to; empty means
 	// the root of the cgroup v2 mount (every socket of the host).
 	CgroupPath string
+	// MaxSockets sizes the socket map; zero sizes it from this host's
+	// memory (MaxSocketsForHost). Sockets beyond it are not tracked, and
+	// are counted as sampled.
+	MaxSockets int
 	// RingBytes sizes the event ring buffer (a power of two, at least a page).
 	RingBytes int
 	// SnapshotEvery is how often the socket map is read into Snapshot
@@ -82,7 +94,52 @@ type Options struct {
 	DrainEvery time.Duration
 }
 
+// MaxSocketsFor returns how many sockets a kernel memory budget (bytes)
+// tracks: 65,536 sockets take about 15 MiB.
+func MaxSocketsFor(budget int64) int {
+	return int(max(budget/entryBytes, 1024))
+}
+
+// Bounds of MaxSocketsForHost.
+const (
+	minHostSockets = 16_384
+	maxHostSockets = 1 << 20
+)
+
+// MaxSocketsForHost sizes the socket map from the host's memory: a
+// thousandth of it (24 GiB tracks ~105,000 sockets in 24 MiB of
+// preallocated kernel memory), within 16,384 and 1,048,576 sockets.
+// Without /proc/meminfo it is 65,536.
+func MaxSocketsForHost() int {
+	total, err := memTotal("/proc/meminfo")
+	if err != nil {
+		return 65_536
+	}
+	return min(max(MaxSocketsFor(total/1000), minHostSockets), maxHostSockets)
+}
+
+// memTotal reads MemTotal (bytes) from a meminfo file.
+func memTotal(path string) (int64, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, err
+	}
+	for line := range strings.Lines(string(b)) {
+		if rest, ok := strings.CutPrefix(line, "MemTotal:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			if err != nil {
+				return 0, fmt.Errorf("%s: MemTotal: %w", path, err)
+			}
+			return kb << 10, nil
+		}
+	}
+	return 0, fmt.Errorf("%s: no MemTotal", path)
+}
+
 func (o Options) withDefaults() Options {
+	if o.MaxSockets <= 0 {
+		o.MaxSockets = MaxSocketsForHost()
+	}
 	if o.RingBytes <= 0 {
 		o.RingBytes = DefaultRingBytes
 	}
@@ -119,8 +176,7 @@ type Collector struct {
 	// Attached and opened by NewWithOptions, while the process still has
 	// the privileges that needs (the agent drops them before Run).
 	cgLink   link.Link
-	snapIter *link.Iter // the snapshot iterator over the socket storage
-	iterLink *link.Iter // the tcp iterator (adoption); nil without it
+	iterLink *link.Iter // nil without the iterator
 	rd       *ringbuf.Reader
 
 	ran       atomic.Bool
@@ -142,12 +198,13 @@ type Collector struct {
 }
 
 // New loads the sock_ops program for the cgroup v2 at cgroupPath (empty:
-// the root of the cgroup v2 mount) with the agent's options: flow maps of maxFlows
+// the root of the cgroup v2 mount) with the agent's options: a socket map
+// of maxSockets entries (0: sized from memory), flow maps of maxFlows
 // entries (0: DefaultMaxFlows), snapshots driven by the agent's Sync,
 // defaults otherwise. It fails fast, with an error wrapping
 // ErrUnavailable, when eBPF cannot be used here.
-func New(cgroupPath string, maxFlows int, log *slog.Logger) (collect.Collector, error) {
-	c, err := NewWithOptions(Options{CgroupPath: cgroupPath, MaxFlows: maxFlows,
+func New(cgroupPath string, maxSockets, maxFlows int, log *slog.Logger) (collect.Collector, error) {
+	c, err := NewWithOptions(Options{CgroupPath: cgroupPath, MaxSockets: maxSockets, MaxFlows: maxFlows,
 		SnapshotEvery: AgentSnapshotEvery}, log)
 	if err != nil {
 		return nil, err
@@ -199,12 +256,14 @@ func (c *Collector) attach() error {
 		return fmt.Errorf("%w: attach sock_ops to %s: %v", ErrUnavailable, c.cg.path, err)
 	}
 	c.cgLink = lnk
-	snap, err := link.AttachIter(link.IterOptions{Program: c.objs.core.Snapshot})
-	if err != nil {
-		return fmt.Errorf("%w: attach the snapshot iterator: %v", ErrUnavailable, err)
-	}
-	c.snapIter = snap
 	c.iterLink = c.attachIter()
+	if c.iterLink == nil {
+		// Without the iterator, counters between snapshots come from
+		// the retransmission and RTO callbacks only.
+		if err := c.objs.core.UpdateCbs.Set(uint32(1)); err != nil {
+			return fmt.Errorf("%w: enable update callbacks: %v", ErrUnavailable, err)
+		}
+	}
 	rd, err := ringbuf.NewReader(c.objs.core.Events)
 	if err != nil {
 		return fmt.Errorf("%w: ring buffer reader: %v", ErrUnavailable, err)
@@ -262,9 +321,6 @@ func (c *Collector) Close() error {
 		if c.iterLink != nil {
 			c.iterLink.Close()
 		}
-		if c.snapIter != nil {
-			c.snapIter.Close()
-		}
 		if c.cgLink != nil {
 			c.cgLink.Close()
 		}
@@ -288,7 +344,7 @@ func (c *Collector) Run(ctx context.Context, events chan<- collect.Event) error 
 		return err
 	}
 	close(c.ready)
-	c.log.Info("ebpf collector running", "cgroup", c.cg.path,
+	c.log.Info("ebpf collector running", "cgroup", c.cg.path, "max_sockets", c.opts.MaxSockets,
 		"ring_bytes", c.opts.RingBytes, "iterator", c.iterLink != nil)
 	return c.loop(ctx, c.rd, c.iterLink, events)
 }

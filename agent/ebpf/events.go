@@ -110,13 +110,6 @@ func (c *Collector) decodeEvent(b []byte) (collect.Event, error) {
 	// The record is the C struct (HostLayout); a copy avoids reflection,
 	// which would cost more than the rest of the event's handling.
 	e = *(*sockopsEvent)(unsafe.Pointer(&b[0]))
-	return c.eventFrom(&e), nil
-}
-
-// eventFrom turns the program's event into an Event. A final event's
-// established flag says it counts the socket's opening: the program saw
-// it establish and no snapshot reported it.
-func (c *Collector) eventFrom(e *sockopsEvent) collect.Event {
 	ev := c.event(collect.Kind(e.Kind), e.Cookie, &e.Ep, &e.C)
 	if passive, ok := c.seeded[e.Cookie]; ok {
 		ev.Passive = passive
@@ -125,9 +118,17 @@ func (c *Collector) eventFrom(e *sockopsEvent) collect.Event {
 	ev.HandshakeUS = e.HandshakeUs
 	ev.Reason = collect.FailReason(e.Reason)
 	if ev.Kind == collect.Closed || ev.Kind == collect.Failed {
-		ev.Opened = e.Established != 0
+		c.finalEvent(&ev, e.Established != 0)
 	}
-	return ev
+	return ev, nil
+}
+
+// finalEvent completes a socket's final event: its opening counts with it
+// unless a snapshot reported it already.
+func (c *Collector) finalEvent(ev *collect.Event, established bool) {
+	seen := c.snap.versions[ev.Cookie]
+	ev.Opened = established && !seen.opened
+	delete(c.snap.versions, ev.Cookie)
 }
 
 // event builds an Event from the kernel's endpoints and counters.

@@ -8,4 +8,4 @@ package ebpf
 //
 //	go generate ./agent/ebpf/
 
-//go:generate go run github.com/cilium/ebpf/cmd/bpf2go -cc clang -cflags "-O2 -g -Wall -Werror -mcpu=v3" -target bpfel -type event -type snap_rec -type sock_state -type counters -type endpoints -type rtt_budget_state -type flow_key -type flow_agg -type latency sockops bpf/sockops.c -- -I./bpf
+//go:generate go run github.com/cilium/ebpf/cmd/bpf2go -cc clang -cflags "-O2 -g -Wall -Werror -mcpu=v3" -target bpfel -type event -type sock_state -type counters -type endpoints -type rtt_budget_state -type flow_key -type flow_agg -type latency sockops bpf/sockops.c -- -I./bpf

@@ -263,11 +263,11 @@ func TestPreexisting(t *testing.T) {
 		t.Fatalf("%d baselines, want the client's and the server's: %+v", len(base), base)
 	}
 	// Its close is seen only once the iterator has adopted it (enabled
-	// its callbacks), which the backstop snapshot does within a second:
-	// the snapshot that adopts it reports it with a second baseline.
+	// its callbacks), which the backstop snapshot does within a second.
 	for _, b := range base {
 		waitFor(t, fmt.Sprintf("socket %d adopted by the iterator", b.Cookie), 15*time.Second, func() bool {
-			return len(r.events(func(ev *collect.Event) bool { return ev.Baseline && ev.Cookie == b.Cookie })) >= 2
+			var st sockopsSockState
+			return r.c.objs.core.Socks.Lookup(b.Cookie, &st) == nil
 		})
 	}
 	stdin.Close()
@@ -335,5 +335,53 @@ func TestRTTBudget(t *testing.T) {
 	t.Logf("sender: %d RTT samples; %d callbacks skipped over the budget", samples, r.c.Stats().RTTSkipped)
 	if samples < 2 {
 		t.Errorf("%d RTT samples in 3 s within the budget, want >= 2", samples)
+	}
+}
+
+// TestMapFull checks a full socket map: the sockets beyond it are left
+// untracked and counted as sampled, nothing fails, and once the tracked
+// ones close, new connections are tracked again.
+func TestMapFull(t *testing.T) {
+	const size, conns = 16, 20 // 40 sockets, both ends in the cgroup
+	e := newEnv(t, false)
+	r := startCollector(t, e, Options{MaxSockets: size})
+	addr := freeAddr(t)
+	p := mustPort(t, addr)
+	start(t, e.helper("serve", addr))
+	hold := e.helper("hold", addr, fmt.Sprint(conns))
+	stdin, err := hold.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	start(t, hold)
+	waitFor(t, "the full map counted", 5*time.Second, func() bool { return r.c.Stats().SampledSockets >= 2*conns-size })
+	st := r.c.Stats()
+	t.Logf("full: tracked %d, sampled %d, map-full events %d", st.SocketsTracked, st.SampledSockets, st.MapFullEvents)
+	if st.SampledSockets != 2*conns-size || st.MapFullEvents != st.SampledSockets || st.SocketsTracked > size {
+		t.Errorf("tracked %d sampled %d map-full %d, want <= %d, %d, %d", st.SocketsTracked, st.SampledSockets, st.MapFullEvents, size, 2*conns-size, 2*conns-size)
+	}
+	stdin.Close()
+	both := func(p uint16) func(*collect.Event) bool {
+		return func(ev *collect.Event) bool { return port(p, false)(ev) || port(p, true)(ev) }
+	}
+	held := waitFinal(t, r, both(p), size)
+	if len(held) > 2*conns {
+		t.Errorf("%d final events for %d sockets", len(held), 2*conns)
+	}
+	heldTotals := sum(totals(r, both(p)))
+	if heldTotals.ConnectionsClosed > 2*conns {
+		t.Errorf("%d sockets closed of %d", heldTotals.ConnectionsClosed, 2*conns)
+	}
+
+	// Room again: a new connection is tracked (seen on another port, as
+	// a snapshot may have adopted some of the held sockets before they
+	// closed).
+	addr2 := freeAddr(t)
+	start(t, e.helper("serve", addr2))
+	run(t, e.helper("clients", addr2, "3", "100"))
+	after := waitTotals(t, r, "3 new connections closed", both(mustPort(t, addr2)), func(c *flow.Counters) bool { return c.ConnectionsClosed >= 6 })
+	t.Logf("%d final events of the held sockets (%d tracked); 3 new connections: %d sockets opened, %d closed", len(held), size, after.ConnectionsOpened, after.ConnectionsClosed)
+	if after.ConnectionsOpened != 6 || after.ConnectionsClosed != 6 {
+		t.Errorf("3 new connections: %d sockets opened, %d closed, want 6", after.ConnectionsOpened, after.ConnectionsClosed)
 	}
 }

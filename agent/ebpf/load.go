@@ -16,17 +16,12 @@ import (
 // to sock_diag when errors.Is(err, ErrUnavailable).
 var ErrUnavailable = errors.New("eBPF collector unavailable")
 
-// core is what the sock_ops program needs: its maps and the program, and
-// the snapshot iterator over its socket storage.
+// core is what the sock_ops program needs: its maps and the program.
 type core struct {
-	Prog *ebpf.Program `ebpf:"flowlens_sockops"`
-	// Snapshot iterates over socks (see snapshot.go).
-	Snapshot *ebpf.Program `ebpf:"flowlens_snapshot"`
-	Socks    *ebpf.Map     `ebpf:"socks"`
-	// Pending holds the final events the ring buffer could not take.
-	Pending *ebpf.Map `ebpf:"pending"`
-	Events  *ebpf.Map `ebpf:"events"`
-	Stats   *ebpf.Map `ebpf:"stats"`
+	Prog   *ebpf.Program `ebpf:"flowlens_sockops"`
+	Socks  *ebpf.Map     `ebpf:"socks"`
+	Events *ebpf.Map     `ebpf:"events"`
+	Stats  *ebpf.Map     `ebpf:"stats"`
 	// RTTBudgets is each CPU's RTT budget (sockopsRttBudgetState).
 	RTTBudgets *ebpf.Map `ebpf:"rtt_budgets"`
 	// FlowMaps holds the flow map closing sockets add to; FlowsA and
@@ -37,13 +32,13 @@ type core struct {
 	FlowZero *ebpf.Map `ebpf:"flow_zero"`
 	// BSS holds the variables user space writes while the program runs;
 	// the iterator shares it.
-	BSS      *ebpf.Map      `ebpf:".bss"`
-	ListOnly *ebpf.Variable `ebpf:"list_only"`
-	IterLive *ebpf.Variable `ebpf:"iter_live"`
+	BSS       *ebpf.Map      `ebpf:".bss"`
+	SnapGen   *ebpf.Variable `ebpf:"snap_gen"`
+	UpdateCbs *ebpf.Variable `ebpf:"update_cbs"`
 }
 
 func (c *core) close() {
-	for _, cl := range []interface{ Close() error }{c.Prog, c.Snapshot, c.Socks, c.Pending, c.Events, c.Stats, c.RTTBudgets,
+	for _, cl := range []interface{ Close() error }{c.Prog, c.Socks, c.Events, c.Stats, c.RTTBudgets,
 		c.FlowMaps, c.FlowsA, c.FlowsB, c.FlowZero, c.BSS} {
 		if cl != nil {
 			cl.Close()
@@ -52,10 +47,10 @@ func (c *core) close() {
 }
 
 // iterProg is the optional tcp iterator; it loads separately so that a
-// kernel refusing it (no bpf_setsockopt in iterators before 5.15) costs
-// only the adoption of sockets older than the agent.
+// kernel refusing it (no BTF iterators, no bpf_setsockopt in iterators)
+// costs only the refresh of receive-only and pre-existing sockets.
 type iterProg struct {
-	Prog *ebpf.Program `ebpf:"flowlens_adopt"`
+	Prog *ebpf.Program `ebpf:"flowlens_refresh"`
 }
 
 // loaded holds the kernel objects of one collector.
@@ -78,6 +73,7 @@ func load(opts Options, cg cgroupInfo) (*loaded, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
+	spec.Maps["socks"].MaxEntries = uint32(opts.MaxSockets)
 	spec.Maps["events"].MaxEntries = uint32(opts.RingBytes)
 	for _, name := range []string{"flows_a", "flows_b"} {
 		spec.Maps[name].MaxEntries = uint32(opts.MaxFlows)

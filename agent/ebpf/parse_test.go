@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -52,5 +54,38 @@ func TestRTTBudgetPerWindow(t *testing.T) {
 		if got := rttBudgetPerWindow(tc.perSecond); got != tc.want {
 			t.Errorf("rttBudgetPerWindow(%d) = %d, want %d", tc.perSecond, got, tc.want)
 		}
+	}
+}
+
+func TestMemTotal(t *testing.T) {
+	for _, tc := range []struct {
+		name, text string
+		want       int64
+		err        string
+	}{
+		{"linux", "MemTotal:       24550580 kB\nMemFree:         1000 kB\n", 24550580 << 10, ""},
+		{"not first", "Foo: 1 kB\nMemTotal: 1024 kB\n", 1 << 20, ""},
+		{"missing", "MemFree: 1 kB\n", 0, "no MemTotal"},
+		{"malformed", "MemTotal: lots kB\n", 0, "MemTotal"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "meminfo")
+			if err := os.WriteFile(path, []byte(tc.text), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			got, err := memTotal(path)
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("err %v, want one with %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil || got != tc.want {
+				t.Fatalf("got %d, %v; want %d", got, err, tc.want)
+			}
+		})
+	}
+	if n := MaxSocketsForHost(); n < minHostSockets || n > maxHostSockets {
+		t.Errorf("MaxSocketsForHost() = %d, out of [%d, %d]", n, minHostSockets, maxHostSockets)
 	}
 }

@@ -1,13 +1,10 @@
 package ebpf
 
 import (
-	"bytes"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
-	"unsafe"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
@@ -29,13 +26,21 @@ const (
 	statFlowFull   = 5
 	statMax        = 6
 
+	batchSize     = 4096
 	flowBatchSize = 256
 )
 
-// snapshotter is the snapshot loop's state.
+// snapshotter remembers what the last snapshots sent, so that a socket
+// whose counters did not move costs no event, and which sockets' openings
+// a snapshot reported (their final events must not count them again).
 type snapshotter struct {
-	// out is the snapshot iterator's output of one run (reused).
-	out bytes.Buffer
+	gen      uint64
+	versions map[uint64]seenVersion
+	keys     []uint64
+	vals     []sockopsSockState
+	// kernelGen is the program's snap_gen: bumped before each read of
+	// the socket map (see snapshot).
+	kernelGen uint64
 	// iterRan and sampledAtIter: whether the tcp iterator ran, and the
 	// programs' sampled-sockets count then (see iterNeeded).
 	iterRan       bool
@@ -46,23 +51,31 @@ type snapshotter struct {
 	flowVals []sockopsFlowAgg
 }
 
-func newSnapshotter() snapshotter { return snapshotter{} }
+type seenVersion struct {
+	version, gen uint64
+	opened       bool
+}
 
-// refresh runs the tcp iterator when it has sockets to adopt, then the
-// snapshot iterator (fresh counters of the tracked sockets, as events),
-// drains the pending final events and the flow map, and reads the
-// programs' stats.
+func newSnapshotter() snapshotter {
+	return snapshotter{
+		versions:  map[uint64]seenVersion{},
+		keys:      make([]uint64, batchSize),
+		vals:      make([]sockopsSockState, batchSize),
+		kernelGen: 1, // snap_gen's initial value
+	}
+}
+
+// refresh runs the tcp iterator (fresh counters of the sockets of this
+// namespace), then reads the socket map into events and the programs'
+// stats.
 func (c *Collector) refresh(iter *link.Iter, events chan<- collect.Event) error {
 	if iter != nil && c.iterNeeded() {
 		c.iterRuns.Add(1)
-		if err := runIter(iter, io.Discard); err != nil {
+		if err := runIter(iter); err != nil {
 			c.log.Warn("ebpf: tcp iterator failed", "err", err)
 		}
 	}
 	if err := c.snapshot(events); err != nil {
-		return err
-	}
-	if err := c.drainPending(events); err != nil {
 		return err
 	}
 	if err := c.drainFlows(events); err != nil {
@@ -74,19 +87,21 @@ func (c *Collector) refresh(iter *link.Iter, events chan<- collect.Event) error 
 	return nil
 }
 
-// iterNeeded says whether the tcp iterator has work: sockets to adopt, at
-// the first snapshot those older than the agent, later those whose
-// storage could not be allocated. Its walk over every TCP socket of the
-// namespace (the ~60,000 TIME_WAIT ones of 1,000 connections/s included)
-// would be most of the agent's CPU; the snapshot iterator walks the
-// tracked sockets only.
+// iterNeeded says whether the tcp iterator has work: sockets to adopt (at
+// the first snapshot those older than the agent, later those left out
+// while the socket map was full), or sockets an earlier snapshot saw that
+// are still open, whose counters it refreshes. A socket opened since the
+// last snapshot has the counters of its own callbacks until the next one.
+// Under short connections alone neither holds, and the iterator's walk
+// over every TCP socket of the namespace (the ~60,000 TIME_WAIT ones of
+// 1,000 connections/s included) was most of the agent's CPU.
 func (c *Collector) iterNeeded() bool {
 	s := &c.snap
 	sampled, err := c.statTotal(statSampled)
 	if err != nil {
 		return true
 	}
-	need := !s.iterRan || sampled != s.sampledAtIter
+	need := !s.iterRan || sampled != s.sampledAtIter || len(s.versions) > 0
 	if need {
 		s.iterRan, s.sampledAtIter = true, sampled
 	}
@@ -106,112 +121,112 @@ func (c *Collector) statTotal(i uint32) (uint64, error) {
 	return total, nil
 }
 
-// runIter runs an iterator once into w: reading it to the end runs its
-// program over every element it walks.
-func runIter(iter *link.Iter, w io.Writer) error {
+// runIter runs the tcp iterator once: reading it to the end runs the
+// program over every TCP socket of the network namespace.
+func runIter(iter *link.Iter) error {
 	r, err := iter.Open()
 	if err != nil {
-		return fmt.Errorf("open iterator: %w", err)
+		return fmt.Errorf("open tcp iterator: %w", err)
 	}
 	defer r.Close()
-	if _, err := io.Copy(w, r); err != nil {
-		return fmt.Errorf("run iterator: %w", err)
+	if _, err := io.Copy(io.Discard, r); err != nil {
+		return fmt.Errorf("run tcp iterator: %w", err)
 	}
 	return nil
 }
 
-// snapRecSize is the size of one snapshot iterator record.
-const snapRecSize = int(unsafe.Sizeof(sockopsSnapRec{}))
-
-// snapshot runs the snapshot iterator and emits its records: the opening
-// of an established socket the first time a record reports it (a short
-// connection reports it with its final event instead), a snapshot of its
-// counters whenever they moved. The kernel decides which sockets have
-// something to say, so an idle socket costs user space nothing.
+// snapshot emits a Snapshot for every tracked socket whose counters moved,
+// and the events the ring buffer could not take (left in the map).
 func (c *Collector) snapshot(events chan<- collect.Event) error {
 	s := &c.snap
-	if err := c.objs.core.IterLive.Set(uint64(0)); err != nil {
-		return fmt.Errorf("reset iter_live: %w", err)
+	s.gen++
+	// Sockets entered (or established) from now on are new to user space
+	// if they close before the next snapshot: the program sums their ends
+	// itself. The batch read below takes the map's bucket locks, which
+	// order this store before it.
+	s.kernelGen++
+	if err := c.objs.core.SnapGen.Set(s.kernelGen); err != nil {
+		return fmt.Errorf("set snap_gen: %w", err)
 	}
-	s.out.Reset()
-	if err := runIter(c.snapIter, &s.out); err != nil {
-		return fmt.Errorf("snapshot: %w", err)
+	n := 0
+	err := c.eachSocket(func(cookie uint64, st *sockopsSockState) error {
+		n++
+		if st.Pending == 0 && st.Gen == s.kernelGen {
+			// Entered after the bump above: if it closes before the
+			// next snapshot, the program sums it; this snapshot must
+			// not report it.
+			return nil
+		}
+		if ev, ok := c.socketEvent(cookie, st); ok {
+			events <- ev // the consumer reads until Run returns
+		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
-	b := s.out.Bytes()
-	if len(b)%snapRecSize != 0 {
-		return fmt.Errorf("snapshot: %d bytes of output, not a whole number of %d-byte records", len(b), snapRecSize)
-	}
-	for off := 0; off < len(b); off += snapRecSize {
-		// The record is the C struct (HostLayout).
-		rec := (*sockopsSnapRec)(unsafe.Pointer(&b[off]))
-		events <- c.recordEvent(rec) // the consumer reads until Run returns
-	}
-	var live uint64
-	if err := c.objs.core.IterLive.Get(&live); err != nil {
-		return fmt.Errorf("read iter_live: %w", err)
-	}
-	c.tracked.Store(live)
-	return nil
-}
-
-// recordEvent turns a snapshot record into its event.
-func (c *Collector) recordEvent(rec *sockopsSnapRec) collect.Event {
-	if rec.Phase == phaseEstablished && rec.First != 0 {
-		ev := c.event(collect.Opened, rec.Cookie, &rec.Ep, &rec.C)
-		ev.HandshakeUS = rec.HandshakeUs
-		return ev
-	}
-	ev := c.event(collect.Snapshot, rec.Cookie, &rec.Ep, &rec.C)
-	if rec.Phase == phasePreexisting {
-		// Adopted by the tcp iterator: older than the agent (its
-		// baseline came from the seed dump) or once left untracked.
-		ev.Baseline = rec.First != 0
-		ev.Passive = c.passiveHint(rec.Cookie, ev.Local.Port())
-	}
-	return ev
-}
-
-// drainPending emits the final events the ring buffer could not take
-// (the program left them in the pending map) and deletes them.
-func (c *Collector) drainPending(events chan<- collect.Event) error {
-	var (
-		cookie uint64
-		e      sockopsEvent
-		done   []uint64
-	)
-	it := c.objs.core.Pending.Iterate()
-	for it.Next(&cookie, &e) {
-		events <- c.eventFrom(&e)
-		done = append(done, cookie)
-	}
-	if err := it.Err(); err != nil {
-		return fmt.Errorf("read pending events: %w", err)
-	}
-	for _, k := range done {
-		if err := c.objs.core.Pending.Delete(k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
-			return fmt.Errorf("delete pending event: %w", err)
+	c.tracked.Store(uint64(n))
+	// An entry is forgotten one snapshot after its socket left the map:
+	// a socket that closed while the map was read has its final event
+	// read before the next snapshot, and that event needs the entry.
+	for cookie, v := range s.versions {
+		if s.gen-v.gen > 1 {
+			delete(s.versions, cookie)
 		}
 	}
 	return nil
 }
 
-// trackedCookies lists the sockets the program tracks (the snapshot
-// iterator in list mode, which changes nothing).
-func (c *Collector) trackedCookies() (map[uint64]bool, error) {
-	if err := c.objs.core.ListOnly.Set(uint32(1)); err != nil {
-		return nil, fmt.Errorf("set list_only: %w", err)
+// socketEvent says what one map entry has to tell, if anything: an
+// established socket's opening the first time a snapshot sees it (a short
+// connection reports it with its final event instead), then its counters
+// whenever they moved.
+func (c *Collector) socketEvent(cookie uint64, st *sockopsSockState) (collect.Event, bool) {
+	if st.Pending != 0 {
+		return c.pendingEvent(cookie, st), true
 	}
-	defer c.objs.core.ListOnly.Set(uint32(0))
-	var out bytes.Buffer
-	if err := runIter(c.snapIter, &out); err != nil {
-		return nil, err
+	if st.Phase == phaseConnecting {
+		return collect.Event{}, false
 	}
-	b := out.Bytes()
-	cookies := make(map[uint64]bool, len(b)/8)
-	for off := 0; off+8 <= len(b); off += 8 {
-		cookies[binary.NativeEndian.Uint64(b[off:])] = true
+	s := &c.snap
+	prev, known := s.versions[cookie]
+	cur := seenVersion{version: st.Version, gen: s.gen, opened: prev.opened}
+	if st.Phase == phaseEstablished && !prev.opened {
+		cur.opened = true
+		s.versions[cookie] = cur
+		ev := c.event(collect.Opened, cookie, &st.Ep, &st.C)
+		ev.HandshakeUS = st.HandshakeUs
+		return ev, true
 	}
-	return cookies, nil
+	s.versions[cookie] = cur
+	if known && prev.version == st.Version {
+		return collect.Event{}, false
+	}
+	ev := c.event(collect.Snapshot, cookie, &st.Ep, &st.C)
+	if st.Phase == phasePreexisting {
+		// Adopted by the iterator: older than the agent (its baseline
+		// came from the seed dump) or once left out when the map was full.
+		ev.Baseline = !known
+		ev.Passive = c.passiveHint(cookie, ev.Local.Port())
+	}
+	return ev, true
+}
+
+// pendingEvent emits a final event the ring buffer could not take, with
+// the RTT samples left in the entry, and deletes the socket from the map.
+func (c *Collector) pendingEvent(cookie uint64, st *sockopsSockState) collect.Event {
+	ev := c.event(collect.Kind(st.Pending), cookie, &st.Ep, &st.C)
+	if passive, ok := c.seeded[cookie]; ok {
+		ev.Passive = passive
+	}
+	ev.HandshakeUS = st.HandshakeUs
+	ev.Reason = collect.FailReason(st.Reason)
+	ev.RTT, ev.NumRTT = st.Rtt, min(st.RttN, collect.MaxRTT)
+	c.finalEvent(&ev, st.Phase == phaseEstablished)
+	if err := c.objs.core.Socks.Delete(cookie); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		c.log.Debug("ebpf: delete closed socket", "err", err)
+	}
+	return ev
 }
 
 // passiveHint says whether a socket the programs did not see start was
@@ -222,6 +237,49 @@ func (c *Collector) passiveHint(cookie uint64, localPort uint16) bool {
 		return p
 	}
 	return c.listeners[localPort]
+}
+
+// eachSocket calls fn for every entry of the socket map, read in batches
+// (one system call per batchSize sockets) where the kernel allows it.
+func (c *Collector) eachSocket(fn func(uint64, *sockopsSockState) error) error {
+	s := &c.snap
+	m := c.objs.core.Socks
+	var cursor ebpf.MapBatchCursor
+	for {
+		n, err := m.BatchLookup(&cursor, s.keys, s.vals, nil)
+		for i := 0; i < n; i++ {
+			if ferr := fn(s.keys[i], &s.vals[i]); ferr != nil {
+				return ferr
+			}
+		}
+		if errors.Is(err, ebpf.ErrKeyNotExist) {
+			return nil
+		}
+		if errors.Is(err, ebpf.ErrNotSupported) {
+			return c.iterateSockets(fn)
+		}
+		if err != nil {
+			return fmt.Errorf("read socket map: %w", err)
+		}
+	}
+}
+
+// iterateSockets is eachSocket for kernels without batch lookups.
+func (c *Collector) iterateSockets(fn func(uint64, *sockopsSockState) error) error {
+	var (
+		cookie uint64
+		st     sockopsSockState
+	)
+	it := c.objs.core.Socks.Iterate()
+	for it.Next(&cookie, &st) {
+		if err := fn(cookie, &st); err != nil {
+			return err
+		}
+	}
+	if err := it.Err(); err != nil {
+		return fmt.Errorf("iterate socket map: %w", err)
+	}
+	return nil
 }
 
 // readStats sums the programs' per-CPU counters into the collector's Stats.
@@ -263,11 +321,6 @@ func (c *Collector) seed(ctx context.Context, events chan<- collect.Event) error
 		c.log.Warn("ebpf: sock_diag seed dump failed", "err", err)
 		return nil
 	}
-	tracked, err := c.trackedCookies()
-	if err != nil {
-		c.log.Warn("ebpf: list tracked sockets for the seed", "err", err)
-		return nil
-	}
 	var scope map[uint64]bool
 	if !c.cg.isRoot {
 		if scope, err = descendantIDs(c.cg.path); err != nil {
@@ -281,7 +334,7 @@ func (c *Collector) seed(ctx context.Context, events chan<- collect.Event) error
 	}
 	n := 0
 	for i := range socks {
-		ev, ok := c.seedEvent(&socks[i], scope, tracked)
+		ev, ok := c.seedEvent(&socks[i], scope)
 		if !ok {
 			continue
 		}
@@ -299,14 +352,15 @@ func (c *Collector) seed(ctx context.Context, events chan<- collect.Event) error
 // seedEvent returns the Baseline snapshot of a dumped socket, unless it is
 // not a connection, outside the cgroup, or already tracked by the program
 // (it started after the attach: everything it did counts).
-func (c *Collector) seedEvent(s *sockdiag.Socket, scope, tracked map[uint64]bool) (collect.Event, bool) {
+func (c *Collector) seedEvent(s *sockdiag.Socket, scope map[uint64]bool) (collect.Event, bool) {
 	if !baselineState(s.State) || !s.HasInfo || s.Remote.Port() == 0 {
 		return collect.Event{}, false
 	}
 	if scope != nil && (!s.HasCgroup || !scope[s.CgroupID]) {
 		return collect.Event{}, false
 	}
-	if tracked[s.Cookie] {
+	var st sockopsSockState
+	if err := c.objs.core.Socks.Lookup(s.Cookie, &st); err == nil {
 		return collect.Event{}, false
 	}
 	passive := c.listeners[s.Local.Port()]

@@ -95,34 +95,24 @@ type sockopsRttBudgetState struct {
 	Skipped uint64
 }
 
-type sockopsSnapRec struct {
+type sockopsSockState struct {
 	_           structs.HostLayout
-	Cookie      uint64
 	Ep          sockopsEndpoints
 	C           sockopsCounters
+	ConnectNs   uint64
+	LastRttNs   uint64
+	RttFirstNs  uint64
+	Version     uint64
+	Rtt         [8]uint32
+	RtoCbs      uint32
 	HandshakeUs uint32
 	Phase       uint8
-	First       uint8
-	Pad         [2]uint8
-}
-
-type sockopsSockState struct {
-	_               structs.HostLayout
-	Ep              sockopsEndpoints
-	C               sockopsCounters
-	ConnectNs       uint64
-	LastRttNs       uint64
-	RttFirstNs      uint64
-	Version         uint64
-	ReportedVersion uint64
-	Rtt             [8]uint32
-	RtoCbs          uint32
-	HandshakeUs     uint32
-	Flags           uint32
-	Phase           uint8
-	Reason          uint8
-	RttN            uint8
-	Sampled         uint8
+	Pending     uint8
+	Reason      uint8
+	RttN        uint8
+	Sampled     uint8
+	Pad         [3]uint8
+	Gen         uint64
 }
 
 // Names of all BPF objects in the ELF.
@@ -134,27 +124,24 @@ const (
 	sockopsMapFlowZero          = "flow_zero"
 	sockopsMapFlowsA            = "flows_a"
 	sockopsMapFlowsB            = "flows_b"
-	sockopsMapPending           = "pending"
 	sockopsMapRttBudgets        = "rtt_budgets"
 	sockopsMapSocks             = "socks"
 	sockopsMapStats             = "stats"
-	sockopsProgFlowlensAdopt    = "flowlens_adopt"
-	sockopsProgFlowlensSnapshot = "flowlens_snapshot"
+	sockopsProgFlowlensRefresh  = "flowlens_refresh"
 	sockopsProgFlowlensSockops  = "flowlens_sockops"
-	sockopsVarIterLive          = "iter_live"
-	sockopsVarListOnly          = "list_only"
 	sockopsVarRingBytes         = "ring_bytes"
 	sockopsVarRttBudget         = "rtt_budget"
 	sockopsVarRttFlushNs        = "rtt_flush_ns"
 	sockopsVarRttSampleNs       = "rtt_sample_ns"
 	sockopsVarRttWindowShift    = "rtt_window_shift"
+	sockopsVarSnapGen           = "snap_gen"
 	sockopsVarTargetCgroupId    = "target_cgroup_id"
 	sockopsVarTargetCgroupLevel = "target_cgroup_level"
 	sockopsVarUnusedEvent       = "unused_event"
 	sockopsVarUnusedFlowAgg     = "unused_flow_agg"
 	sockopsVarUnusedFlowKey     = "unused_flow_key"
-	sockopsVarUnusedSnapRec     = "unused_snap_rec"
 	sockopsVarUnusedSockState   = "unused_sock_state"
+	sockopsVarUpdateCbs         = "update_cbs"
 )
 
 // loadSockops returns the embedded CollectionSpec for sockops.
@@ -199,9 +186,8 @@ type sockopsSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type sockopsProgramSpecs struct {
-	FlowlensAdopt    *ebpf.ProgramSpec `ebpf:"flowlens_adopt"`
-	FlowlensSnapshot *ebpf.ProgramSpec `ebpf:"flowlens_snapshot"`
-	FlowlensSockops  *ebpf.ProgramSpec `ebpf:"flowlens_sockops"`
+	FlowlensRefresh *ebpf.ProgramSpec `ebpf:"flowlens_refresh"`
+	FlowlensSockops *ebpf.ProgramSpec `ebpf:"flowlens_sockops"`
 }
 
 // sockopsMapSpecs contains maps before they are loaded into the kernel.
@@ -213,7 +199,6 @@ type sockopsMapSpecs struct {
 	FlowZero   *ebpf.MapSpec `ebpf:"flow_zero"`
 	FlowsA     *ebpf.MapSpec `ebpf:"flows_a"`
 	FlowsB     *ebpf.MapSpec `ebpf:"flows_b"`
-	Pending    *ebpf.MapSpec `ebpf:"pending"`
 	RttBudgets *ebpf.MapSpec `ebpf:"rtt_budgets"`
 	Socks      *ebpf.MapSpec `ebpf:"socks"`
 	Stats      *ebpf.MapSpec `ebpf:"stats"`
@@ -223,20 +208,19 @@ type sockopsMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type sockopsVariableSpecs struct {
-	IterLive          *ebpf.VariableSpec `ebpf:"iter_live"`
-	ListOnly          *ebpf.VariableSpec `ebpf:"list_only"`
 	RingBytes         *ebpf.VariableSpec `ebpf:"ring_bytes"`
 	RttBudget         *ebpf.VariableSpec `ebpf:"rtt_budget"`
 	RttFlushNs        *ebpf.VariableSpec `ebpf:"rtt_flush_ns"`
 	RttSampleNs       *ebpf.VariableSpec `ebpf:"rtt_sample_ns"`
 	RttWindowShift    *ebpf.VariableSpec `ebpf:"rtt_window_shift"`
+	SnapGen           *ebpf.VariableSpec `ebpf:"snap_gen"`
 	TargetCgroupId    *ebpf.VariableSpec `ebpf:"target_cgroup_id"`
 	TargetCgroupLevel *ebpf.VariableSpec `ebpf:"target_cgroup_level"`
 	UnusedEvent       *ebpf.VariableSpec `ebpf:"unused_event"`
 	UnusedFlowAgg     *ebpf.VariableSpec `ebpf:"unused_flow_agg"`
 	UnusedFlowKey     *ebpf.VariableSpec `ebpf:"unused_flow_key"`
-	UnusedSnapRec     *ebpf.VariableSpec `ebpf:"unused_snap_rec"`
 	UnusedSockState   *ebpf.VariableSpec `ebpf:"unused_sock_state"`
+	UpdateCbs         *ebpf.VariableSpec `ebpf:"update_cbs"`
 }
 
 // sockopsObjects contains all objects after they have been loaded into the kernel.
@@ -264,7 +248,6 @@ type sockopsMaps struct {
 	FlowZero   *ebpf.Map `ebpf:"flow_zero"`
 	FlowsA     *ebpf.Map `ebpf:"flows_a"`
 	FlowsB     *ebpf.Map `ebpf:"flows_b"`
-	Pending    *ebpf.Map `ebpf:"pending"`
 	RttBudgets *ebpf.Map `ebpf:"rtt_budgets"`
 	Socks      *ebpf.Map `ebpf:"socks"`
 	Stats      *ebpf.Map `ebpf:"stats"`
@@ -277,7 +260,6 @@ func (m *sockopsMaps) Close() error {
 		m.FlowZero,
 		m.FlowsA,
 		m.FlowsB,
-		m.Pending,
 		m.RttBudgets,
 		m.Socks,
 		m.Stats,
@@ -288,35 +270,32 @@ func (m *sockopsMaps) Close() error {
 //
 // It can be passed to loadSockopsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type sockopsVariables struct {
-	IterLive          *ebpf.Variable `ebpf:"iter_live"`
-	ListOnly          *ebpf.Variable `ebpf:"list_only"`
 	RingBytes         *ebpf.Variable `ebpf:"ring_bytes"`
 	RttBudget         *ebpf.Variable `ebpf:"rtt_budget"`
 	RttFlushNs        *ebpf.Variable `ebpf:"rtt_flush_ns"`
 	RttSampleNs       *ebpf.Variable `ebpf:"rtt_sample_ns"`
 	RttWindowShift    *ebpf.Variable `ebpf:"rtt_window_shift"`
+	SnapGen           *ebpf.Variable `ebpf:"snap_gen"`
 	TargetCgroupId    *ebpf.Variable `ebpf:"target_cgroup_id"`
 	TargetCgroupLevel *ebpf.Variable `ebpf:"target_cgroup_level"`
 	UnusedEvent       *ebpf.Variable `ebpf:"unused_event"`
 	UnusedFlowAgg     *ebpf.Variable `ebpf:"unused_flow_agg"`
 	UnusedFlowKey     *ebpf.Variable `ebpf:"unused_flow_key"`
-	UnusedSnapRec     *ebpf.Variable `ebpf:"unused_snap_rec"`
 	UnusedSockState   *ebpf.Variable `ebpf:"unused_sock_state"`
+	UpdateCbs         *ebpf.Variable `ebpf:"update_cbs"`
 }
 
 // sockopsPrograms contains all programs after they have been loaded into the kernel.
 //
 // It can be passed to loadSockopsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type sockopsPrograms struct {
-	FlowlensAdopt    *ebpf.Program `ebpf:"flowlens_adopt"`
-	FlowlensSnapshot *ebpf.Program `ebpf:"flowlens_snapshot"`
-	FlowlensSockops  *ebpf.Program `ebpf:"flowlens_sockops"`
+	FlowlensRefresh *ebpf.Program `ebpf:"flowlens_refresh"`
+	FlowlensSockops *ebpf.Program `ebpf:"flowlens_sockops"`
 }
 
 func (p *sockopsPrograms) Close() error {
 	return _SockopsClose(
-		p.FlowlensAdopt,
-		p.FlowlensSnapshot,
+		p.FlowlensRefresh,
 		p.FlowlensSockops,
 	)
 }

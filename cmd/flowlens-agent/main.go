@@ -60,6 +60,7 @@ type config struct {
 	tokenOnCLI    bool // --token was given on the command line
 	mode          string
 	cgroup        string
+	maxSockets    int
 	maxFlows      int
 	pollInterval  time.Duration
 	netns         string
@@ -115,6 +116,7 @@ GOMEMLIMIT in the environment to change that.`,
 	f.Lookup("token").DefValue = "" // --help must not print the secret
 	f.StringVar(&c.mode, "mode", "auto", "collector: auto (eBPF, else sock_diag), ebpf or sockdiag")
 	f.StringVar(&c.cgroup, "cgroup", "", "cgroup v2 to attach to in eBPF mode (default: the root of the cgroup v2 mount)")
+	f.IntVar(&c.maxSockets, "max-sockets", 0, "sockets eBPF mode tracks at once (a kernel map, ~240 B each, preallocated); beyond it new sockets are counted as sampled (default: a thousandth of memory, 16384-1048576 sockets)")
 	f.IntVar(&c.maxFlows, "max-flows", 4096, "flows eBPF mode sums short connections into in the kernel per interval (~1.2 KB of kernel memory each in use); the ends of connections of further flows go through the ring buffer, counted in flowlens_agent_flow_map_full_total")
 	f.DurationVar(&c.pollInterval, "poll-interval", time.Second, "sock_diag mode: period of the socket dumps (live connections' counters and RTT samples; closed sockets are seen at once through the destroy groups); it grows by this much per 5,000 live connections, up to 10s, and is never below it")
 	f.StringVar(&c.netns, "netns", "", "network namespace to watch in sock_diag mode (name under /run/netns)")
@@ -139,6 +141,8 @@ func (c config) validate() error {
 		return fmt.Errorf("--mode %q: want auto, ebpf or sockdiag", c.mode)
 	case c.hostID == "":
 		return errors.New("--host-id is empty")
+	case c.maxSockets < 0:
+		return errors.New("--max-sockets must not be negative (0 sizes it from memory)")
 	case c.pollInterval < 100*time.Millisecond || c.pollInterval > time.Minute:
 		return fmt.Errorf("--poll-interval %s out of range 100ms-1m", c.pollInterval)
 	case c.maxFlows < 1 || c.maxFlows > 1<<20:
@@ -175,7 +179,7 @@ func run(ctx context.Context, c config) error {
 	defer stopProfile()
 	reg := prometheus.NewRegistry()
 	a, err := agent.New(agent.Config{
-		Server: c.server, Token: c.token, Mode: c.mode, Cgroup: c.cgroup, MaxFlows: c.maxFlows, PollInterval: c.pollInterval, Netns: c.netns,
+		Server: c.server, Token: c.token, Mode: c.mode, Cgroup: c.cgroup, MaxSockets: c.maxSockets, MaxFlows: c.maxFlows, PollInterval: c.pollInterval, Netns: c.netns,
 		Interval: c.interval, HostID: c.hostID, SpoolDir: c.spoolDir, SpoolMaxBytes: c.spoolMaxBytes,
 		MetricsListen: c.metricsListen, ReportCap: c.reportCap, Insecure: c.insecure,
 		Version: version, DropPrivileges: !c.noDrop, User: c.user,

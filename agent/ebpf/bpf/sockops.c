@@ -2,10 +2,8 @@
 //
 // FlowLens sock_ops collector. One sock_ops program, attached to a cgroup v2,
 // follows every TCP socket of the cgroup from connect (or accept) to close:
-// it keeps the socket's latest cumulative counters in socket-local storage
-// (socks, BPF_MAP_TYPE_SK_STORAGE: found from the socket itself, no hash
-// lookup, freed with the socket), which an iterator over that storage
-// (flowlens_snapshot) turns into snapshot records for user space, and
+// it keeps the socket's latest cumulative counters in a hash map keyed by
+// socket cookie (user space reads the map every second for snapshots) and
 // sends the events that must not be missed (opened, closed, failed, RTT
 // samples) through a ring buffer.
 //
@@ -16,13 +14,13 @@
 // drains once per report. A socket a snapshot did see (user space knows
 // it) sends its final event through the ring buffer, as does any socket
 // when the flow map is full. RTT samples of long-lived sockets are batched
-// per socket in its storage (RTT_BATCH per event).
+// per socket in the map (RTT_BATCH per event).
 //
 // sock_ops counters can only be read inside a callback, and a socket that
-// only receives gets no RTT callbacks, so the snapshot iterator refreshes
-// each tracked socket's counters from its tcp_sock before it reports them;
-// a tcp iterator (flowlens_adopt) enables the callbacks of sockets that
-// existed before the program was attached.
+// only receives gets no RTT callbacks, so a tcp iterator (flowlens_refresh),
+// run by user space before each snapshot, refreshes the counters of the
+// tracked sockets from their tcp_sock, and enables the callbacks of sockets
+// that existed before the program was attached.
 //
 // Verifier notes: everything here is bounded straight-line code; the event
 // and state structs are built in ring buffer memory or on a small stack
@@ -65,17 +63,17 @@ enum sock_phase {
 
 // Indexes of the per-CPU stats array.
 enum stat_index {
-	STAT_MAP_FULL = 0, // kernel memory refused: a socket's storage, or a pending final event
-	STAT_SAMPLED = 1,  // a socket left untracked: its storage could not be allocated
+	STAT_MAP_FULL = 0, // an insert into socks failed
+	STAT_SAMPLED = 1,  // a socket left untracked because socks was full
 	STAT_LOST = 2,     // an event the ring buffer could not take
-	STAT_PENDING = 3,  // of those, final events left in the pending map
+	STAT_PENDING = 3,  // of those, final/opened events left in the map
 	STAT_AGGREGATED = 4, // sockets whose end was added to the flow map
 	STAT_FLOW_FULL = 5,  // sockets sent through the ring: flow map full
 	STAT_MAX = 6,
 };
 
 // RTT_BATCH samples make one RTT event; a socket's samples wait in its
-// storage until the batch is full, the oldest is rtt_flush_ns old, or
+// map entry until the batch is full, the oldest is rtt_flush_ns old, or
 // the socket closes (the final event carries them).
 #define RTT_BATCH 8
 
@@ -86,10 +84,11 @@ enum stat_index {
 // Callbacks a socket needs, by stage. A connecting socket needs only its
 // state changes (its close says the connect failed); an established one
 // its state changes and RTT callbacks (the RTT samples). Retransmission
-// and RTO callbacks only refreshed counters that the snapshot iterator
-// refreshes before every snapshot and the close reads anyway, so they are
-// enabled only without tcp_sock.total_rto (kernels < 6.7 count RTOs from
-// the callbacks).
+// and RTO callbacks only refreshed counters that the tcp iterator refreshes
+// before every snapshot and the close reads anyway, so they are enabled
+// only where that is not so: without the iterator (update_cbs, set by user
+// space) or without tcp_sock.total_rto (kernels < 6.7 count RTOs from the
+// callbacks).
 #define CB_CONNECTING BPF_SOCK_OPS_STATE_CB_FLAG
 #define CB_ESTABLISHED (BPF_SOCK_OPS_STATE_CB_FLAG | BPF_SOCK_OPS_RTT_CB_FLAG)
 #define CB_UPDATES (BPF_SOCK_OPS_RETRANS_CB_FLAG | BPF_SOCK_OPS_RTO_CB_FLAG)
@@ -119,45 +118,26 @@ struct counters {
 	__u32 _pad;
 };
 
-// Bits of sock_state.flags, changed only with atomic operations: the
-// snapshot iterator and the close callback of one socket may run at once
-// on two CPUs (the storage iterator does not lock the socket), and
-// exactly one of them must own the socket's opening.
-#define SOCK_REPORTED 1 // a snapshot record reported the socket
-#define SOCK_CLOSED 2   // the socket closed (its end is summed or sent)
-
-// sock_state is the value of socks: one tracked socket. A zero phase is
-// storage that is not (yet) a tracked socket.
+// sock_state is the value of socks: one tracked socket.
 struct sock_state {
 	struct endpoints ep;
 	struct counters c;
 	__u64 connect_ns;    // TCP_CONNECT_CB time, for the handshake latency
 	__u64 last_rtt_ns;   // last RTT sample taken, for rate limiting
 	__u64 rtt_first_ns;  // when the oldest batched sample was taken
-	__u64 version;       // bumped on every counter update
-	__u64 reported_version; // version of the last snapshot record: a
-			     // socket whose counters did not move costs none
+	__u64 version;       // bumped on every counter update; user space emits
+			     // a snapshot only when it moved
 	__u32 rtt[RTT_BATCH]; // batched RTT samples (µs), rtt_n of them
 	__u32 rto_cbs;       // RTO callbacks, when tcp_sock has no total_rto
 	__u32 handshake_us;
-	__u32 flags;         // SOCK_REPORTED, SOCK_CLOSED
 	__u8 phase;
+	__u8 pending; // KIND_CLOSED/FAILED the ring could not take
 	__u8 reason;
 	__u8 rtt_n;
 	__u8 sampled; // an RTT sample was ever taken
-};
-
-// snap_rec is one record of the snapshot iterator's output: a tracked
-// socket whose counters moved since the last record, or that no record
-// has reported yet (first).
-struct snap_rec {
-	__u64 cookie;
-	struct endpoints ep;
-	struct counters c;
-	__u32 handshake_us;
-	__u8 phase;
-	__u8 first;
-	__u8 _pad[2];
+	__u8 _pad[3];
+	__u64 gen;   // snap_gen when the socket was entered or established:
+		     // equal to snap_gen at close, no snapshot has seen it
 };
 
 // flow_key is the flow a socket belongs to, as far as the kernel knows it:
@@ -202,8 +182,8 @@ struct flow_agg {
 };
 
 // event is a final (closed/failed) event or a batch of RTT samples. A
-// final event of a socket the program saw establish and no snapshot
-// reported has established set: user space counts the connection opened.
+// final event of a socket the program saw establish has established set:
+// user space counts the connection opened unless a snapshot already did.
 struct event {
 	__u64 cookie;
 	struct endpoints ep;
@@ -227,12 +207,10 @@ const volatile __u64 rtt_budget = 16;       // RTT callbacks examined per CPU pe
 const volatile __u32 rtt_window_shift = 24; // a budget window is 2^shift ns of the coarse clock
 
 // Written by user space while the program runs.
-// list_only: the snapshot iterator lists the tracked sockets' cookies
-// (8 bytes each) and changes nothing (the seed's "already tracked" test).
-volatile __u32 list_only = 0;
-// iter_live: tracked open sockets the last snapshot iterator run walked
-// (zeroed by user space before each run).
-volatile __u64 iter_live = 0;
+// snap_gen is bumped before each snapshot reads socks (see sock_state.gen).
+volatile __u64 snap_gen = 1;
+// update_cbs: enable the retransmission and RTO callbacks (no iterator).
+volatile __u32 update_cbs = 0;
 
 // rtt_budget_state is one CPU's RTT budget (the value of rtt_budgets).
 struct rtt_budget_state {
@@ -241,27 +219,12 @@ struct rtt_budget_state {
 	__u64 skipped; // callbacks skipped over budget, ever
 };
 
-// socks holds each tracked socket's state in the socket itself. There is
-// no "full": the state lives and dies with its socket, so its memory is
-// bounded by the sockets the kernel allows; an allocation the kernel
-// refuses leaves the socket untracked (counted).
-struct {
-	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
-	__type(value, struct sock_state);
-} socks SEC(".maps");
-
-// pending holds the final events the ring buffer could not take (the
-// socket's storage may be gone by the next snapshot); user space drains
-// it at each snapshot. Full, the event is lost (counted as map-full).
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__uint(max_entries, 4096);
+	__uint(max_entries, 65536); // resized by user space
 	__type(key, __u64);
-	__type(value, struct event);
-} pending SEC(".maps");
+	__type(value, struct sock_state);
+} socks SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -318,7 +281,6 @@ struct {
 // Force BTF for the types user space decodes.
 const struct event *unused_event __attribute__((unused));
 const struct sock_state *unused_sock_state __attribute__((unused));
-const struct snap_rec *unused_snap_rec __attribute__((unused));
 const struct flow_key *unused_flow_key __attribute__((unused));
 const struct flow_agg *unused_flow_agg __attribute__((unused));
 
@@ -336,12 +298,8 @@ static __always_inline void read_endpoints(struct bpf_sock_ops *ops, struct endp
 	ep->local_port = ops->local_port;                  // host order
 	ep->remote_port = bpf_ntohl(ops->remote_port);     // network order in the high half
 	if (ops->family == AF_INET) {
-		__u32 local = ops->local_ip4, remote = ops->remote_ip4;
-		// Keeps clang from merging these context reads with the IPv6
-		// ones into one computed offset, which the verifier refuses.
-		asm volatile("" : "+r"(local), "+r"(remote));
-		ep->local_ip[0] = local;
-		ep->remote_ip[0] = remote;
+		ep->local_ip[0] = ops->local_ip4;
+		ep->remote_ip[0] = ops->remote_ip4;
 		return;
 	}
 	ep->local_ip[0] = ops->local_ip6[0];
@@ -398,8 +356,21 @@ static __always_inline __u64 wakeup_flags(void)
 	return avail > ring_bytes / 4 ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
 }
 
-static __always_inline void fill_event(struct event *e, __u64 cookie, struct sock_state *st, __u8 kind, bool opened)
+// emit sends one event for a tracked socket, with its batched RTT samples.
+// When the ring buffer is full a final event is left in the map (pending)
+// for user space to pick up at the next snapshot, so that opened/closed
+// counts stay exact; a batch of RTT samples is kept for the next try.
+static __always_inline bool emit(__u64 cookie, struct sock_state *st, __u8 kind)
 {
+	struct event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		count(STAT_LOST);
+		if (kind != KIND_RTT) {
+			st->pending = kind;
+			count(STAT_PENDING);
+		}
+		return false;
+	}
 	e->cookie = cookie;
 	e->ep = st->ep;
 	e->c = st->c;
@@ -408,33 +379,7 @@ static __always_inline void fill_event(struct event *e, __u64 cookie, struct soc
 	e->handshake_us = st->handshake_us;
 	e->kind = kind;
 	e->reason = st->reason;
-	e->established = opened;
-}
-
-// emit sends one event for a tracked socket, with its batched RTT samples;
-// opened says a final event counts the socket's opening. When the ring
-// buffer is full a final event goes to the pending map for user space to
-// pick up at the next snapshot, so that opened/closed counts stay exact;
-// a batch of RTT samples is kept for the next try.
-static __always_inline bool emit(struct bpf_sock_ops *ops, struct sock_state *st, __u8 kind, bool opened)
-{
-	__u64 cookie = bpf_get_socket_cookie(ops);
-	struct event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-	if (!e) {
-		count(STAT_LOST);
-		if (kind == KIND_RTT)
-			return false;
-		// The ring is full: the stack has room for the event (it is
-		// the whole frame here).
-		struct event pe = {};
-		fill_event(&pe, cookie, st, kind, opened);
-		if (bpf_map_update_elem(&pending, &cookie, &pe, BPF_ANY) == 0)
-			count(STAT_PENDING);
-		else
-			count(STAT_MAP_FULL);
-		return false;
-	}
-	fill_event(e, cookie, st, kind, opened);
+	e->established = st->phase == PHASE_ESTABLISHED;
 	st->rtt_n = 0;
 	bpf_ringbuf_submit(e, wakeup_flags());
 	return true;
@@ -444,7 +389,7 @@ static __always_inline bool emit(struct bpf_sock_ops *ops, struct sock_state *st
 static __always_inline int established_cbs(void)
 {
 	int flags = CB_ESTABLISHED;
-	if (!bpf_core_field_exists(struct tcp_sock, total_rto))
+	if (update_cbs || !bpf_core_field_exists(struct tcp_sock, total_rto))
 		flags |= CB_UPDATES;
 	return flags;
 }
@@ -459,62 +404,83 @@ static __always_inline int connecting_cbs(void)
 	return flags;
 }
 
-// state_of returns a socket's storage, created (zeroed) when create is
-// set. A refused allocation leaves the socket untracked: counted, never
-// an error.
-static __always_inline struct sock_state *state_of(struct bpf_sock_ops *ops, bool create)
+// track inserts a new socket from its complete initial state (no lookup
+// afterwards: a hash operation is most of what a callback costs); when the
+// map is full the socket is counted and left alone (no callbacks enabled),
+// never an error. It returns false only when the map was full.
+static __always_inline bool track(__u64 cookie, struct sock_state *init, bool count_full, __u64 flags)
 {
-	struct bpf_sock *sk = ops->sk;
-	if (!sk)
-		return NULL;
-	struct sock_state *st = bpf_sk_storage_get(&socks, sk, NULL, create ? BPF_SK_STORAGE_GET_F_CREATE : 0);
-	if (!st && create) {
+	if (bpf_map_update_elem(&socks, &cookie, init, flags) == 0)
+		return true;
+	if (bpf_map_lookup_elem(&socks, &cookie))
+		return true; // raced with another insert
+	if (count_full)
 		count(STAT_MAP_FULL);
-		count(STAT_SAMPLED);
-	}
-	return st;
+	return false;
 }
 
 static __always_inline void on_connect(struct bpf_sock_ops *ops)
 {
-	struct sock_state *st = state_of(ops, true);
-	if (!st)
+	__u64 cookie = bpf_get_socket_cookie(ops);
+	struct sock_state init = {};
+
+	read_endpoints(ops, &init.ep, false);
+	init.connect_ns = bpf_ktime_get_ns();
+	init.phase = PHASE_CONNECTING;
+	init.gen = snap_gen;
+	// A socket may connect again after a failed connect: start afresh
+	// (BPF_ANY replaces an old entry in one operation).
+	if (!track(cookie, &init, true, BPF_ANY)) {
+		count(STAT_SAMPLED);
 		return;
-	// A socket may connect again after a failed connect: start afresh.
-	__builtin_memset(st, 0, sizeof(*st));
-	read_endpoints(ops, &st->ep, false);
-	st->connect_ns = bpf_ktime_get_ns();
-	st->phase = PHASE_CONNECTING;
+	}
 	bpf_sock_ops_cb_flags_set(ops, ops->bpf_sock_ops_cb_flags | connecting_cbs());
+}
+
+// established moves a socket's state to its established stage.
+// A snapshot skips a connecting socket, so one that saw it connect has not
+// seen it: gen is taken anew.
+static __always_inline void established(struct bpf_sock_ops *ops, struct sock_state *st, __u64 now)
+{
+	st->phase = PHASE_ESTABLISHED;
+	st->last_rtt_ns = now;
+	st->gen = snap_gen;
+	read_counters(ops, st, false);
 }
 
 // on_established handles the end of a handshake. The active handshake
 // latency is connect to established; the passive one is the SYN-ACK to ACK
 // round trip, which the kernel has just measured into srtt. Nothing is
-// sent: the opening is reported with the socket's end, or by the next
-// snapshot if the socket is still open then. The first RTT sample is taken
-// rtt_sample_ns after the handshake, so that a short connection costs no
-// sample until its close.
+// sent: the opening is reported with the socket's end, or by user space
+// from the map at the next snapshot if the socket is still open then. The
+// first RTT sample is taken rtt_sample_ns after the handshake, so that a
+// short connection costs no sample until its close.
 static __always_inline void on_established(struct bpf_sock_ops *ops, bool passive)
 {
+	__u64 cookie = bpf_get_socket_cookie(ops);
 	__u64 now = bpf_ktime_get_ns();
-	// An active socket got its storage at connect (unless it connected
-	// before the program was attached); a passive one is new (a child
-	// socket does not inherit its listener's storage).
-	struct sock_state *st = state_of(ops, true);
-	if (!st)
-		return;
-	if (!passive && st->phase == PHASE_CONNECTING && st->connect_ns) {
-		st->handshake_us = (now - st->connect_ns) / 1000;
+	// An active socket was entered at connect (unless it connected before
+	// the program was attached, or the map was full then); a passive one
+	// is new.
+	struct sock_state *st = passive ? NULL : bpf_map_lookup_elem(&socks, &cookie);
+
+	if (st) {
+		if (st->connect_ns)
+			st->handshake_us = (now - st->connect_ns) / 1000;
+		established(ops, st, now);
 	} else {
-		__builtin_memset(st, 0, sizeof(*st));
-		read_endpoints(ops, &st->ep, passive);
+		struct sock_state init = {};
+		read_endpoints(ops, &init.ep, passive);
 		if (passive)
-			st->handshake_us = ops->srtt_us >> 3;
+			init.handshake_us = ops->srtt_us >> 3;
+		established(ops, &init, now);
+		// An active socket left out at connect was counted then.
+		if (!track(cookie, &init, passive, BPF_NOEXIST)) {
+			if (passive)
+				count(STAT_SAMPLED);
+			return;
+		}
 	}
-	st->phase = PHASE_ESTABLISHED;
-	st->last_rtt_ns = now;
-	read_counters(ops, st, false);
 	bpf_sock_ops_cb_flags_set(ops, ops->bpf_sock_ops_cb_flags | established_cbs());
 }
 
@@ -661,9 +627,10 @@ static __always_inline bool aggregate(struct sock_state *st, __u8 kind)
 
 static __always_inline void on_close(struct bpf_sock_ops *ops)
 {
-	struct sock_state *st = state_of(ops, false);
+	__u64 cookie = bpf_get_socket_cookie(ops);
+	struct sock_state *st = bpf_map_lookup_elem(&socks, &cookie);
 
-	if (!st || !st->phase || (st->flags & SOCK_CLOSED))
+	if (!st)
 		return;
 	// One conversion for both reads of the tcp_sock.
 	struct tcp_sock *tp = NULL;
@@ -682,17 +649,16 @@ static __always_inline void on_close(struct bpf_sock_ops *ops)
 		st->rtt[st->rtt_n & (RTT_BATCH - 1)] = st->c.srtt_us;
 		st->rtt_n++;
 	}
-	// Closed, the snapshot iterator leaves the socket alone; whether a
-	// snapshot reported it first is decided by this one atomic operation
-	// (the iterator sets SOCK_REPORTED with compare-and-exchange).
-	__u32 old = __sync_fetch_and_or(&st->flags, SOCK_CLOSED);
-	bool reported = old & SOCK_REPORTED;
-	// A socket no snapshot has reported is unknown to user space: its end
-	// is summed in the kernel. One older than the agent (preexisting)
-	// needs its baseline subtracted, which only user space knows.
-	if (!reported && st->phase != PHASE_PREEXISTING && aggregate(st, kind))
+	// A socket no snapshot has seen is unknown to user space: its end is
+	// summed in the kernel. One older than the agent (preexisting) needs
+	// its baseline subtracted, which only user space knows.
+	if (st->gen == snap_gen && st->phase != PHASE_PREEXISTING && aggregate(st, kind)) {
+		bpf_map_delete_elem(&socks, &cookie);
 		return;
-	emit(ops, st, kind, st->phase == PHASE_ESTABLISHED && !reported);
+	}
+	if (emit(cookie, st, kind))
+		bpf_map_delete_elem(&socks, &cookie);
+	// else: pending, user space emits it from the map and deletes it.
 }
 
 // rtt_budget_take says whether this RTT callback may look at its socket's
@@ -735,9 +701,10 @@ static __always_inline void on_rtt(struct bpf_sock_ops *ops)
 		return;
 	if (!rtt_budget_take())
 		return;
-	struct sock_state *st = state_of(ops, false);
+	__u64 cookie = bpf_get_socket_cookie(ops);
+	struct sock_state *st = bpf_map_lookup_elem(&socks, &cookie);
 
-	if (!st || !st->phase || st->phase == PHASE_CONNECTING)
+	if (!st || st->phase == PHASE_CONNECTING)
 		return;
 	__u64 now = bpf_ktime_get_ns();
 	if (st->last_rtt_ns && now - st->last_rtt_ns < rtt_sample_ns)
@@ -748,7 +715,7 @@ static __always_inline void on_rtt(struct bpf_sock_ops *ops)
 	st->last_rtt_ns = now;
 	read_counters(ops, st, false);
 	if (st->rtt_n >= RTT_BATCH) // a batch the ring could not take
-		emit(ops, st, KIND_RTT, false);
+		emit(cookie, st, KIND_RTT);
 	if (st->rtt_n >= RTT_BATCH)
 		return; // still full: this sample is lost
 	if (st->rtt_n == 0)
@@ -757,14 +724,15 @@ static __always_inline void on_rtt(struct bpf_sock_ops *ops)
 	st->rtt_n++;
 	st->sampled = 1;
 	if (st->rtt_n == RTT_BATCH || now - st->rtt_first_ns >= rtt_flush_ns)
-		emit(ops, st, KIND_RTT, false);
+		emit(cookie, st, KIND_RTT);
 }
 
 static __always_inline void on_update(struct bpf_sock_ops *ops, bool rto)
 {
-	struct sock_state *st = state_of(ops, false);
+	__u64 cookie = bpf_get_socket_cookie(ops);
+	struct sock_state *st = bpf_map_lookup_elem(&socks, &cookie);
 
-	if (!st || !st->phase)
+	if (!st)
 		return;
 	// RTO_CB fires on every retransmission timeout, including the last
 	// one, which gives up instead of retransmitting (args[2] set); the
@@ -862,30 +830,30 @@ static __always_inline void skc_endpoints(struct sock_common *skc, struct endpoi
 }
 
 // adopt starts tracking an established socket that predates the program
-// (or whose storage could not be allocated then): it enables the socket's
+// (or was left out when the map was full): it enables the socket's
 // callbacks, which only a BPF program can do, so its close and counters are
 // seen from now on.
-static __always_inline void adopt(struct sock_common *skc, struct tcp_sock *tp)
+static __always_inline void adopt(struct sock_common *skc, struct tcp_sock *tp, __u64 cookie)
 {
-	// A refused allocation is not counted here: the iterator would count
-	// the same sockets again at every run.
-	struct sock_state *st = bpf_sk_storage_get(&socks, tp, NULL, BPF_SK_STORAGE_GET_F_CREATE);
-	if (!st || st->phase)
+	struct sock_state init = {};
+
+	skc_endpoints(skc, &init.ep);
+	init.phase = PHASE_PREEXISTING;
+	refresh(tp, &init);
+	// A full map is not counted here: the iterator would count the same
+	// sockets again every second.
+	if (!track(cookie, &init, false, BPF_NOEXIST))
 		return;
-	skc_endpoints(skc, &st->ep);
-	refresh(tp, st);
-	st->phase = PHASE_PREEXISTING;
 	int flags = BPF_CORE_READ(tp, bpf_sock_ops_cb_flags) | established_cbs();
 	bpf_setsockopt(tp, SOL_TCP, TCP_BPF_SOCK_OPS_CB_FLAGS, &flags, sizeof(flags));
 }
 
-// flowlens_adopt runs over the TCP sockets of the agent's network
-// namespace when user space reads its iterator (at the first snapshot, and
-// after sockets were left untracked): it adopts untracked established
-// sockets of the target cgroup. It walks every TCP socket (TIME_WAIT ones
-// included), so it runs only when it has work.
+// flowlens_refresh runs over the TCP sockets of the agent's network
+// namespace each time user space reads its iterator, just before a
+// snapshot: it refreshes the tracked sockets' counters (a socket that only
+// receives gets no RTT callbacks) and adopts untracked established ones.
 SEC("iter/tcp")
-int flowlens_adopt(struct bpf_iter__tcp *ctx)
+int flowlens_refresh(struct bpf_iter__tcp *ctx)
 {
 	struct sock_common *skc = ctx->sk_common;
 	if (!skc)
@@ -893,66 +861,19 @@ int flowlens_adopt(struct bpf_iter__tcp *ctx)
 	struct tcp_sock *tp = bpf_skc_to_tcp_sock(skc);
 	if (!tp)
 		return 0; // request and TIME_WAIT sockets
-	if (bpf_sk_storage_get(&socks, tp, NULL, 0))
-		return 0; // tracked
+	__u64 cookie = bpf_get_socket_cookie(tp);
+	struct sock_state *st = bpf_map_lookup_elem(&socks, &cookie);
+	if (st) {
+		if (st->phase != PHASE_CONNECTING)
+			refresh(tp, st);
+		return 0;
+	}
 	__u8 state = BPF_CORE_READ(skc, skc_state);
 	if (state != BPF_TCP_ESTABLISHED && state != BPF_TCP_CLOSE_WAIT)
 		return 0;
 	__u16 family = BPF_CORE_READ(skc, skc_family);
 	if ((family != AF_INET && family != AF_INET6) || !in_target_cgroup(tp))
 		return 0;
-	adopt(skc, tp);
-	return 0;
-}
-
-// flowlens_snapshot runs over the TCP sockets of the agent's network
-// namespace each time user space reads its iterator: it refreshes each
-// tracked open socket's counters from its tcp_sock (a socket that only
-// receives gets no RTT callbacks) and writes a snap_rec for each one whose
-// counters moved since its last record, or that no record reported yet. A
-// connecting or closed socket is left out: its end reports it. (An
-// iterator over the socket storage itself would walk the tracked sockets
-// only, not the TIME_WAIT ones, but map element iterators fail to load
-// with EPERM on the kernels tried, 6.18 included.)
-SEC("iter/tcp")
-int flowlens_snapshot(struct bpf_iter__tcp *ctx)
-{
-	struct sock_common *skc = ctx->sk_common;
-	if (!skc)
-		return 0;
-	struct tcp_sock *tp = bpf_skc_to_tcp_sock(skc);
-	if (!tp)
-		return 0; // request and TIME_WAIT sockets
-	struct sock_state *st = bpf_sk_storage_get(&socks, tp, NULL, 0);
-	if (!st)
-		return 0;
-	__u32 flags = st->flags;
-	if (!st->phase || st->phase == PHASE_CONNECTING || (flags & SOCK_CLOSED))
-		return 0;
-	__u64 cookie = bpf_get_socket_cookie(tp);
-	iter_live++;
-	if (list_only) {
-		bpf_seq_write(ctx->meta->seq, &cookie, sizeof(cookie));
-		return 0;
-	}
-	refresh(tp, st);
-	bool first = !(flags & SOCK_REPORTED);
-	if (first) {
-		// Fails only when the socket closed meanwhile: its close owns
-		// its opening then.
-		if (__sync_val_compare_and_swap(&st->flags, flags, flags | SOCK_REPORTED) != flags)
-			return 0;
-	} else if (st->version == st->reported_version) {
-		return 0;
-	}
-	st->reported_version = st->version;
-	struct snap_rec rec = {};
-	rec.cookie = cookie;
-	rec.ep = st->ep;
-	rec.c = st->c;
-	rec.handshake_us = st->handshake_us;
-	rec.phase = st->phase;
-	rec.first = first;
-	bpf_seq_write(ctx->meta->seq, &rec, sizeof(rec));
+	adopt(skc, tp, cookie);
 	return 0;
 }
