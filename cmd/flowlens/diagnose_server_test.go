@@ -165,7 +165,7 @@ func TestServerRefusesBadAWSConfig(t *testing.T) {
 			srv.Stop(context.Background())
 		}
 	}
-	if err == nil || !strings.Contains(err.Error(), "sg.json") || !strings.Contains(err.Error(), "SecurityGroups.GroupId") {
-		t.Errorf("start error %v, want one naming sg.json and SecurityGroups.GroupId", err)
+	if err == nil || !strings.Contains(err.Error(), "sg.json") || !strings.Contains(err.Error(), "$.SecurityGroups[0].GroupId") {
+		t.Errorf("start error %v, want one naming sg.json and $.SecurityGroups[0].GroupId", err)
 	}
 }
