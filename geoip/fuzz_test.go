@@ -11,7 +11,8 @@ import (
 // detection: a corrupt or hostile file must give an error, never a panic.
 func FuzzParse(f *testing.F) {
 	dir := f.TempDir()
-	for i, o := range []WriteOptions{{}, {Layout: LayoutIPinfo}, {ASN: true}} {
+	for i, l := range Layouts() {
+		o := WriteOptions{Layout: l}
 		p := filepath.Join(dir, string(rune('a'+i))+".mmdb")
 		if err := Write(p, testEntries(), o); err != nil {
 			f.Fatal(err)
@@ -30,7 +31,9 @@ func FuzzParse(f *testing.F) {
 			var rec map[string]any
 			if s.reader.Lookup(netip.MustParseAddr(ip)).Decode(&rec) == nil && rec != nil {
 				var info Info
-				extract(rec, s.fields, &info)
+				detect(rec)
+				extractLocation(rec, &info)
+				extractASN(rec, &info)
 			}
 		}
 	})

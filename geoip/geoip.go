@@ -25,9 +25,16 @@ import (
 )
 
 // Config names the database files and bounds the cache.
+//
+// Each file answers only for its role: the city file for the location
+// (city, subdivision, country, coordinates), the ASN file for the network
+// (ASN, AS name), whatever else it carries (IPinfo's ASN database has the
+// AS's registration country, which is not where its clients are). Without
+// an ASN file the city file answers for the network too, when it carries
+// ASNs (MaxMind Enterprise, IPinfo Core and Plus, the simulator's file).
 type Config struct {
-	CityPath string // --geoip-city: city (and possibly ASN) fields
-	ASNPath  string // --geoip-asn: ASN (and possibly city) fields
+	CityPath string // --geoip-city: location fields
+	ASNPath  string // --geoip-asn: ASN fields
 	// CacheSize bounds the cached addresses (default 100,000).
 	CacheSize int
 	// ReloadEvery is how often the files' modification times are checked
@@ -44,17 +51,20 @@ func (c *Config) defaults() {
 	}
 }
 
-// ErrNoFields is returned when a file has neither city nor ASN fields.
-var ErrNoFields = errors.New("no city or ASN fields")
+// ErrNoFields is returned when a file lacks the fields of its role.
+var ErrNoFields = errors.New("no fields")
 
 // source is one opened database file.
 type source struct {
-	path    string
-	reader  *maxminddb.Reader
-	fields  fields
-	modTime time.Time
-	size    int64
-	dbType  string
+	path   string
+	reader *maxminddb.Reader
+	fields fields // what the file carries
+	role   fields // what it answers for
+	// configured is the role the flags gave it, for reloads.
+	configured fileRole
+	modTime    time.Time
+	size       int64
+	dbType     string
 }
 
 // DB answers lookups from the configured files.
@@ -80,14 +90,14 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*DB, error) {
 	}
 	d := &DB{cfg: cfg, log: log, cache: newCache(cfg.CacheSize), metrics: newMetrics(), reg: reg}
 	var srcs []*source
-	for _, p := range d.paths() {
-		s, err := openSource(p)
+	for _, r := range d.roles() {
+		s, err := openSource(r.path, r)
 		if err != nil {
 			closeAll(srcs)
 			return nil, err
 		}
-		log.Info("geoip database loaded", "path", p, "layout", s.fields.String(), "database_type", s.dbType,
-			"build", s.reader.Metadata.BuildTime().UTC().Format(time.RFC3339))
+		log.Info("geoip database loaded", "path", r.path, "fields", s.fields.String(), "answers_for", s.role.String(),
+			"database_type", s.dbType, "build", s.reader.Metadata.BuildTime().UTC().Format(time.RFC3339))
 		srcs = append(srcs, s)
 	}
 	d.sources.Store(&srcs)
@@ -99,19 +109,56 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*DB, error) {
 	return d, nil
 }
 
-// paths lists the configured files once each: the simulator's combined
-// database may be given to both flags.
-func (d *DB) paths() []string {
-	var out []string
-	for _, p := range []string{d.cfg.CityPath, d.cfg.ASNPath} {
-		if p != "" && (len(out) == 0 || out[0] != p) {
-			out = append(out, p)
-		}
-	}
-	return out
+// fileRole is one configured file and what it answers for.
+type fileRole struct {
+	path string
+	role fields
+	// optionalASN: the city file answers for the network too when it
+	// carries ASNs and no ASN file is configured.
+	optionalASN bool
 }
 
-func openSource(path string) (*source, error) {
+// roles lists the configured files once each (the simulator's combined
+// database may be given to both flags) with what each answers for.
+func (d *DB) roles() []fileRole {
+	city, asn := d.cfg.CityPath, d.cfg.ASNPath
+	switch {
+	case city != "" && city == asn:
+		return []fileRole{{path: city, role: fields{location: true, asn: true}}}
+	case city != "" && asn != "":
+		return []fileRole{{path: city, role: fields{location: true}}, {path: asn, role: fields{asn: true}}}
+	case city != "":
+		return []fileRole{{path: city, role: fields{location: true}, optionalASN: true}}
+	case asn != "":
+		return []fileRole{{path: asn, role: fields{asn: true}}}
+	}
+	return nil
+}
+
+// openSource opens a file for its role: a file that lacks the fields of
+// its role is refused (an ASN database given as --geoip-city, or a file of
+// another kind).
+func openSource(path string, r fileRole) (*source, error) {
+	s, err := readSource(path)
+	if err != nil {
+		return nil, err
+	}
+	s.role, s.configured = r.role, r
+	if r.optionalASN && s.fields.asn {
+		s.role.asn = true
+	}
+	flag := "--geoip-asn"
+	if r.role.location {
+		flag = "--geoip-city"
+	}
+	if (r.role.location && !s.fields.location) || (r.role.asn && !s.fields.asn) {
+		s.reader.Close()
+		return nil, fmt.Errorf("geoip database %s (type %q): %w", path, s.dbType, roleError(flag, s.fields))
+	}
+	return s, nil
+}
+
+func readSource(path string) (*source, error) {
 	st, err := os.Stat(path)
 	if err != nil {
 		return nil, fmt.Errorf("geoip database %s: %w", path, err)
@@ -130,7 +177,7 @@ func openSource(path string) (*source, error) {
 	return s, nil
 }
 
-// parse opens a database held in memory and finds its layout.
+// parse opens a database held in memory and finds which fields it has.
 func parse(buf []byte) (*source, error) {
 	r, err := maxminddb.OpenBytes(buf)
 	if err != nil {
@@ -144,22 +191,31 @@ func parse(buf []byte) (*source, error) {
 	return &source{reader: r, fields: f, dbType: r.Metadata.DatabaseType}, nil
 }
 
-// probe reads records until one tells the layout.
+// probeRecords bounds how many records probe reads.
+const probeRecords = 1000
+
+// probe reads records and collects the fields they carry, per field: the
+// first records of a database may lack some (a country-level record has
+// no city, an Enterprise record without a known network no traits).
 func probe(r *maxminddb.Reader) (fields, error) {
+	var f fields
 	n := 0
 	for res := range r.Networks() {
 		var rec map[string]any
 		if err := res.Decode(&rec); err != nil {
 			return fields{}, fmt.Errorf("decode %s: %w", res.Prefix(), err)
 		}
-		if f, ok := detect(rec); ok {
-			return f, nil
+		if f = f.or(detect(rec)); f.location && f.asn {
+			break
 		}
-		if n++; n > 100 {
+		if n++; n >= probeRecords {
 			break
 		}
 	}
-	return fields{}, ErrNoFields
+	if !f.location && !f.asn {
+		return f, fmt.Errorf("%w: neither location nor ASN", ErrNoFields)
+	}
+	return f, nil
 }
 
 func closeAll(srcs []*source) {
@@ -191,8 +247,14 @@ func (d *DB) Lookup(ip netip.Addr) Info {
 			d.metrics.errors.Inc()
 			continue
 		}
-		if rec != nil {
-			extract(rec, s.fields, &info)
+		if rec == nil {
+			continue
+		}
+		if s.role.location {
+			extractLocation(rec, &info)
+		}
+		if s.role.asn {
+			extractASN(rec, &info)
 		}
 	}
 	d.cache.put(ip, info)
@@ -268,7 +330,7 @@ func (d *DB) Reload(force bool) (reloaded int, err error) {
 		if !force && st.ModTime().Equal(s.modTime) && st.Size() == s.size {
 			continue
 		}
-		ns, oerr := openSource(s.path)
+		ns, oerr := openSource(s.path, s.configured)
 		if oerr != nil {
 			d.metrics.reloadErrors.Inc()
 			d.log.Warn("geoip database changed but could not be loaded; keeping the previous version", "path", s.path, "err", oerr)
@@ -278,7 +340,7 @@ func (d *DB) Reload(force bool) (reloaded int, err error) {
 		next[i] = ns
 		retire = append(retire, s)
 		reloaded++
-		d.log.Info("geoip database reloaded", "path", s.path, "layout", ns.fields.String())
+		d.log.Info("geoip database reloaded", "path", s.path, "fields", ns.fields.String())
 	}
 	if reloaded > 0 {
 		d.sources.Store(&next)
@@ -366,4 +428,47 @@ func newMetrics() *metrics {
 
 func (m *metrics) all() []prometheus.Collector {
 	return []prometheus.Collector{m.hits, m.misses, m.errors, m.reloads, m.reloadErrors, m.loaded}
+}
+
+// Why the databases give an address no network (ASN): the internet
+// monitor shows such addresses as "unknown network" with the reason.
+const (
+	ReasonPrivate       = "private range"   // not routed on the internet (RFC 1918, CGNAT, ULA, link-local, ...)
+	ReasonNoDatabase    = "no database"     // no file answers for the network
+	ReasonNotInDatabase = "not in database" // the files do not know it
+)
+
+// cgnat is the shared address space of RFC 6598, which netip does not
+// count as private.
+var cgnat = netip.MustParsePrefix("100.64.0.0/10")
+
+// Unresolved says why the databases give ip no network, or "" when they
+// give it one.
+func (d *DB) Unresolved(ip netip.Addr) string {
+	if d.Lookup(ip).ASN != 0 {
+		return ""
+	}
+	if NotRouted(ip) {
+		return ReasonPrivate
+	}
+	for _, s := range *d.sources.Load() {
+		if s.role.asn {
+			return ReasonNotInDatabase
+		}
+	}
+	return ReasonNoDatabase
+}
+
+// NotRouted says whether ip belongs to a range that is not routed on the
+// internet (so no GeoIP database places it): private, shared (CGNAT),
+// loopback, link-local, multicast, unspecified; IPv4-mapped and 6to4 forms
+// are judged by their IPv4 address.
+func NotRouted(ip netip.Addr) bool {
+	ip = ip.Unmap()
+	if ip.Is6() && ip.As16()[0] == 0x20 && ip.As16()[1] == 0x02 { // 6to4: 2002:AABB:CCDD::/48
+		b := ip.As16()
+		ip = netip.AddrFrom4([4]byte{b[2], b[3], b[4], b[5]})
+	}
+	return !ip.IsValid() || ip.IsPrivate() || ip.IsLoopback() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() ||
+		ip.IsMulticast() || ip.IsUnspecified() || ip.IsInterfaceLocalMulticast() || cgnat.Contains(ip)
 }

@@ -27,9 +27,9 @@ var (
 
 func testEntries() []Entry {
 	return []Entry{
-		{netip.MustParsePrefix("81.2.69.0/24"), paris},
-		{netip.MustParsePrefix("89.160.20.0/24"), lyon},
-		{netip.MustParsePrefix("2a02:1000::/32"), v6},
+		{Prefix: netip.MustParsePrefix("81.2.69.0/24"), Info: paris},
+		{Prefix: netip.MustParsePrefix("89.160.20.0/24"), Info: lyon},
+		{Prefix: netip.MustParsePrefix("2a02:1000::/32"), Info: v6},
 	}
 }
 
@@ -169,7 +169,7 @@ func TestReloadReplacedFile(t *testing.T) {
 	}
 	moved := paris
 	moved.ASN, moved.City = 64999, "Marseille"
-	if err := Write(p, []Entry{{netip.MustParsePrefix("81.2.69.0/24"), moved}}, WriteOptions{}); err != nil {
+	if err := Write(p, []Entry{{Prefix: netip.MustParsePrefix("81.2.69.0/24"), Info: moved}}, WriteOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	// Make sure the modification time differs on coarse file systems.

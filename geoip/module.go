@@ -62,7 +62,10 @@ func (m *Module) lookup(w http.ResponseWriter, r *http.Request) {
 	json.NewEncoder(w).Encode(struct {
 		IP string `json:"ip"`
 		Info
-	}{ip.String(), m.DB.Lookup(ip)})
+		// Unresolved says why the address has no network ("private
+		// range", "no database", "not in database").
+		Unresolved string `json:"unresolved,omitempty"`
+	}{ip.String(), m.DB.Lookup(ip), m.DB.Unresolved(ip)})
 }
 
 // Start polls the files for replacement.

@@ -18,125 +18,126 @@ type Info struct {
 	Longitude   float64 `json:"longitude,omitempty"`
 }
 
-// Layout names the record structure of a database file.
-type Layout string
-
-// The layouts the reader understands. A file may carry both city and ASN
-// fields (the simulator's database does), in either family's spelling.
-const (
-	LayoutMaxMind Layout = "maxmind" // GeoLite2/GeoIP2 City and ASN: nested city/country/location maps, autonomous_system_*
-	LayoutIPinfo  Layout = "ipinfo"  // IPinfo: flat city/region/country/latitude/longitude, asn "AS123", as_name or name
-)
-
-// fields says which parts of Info a database file provides.
+// fields says which parts of Info a database file carries: location
+// (city, subdivision, country, coordinates) and network (ASN, AS name).
+// They are found per field, in either vendor's spelling, so one file may
+// mix them (IPinfo Core, MaxMind Enterprise, the simulator's file).
 type fields struct {
-	layout Layout
-	city   bool
-	asn    bool
+	location bool
+	asn      bool
 }
 
 func (f fields) String() string {
 	var parts []string
-	if f.city {
-		parts = append(parts, "city")
+	if f.location {
+		parts = append(parts, "location")
 	}
 	if f.asn {
 		parts = append(parts, "asn")
 	}
-	return fmt.Sprintf("%s (%s)", f.layout, strings.Join(parts, "+"))
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, "+")
 }
 
-// detect tells the layout of one decoded record by its keys: MaxMind nests
-// city under a map and names ASNs autonomous_system_number; IPinfo keeps
-// everything flat and spells ASNs "AS123".
-func detect(rec map[string]any) (fields, bool) {
+// detect tells which parts one decoded record carries, by its keys.
+func detect(rec map[string]any) fields {
 	var f fields
-	if _, ok := rec["autonomous_system_number"]; ok {
-		f.layout, f.asn = LayoutMaxMind, true
+	for _, k := range []string{"city", "country", "country_code", "location", "subdivisions", "region", "latitude", "lat"} {
+		if _, ok := rec[k]; ok {
+			f.location = true
+			break
+		}
 	}
+	_, top := rec["autonomous_system_number"]
+	_, ipinfo := rec["asn"]
+	traits, _ := rec["traits"].(map[string]any)
+	_, inTraits := traits["autonomous_system_number"]
+	f.asn = top || ipinfo || inTraits
+	return f
+}
+
+func (f fields) or(g fields) fields {
+	return fields{location: f.location || g.location, asn: f.asn || g.asn}
+}
+
+// extractLocation reads the location fields of a record of any vendor
+// layout, each field where it is: MaxMind nests names (`city.names.en`,
+// `subdivisions[0]`, `country.iso_code`) and keeps `location` at the top
+// level whether or not the record has a city; IPinfo keeps everything
+// flat (`city`, `region`, `country` as a code or a name next to
+// `country_code`, `latitude`/`longitude` or the legacy `lat`/`lng`, as
+// numbers or text).
+func extractLocation(rec map[string]any, info *Info) {
 	switch c := rec["city"].(type) {
 	case map[string]any:
-		f.layout, f.city = LayoutMaxMind, true
-	case string:
-		f.layout, f.city = LayoutIPinfo, true
-	default:
-		if _, ok := rec["country"].(map[string]any); ok {
-			f.layout, f.city = LayoutMaxMind, true // a country-level database
-		}
-		_ = c
-	}
-	if _, ok := rec["asn"]; ok {
-		f.layout, f.asn = LayoutIPinfo, true
-	}
-	if !f.city && f.layout == LayoutIPinfo {
-		_, hasCountry := rec["country"]
-		_, hasCode := rec["country_code"]
-		f.city = hasCountry || hasCode // IPinfo Lite: country-level location
-	}
-	return f, f.city || f.asn
-}
-
-// extract fills info from one record of either layout; only the parts the
-// file provides (want) are taken, so that a city file does not blank the
-// ASN found in an ASN file.
-func extract(rec map[string]any, want fields, info *Info) {
-	if want.city {
-		extractLocation(rec, info)
-	}
-	if want.asn {
-		extractASN(rec, info)
-	}
-}
-
-func extractLocation(rec map[string]any, info *Info) {
-	if c, ok := rec["city"].(map[string]any); ok { // MaxMind
 		info.City = name(c)
-		if subs, ok := rec["subdivisions"].([]any); ok && len(subs) > 0 {
-			if s, ok := subs[0].(map[string]any); ok {
-				info.Subdivision = name(s)
-			}
-		}
-		if co, ok := rec["country"].(map[string]any); ok {
-			info.Country, _ = co["iso_code"].(string)
-			info.CountryName = name(co)
-		}
-		if loc, ok := rec["location"].(map[string]any); ok {
-			info.Latitude, info.Longitude = number(loc["latitude"]), number(loc["longitude"])
-		}
-		return
+	case string:
+		info.City = c
 	}
-	if co, ok := rec["country"].(map[string]any); ok { // MaxMind country database
+	if subs, ok := rec["subdivisions"].([]any); ok && len(subs) > 0 {
+		if s, ok := subs[0].(map[string]any); ok {
+			info.Subdivision = name(s)
+		}
+	} else if r, ok := rec["region"].(string); ok {
+		info.Subdivision = r
+	}
+	switch co := rec["country"].(type) {
+	case map[string]any:
 		info.Country, _ = co["iso_code"].(string)
 		info.CountryName = name(co)
-		return
+	case string:
+		// IPinfo Lite, Core, Plus and Location: country is the name, next
+		// to country_code; the legacy location and Country+ASN files spell
+		// the code in country and the name in country_name.
+		if code, ok := rec["country_code"].(string); ok {
+			info.Country, info.CountryName = code, co
+		} else if len(co) == 2 {
+			info.Country = co
+			info.CountryName, _ = rec["country_name"].(string)
+		} else {
+			info.CountryName = co
+		}
+	default:
+		info.Country, _ = rec["country_code"].(string)
 	}
-	// IPinfo: location databases spell the country as its code; Lite has
-	// country (name) and country_code.
-	info.City, _ = rec["city"].(string)
-	info.Subdivision, _ = rec["region"].(string)
-	country, _ := rec["country"].(string)
-	if code, ok := rec["country_code"].(string); ok {
-		info.Country, info.CountryName = code, country
-	} else if len(country) == 2 {
-		info.Country = country
-		info.CountryName, _ = rec["country_name"].(string)
-	} else {
-		info.CountryName = country
+	switch loc, ok := rec["location"].(map[string]any); {
+	case ok:
+		info.Latitude, info.Longitude = number(loc["latitude"]), number(loc["longitude"])
+	case rec["latitude"] != nil:
+		info.Latitude, info.Longitude = number(rec["latitude"]), number(rec["longitude"])
+	default:
+		info.Latitude, info.Longitude = number(rec["lat"]), number(rec["lng"])
 	}
-	info.Latitude, info.Longitude = number(rec["latitude"]), number(rec["longitude"])
 }
 
+// extractASN reads the network fields: MaxMind ASN and ISP files keep
+// `autonomous_system_number` at the top level, Enterprise under
+// `traits`; IPinfo spells the ASN "AS15169" in `asn`, its name in
+// `as_name` (Lite, Core, Plus, Country+ASN) or `name` (ASN, IP-to-ASN).
 func extractASN(rec map[string]any, info *Info) {
 	if v, ok := rec["autonomous_system_number"]; ok {
-		info.ASN = uint32(number(v))
+		info.ASN = parseASN(v)
 		info.ASName, _ = rec["autonomous_system_organization"].(string)
 		return
 	}
-	info.ASN = parseASN(rec["asn"])
+	if t, ok := rec["traits"].(map[string]any); ok {
+		if v, ok := t["autonomous_system_number"]; ok {
+			info.ASN = parseASN(v)
+			info.ASName, _ = t["autonomous_system_organization"].(string)
+			return
+		}
+	}
+	v, ok := rec["asn"]
+	if !ok {
+		return
+	}
+	info.ASN = parseASN(v)
 	if n, ok := rec["as_name"].(string); ok {
 		info.ASName = n
 	} else {
-		info.ASName, _ = rec["name"].(string) // IPinfo ASN database
+		info.ASName, _ = rec["name"].(string)
 	}
 }
 
@@ -150,7 +151,11 @@ func parseASN(v any) uint32 {
 		}
 		return uint32(n)
 	default:
-		return uint32(number(v))
+		f := number(v)
+		if f < 0 || f > 1<<32-1 {
+			return 0
+		}
+		return uint32(f)
 	}
 }
 
@@ -191,4 +196,9 @@ func number(v any) float64 {
 		}
 	}
 	return 0
+}
+
+// roleError explains a file given to a flag whose fields it lacks.
+func roleError(flag string, f fields) error {
+	return fmt.Errorf("%w for %s (the file has: %s)", ErrNoFields, flag, f)
 }

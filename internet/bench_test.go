@@ -29,7 +29,7 @@ func BenchmarkObserveEvaluate(b *testing.B) {
 		end := timeAt(60*n + 30)
 		for i := range rows {
 			rows[i].End = end
-			st.add(&rows[i])
+			st.add(&rows[i], noDatabase)
 		}
 		for _, s := range st.due(timeAt(60*n+61), 0) {
 			st.evaluate(s, nil, 20)

@@ -43,10 +43,14 @@ func attribute(locs []scored) Cause {
 	for _, l := range locs {
 		ev.JudgedCityNetworks++
 		total += l.weight
-		a := groupOf(asns, l.net.ASN)
-		c := groupOf(cities, [2]string{l.net.City, l.net.Country})
-		a.add(l, l.net.City+"|"+l.net.Country)
-		c.add(l, fmt.Sprint(l.net.ASN))
+		// Unknown networks and places count in the totals but are never
+		// named: all unresolved clients are not one provider or one city.
+		if l.net.ASN != 0 {
+			groupOf(asns, l.net.ASN).add(l, l.net.City+"|"+l.net.Country)
+		}
+		if l.net.City != "" {
+			groupOf(cities, [2]string{l.net.City, l.net.Country}).add(l, fmt.Sprint(l.net.ASN)+"|"+l.net.Unresolved)
+		}
 		if l.impacted {
 			ev.ImpactedCityNetworks++
 			impacted += l.impact

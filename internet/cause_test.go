@@ -53,3 +53,23 @@ func TestAttribute(t *testing.T) {
 		})
 	}
 }
+
+// TestUnknownNetworksAreNeverTheCause: clients without a network (ASN 0:
+// private ranges, addresses no database knows) are not one provider, and
+// clients without a city are not one metro; before issue 18 a single
+// impacted unknown city-network was named "asn AS0".
+func TestUnknownNetworksAreNeverTheCause(t *testing.T) {
+	for _, reason := range []string{"private range", "not in database"} {
+		locs := grid(func(string, uint32) bool { return false })
+		locs = append(locs,
+			scored{net: cityNet{ASN: 0, Unresolved: reason}, weight: 1000, impacted: true, impact: 900},
+			scored{net: cityNet{City: "Paris", Country: "FR", ASN: 0, Unresolved: reason}, weight: 100, impacted: true, impact: 90})
+		got := attribute(locs)
+		if got.Kind != CauseUnknown || got.ASN != 0 || got.City != "" {
+			t.Errorf("%s: got %+v, want cause unknown", reason, got)
+		}
+		if got.Evidence.ImpactedCityNetworks != 2 {
+			t.Errorf("%s: impacted city-networks %d, want 2", reason, got.Evidence.ImpactedCityNetworks)
+		}
+	}
+}

@@ -65,6 +65,8 @@ var migrations = []store.Migration{{Version: 1, Name: "internet monitors, measur
 		started_ms BIGINT NOT NULL,
 		body       VARCHAR NOT NULL
 	)`,
+}}, {Version: 2, Name: "internet measurements: why a network is unknown", Stmts: []string{
+	`ALTER TABLE internet_measurements ADD COLUMN unresolved VARCHAR DEFAULT ''`,
 }}}
 
 // tables reads and writes the internet monitor's tables in the shared
@@ -149,11 +151,12 @@ func (t *tables) putPeriod(ctx context.Context, o Overall, ms []Measurement, eve
 			if j > 0 {
 				b.WriteString(", ")
 			}
-			fmt.Fprintf(&b, "(%s, %d, %d, %s, %s, %s, %d, %s, %g, %g, %d, %d, %d, %d, %g, %g, %g, %g, %g, %g, %g, %g, %g, %t)",
+			fmt.Fprintf(&b, "(%s, %d, %d, %s, %s, %s, %d, %s, %g, %g, %d, %d, %d, %d, %g, %g, %g, %g, %g, %g, %g, %g, %g, %t, %s)",
 				sqlString(m.Monitor), m.Time.UnixMilli(), pms, sqlString(m.City), sqlString(m.Subdivision), sqlString(m.Country),
 				m.ASN, sqlString(m.ASName), fin(m.Latitude), fin(m.Longitude), m.BytesIn, m.BytesOut, m.ClientConnections,
 				m.FailedConnections, fin(m.TrafficShare), fin(m.RTTP50MS), fin(m.RTTP90MS), fin(m.RTTP95MS), fin(m.RetransmissionRate),
-				fin(m.FailedConnectionRate), fin(m.AvailabilityScore), fin(m.PerformanceScore), fin(m.TrafficImpacted), m.MissingTraffic)
+				fin(m.FailedConnectionRate), fin(m.AvailabilityScore), fin(m.PerformanceScore), fin(m.TrafficImpacted), m.MissingTraffic,
+				sqlString(m.Unresolved))
 		}
 		if _, err := tx.ExecContext(ctx, b.String()); err != nil {
 			return fmt.Errorf("store internet measurements: %w", err)
@@ -203,7 +206,8 @@ func (q *MeasurementQuery) limit() int {
 
 const measurementCols = `monitor, ts_ms, period_ms, city, subdivision, country, asn, as_name, latitude, longitude,
 	bytes_in, bytes_out, connections, failed, traffic_share, rtt_p50_ms, rtt_p90_ms, rtt_p95_ms,
-	retransmission_rate, failed_connection_rate, availability, performance, traffic_impacted, missing`
+	retransmission_rate, failed_connection_rate, availability, performance, traffic_impacted, missing,
+	coalesce(unresolved, '')`
 
 // measurements lists measurements, newest period first, largest traffic
 // first within a period.
@@ -222,7 +226,7 @@ func (t *tables) measurements(ctx context.Context, q MeasurementQuery) ([]Measur
 		if err := rows.Scan(&m.Monitor, &ts, &pms, &m.City, &m.Subdivision, &m.Country, &m.ASN, &m.ASName, &m.Latitude,
 			&m.Longitude, &m.BytesIn, &m.BytesOut, &m.ClientConnections, &m.FailedConnections, &m.TrafficShare,
 			&m.RTTP50MS, &m.RTTP90MS, &m.RTTP95MS, &m.RetransmissionRate, &m.FailedConnectionRate,
-			&m.AvailabilityScore, &m.PerformanceScore, &m.TrafficImpacted, &m.MissingTraffic); err != nil {
+			&m.AvailabilityScore, &m.PerformanceScore, &m.TrafficImpacted, &m.MissingTraffic, &m.Unresolved); err != nil {
 			return nil, fmt.Errorf("query internet measurements: %w", err)
 		}
 		m.Time, m.PeriodSeconds = time.UnixMilli(ts).UTC(), pms/1000
@@ -260,8 +264,8 @@ func (t *tables) topLocations(ctx context.Context, q MeasurementQuery) ([]TopLoc
 			coalesce(sum(rtt_p50_ms * w) / nullif(sum(w), 0), 0),
 			coalesce(sum(rtt_p90_ms * w) / nullif(sum(w), 0), 0),
 			coalesce(sum(rtt_p95_ms * w) / nullif(sum(w), 0), 0),
-			count(*)
-		FROM m GROUP BY city, country, asn ORDER BY sum(w) DESC, city, asn LIMIT `+fmt.Sprint(q.limit()),
+			count(*), coalesce(unresolved, '') AS why
+		FROM m GROUP BY city, country, asn, why ORDER BY sum(w) DESC, city, asn, why LIMIT `+fmt.Sprint(q.limit()),
 		append(args, q.Monitor, q.Start.UnixMilli(), q.End.UnixMilli())...)
 	if err != nil {
 		return nil, fmt.Errorf("query internet top locations: %w", err)
@@ -272,7 +276,7 @@ func (t *tables) topLocations(ctx context.Context, q MeasurementQuery) ([]TopLoc
 		var l TopLocation
 		if err := rows.Scan(&l.City, &l.Subdivision, &l.Country, &l.ASN, &l.ASName, &l.Latitude, &l.Longitude,
 			&l.BytesIn, &l.BytesOut, &l.ClientConnections, &l.TrafficShare, &l.AvailabilityScore, &l.PerformanceScore,
-			&l.RTTP50MS, &l.RTTP90MS, &l.RTTP95MS, &l.Periods); err != nil {
+			&l.RTTP50MS, &l.RTTP90MS, &l.RTTP95MS, &l.Periods, &l.Unresolved); err != nil {
 			return nil, fmt.Errorf("query internet top locations: %w", err)
 		}
 		out = append(out, l)

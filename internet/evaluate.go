@@ -3,6 +3,7 @@ package internet
 import (
 	"fmt"
 	"math"
+	"net/netip"
 	"sort"
 	"strconv"
 	"time"
@@ -59,7 +60,7 @@ func newState(m Monitor, now time.Time) *state {
 func (s *state) seed(ms []Measurement) {
 	for i := len(ms) - 1; i >= 0; i-- {
 		m := ms[i]
-		k := cityNet{City: m.City, Country: m.Country, ASN: m.ASN}
+		k := cityNet{City: m.City, Country: m.Country, ASN: m.ASN, Unresolved: m.Unresolved}
 		o := observation{Bytes: float64(m.BytesIn + m.BytesOut), Attempts: float64(m.ClientConnections),
 			Segments: float64(m.BytesOut) / 1448, RetransRate: math.NaN(), FailedRate: math.NaN(), RTTP90US: math.NaN()}
 		if o.Bytes > 0 || o.Attempts > 0 {
@@ -86,14 +87,18 @@ func (s *state) seed(ms []Measurement) {
 	}
 }
 
-// add takes a stored flow into its period. It returns false when the
-// period was already evaluated (a late report).
-func (s *state) add(r *store.FlowRow) bool {
+// add takes a stored flow into its period; unresolved says why a remote
+// end without an ASN has none. It returns false when the period was
+// already evaluated (a late report).
+func (s *state) add(r *store.FlowRow, unresolved func(netip.Addr) string) bool {
 	per, placed := s.periods.Window(r.End)
 	if placed == periods.Late {
 		return false
 	}
 	k := cityNet{City: r.Remote.City, Country: r.Remote.Country, ASN: r.Remote.ASN}
+	if k.ASN == 0 {
+		k.Unresolved = unresolved(r.Key.RemoteIP)
+	}
 	a := per.accs[k]
 	if a == nil {
 		a = &acc{}
@@ -247,7 +252,10 @@ func keyLess(a, b cityNet) bool {
 	if a.City != b.City {
 		return a.City < b.City
 	}
-	return a.ASN < b.ASN
+	if a.ASN != b.ASN {
+		return a.ASN < b.ASN
+	}
+	return a.Unresolved < b.Unresolved
 }
 
 // location describes a city-network, looking its details up once.
@@ -259,7 +267,7 @@ func (s *state) location(k cityNet, a *acc, geo GeoLookup) Location {
 		}
 		return l
 	}
-	l := Location{City: k.City, Country: k.Country, ASN: k.ASN, ASName: a.asName}
+	l := Location{City: k.City, Country: k.Country, ASN: k.ASN, ASName: a.asName, Unresolved: k.Unresolved}
 	if geo != nil && a.ip.IsValid() {
 		info := geo.Lookup(a.ip)
 		if info.City == k.City && info.Country == k.Country {

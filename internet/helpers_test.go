@@ -1,7 +1,10 @@
 package internet
 
 import (
+	"net/netip"
 	"time"
+
+	"github.com/flowlens/flowlens/geoip"
 
 	dto "github.com/prometheus/client_model/go"
 )
@@ -16,3 +19,6 @@ func testCounter(c interface{ Write(*dto.Metric) error }) float64 {
 	c.Write(&m)
 	return m.GetCounter().GetValue()
 }
+
+// noDatabase is the reason an address has no network without GeoIP.
+func noDatabase(netip.Addr) string { return geoip.ReasonNoDatabase }

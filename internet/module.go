@@ -82,9 +82,27 @@ type Module struct {
 }
 
 // GeoLookup describes an internet address (the geoip module's DB): the
-// coordinates and AS name of the city-networks the monitor reports.
+// coordinates and AS name of the city-networks the monitor reports, and
+// why an address has no network.
 type GeoLookup interface {
 	Lookup(ip netip.Addr) geoip.Info
+	Unresolved(ip netip.Addr) string
+}
+
+// unresolved says why a remote address has no ASN.
+func (m *Module) unresolved(ip netip.Addr) string {
+	if m.geo == nil {
+		if geoip.NotRouted(ip) {
+			return geoip.ReasonPrivate
+		}
+		return geoip.ReasonNoDatabase
+	}
+	if r := m.geo.Unresolved(ip); r != "" {
+		return r
+	}
+	// The databases know it now, but the flow was stored without a
+	// network (enriched before a database was loaded).
+	return geoip.ReasonNotInDatabase
 }
 
 // Dependencies are what the module uses of the server.
@@ -188,7 +206,7 @@ func (m *Module) observe(batches []*store.Batch) {
 				continue
 			}
 			for _, st := range m.states {
-				if st.mon.matches(r) && !st.add(r) {
+				if st.mon.matches(r) && !st.add(r, m.unresolved) {
 					late++
 				}
 			}

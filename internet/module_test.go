@@ -33,7 +33,10 @@ type testModule struct {
 	reg     *prometheus.Registry
 }
 
-func newTestModule(t *testing.T) *testModule {
+func newTestModule(t *testing.T) *testModule { return newTestModuleWith(t, nil) }
+
+// newTestModuleWith gives the module a GeoIP lookup.
+func newTestModuleWith(t *testing.T, geo GeoLookup) *testModule {
 	t.Helper()
 	st, err := duckdb.Open(duckdb.Config{Path: filepath.Join(t.TempDir(), "f.duckdb")}, nil)
 	if err != nil {
@@ -50,7 +53,7 @@ func newTestModule(t *testing.T) *testModule {
 	}
 	tm := &testModule{now: timeAt(0), mux: http.NewServeMux(), metrics: ms, reg: prometheus.NewRegistry()}
 	d := Dependencies{DB: st, Metrics: ms, Registry: tm.reg, Topology: func() *topology.Topology { return topo },
-		SubscribeFlows: func(_ string, fn func([]*store.Batch)) error { tm.observe = fn; return nil }}
+		SubscribeFlows: func(_ string, fn func([]*store.Batch)) error { tm.observe = fn; return nil }, GeoIP: geo}
 	m, err := New(Config{Grace: time.Second, Now: tm.clock}, d)
 	if err != nil {
 		t.Fatal(err)

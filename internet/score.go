@@ -39,12 +39,14 @@ const (
 )
 
 // cityNet is a city-network: the client's city and the ASN its traffic
-// comes through. An empty city and ASN 0 is "unknown" (no database, or an
-// address it does not know).
+// comes through. ASN 0 is an unknown network, one per reason (private
+// range, no database, not in database), so that unresolved clients are
+// never mistaken for one provider.
 type cityNet struct {
-	City    string
-	Country string
-	ASN     uint32
+	City       string
+	Country    string
+	ASN        uint32
+	Unresolved string
 }
 
 // sample is one flow record's contribution, kept until the period closes so

@@ -117,8 +117,8 @@ func TestOverallRTTTrafficWeighted(t *testing.T) {
 		r.Remote.City, r.End = city, timeAt(30)
 		return r
 	}
-	st.add(row("A", 900_000, 5000))
-	st.add(row("B", 100_000, 10_000))
+	st.add(row("A", 900_000, 5000), noDatabase)
+	st.add(row("B", 100_000, 10_000), noDatabase)
 	res := st.evaluate(st.due(timeAt(61), 0)[0], nil, 10)
 	if got := res.overall.RTTP50MS; math.Abs(got-5.5) > 0.5 {
 		t.Fatalf("overall p50 %.2f ms, want about 5.5", got)
@@ -173,7 +173,7 @@ func TestPartlyImpactedProviderIsNamed(t *testing.T) {
 			if n.asn == 64500 && i < 2 {
 				retrans = 40 // 8% of this flow's segments
 			}
-			st.add(row(n.city, n.asn, retrans))
+			st.add(row(n.city, n.asn, retrans), noDatabase)
 		}
 	}
 	res := st.evaluate(st.due(timeAt(61), 0)[0], nil, 10)

@@ -1,6 +1,7 @@
 package internet
 
 import (
+	"fmt"
 	"time"
 )
 
@@ -41,6 +42,22 @@ type Location struct {
 	ASName      string  `json:"as_name,omitempty"`
 	Latitude    float64 `json:"latitude,omitempty"`
 	Longitude   float64 `json:"longitude,omitempty"`
+	// Unresolved, for an unknown network (ASN 0), says why the GeoIP
+	// databases gave the clients none: "private range", "no database" or
+	// "not in database". Each reason is its own city-network.
+	Unresolved string `json:"unresolved,omitempty"`
+}
+
+// Network names a city-network's network: "AS64500", or "unknown network
+// (reason)".
+func (l Location) Network() string {
+	if l.ASN != 0 {
+		return fmt.Sprintf("AS%d", l.ASN)
+	}
+	if l.Unresolved == "" {
+		return "unknown network"
+	}
+	return "unknown network (" + l.Unresolved + ")"
 }
 
 // Overall is a monitor's traffic-weighted figures for one period.

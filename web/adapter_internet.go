@@ -40,7 +40,7 @@ func (p internetPages) locations(ctx context.Context, monitor string, start, end
 	}
 	out := make([]cityNetwork, len(top))
 	for i, t := range top {
-		out[i] = cityNetwork{City: t.City, Country: t.Country, ASN: t.ASN, ASName: t.ASName, Lat: t.Latitude, Lon: t.Longitude,
+		out[i] = cityNetwork{City: t.City, Country: t.Country, ASN: t.ASN, ASName: t.ASName, Network: t.Network(), Lat: t.Latitude, Lon: t.Longitude,
 			Bytes: float64(t.BytesIn + t.BytesOut), Share: t.TrafficShare / 100, RTTP50: t.RTTP50MS, RTTP90: t.RTTP90MS,
 			RTTP95: t.RTTP95MS, Performance: t.PerformanceScore, Availability: t.AvailabilityScore}
 	}

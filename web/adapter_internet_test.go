@@ -60,7 +60,7 @@ func TestInternetPagesOverTheRealModule(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(nets) != 3 || nets[0].City != "Berlin" || nets[0].ASN != 3320 || nets[0].Bytes != 3500 {
+	if len(nets) != 3 || nets[0].City != "Berlin" || nets[0].ASN != 3320 || nets[0].Network != "AS3320" || nets[0].Bytes != 3500 {
 		t.Fatalf("city-networks %+v", nets)
 	}
 	var share float64

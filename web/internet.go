@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"net/http"
+	"strings"
 	"time"
 )
 
@@ -98,7 +99,7 @@ func mapPoints(nets []cityNetwork) []mapPoint {
 			r = 5
 		}
 		out = append(out, mapPoint{X: n.Lon + 180, Y: 90 - n.Lat, R: r, Class: cls,
-			Label: n.City + " AS" + itoa(int(n.ASN))})
+			Label: strings.TrimSpace(n.City + " " + n.Network)})
 	}
 	return out
 }

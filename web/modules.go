@@ -118,6 +118,7 @@ type cityNetwork struct {
 	City, Country string
 	ASN           uint32
 	ASName        string
+	Network       string // "AS64500", or "unknown network (private range)"
 	Lat, Lon      float64
 	Bytes         float64
 	Share         float64 // fraction of the monitor's traffic

@@ -110,8 +110,9 @@ func (fixedInternet) events(context.Context) ([]internetEvent, error) {
 		{Monitor: "core", Status: "RESOLVED", Type: "AVAILABILITY", Cause: "local"}}, nil
 }
 func (fixedInternet) locations(_ context.Context, monitor string, _, _ time.Time) ([]cityNetwork, error) {
-	return []cityNetwork{{City: "Paris", Country: "FR", ASN: 64500, Lat: 48.85, Lon: 2.35, Bytes: 2e6, Share: 0.6, RTTP50: 12, Performance: 40, Availability: 99},
-		{City: "Lima", Country: "PE", ASN: 6147, Lat: -12, Lon: -77, Bytes: 1e6, Share: 0.4, RTTP50: 80, Performance: 99, Availability: 100}}, nil
+	return []cityNetwork{{City: "Paris", Country: "FR", ASN: 64500, Network: "AS64500", Lat: 48.85, Lon: 2.35, Bytes: 2e6, Share: 0.6, RTTP50: 12, Performance: 40, Availability: 99},
+		{City: "Lima", Country: "PE", ASN: 6147, Network: "AS6147", Lat: -12, Lon: -77, Bytes: 1e6, Share: 0.4, RTTP50: 80, Performance: 99, Availability: 100},
+		{Network: "unknown network (private range)", Bytes: 5e5, Performance: 100, Availability: 100}}, nil
 }
 
 func TestInternetPageShowsCityNetworksMapAndEvents(t *testing.T) {
@@ -126,7 +127,8 @@ func TestInternetPageShowsCityNetworksMapAndEvents(t *testing.T) {
 	if n := strings.Count(page, `<circle `); n != 2 {
 		t.Fatalf("%d points on the map, want 2", n)
 	}
-	for _, want := range []string{`class="pt bad"`, `class="pt ok"`, "AS64500", "Paris", "60.0%", "AS64500 across 3 cities"} {
+	for _, want := range []string{`class="pt bad"`, `class="pt ok"`, "AS64500", "AS6147", "Paris", "60.0%", "AS64500 across 3 cities",
+		"unknown network (private range)"} {
 		if !strings.Contains(page, want) {
 			t.Errorf("page lacks %q", want)
 		}

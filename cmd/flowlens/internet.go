@@ -299,18 +299,18 @@ func place(l internet.Location) string {
 }
 
 func measurementTable(tw *tabwriter.Writer, rows []internet.Measurement) {
-	fmt.Fprintln(tw, "TIME\tLOCATION\tASN\tBYTES IN\tBYTES OUT\tCONNS\tSHARE%\tRTT P50/P90/P95 MS\tRETRANS%\tFAILED%\tAVAIL\tPERF")
+	fmt.Fprintln(tw, "TIME\tLOCATION\tNETWORK\tBYTES IN\tBYTES OUT\tCONNS\tSHARE%\tRTT P50/P90/P95 MS\tRETRANS%\tFAILED%\tAVAIL\tPERF")
 	for _, m := range rows {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%.2f\t%.1f/%.1f/%.1f\t%.2f\t%.2f\t%.1f\t%.1f\n", m.Time.Format("2006-01-02 15:04:05"),
-			place(m.Location), asnText(m.ASN), m.BytesIn, m.BytesOut, m.ClientConnections, m.TrafficShare,
+			place(m.Location), m.Network(), m.BytesIn, m.BytesOut, m.ClientConnections, m.TrafficShare,
 			m.RTTP50MS, m.RTTP90MS, m.RTTP95MS, m.RetransmissionRate, m.FailedConnectionRate, m.AvailabilityScore, m.PerformanceScore)
 	}
 }
 
 func topLocationTable(tw *tabwriter.Writer, rows []internet.TopLocation) {
-	fmt.Fprintln(tw, "LOCATION\tASN\tAS NAME\tBYTES IN\tBYTES OUT\tSHARE%\tRTT P50/P90/P95 MS\tAVAIL\tPERF\tPERIODS")
+	fmt.Fprintln(tw, "LOCATION\tNETWORK\tAS NAME\tBYTES IN\tBYTES OUT\tSHARE%\tRTT P50/P90/P95 MS\tAVAIL\tPERF\tPERIODS")
 	for _, l := range rows {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%.2f\t%.1f/%.1f/%.1f\t%.1f\t%.1f\t%d\n", place(l.Location), asnText(l.ASN), l.ASName,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%.2f\t%.1f/%.1f/%.1f\t%.1f\t%.1f\t%d\n", place(l.Location), l.Network(), l.ASName,
 			l.BytesIn, l.BytesOut, l.TrafficShare, l.RTTP50MS, l.RTTP90MS, l.RTTP95MS, l.AvailabilityScore, l.PerformanceScore, l.Periods)
 	}
 }

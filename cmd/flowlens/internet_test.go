@@ -18,6 +18,7 @@ func sampleInternet() ([]internet.Measurement, []internet.Event) {
 		RTTP50MS: 21.3, RTTP90MS: 25.1, RTTP95MS: 27.9, RetransmissionRate: 5.02, FailedConnectionRate: 1.25,
 		AvailabilityScore: 100, PerformanceScore: 3.4, TrafficImpacted: 12.1}
 	unknown := internet.Measurement{Monitor: "web", Time: t0, PeriodSeconds: 60, BytesIn: 10, BytesOut: 20,
+		Location:          internet.Location{Unresolved: "private range"},
 		AvailabilityScore: 100, PerformanceScore: 100, TrafficShare: 0.01}
 	end := t0.Add(4 * time.Minute)
 	ev := internet.Event{ID: "web-performance-1772366700000", Monitor: "web", Status: internet.StatusResolved,

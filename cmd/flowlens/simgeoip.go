@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"slices"
 
 	"github.com/spf13/cobra"
 
@@ -26,8 +27,8 @@ as both --geoip-city and --geoip-asn, then run flowlens sim --internet-clients N
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			plan := sim.InternetPlan()
 			o := geoip.WriteOptions{Layout: geoip.Layout(layout)}
-			if o.Layout != geoip.LayoutMaxMind && o.Layout != geoip.LayoutIPinfo {
-				return fmt.Errorf("--layout %q: want maxmind or ipinfo", layout)
+			if !slices.Contains(geoip.Layouts(), o.Layout) {
+				return fmt.Errorf("--layout %q: want one of %v", layout, geoip.Layouts())
 			}
 			if err := geoip.Write(out, sim.GeoIPEntries(plan), o); err != nil {
 				return err
@@ -41,7 +42,7 @@ as both --geoip-city and --geoip-asn, then run flowlens sim --internet-clients N
 		},
 	}
 	cmd.Flags().StringVar(&out, "out", "", "file to write (required)")
-	cmd.Flags().StringVar(&layout, "layout", "maxmind", "maxmind or ipinfo record layout")
+	cmd.Flags().StringVar(&layout, "layout", "maxmind", "record layout: maxmind or ipinfo (city and ASN in one file), or a vendor product's (maxmind-city, maxmind-asn, ipinfo-location, ipinfo-asn, ...; the error lists all)")
 	cmd.MarkFlagRequired("out")
 	return cmd
 }
