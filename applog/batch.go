@@ -36,10 +36,9 @@ type Batch struct {
 	Times      []int64
 	MsgOffsets []int32 // len = Len()+1
 	MsgData    []byte
-	FldOffsets []int32 // len = Len()+1
-	FldData    []byte
-	FldValid   []byte // bit i set: event i has discovered fields
-	FldNulls   int
+	// JSON has bit i set when event i is one JSON object (its fields
+	// are discovered).
+	JSON []byte
 	// Capped counts events with more than MaxFields fields (the rest
 	// stay in @message); BadTimes events whose timestamp field was not a
 	// time (they take the ingestion time).
@@ -52,19 +51,25 @@ func (b *Batch) Len() int { return len(b.Times) }
 // Message is event i's text (a copy-free view).
 func (b *Batch) Message(i int) []byte { return b.MsgData[b.MsgOffsets[i]:b.MsgOffsets[i+1]] }
 
+// IsJSON says whether event i is one JSON object.
+func (b *Batch) IsJSON(i int) bool { return b.JSON[i/8]&(1<<(i%8)) != 0 }
+
 // FieldsJSON is event i's discovered fields as a flat JSON object, nil
-// when it has none.
+// when it has none (computed again: the batch keeps only the message).
 func (b *Batch) FieldsJSON(i int) []byte {
-	if b.FldValid[i/8]&(1<<(i%8)) == 0 {
+	if !b.IsJSON(i) {
 		return nil
 	}
-	return b.FldData[b.FldOffsets[i]:b.FldOffsets[i+1]]
+	d, _, _ := Discover(nil, b.Message(i))
+	if d.N == 0 {
+		return nil
+	}
+	return d.Fields
 }
 
 // Reset empties b, keeping its memory.
 func (b *Batch) Reset() {
-	*b = Batch{Times: b.Times[:0], MsgOffsets: append(b.MsgOffsets[:0], 0), MsgData: b.MsgData[:0],
-		FldOffsets: append(b.FldOffsets[:0], 0), FldData: b.FldData[:0], FldValid: b.FldValid[:0]}
+	*b = Batch{Times: b.Times[:0], MsgOffsets: append(b.MsgOffsets[:0], 0), MsgData: b.MsgData[:0], JSON: b.JSON[:0]}
 }
 
 // LineError is one refused line: its number (from 1) in the body, and why.
@@ -116,18 +121,12 @@ func Parse(b *Batch, chunk []byte, firstLine int, opt Options) []LineError {
 // add appends one line; a non-empty result is why it was refused.
 func (b *Batch) add(l []byte, opt Options, maxTime int64) string {
 	n := len(b.Times)
-	if n%8 == 0 {
-		b.FldValid = append(b.FldValid, 0)
-	}
-	mark := len(b.FldData)
-	d, out, ok := Discover(b.FldData, l)
+	d, ok := Check(l)
 	ts := opt.IngestionMs
 	switch {
 	case ok:
 		if d.HasTime {
 			if d.TimeMs > maxTime {
-				b.FldData = out[:mark]
-				b.trimValid(n)
 				return fmt.Sprintf("timestamp %s is more than %s after the ingestion time", time.UnixMilli(d.TimeMs).UTC().Format(time.RFC3339Nano), MaxFuture)
 			}
 			ts = d.TimeMs
@@ -137,29 +136,17 @@ func (b *Batch) add(l []byte, opt Options, maxTime int64) string {
 		if d.Capped {
 			b.Capped++
 		}
-		if d.N > 0 {
-			b.FldData = out
-			b.FldValid[n/8] |= 1 << (n % 8)
-		} else {
-			b.FldData = out[:mark]
-			b.FldNulls++
-		}
 	case opt.JSONLines:
-		b.trimValid(n)
 		return "not a JSON object (application/x-ndjson wants one per line; send text/plain for other text)"
-	default:
-		b.FldNulls++
+	}
+	if n%8 == 0 {
+		b.JSON = append(b.JSON, 0)
+	}
+	if ok {
+		b.JSON[n/8] |= 1 << (n % 8)
 	}
 	b.Times = append(b.Times, ts)
 	b.MsgData = append(b.MsgData, l...)
 	b.MsgOffsets = append(b.MsgOffsets, int32(len(b.MsgData)))
-	b.FldOffsets = append(b.FldOffsets, int32(len(b.FldData)))
 	return ""
-}
-
-// trimValid drops the validity byte added for a refused event n.
-func (b *Batch) trimValid(n int) {
-	if n%8 == 0 {
-		b.FldValid = b.FldValid[:len(b.FldValid)-1]
-	}
 }

@@ -47,15 +47,29 @@ type Discovered struct {
 // else (a plain-text line), and dst is then returned unchanged. The line
 // is scanned once without allocations beyond dst's growth.
 func Discover(dst []byte, line []byte) (d Discovered, out []byte, ok bool) {
+	return discover(dst, line, true)
+}
+
+// Check is Discover without writing the fields (Fields is nil; N and
+// Capped still count them): what the import needs, the storage reading
+// fields from @message itself.
+func Check(line []byte) (Discovered, bool) {
+	d, _, ok := discover(nil, line, false)
+	return d, ok
+}
+
+func discover(dst []byte, line []byte, write bool) (d Discovered, out []byte, ok bool) {
 	if !utf8.Valid(line) {
 		return d, dst, false
 	}
-	s := scanner{src: line, dst: dst, start: len(dst)}
+	s := scanner{src: line, dst: dst, start: len(dst), write: write}
 	s.skipSpace()
 	if s.i >= len(line) || line[s.i] != '{' {
 		return d, dst, false
 	}
-	s.dst = append(s.dst, '{')
+	if write {
+		s.dst = append(s.dst, '{')
+	}
 	if err := s.object(0, 0, true); err != nil {
 		return Discovered{}, dst, false
 	}
@@ -63,8 +77,13 @@ func Discover(dst []byte, line []byte) (d Discovered, out []byte, ok bool) {
 	if s.i != len(line) {
 		return Discovered{}, dst, false
 	}
-	s.dst = append(s.dst, '}')
-	d = Discovered{Fields: s.dst[s.start:], N: s.n, Capped: s.capped}
+	if write {
+		s.dst = append(s.dst, '}')
+	}
+	d = Discovered{N: s.n, Capped: s.capped}
+	if write {
+		d.Fields = s.dst[s.start:]
+	}
 	if s.tsEnd > 0 {
 		d.TimeMs, d.HasTime = parseTimeValue(line[s.tsStart:s.tsEnd])
 		if !d.HasTime {
@@ -88,6 +107,7 @@ type scanner struct {
 	// ("timestamp" wins over "time").
 	tsStart, tsEnd int
 	tsIsTimestamp  bool
+	write          bool // write the fields to dst (else only count them)
 }
 
 func (s *scanner) skipSpace() {
@@ -122,11 +142,13 @@ func (s *scanner) object(depth, keyLen int, top bool) error {
 		}
 		s.i++
 		s.skipSpace()
-		s.key = s.key[:keyLen]
-		if keyLen > 0 {
-			s.key = append(s.key, '.')
+		if s.write {
+			s.key = s.key[:keyLen]
+			if keyLen > 0 {
+				s.key = append(s.key, '.')
+			}
+			s.key = append(s.key, s.src[ks+1:ke-1]...)
 		}
-		s.key = append(s.key, s.src[ks+1:ke-1]...)
 		vs := s.i
 		if err := s.value(depth+1, len(s.key)); err != nil {
 			return err
@@ -171,11 +193,13 @@ func (s *scanner) array(depth, keyLen int) error {
 	}
 	for idx := 0; ; idx++ {
 		s.skipSpace()
-		s.key = s.key[:keyLen]
-		if keyLen > 0 {
-			s.key = append(s.key, '.')
+		if s.write {
+			s.key = s.key[:keyLen]
+			if keyLen > 0 {
+				s.key = append(s.key, '.')
+			}
+			s.key = strconv.AppendInt(s.key, int64(idx), 10)
 		}
-		s.key = strconv.AppendInt(s.key, int64(idx), 10)
 		if err := s.value(depth+1, len(s.key)); err != nil {
 			return err
 		}
@@ -230,6 +254,10 @@ func (s *scanner) value(depth, keyLen int) error {
 func (s *scanner) leaf(keyLen int, v []byte) {
 	if s.n >= MaxFields {
 		s.capped = true
+		return
+	}
+	if !s.write {
+		s.n++
 		return
 	}
 	if s.n > 0 {

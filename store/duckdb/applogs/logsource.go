@@ -20,7 +20,9 @@ type Source struct{}
 // LogSource describes the table: the system fields, and every other name
 // a query uses read from the event's discovered fields (missing, i.e.
 // NULL, for events without it, as in Logs Insights).
-func (Source) LogSource(context.Context, *sql.Tx) (*logsource.Source, error) { return eventsSource, nil }
+func (Source) LogSource(context.Context, *sql.Tx) (*logsource.Source, error) {
+	return eventsSource, nil
+}
 
 // LogGroups lists the application log groups.
 func (Source) LogGroups(ctx context.Context, tx *sql.Tx) ([]string, error) {
@@ -54,18 +56,75 @@ var eventsSource = &logsource.Source{
 	},
 	TimeSQL: `"e"."event_time"`, TimeUnit: 1000, TimeCols: []string{"event_time"},
 	GroupSQL: `"g"."name"`, GroupWidth: 4,
-	Default:  []string{"@timestamp", "@message"},
-	Dynamic:  discoveredField,
+	Default: []string{"@timestamp", "@message"},
+	Dynamic: discoveredField,
 }
 
-// discoveredField reads name from the event's flat JSON object of
-// discovered fields. The name travels as a bound JSON path, never as SQL;
-// names with a quote or backslash (which a path would need escaped) and
-// the system (@) names are not discovered fields.
+// maxPaths bounds the JSON paths one dotted name is tried as.
+const maxPaths = 16
+
+// discoveredField reads name from a JSON event's @message, as Logs
+// Insights discovers it: nested keys joined by dots, array elements by
+// index. A dotted name is tried as each path it can stand for (a key may
+// hold a dot itself, "EC2.InstanceId"; a number may be an index or a
+// key), most nested first, the first present wins. The paths travel as
+// bound values, never as SQL; names with a quote or backslash and the
+// system (@) names are not discovered fields. Plain-text events have
+// none (DuckDB's JSON functions fail on text that is not JSON).
 func discoveredField(name string) (logsource.Field, bool) {
 	if name == "" || strings.HasPrefix(name, "@") || strings.ContainsAny(name, "\"\\") {
 		return logsource.Field{}, false
 	}
-	return logsource.Field{Name: name, SQL: `json_extract_string("e"."fields", ?)`, Args: []any{`$."` + name + `"`},
+	paths := jsonPaths(name)
+	calls := make([]string, len(paths))
+	args := make([]any, len(paths))
+	for i, p := range paths {
+		calls[i] = `json_extract_string("e"."message", ?)`
+		args[i] = p
+	}
+	expr := calls[0]
+	if len(calls) > 1 {
+		expr = "coalesce(" + strings.Join(calls, ", ") + ")"
+	}
+	return logsource.Field{Name: name, SQL: `(CASE WHEN "e"."is_json" THEN ` + expr + ` END)`, Args: args,
 		Kind: logsource.KindString, Width: fieldWidth}, true
+}
+
+// jsonPaths are the DuckDB JSON paths a flattened name may stand for:
+// every way of cutting it at its dots into keys (more cuts first), each
+// all-digit key also as an array index (first), at most maxPaths.
+func jsonPaths(name string) []string {
+	parts := strings.Split(name, ".")
+	var out []string
+	var walk func(i int, path string)
+	walk = func(i int, path string) {
+		if len(out) >= maxPaths {
+			return
+		}
+		if i == len(parts) {
+			out = append(out, path)
+			return
+		}
+		for j := i + 1; j <= len(parts); j++ {
+			key := strings.Join(parts[i:j], ".")
+			if isDigits(key) {
+				walk(j, path+"["+key+"]")
+			}
+			walk(j, path+`."`+key+`"`)
+		}
+	}
+	walk(0, "$")
+	return out
+}
+
+func isDigits(s string) bool {
+	if s == "" || len(s) > 9 {
+		return false
+	}
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }

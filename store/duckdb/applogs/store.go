@@ -35,15 +35,16 @@ func migrations() []store.Migration {
 			id   UINTEGER PRIMARY KEY,
 			name VARCHAR NOT NULL UNIQUE
 		)`,
-		// event_time and ingestion_time are Unix milliseconds; fields is
-		// the flat JSON object of a JSON event's discovered fields (NULL
-		// for plain text), written only by applog.Discover (valid JSON).
+		// event_time and ingestion_time are Unix milliseconds; is_json
+		// says the message is one JSON object (checked strictly by
+		// applog.Discover), so its fields may be read with DuckDB's JSON
+		// functions, which fail on anything else.
 		`CREATE TABLE applog_events (
 			group_id       UINTEGER NOT NULL,
 			event_time     BIGINT NOT NULL,
 			ingestion_time BIGINT NOT NULL,
 			message        VARCHAR NOT NULL,
-			fields         VARCHAR
+			is_json        BOOLEAN NOT NULL
 		)`,
 	}}}
 }
@@ -62,7 +63,7 @@ type Store struct {
 var schema = arrow.NewSchema([]arrow.Field{
 	{Name: "event_time", Type: arrow.PrimitiveTypes.Int64},
 	{Name: "message", Type: arrow.BinaryTypes.String},
-	{Name: "fields", Type: arrow.BinaryTypes.String, Nullable: true},
+	{Name: "is_json", Type: arrow.FixedWidthTypes.Boolean},
 }, nil)
 
 const viewName = "applog_feed"
@@ -128,53 +129,108 @@ func (s *Store) Close() error {
 
 // Append stores batches of one group in one transaction: all or nothing.
 // ingestionMs is every event's @ingestionTime.
-func (s *Store) Append(ctx context.Context, group string, ingestionMs int64, batches []*applog.Batch) (err error) {
+func (s *Store) Append(ctx context.Context, group string, ingestionMs int64, batches []*applog.Batch) error {
+	w, err := s.Begin(ctx, group, ingestionMs)
+	if err != nil {
+		return err
+	}
+	for _, b := range batches {
+		if err := w.Write(ctx, b); err != nil {
+			w.Rollback()
+			return err
+		}
+	}
+	return w.Commit()
+}
+
+// Writer is one transaction adding events to one group; the store's
+// writer connection is its own until Commit or Rollback.
+type Writer struct {
+	s        *Store
+	tx       *sql.Tx
+	id       uint32
+	ingest   int64
+	newGroup string
+	done     bool
+}
+
+// Begin starts a transaction adding events to group, each with
+// @ingestionTime ingestionMs.
+func (s *Store) Begin(ctx context.Context, group string, ingestionMs int64) (*Writer, error) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.conn == nil {
-		return fmt.Errorf("%w: closed", ErrStore)
+		s.mu.Unlock()
+		return nil, fmt.Errorf("%w: closed", ErrStore)
 	}
 	tx, err := s.conn.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("%w: begin: %w", ErrStore, err)
+		s.mu.Unlock()
+		return nil, fmt.Errorf("%w: begin: %w", ErrStore, err)
 	}
-	newGroup := false
-	defer func() {
-		if err != nil {
-			tx.Rollback() //nolint:errcheck // the insert's error is the one to report
-			if newGroup {
-				delete(s.ids, group)
-				s.next--
-			}
-		}
-	}()
+	w := &Writer{s: s, tx: tx, ingest: ingestionMs}
 	id, ok := s.ids[group]
 	if !ok {
 		s.next++
-		id, newGroup = s.next, true
+		id, w.newGroup = s.next, group
 		s.ids[group] = id
 		if _, err := tx.ExecContext(ctx, `INSERT INTO applog_groups (id, name) VALUES (?, ?)`, id, group); err != nil {
-			return fmt.Errorf("%w: add group: %w", ErrStore, err)
+			w.Rollback()
+			return nil, fmt.Errorf("%w: add group: %w", ErrStore, err)
 		}
 	}
-	insert := `INSERT INTO applog_events SELECT ?, event_time, ?, message, fields FROM ` + viewName
-	for _, b := range batches {
-		if b.Len() == 0 {
-			continue
-		}
-		rec := record(b)
-		s.view.Stage(rec)
-		rec.Release()
-		_, err := tx.ExecContext(ctx, insert, id, ingestionMs)
-		s.view.Drop()
-		if err != nil {
-			return fmt.Errorf("%w: insert events: %w", ErrStore, err)
-		}
+	w.id = id
+	return w, nil
+}
+
+const insertSQL = `INSERT INTO applog_events SELECT ?, event_time, ?, message, is_json FROM ` + viewName
+
+// Write inserts one batch.
+func (w *Writer) Write(ctx context.Context, b *applog.Batch) error {
+	if b.Len() == 0 {
+		return nil
 	}
-	if err := tx.Commit(); err != nil {
+	rec := record(b)
+	w.s.view.Stage(rec)
+	rec.Release()
+	_, err := w.tx.ExecContext(ctx, insertSQL, w.id, w.ingest)
+	w.s.view.Drop()
+	if err != nil {
+		return fmt.Errorf("%w: insert events: %w", ErrStore, err)
+	}
+	return nil
+}
+
+// Commit makes the events durable.
+func (w *Writer) Commit() error {
+	if w.done {
+		return fmt.Errorf("%w: transaction already ended", ErrStore)
+	}
+	w.done = true
+	defer w.s.mu.Unlock()
+	if err := w.tx.Commit(); err != nil {
+		w.forgetGroup()
 		return fmt.Errorf("%w: commit: %w", ErrStore, err)
 	}
 	return nil
+}
+
+// Rollback abandons the events (safe after Commit: does nothing).
+func (w *Writer) Rollback() {
+	if w.done {
+		return
+	}
+	w.done = true
+	defer w.s.mu.Unlock()
+	w.tx.Rollback() //nolint:errcheck // nothing to keep
+	w.forgetGroup()
+}
+
+// forgetGroup undoes the id given to a group the transaction added.
+func (w *Writer) forgetGroup() {
+	if w.newGroup != "" {
+		delete(w.s.ids, w.newGroup)
+		w.s.next--
+	}
 }
 
 // record wraps a batch's columns as Arrow arrays without copying.
@@ -189,12 +245,7 @@ func record(b *applog.Batch) arrow.Record {
 	times := array.NewData(arrow.PrimitiveTypes.Int64, n, []*memory.Buffer{nil, memory.NewBufferBytes(arrow.Int64Traits.CastToBytes(b.Times))}, nil, 0, 0)
 	msgs := array.NewData(arrow.BinaryTypes.String, n, []*memory.Buffer{nil,
 		memory.NewBufferBytes(arrow.Int32Traits.CastToBytes(b.MsgOffsets)), memory.NewBufferBytes(nonEmpty(b.MsgData))}, nil, 0, 0)
-	var valid *memory.Buffer
-	if b.FldNulls > 0 {
-		valid = memory.NewBufferBytes(b.FldValid)
-	}
-	flds := array.NewData(arrow.BinaryTypes.String, n, []*memory.Buffer{valid,
-		memory.NewBufferBytes(arrow.Int32Traits.CastToBytes(b.FldOffsets)), memory.NewBufferBytes(nonEmpty(b.FldData))}, nil, b.FldNulls, 0)
+	flds := array.NewData(arrow.FixedWidthTypes.Boolean, n, []*memory.Buffer{nil, memory.NewBufferBytes(nonEmpty(b.JSON))}, nil, 0, 0)
 	cols := []arrow.Array{array.MakeFromData(times), array.MakeFromData(msgs), array.MakeFromData(flds)}
 	times.Release()
 	msgs.Release()

@@ -75,6 +75,7 @@ const appBody = `{"timestamp":"2026-03-01T12:00:01Z","level":"ERROR","service":"
 {"timestamp":"2026-03-01T12:00:02Z","level":"INFO","service":"api","msg":"ok","http":{"status":200,"path":"/pay"}}
 {"time":1772366403,"level":"ERROR","service":"db","msg":"connection reset by peer"}
 2026-03-01 12:00:04 WARN auth failure for user bob from 10.0.0.7
+{"timestamp":"2026-03-01T12:00:05Z", "Entity": { "KeyAttributes": { "Type": "Service", "Name": "PetClinic" }, "Attributes": { "PlatformType": "AWS::EC2", "EC2.InstanceId": "i-1234567890123" } } }
 `
 
 func TestApplicationLogQueries(t *testing.T) {
@@ -88,11 +89,15 @@ func TestApplicationLogQueries(t *testing.T) {
 			"http.status | tags.1 | http.path\n504 | eu | /pay\n200 | <nil> | /pay\n"},
 		{"numbers compare", `filter http.status >= 500 | fields msg`, "msg\nupstream timeout\n"},
 		{"timestamps from the event, else ingestion", `fields @timestamp, @ingestionTime | sort @timestamp`,
-			"@timestamp | @ingestionTime\n2026-03-01 12:00:01.000 | 2026-03-01 12:01:40.000\n2026-03-01 12:00:02.000 | 2026-03-01 12:01:40.000\n2026-03-01 12:00:03.000 | 2026-03-01 12:01:40.000\n2026-03-01 12:01:40.000 | 2026-03-01 12:01:40.000\n"},
+			"@timestamp | @ingestionTime\n2026-03-01 12:00:01.000 | 2026-03-01 12:01:40.000\n2026-03-01 12:00:02.000 | 2026-03-01 12:01:40.000\n2026-03-01 12:00:03.000 | 2026-03-01 12:01:40.000\n2026-03-01 12:00:05.000 | 2026-03-01 12:01:40.000\n2026-03-01 12:01:40.000 | 2026-03-01 12:01:40.000\n"},
 		{"parse plain text", `parse @message "* * * auth failure for user * from *" as d, tm, lvl, user, ip | filter ispresent(user) | fields user, ip, lvl`,
 			"user | ip | lvl\nbob | 10.0.0.7 | WARN\n"},
 		{"a missing field is null", `filter ispresent(nosuch) | stats count(*) as n`, "n\n0\n"},
-		{"@log", `stats count(*) as n by @log`, "@log | n\napp | 4\n"},
+		{"@log", `stats count(*) as n by @log`, "@log | n\napp | 5\n"},
+		// CWL_AnalyzeLogData-discoverable-fields: the @entity example's
+		// flattened names, a key holding a dot included.
+		{"aws entity example", `filter ispresent(Entity.KeyAttributes.Type) | fields Entity.KeyAttributes.Type, Entity.KeyAttributes.Name, Entity.Attributes.PlatformType, Entity.Attributes.EC2.InstanceId`,
+			"Entity.KeyAttributes.Type | Entity.KeyAttributes.Name | Entity.Attributes.PlatformType | Entity.Attributes.EC2.InstanceId\nService | PetClinic | AWS::EC2 | i-1234567890123\n"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
