@@ -21,6 +21,7 @@ import (
 	"github.com/flowlens/flowlens/applog"
 	"github.com/flowlens/flowlens/store"
 	"github.com/flowlens/flowlens/store/duckdb/arrowview"
+	"github.com/flowlens/flowlens/store/duckdb/onethread"
 )
 
 // Component names the migrations of these tables.
@@ -152,6 +153,13 @@ type Writer struct {
 	ingest   int64
 	newGroup string
 	done     bool
+	release  func() error
+}
+
+func (s *Store) releaseThreads(release func() error) {
+	if err := release(); err != nil {
+		s.log.Warn("application log import", "err", err)
+	}
 }
 
 // Begin starts a transaction adding events to group, each with
@@ -162,12 +170,19 @@ func (s *Store) Begin(ctx context.Context, group string, ingestionMs int64) (*Wr
 		s.mu.Unlock()
 		return nil, fmt.Errorf("%w: closed", ErrStore)
 	}
+	// One DuckDB thread while inserting (see package onethread).
+	release, err := onethread.Hold(ctx, s.db, s.conn)
+	if err != nil {
+		s.mu.Unlock()
+		return nil, fmt.Errorf("%w: %w", ErrStore, err)
+	}
 	tx, err := s.conn.BeginTx(ctx, nil)
 	if err != nil {
+		s.releaseThreads(release)
 		s.mu.Unlock()
 		return nil, fmt.Errorf("%w: begin: %w", ErrStore, err)
 	}
-	w := &Writer{s: s, tx: tx, ingest: ingestionMs}
+	w := &Writer{s: s, tx: tx, ingest: ingestionMs, release: release}
 	id, ok := s.ids[group]
 	if !ok {
 		s.next++
@@ -207,6 +222,7 @@ func (w *Writer) Commit() error {
 	}
 	w.done = true
 	defer w.s.mu.Unlock()
+	defer w.s.releaseThreads(w.release)
 	if err := w.tx.Commit(); err != nil {
 		w.forgetGroup()
 		return fmt.Errorf("%w: commit: %w", ErrStore, err)
@@ -221,6 +237,7 @@ func (w *Writer) Rollback() {
 	}
 	w.done = true
 	defer w.s.mu.Unlock()
+	defer w.s.releaseThreads(w.release)
 	w.tx.Rollback() //nolint:errcheck // nothing to keep
 	w.forgetGroup()
 }
