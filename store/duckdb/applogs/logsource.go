@@ -26,6 +26,15 @@ func (Source) LogSource(context.Context, *sql.Tx) (*logsource.Source, error) {
 
 // LogGroups lists the application log groups.
 func (Source) LogGroups(ctx context.Context, tx *sql.Tx) ([]string, error) {
+	// A database without the application-log tables (flowlens query
+	// --files) has no application groups.
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM duckdb_tables() WHERE table_name = 'applog_groups'`).Scan(&n); err != nil {
+		return nil, fmt.Errorf("list application log groups: %w", err)
+	}
+	if n == 0 {
+		return nil, nil
+	}
 	rows, err := tx.QueryContext(ctx, `SELECT name FROM applog_groups ORDER BY 1`)
 	if err != nil {
 		return nil, fmt.Errorf("list application log groups: %w", err)
