@@ -23,7 +23,7 @@ type fakeStore struct {
 type fakeWriter struct{ s *fakeStore }
 
 func (s *fakeStore) Begin(context.Context, string, int64) (Writer, error) { return fakeWriter{s}, nil }
-func (s *fakeStore) Close() error                                          { return nil }
+func (s *fakeStore) Close() error                                         { return nil }
 func (w fakeWriter) Write(_ context.Context, b *applog.Batch) error {
 	if w.s.failWrite {
 		return errors.New("disk full")
@@ -33,8 +33,11 @@ func (w fakeWriter) Write(_ context.Context, b *applog.Batch) error {
 	}
 	return nil
 }
-func (w fakeWriter) Commit() error { w.s.events, w.s.pending = append(w.s.events, w.s.pending...), nil; return nil }
-func (w fakeWriter) Rollback()     { w.s.pending = nil }
+func (w fakeWriter) Commit() error {
+	w.s.events, w.s.pending = append(w.s.events, w.s.pending...), nil
+	return nil
+}
+func (w fakeWriter) Rollback() { w.s.pending = nil }
 
 type recorder struct {
 	groups []string
