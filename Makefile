@@ -58,6 +58,7 @@ fuzz:
 	$(GO) test ./server -run '^$$' -fuzz '^FuzzParseAgentTokens$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./agent -run '^$$' -fuzz '^FuzzParseThreadStatus$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./diagnose/awsconfig -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./applog -run '^$$' -fuzz '^FuzzDiscover$$' -fuzztime $(FUZZTIME)
 
 # Regenerate the protobuf code (needs protoc and protoc-gen-go) and the
 # committed BPF object and Go bindings (needs clang, llvm, libbpf-dev). After a

@@ -86,3 +86,29 @@ func (c *Client) SetFlowLogRetention(ctx context.Context, group string, days int
 func (c *Client) DeleteFlowLogGroup(ctx context.Context, group string) error {
 	return c.sendJSON(ctx, http.MethodDelete, "/api/v1/logs/"+url.PathEscape(group), nil, nil, nil)
 }
+
+// PutLogLines posts body's lines to an application log group (POST
+// /api/v1/logs/{group}): as JSON lines (application/x-ndjson, every line
+// must be a JSON object) or as text (text/plain; JSON lines are still
+// discovered). It decodes the summary into out.
+func (c *Client) PutLogLines(ctx context.Context, group string, jsonLines bool, body io.Reader, out any) error {
+	hc := &http.Client{Transport: c.HTTP.Transport} // no overall timeout: a large body takes its time
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.Base+"/api/v1/logs/"+url.PathEscape(group), body)
+	if err != nil {
+		return err
+	}
+	ct := "text/plain; charset=utf-8"
+	if jsonLines {
+		ct = "application/x-ndjson"
+	}
+	req.Header.Set("Content-Type", ct)
+	if c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("cannot reach the FlowLens server at %s (set --server or FLOWLENS_SERVER): %w", c.Base, err)
+	}
+	defer resp.Body.Close()
+	return c.decode(resp, "/api/v1/logs", out)
+}

@@ -231,7 +231,7 @@ func (c *compiler) defineDynamic() {
 			sf := &f
 			rf := &ref{field: sf}
 			c.fields[sf.Name] = rf
-			c.base.define(sf.Name, value{f: frag{sql: sf.SQL, refs: []*ref{rf}, width: sf.Width}, kind: sf.Kind})
+			c.base.define(sf.Name, value{f: frag{sql: sf.SQL, args: sf.Args, refs: []*ref{rf}, width: sf.Width}, kind: sf.Kind})
 		}
 	}
 }
@@ -251,7 +251,7 @@ func CompileWith(d Dialect, q *Query, src *Source, r Range) (*Compiled, error) {
 		f := &src.Fields[i]
 		rf := &ref{field: f}
 		c.fields[f.Name] = rf
-		c.base.define(f.Name, value{f: frag{sql: f.SQL, refs: []*ref{rf}, width: f.Width}, kind: f.Kind})
+		c.base.define(f.Name, value{f: frag{sql: f.SQL, args: f.Args, refs: []*ref{rf}, width: f.Width}, kind: f.Kind})
 	}
 	c.defineDynamic()
 	if err := c.setRange(r); err != nil {

@@ -41,6 +41,20 @@ type Sources struct {
 	names  []string // of single, in the order added
 	groups SourceProvider
 	about  string // what groups holds, for messages
+	// listed are grouped sources that answer the groups they list (the
+	// application log groups), checked before groups.
+	listed []listedSource
+}
+
+// ListedProvider is a grouped source that lists its groups.
+type ListedProvider interface {
+	SourceProvider
+	logsource.GroupLister
+}
+
+type listedSource struct {
+	about string
+	p     ListedProvider
 }
 
 type single struct {
@@ -68,6 +82,48 @@ func (s *Sources) SetGroups(about string, p SourceProvider) *Sources {
 	return s
 }
 
+// AddListedGroups makes p answer the groups it lists (in the query's
+// transaction); other names still go to the SetGroups source. about says
+// what they hold ("application log groups").
+func (s *Sources) AddListedGroups(about string, p ListedProvider) *Sources {
+	s.listed = append(s.listed, listedSource{about: about, p: p})
+	return s
+}
+
+// splitListed moves the names a listed source holds out of grouped, as
+// parts of their own.
+func (s *Sources) splitListed(ctx context.Context, tx *sql.Tx, grouped []string) ([]string, []part, error) {
+	var parts []part
+	for _, l := range s.listed {
+		names, err := l.p.LogGroups(ctx, tx)
+		if err != nil {
+			return nil, nil, err
+		}
+		has := map[string]bool{}
+		for _, n := range names {
+			has[n] = true
+		}
+		var mine, rest []string
+		for _, g := range grouped {
+			if has[g] {
+				mine = append(mine, g)
+			} else {
+				rest = append(rest, g)
+			}
+		}
+		if len(mine) == 0 {
+			continue
+		}
+		src, err := l.p.LogSource(ctx, tx)
+		if err != nil {
+			return nil, nil, err
+		}
+		parts = append(parts, part{src: src, groups: mine})
+		grouped = rest
+	}
+	return grouped, parts, nil
+}
+
 // resolve picks the source of r's groups; a single group's range has no
 // groups (its source has no group column). Groups of several sources are
 // read as one (see unionSource).
@@ -86,25 +142,41 @@ func (s *Sources) resolve(ctx context.Context, tx *sql.Tx, d Dialect, q *Query, 
 			grouped = append(grouped, g)
 		}
 	}
+	grouped, listed, err := s.splitListed(ctx, tx, grouped)
+	if err != nil {
+		return nil, r, err
+	}
+	if len(singles) == 0 && len(grouped) == 0 && len(listed) == 1 {
+		r.Groups = listed[0].groups
+		return listed[0].src, r, nil
+	}
 	if len(grouped) > 0 && s.groups == nil {
 		return nil, r, fmt.Errorf("%w: unknown log group %q%s", ErrBadRequest, grouped[0], s.orSingles())
 	}
 	switch {
-	case len(singles) == 1 && len(grouped) == 0:
+	case len(singles) == 1 && len(grouped) == 0 && len(listed) == 0:
 		src, err := s.single[singles[0]].p.LogSource(ctx, tx)
 		r.Groups = nil
 		return src, r, err
-	case len(singles) == 0:
+	case len(singles) == 0 && len(listed) == 0:
 		src, err := s.groups.LogSource(ctx, tx)
+		r.Groups = grouped
 		return src, r, err
 	}
-	return s.resolveParts(ctx, tx, d, q, r, singles, grouped)
+	return s.resolveParts(ctx, tx, d, q, r, singles, grouped, listed)
 }
 
 // allGroups lists every log group the sources know: the single groups,
 // then those the grouped source lists (when it can).
 func (s *Sources) allGroups(ctx context.Context, tx *sql.Tx) ([]string, error) {
 	out := append([]string{}, s.names...)
+	for _, l := range s.listed {
+		gs, err := l.p.LogGroups(ctx, tx)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, gs...)
+	}
 	if l, ok := s.groups.(logsource.GroupLister); ok {
 		gs, err := l.LogGroups(ctx, tx)
 		if err != nil {

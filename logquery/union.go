@@ -77,7 +77,7 @@ func unionSource(d Dialect, parts []part, names []string, r Range) *Source {
 			f, ok := fieldOf(p.src, c.name)
 			v := frag{sql: "NULL"}
 			if ok {
-				v = frag{sql: f.SQL}
+				v = frag{sql: f.SQL, args: f.Args}
 				if c.mixed {
 					v = d.Cast(v, TypeVarchar)
 				}
@@ -163,7 +163,7 @@ func queryNames(q *Query) []string {
 }
 
 // resolveParts builds the source of a request spanning several sources.
-func (s *Sources) resolveParts(ctx context.Context, tx *sql.Tx, d Dialect, q *Query, r Range, singles []string, grouped []string) (*Source, Range, error) {
+func (s *Sources) resolveParts(ctx context.Context, tx *sql.Tx, d Dialect, q *Query, r Range, singles []string, grouped []string, listed []part) (*Source, Range, error) {
 	var parts []part
 	for _, g := range singles {
 		src, err := s.single[g].p.LogSource(ctx, tx)
@@ -179,6 +179,7 @@ func (s *Sources) resolveParts(ctx context.Context, tx *sql.Tx, d Dialect, q *Qu
 		}
 		parts = append(parts, part{src: src, groups: grouped})
 	}
+	parts = append(parts, listed...)
 	if r.End.Before(r.Start) {
 		return nil, r, fmt.Errorf("%w: the time range ends before it starts", ErrBadRequest)
 	}

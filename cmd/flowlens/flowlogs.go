@@ -30,7 +30,7 @@ func newFlowLogsCmd(g *globals) *cobra.Command {
 Parquet, local or in S3) into the server, where 'flowlens query' searches them with the
 CloudWatch Logs Insights language.`,
 	}
-	cmd.AddCommand(newFlowLogsImportCmd(g), newFlowLogsWatchCmd(g), newFlowLogsGroupsCmd(g))
+	cmd.AddCommand(newFlowLogsImportCmd(g), newFlowLogsWatchCmd(g), newFlowLogsGroupsCmd(g), newLogsPutCmd(g))
 	return cmd
 }
 

@@ -10,6 +10,8 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/flowlens/flowlens/alarm"
+	"github.com/flowlens/flowlens/applog"
+	"github.com/flowlens/flowlens/applog/applogapi"
 	"github.com/flowlens/flowlens/config"
 	"github.com/flowlens/flowlens/diagnose/awsconfig"
 	"github.com/flowlens/flowlens/diagnose/diagnoseapi"
@@ -25,6 +27,7 @@ import (
 	"github.com/flowlens/flowlens/monitor"
 	"github.com/flowlens/flowlens/server"
 	"github.com/flowlens/flowlens/store"
+	"github.com/flowlens/flowlens/store/duckdb/applogs"
 	"github.com/flowlens/flowlens/store/duckdb/flowlogs"
 	"github.com/flowlens/flowlens/web"
 )
@@ -42,6 +45,7 @@ type moduleFlags struct {
 	alarm        alarm.Config
 	metricfilter metricfilter.Config
 	flowlog      logsapi.ModuleConfig
+	applog       applogapi.Config
 	geoip        geoip.Config
 	internet     internet.Config
 	logquery     logquery.Config
@@ -60,6 +64,7 @@ func (m *moduleFlags) register(f *pflag.FlagSet) {
 	f.IntVar(&m.flowlog.Importer.MaxErrors, "flowlog-max-errors", 100, "bad flow-log lines listed per file in an import's answer (all are counted)")
 	f.Int64Var(&m.flowlog.MaxUploadBytes, "max-upload-bytes", logsapi.DefaultMaxUploadBytes, "largest flow-log upload accepted, in bytes as sent (compressed files count compressed); larger ones get 413")
 	f.Int64Var(&m.flowlog.MaxDecompressedBytes, "max-upload-decompressed-bytes", logsapi.DefaultMaxDecompressedBytes, "most bytes one flow-log upload may decompress to (gzip Content-Encoding or a .gz file); beyond it the upload gets 413 and nothing is stored")
+	f.IntVar(&m.applog.MaxLineBytes, "applog-max-line-bytes", applog.DefaultMaxLineBytes, "longest application log event (one line of a text/plain or JSON-lines put to /api/v1/logs/GROUP); longer lines are refused as bad lines, counted in flowlens_applog_refused_total{reason=\"line\"}")
 	f.DurationVar(&m.flowlog.UploadStallTimeout, "upload-stall-timeout", logsapi.DefaultUploadStallTimeout, "a flow-log upload is cut off (408) when less than 64 KiB of it arrives within this; a slow link needs a longer one")
 	f.StringVar(&m.geoip.CityPath, "geoip-city", "", "MMDB file that answers for client locations: city, subdivision, country, coordinates (MaxMind GeoIP2/GeoLite2 City, Country or Enterprise; IPinfo Lite, Core, Plus or Location). Without --geoip-asn it answers for ASNs too when it has them (Enterprise, Core, Plus, Lite)")
 	f.StringVar(&m.geoip.ASNPath, "geoip-asn", "", "MMDB file that answers for client networks: ASN and AS name (MaxMind GeoIP2/GeoLite2 ASN or ISP; IPinfo ASN or IP-to-ASN; may be the same file as --geoip-city). Only its ASNs are used: IPinfo's ASN country is where the AS is registered, not where its clients are")
@@ -95,6 +100,7 @@ type serverModules struct {
 	monitor      *monitor.Module
 	alarm        *alarm.Module
 	metricfilter *metricfilter.Module
+	applog       *applogapi.Module
 	flowlog      *logsapi.Module
 	logquery     *logquery.Module
 	diagnose     *diagnoseapi.Module
@@ -146,9 +152,16 @@ func (m *moduleFlags) build(h *server.Host) (*serverModules, error) {
 	if s.metricfilter, err = metricfilter.NewModule(m.metricfilter, metricfilterDeps(h)); err != nil {
 		return nil, fmt.Errorf("metricfilter: %w", err)
 	}
-	c := h.Common("flowlog")
+	c := h.Common("applog")
+	appCfg := m.applog
+	appCfg.MaxBodyBytes, appCfg.MaxDecompressedBytes = m.flowlog.MaxUploadBytes, m.flowlog.MaxDecompressedBytes
+	if s.applog, err = applogapi.New(appCfg, applogapi.Dependencies{Log: c.Log, Registry: c.Registry, DB: h.DB,
+		OpenStore: openAppLogStore, Ingester: s.metricfilter}); err != nil {
+		return nil, fmt.Errorf("applog: %w", err)
+	}
+	c = h.Common("flowlog")
 	s.flowlog = logsapi.NewModule(m.flowlog, logsapi.Dependencies{Log: c.Log, Registry: c.Registry, DataDir: c.DataDir,
-		DB: h.DB, OpenStore: openFlowLogStore, Ingester: s.metricfilter})
+		DB: h.DB, OpenStore: openFlowLogStore, Ingester: s.metricfilter, TextLogs: s.applog})
 	c = h.Common("logquery")
 	if s.logquery, err = logquery.New(m.logquery, logSources(), logquery.Dependencies{Log: c.Log, Registry: c.Registry, DB: h.DB}); err != nil {
 		return nil, fmt.Errorf("logquery: %w", err)
@@ -183,6 +196,7 @@ func (s *serverModules) startOrder() []module.Named {
 		{Name: "monitor", Module: s.monitor},
 		{Name: "alarm", Module: s.alarm},
 		{Name: "metricfilter", Module: s.metricfilter},
+		{Name: "applog", Module: s.applog},
 		{Name: "flowlog", Module: s.flowlog},
 		{Name: "logquery", Module: s.logquery},
 		{Name: "diagnose", Module: s.diagnose},
@@ -212,6 +226,26 @@ func internetDeps(h *server.Host, geo internet.GeoLookup) internet.Dependencies 
 	c := h.Common("internet")
 	return internet.Dependencies{Log: c.Log, Registry: c.Registry, DB: h.DB, Metrics: h.Metrics,
 		Topology: h.Topology, SubscribeFlows: h.SubscribeFlows, GeoIP: geo}
+}
+
+// openAppLogStore keeps application log events in the server's DuckDB file.
+func openAppLogStore(ctx context.Context, db store.ComponentDB, log *slog.Logger) (applogapi.Store, error) {
+	st, err := applogs.Open(ctx, db, log)
+	if err != nil {
+		return nil, err
+	}
+	return appLogStore{st}, nil
+}
+
+// appLogStore gives applogs.Store's writer the module's interface.
+type appLogStore struct{ *applogs.Store }
+
+func (s appLogStore) Begin(ctx context.Context, group string, ingestionMs int64) (applogapi.Writer, error) {
+	w, err := s.Store.Begin(ctx, group, ingestionMs)
+	if err != nil {
+		return nil, err
+	}
+	return w, nil
 }
 
 // openFlowLogStore keeps flow-log records in the server's DuckDB file.

@@ -103,7 +103,7 @@ on stderr and skipped.`,
 				if err != nil {
 					return queryError(args[0], err)
 				}
-				return printQueryResult(os.Stdout, f.output, res)
+				return printQueryResult(cmd.OutOrStdout(), f.output, res)
 			}
 			if len(f.groups) == 0 && !startsWithSource(args[0]) {
 				return fmt.Errorf("give --group NAME (repeatable), or --group %s for the agents' flows", logquery.FlowsGroup)
@@ -117,7 +117,7 @@ on stderr and skipped.`,
 			if err != nil {
 				return err
 			}
-			return printQueryResult(os.Stdout, f.output, res)
+			return printQueryResult(cmd.OutOrStdout(), f.output, res)
 		},
 	}
 	fl := cmd.Flags()

@@ -71,6 +71,16 @@ type Dependencies struct {
 	// Ingester sees every stored batch (the metric-filter module); nil:
 	// nobody does.
 	Ingester importer.Ingester
+	// TextLogs takes the posts it Handles (application logs sent as
+	// text/plain or JSON lines, applog/applogapi); nil: none.
+	TextLogs TextLogs
+}
+
+// TextLogs serves the posts to /api/v1/logs/{group} that are not flow-log
+// files (told apart by their Content-Type).
+type TextLogs interface {
+	http.Handler
+	Handles(r *http.Request) bool
 }
 
 // Module is the flow-log feature inside flowlens server: the importer on
@@ -253,6 +263,10 @@ func (m *Module) handleDeleteGroup(w http.ResponseWriter, r *http.Request) {
 // kept to a minimum rate); only then does the upload wait for the
 // importer, so that a slow client never holds up other uploads.
 func (m *Module) handleUpload(w http.ResponseWriter, r *http.Request) {
+	if m.deps.TextLogs != nil && m.deps.TextLogs.Handles(r) {
+		m.deps.TextLogs.ServeHTTP(w, r)
+		return
+	}
 	req, err := uploadRequest(r)
 	if err != nil {
 		httpjson.ErrorCode(w, http.StatusBadRequest, err)

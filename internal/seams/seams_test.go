@@ -36,6 +36,8 @@ var storeFree = []string{
 	"flowlog/importer",
 	"flowlog/source",
 	"flowlog/logsapi",
+	"applog",
+	"applog/applogapi",
 	"geoip",
 	"insights",
 	"insights/insightsapi",

@@ -53,6 +53,10 @@ type Field struct {
 	Width int
 	// Join is the table alias the field needs besides the main table ("" none).
 	Join string
+	// Args are the bound values of "?" in SQL, in order (a dynamic
+	// field's name as a JSON path, say), so that query text reaches the
+	// database only as parameters.
+	Args []any
 }
 
 // Source is what a query reads: a table (or joined tables), its fields,

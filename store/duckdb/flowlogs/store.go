@@ -16,6 +16,7 @@ import (
 	"github.com/flowlens/flowlens/flowlog"
 	"github.com/flowlens/flowlens/flowlog/importer"
 	"github.com/flowlens/flowlens/store"
+	"github.com/flowlens/flowlens/store/duckdb/onethread"
 )
 
 // Config tunes the storage.
@@ -231,22 +232,16 @@ func (s *Store) lock() (release func(), keep func(), err error) {
 }
 
 // oneThread sets DuckDB's threads to 1 and returns what restores the
-// previous value.
+// previous value; the count is shared with the application-log store
+// (package onethread), so overlapping imports restore the right value.
 func (s *Store) oneThread(ctx context.Context) (func(), error) {
-	var prev int64
-	if err := s.conn.QueryRowContext(ctx, `SELECT current_setting('threads')`).Scan(&prev); err != nil {
-		return nil, fmt.Errorf("%w: read DuckDB threads: %w", importer.ErrStore, err)
-	}
-	if prev <= 1 {
-		return func() {}, nil
-	}
-	if _, err := s.conn.ExecContext(ctx, `SET threads = 1`); err != nil {
-		return nil, fmt.Errorf("%w: set DuckDB threads: %w", importer.ErrStore, err)
+	release, err := onethread.Hold(ctx, s.db, s.conn)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", importer.ErrStore, err)
 	}
 	return func() {
-		// A fresh context: the import's may be cancelled already.
-		if _, err := s.conn.ExecContext(context.Background(), fmt.Sprintf("SET threads = %d", prev)); err != nil {
-			s.log.Warn("restore DuckDB threads after a flow-log import", "threads", prev, "err", err)
+		if err := release(); err != nil {
+			s.log.Warn("after a flow-log import", "err", err)
 		}
 	}, nil
 }
